@@ -1,0 +1,59 @@
+/**
+ * Minimal leveled logger writing one line per record to stderr (or a sink given in tests).
+ * Secrets registered with `redact()` are replaced by `***` in every line.
+ */
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';
+const ORDER: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3, trace: 4 };
+
+export interface Logger {
+  error(msg: string): void;
+  warn(msg: string): void;
+  info(msg: string): void;
+  debug(msg: string): void;
+  trace(msg: string): void;
+  /** A logger whose lines are prefixed `[scope]`. */
+  child(scope: string): Logger;
+}
+
+const secrets = new Set<string>();
+
+/** Registers a secret (password, shared secret) that must never appear in log output. */
+export function redact(secret: string | undefined): void {
+  if (secret && secret.length >= 3) secrets.add(secret);
+}
+
+/** Replaces every registered secret in `text` with `***`. */
+export function scrub(text: string): string {
+  let out = text;
+  for (const s of secrets) if (out.includes(s)) out = out.split(s).join('***');
+  return out;
+}
+
+export class StderrLogger implements Logger {
+  constructor(
+    private readonly level: LogLevel = 'info',
+    private readonly scope = '',
+    private readonly sink: (line: string) => void = (l) => process.stderr.write(l + '\n'),
+  ) {}
+
+  private write(level: LogLevel, msg: string): void {
+    if (ORDER[level] > ORDER[this.level]) return;
+    this.sink(scrub(`${this.scope ? `[${this.scope}] ` : ''}${msg}`));
+  }
+
+  error(msg: string): void { this.write('error', msg); }
+  warn(msg: string): void { this.write('warn', msg); }
+  info(msg: string): void { this.write('info', msg); }
+  debug(msg: string): void { this.write('debug', msg); }
+  trace(msg: string): void { this.write('trace', msg); }
+
+  child(scope: string): Logger {
+    return new StderrLogger(this.level, this.scope ? `${this.scope}/${scope}` : scope, this.sink);
+  }
+}
+
+/** A logger that discards everything. */
+export const silentLogger: Logger = {
+  error() {}, warn() {}, info() {}, debug() {}, trace() {},
+  child() { return silentLogger; },
+};
