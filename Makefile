@@ -1,0 +1,35 @@
+# icephone: make demo (install, build, run a real call with ICE and audio), make test (everything).
+SHELL := /bin/bash
+NODE_DEPS := node_modules/.package-lock.json
+
+.PHONY: all deps system-deps build demo test unit typecheck clean
+
+all: build
+
+$(NODE_DEPS): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $(NODE_DEPS)
+
+deps: $(NODE_DEPS)
+
+# Debian packages the interop tests need (baresip, sipp, coturn, iproute2, iptables, ...).
+system-deps:
+	bash scripts/install-deps.sh
+
+build: deps
+	npx tsc -p tsconfig.json
+
+demo: build
+	node dist/scripts/demo.js
+
+typecheck: deps
+	npx tsc -p tsconfig.json --noEmit
+
+unit: deps
+	npx mocha --exclude 'test/interop/**' --exclude 'test/e2e/**'
+
+test: deps system-deps build
+	npx mocha
+
+clean:
+	rm -rf dist

@@ -1,0 +1,50 @@
+/**
+ * `icephone answer --listen HOST:PORT [options]`: answers incoming calls (any user part unless
+ * `--user` restricts it), plays the source, hangs up after `--duration` seconds if given (else
+ * waits for the caller's BYE), and exits after `--max-calls` calls (else runs until SIGINT/SIGTERM).
+ */
+import { parseCommon, parseCount, parseSeconds } from './options.js';
+import { handleSignals, startPhone } from './run-phone.js';
+
+export const ANSWER_USAGE = `usage: icephone answer --listen HOST:PORT [--user NAME] [--max-calls N] [--duration SECONDS] [--transport udp|tcp]
+                       [--stun URI]... [--play tone:HZ|FILE.wav] [--record FILE.wav] [--trace] [--json] [--quiet] [--verbose]`;
+
+export async function runAnswer(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommon(argv);
+  if (values.help) {
+    process.stdout.write(ANSWER_USAGE + '\n');
+    return 0;
+  }
+  if (positionals.length) throw new (await import('../base/errors.js')).UsageError(`unexpected argument '${positionals[0]}'`);
+  const durationSec = parseSeconds(values.duration, '--duration');
+  const maxCalls = parseCount(values['max-calls'], '--max-calls');
+  const ctx = await startPhone(values);
+  let answered = 0;
+  let reported = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  ctx.phone.on('incoming', (call) => {
+    if (maxCalls !== undefined && answered >= maxCalls) {
+      void ctx.phone.reject(call, 486);
+      return;
+    }
+    answered++;
+    ctx.out.line(`sip: incoming call from ${call.session.remoteIdentity.uri.toString()}`);
+    call.on('established', () => {
+      if (durationSec === undefined) return;
+      const t = setTimeout(() => void call.hangup(), durationSec * 1000);
+      void call.finished.then(() => clearTimeout(t));
+    });
+    void ctx.phone.answer(call);
+    void ctx.report(call).then(() => {
+      reported++;
+      if (maxCalls !== undefined && reported >= maxCalls) done();
+    });
+  });
+  handleSignals(ctx, done);
+  await finished;
+  await ctx.phone.stop();
+  const status = ctx.exitStatus();
+  if (status !== 0) process.stderr.write(`icephone: ${ctx.failureReason()}\n`);
+  return status;
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+/**
+ * icephone command line: `icephone call`, `icephone answer`, `icephone sdp convert`.
+ * Exit status: 0 success (a call with two-way media), 1 call/media failure, 2 bad usage
+ * (one line on stderr saying why).
+ */
+import { UsageError, errorMessage } from '../base/errors.js';
+import { runAnswer } from './answer.js';
+import { runCall } from './call.js';
+import { runSdp } from './sdp.js';
+
+const USAGE = `usage: icephone <command> [options]
+commands:
+  call SIP-URI --listen HOST:PORT [options]   place a call (ICE, RTP) and hang up after --duration
+  answer --listen HOST:PORT [options]         answer incoming calls
+  sdp convert --to ice|alt|both               translate candidate formats (stdin to stdout)
+run 'icephone <command> --help' for a command's options`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'call':
+      return runCall(rest);
+    case 'answer':
+      return runAnswer(rest);
+    case 'sdp':
+      return runSdp(rest);
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    case undefined:
+      throw new UsageError('missing command (call, answer or sdp); see icephone --help');
+    default:
+      throw new UsageError(`unknown command '${command}' (call, answer or sdp)`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Sockets and timers are closed by then; exit promptly even if a library left a handle.
+    setTimeout(() => process.exit(code), 200).unref();
+  },
+  (e) => {
+    if (e instanceof UsageError) {
+      process.stderr.write(`icephone: ${e.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`icephone: ${errorMessage(e).split('\n')[0]}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,119 @@
+/**
+ * Command-line options shared by `icephone call` and `icephone answer` (DESIGN.md's CLI contract).
+ * Parsing is node:util's parseArgs (strict: an unknown flag is an error); this file only
+ * validates values and turns them into PhoneOptions.
+ */
+import { isIP } from 'node:net';
+import { parseArgs } from 'node:util';
+import { UsageError } from '../base/errors.js';
+import type { PhoneOptions } from '../sip/user-agent.js';
+import { parseIceServerUri, resolveServerAddress } from '../turn/servers.js';
+
+export const COMMON_OPTIONS = {
+  listen: { type: 'string' },
+  transport: { type: 'string', default: 'udp' },
+  user: { type: 'string' },
+  stun: { type: 'string', multiple: true },
+  'media-address': { type: 'string', multiple: true },
+  'no-rtcp-mux': { type: 'boolean', default: false },
+  codec: { type: 'string', multiple: true },
+  play: { type: 'string', default: 'tone:440' },
+  record: { type: 'string' },
+  duration: { type: 'string' },
+  'max-calls': { type: 'string' },
+  'ice-timeout': { type: 'string' },
+  trace: { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  quiet: { type: 'boolean', short: 'q', default: false },
+  verbose: { type: 'boolean', short: 'v', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+export type ParsedValues = ReturnType<typeof parseCommon>['values'];
+
+/**
+ * Parses argv (after the subcommand).
+ * @throws UsageError with a one-line reason for an unknown flag or a missing value.
+ */
+export function parseCommon(argv: string[], extra: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; default?: string | boolean }> = {}) {
+  try {
+    return parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...extra } as typeof COMMON_OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    throw new UsageError(msg.replace(/\. To specify.*$/, ''));
+  }
+}
+
+/** Parses `HOST:PORT` or `[V6]:PORT`. @throws UsageError */
+export function parseHostPort(value: string | undefined, flag: string): { address: string; port: number } {
+  if (!value) throw new UsageError(`${flag} HOST:PORT is required`);
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(value) ?? /^([^:]+):(\d+)$/.exec(value);
+  if (!m) throw new UsageError(`${flag}: expected HOST:PORT, got '${value}'`);
+  const address = m[1] === 'localhost' ? '127.0.0.1' : m[1];
+  if (!isIP(address)) throw new UsageError(`${flag}: '${m[1]}' is not an IP address`);
+  const port = Number(m[2]);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${flag}: port ${m[2]} out of range 0..65535`);
+  return { address, port };
+}
+
+/** Parses a positive number of seconds (fractions allowed). @throws UsageError */
+export function parseSeconds(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag}: expected a positive number of seconds, got '${value}'`);
+  return n;
+}
+
+/** Parses a positive integer. @throws UsageError */
+export function parseCount(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag}: expected a positive integer, got '${value}'`);
+  return n;
+}
+
+function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1';
+}
+
+/** Turns validated flags into PhoneOptions (resolving STUN server names). @throws UsageError */
+export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptions> {
+  const listen = parseHostPort(values.listen, '--listen');
+  const transport = values.transport;
+  if (transport !== 'udp' && transport !== 'tcp') throw new UsageError(`--transport: expected udp or tcp, got '${transport}'`);
+  const stunServers = [];
+  for (const s of values.stun ?? []) {
+    const u = parseIceServerUri(s.includes(':') && !/^stuns?:/.test(s) && !/^turns?:/.test(s) ? `stun:${s}` : s);
+    if (u.scheme !== 'stun') throw new UsageError(`--stun: only stun: URIs are supported here, got '${s}'`);
+    stunServers.push({ host: await resolveServerAddress(u), port: u.port });
+  }
+  const mediaAddresses = values['media-address'] ?? [];
+  for (const a of mediaAddresses) if (!isIP(a)) throw new UsageError(`--media-address: '${a}' is not an IP address`);
+  // Media binds where SIP binds when that is a specific address (a loopback test stays on loopback);
+  // a wildcard --listen gathers on every usable interface (RFC 8445 §5.1.1.1).
+  const wildcard = listen.address === '0.0.0.0' || listen.address === '::';
+  const addresses = mediaAddresses.length ? mediaAddresses : wildcard ? undefined : [listen.address];
+  const codecs = values.codec?.map((c) => c.toUpperCase());
+  for (const c of codecs ?? []) if (c !== 'PCMU' && c !== 'PCMA') throw new UsageError(`--codec: supported codecs are PCMU and PCMA, got '${c}'`);
+  const play = values.play;
+  if (!/^tone:\d+(\.\d+)?$/.test(play) && play !== 'silence' && !/\.wav$/i.test(play)) {
+    throw new UsageError(`--play: expected tone:HZ, silence or a .wav file, got '${play}'`);
+  }
+  const iceTimeout = parseSeconds(values['ice-timeout'], '--ice-timeout');
+  return {
+    listen,
+    transport,
+    user: values.user,
+    restrictUser: values.user !== undefined,
+    media: {
+      addresses,
+      includeLoopback: addresses ? addresses.some(isLoopback) : false,
+      stunServers,
+      rtcpMux: !values['no-rtcp-mux'],
+      codecs,
+      play,
+      record: values.record,
+      checkTimeoutMs: iceTimeout !== undefined ? iceTimeout * 1000 : undefined,
+    },
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * Human-readable live progress on stderr: candidates gathered, checks, the selected pair,
+ * packets per second. Machine-readable output (`--json`) goes to stdout elsewhere.
+ */
+import { describeCandidate } from '../ice/candidate.js';
+import type { Call, CallSummary } from '../sip/user-agent.js';
+import type { MediaSession } from '../sip/session-description-handler.js';
+
+export interface Progress {
+  line(text: string): void;
+}
+
+export function stderrProgress(quiet: boolean): Progress {
+  return { line: (t) => { if (!quiet) process.stderr.write(`${t}\n`); } };
+}
+
+/** Reports a call's media progress until it ends. */
+export function watchMedia(call: Call, media: MediaSession, out: Progress): void {
+  media.on('candidate', (c) => out.line(`ice: gathered ${describeCandidate(c)} (component ${c.component}, priority ${c.priority})`));
+  media.on('ice-state', (s) => out.line(`ice: state ${s}`));
+  let checks = 0;
+  media.on('check', (info) => {
+    checks++;
+    if (info.result === 'succeeded' || info.result === 'failed') {
+      out.line(`ice: check ${describeCandidate(info.pair.local)} -> ${describeCandidate(info.pair.remote)} ${info.result}`);
+    }
+  });
+  media.on('selected-pair', (component, pair) =>
+    out.line(`ice: selected pair for component ${component}: ${describeCandidate(pair.local)} -> ${describeCandidate(pair.remote)} (${checks} checks)`),
+  );
+  media.on('media-ready', () => out.line('media: flowing'));
+  let lastSent = 0;
+  let lastRecv = 0;
+  const timer = setInterval(() => {
+    const s = media.summary().rtp;
+    if (s.packetsSent === 0 && s.packetsReceived === 0) return;
+    out.line(`rtp: ${s.packetsSent - lastSent} pkt/s sent, ${s.packetsReceived - lastRecv} pkt/s received, lost ${s.packetsLost}, jitter ${s.jitterMs} ms`);
+    lastSent = s.packetsSent;
+    lastRecv = s.packetsReceived;
+  }, 1000);
+  timer.unref();
+  void call.finished.then(() => clearInterval(timer));
+}
+
+/** One-paragraph human summary of a finished call. */
+export function describeSummary(s: CallSummary): string {
+  const sp = s.ice.selectedPair;
+  const pair = sp ? `${sp.local.type} ${sp.local.address}:${sp.local.port} -> ${sp.remote.type} ${sp.remote.address}:${sp.remote.port}` : 'none';
+  return [
+    `call ${s.call.direction} ${s.call.state}${s.call.reason ? ` (${s.call.reason})` : ''}, ${s.call.durationMs} ms, Call-ID ${s.call.sipCallId}`,
+    `ice: ${s.ice.state} as ${s.ice.role}, format ${s.ice.format}, selected ${pair}, connected after ${s.ice.connectedMs ?? '-'} ms`,
+    `rtp: ${s.codec ?? 'no codec'}, sent ${s.rtp.packetsSent}, received ${s.rtp.packetsReceived}, lost ${s.rtp.packetsLost}, jitter ${s.rtp.jitterMs} ms`,
+  ].join('\n');
+}
+
+/** Two-way media: what exit status 0 means (DESIGN.md). */
+export function hadTwoWayMedia(s: CallSummary): boolean {
+  return s.rtp.packetsSent > 0 && s.rtp.packetsReceived > 0;
+}

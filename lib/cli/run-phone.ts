@@ -1,0 +1,75 @@
+/**
+ * Shared driver for `icephone call` and `icephone answer`: starts a Phone from the flags,
+ * wires tracing and progress, prints each call's summary (`--json`: one object per call on
+ * stdout), and turns the outcome into an exit status.
+ */
+import { StderrLogger, scrub } from '../base/log.js';
+import { Phone, type Call, type CallSummary } from '../sip/user-agent.js';
+import { phoneOptionsFrom, type ParsedValues } from './options.js';
+import { describeSummary, hadTwoWayMedia, stderrProgress, watchMedia, type Progress } from './progress.js';
+
+export interface RunContext {
+  phone: Phone;
+  out: Progress;
+  /** Called by the subcommand for every call; resolves when that call is reported. */
+  report(call: Call): Promise<CallSummary>;
+  /** Exit status from the calls reported so far: 0 when every call had two-way media. */
+  exitStatus(): number;
+  /** One-line reason for a non-zero exit. */
+  failureReason(): string | undefined;
+}
+
+export async function startPhone(values: ParsedValues): Promise<RunContext> {
+  const options = await phoneOptionsFrom(values);
+  const out = stderrProgress(values.quiet);
+  const log = new StderrLogger(values.verbose ? 'debug' : values.quiet ? 'error' : 'warn');
+  const phone = await Phone.start({
+    ...options,
+    log,
+    trace: values.trace
+      ? (direction, text, peer, protocol) => {
+          const arrow = direction === 'send' ? `>>> to ${peer.address}:${peer.port}` : `<<< from ${peer.address}:${peer.port}`;
+          process.stderr.write(scrub(`${arrow} (${protocol})\n${text.replace(/\r\n/g, '\n')}\n`));
+        }
+      : undefined,
+  });
+  out.line(`sip: listening on ${options.listen.address}:${phone.port}/${options.transport} as ${phone.contactUri}`);
+  phone.on('media-created', (call, media) => watchMedia(call, media, out));
+  const summaries: CallSummary[] = [];
+  return {
+    phone,
+    out,
+    async report(call: Call) {
+      const s = await call.finished;
+      summaries.push(s);
+      if (values.json) process.stdout.write(JSON.stringify(s) + '\n');
+      else out.line(describeSummary(s));
+      return s;
+    },
+    exitStatus() {
+      if (summaries.length === 0) return 1;
+      return summaries.every(hadTwoWayMedia) ? 0 : 1;
+    },
+    failureReason() {
+      if (summaries.length === 0) return 'no call was completed';
+      const bad = summaries.find((s) => !hadTwoWayMedia(s));
+      if (!bad) return undefined;
+      if (bad.call.reason) return `call failed: ${bad.call.reason}`;
+      if (bad.ice.state === 'failed' && bad.ice.format !== 'none') return 'ICE failed: no candidate pair succeeded';
+      return `no two-way media (sent ${bad.rtp.packetsSent}, received ${bad.rtp.packetsReceived} RTP packets)`;
+    },
+  };
+}
+
+/** Stops the phone on SIGINT/SIGTERM (hanging up calls), then runs `onStop`. */
+export function handleSignals(ctx: RunContext, onStop: () => void): void {
+  let stopping = false;
+  const stop = (sig: string) => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    ctx.out.line(`${sig}: hanging up`);
+    void ctx.phone.stop().finally(onStop);
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}

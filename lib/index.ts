@@ -1,0 +1,11 @@
+/** icephone public API: what a PBX gateway imports. */
+export { Phone, Call, type PhoneOptions, type CallSummary, type CallEvents, type PhoneEvents } from './sip/user-agent.js';
+export { MediaSession, type MediaOptions, type MediaSummary } from './sip/session-description-handler.js';
+export { IceAgent, type IceAgentOptions, type IceRole, type IceState, type CandidatePairInfo } from './ice/agent.js';
+export { type Candidate, type CandidateType, computePriority, TYPE_PREFERENCE } from './ice/candidate.js';
+export { buildDescription, parseDescription, type RemoteDescription } from './sdp/offer-answer.js';
+export { formatCandidateAttribute, parseCandidateAttribute } from './sdp/ice-attributes.js';
+export { convertSdp, detectCandidateFormat } from './sdp/convert.js';
+export { parseIceServerUri, type IceServerUri } from './turn/servers.js';
+export { ParseError, StateError, TimeoutError, UsageError } from './base/errors.js';
+export { SystemClock, ManualClock, type Clock } from './base/clock.js';

@@ -1,0 +1,506 @@
+/**
+ * The SDP of one audio stream: building our offers/answers (RFC 3264, with the ICE attributes of
+ * RFC 8839 §5) and reading the peer's. sdp-transform handles the session and media structure; the
+ * ICE attributes are read from the raw `a=` lines with our own codec (lib/sdp/ice-attributes.ts) so
+ * that one bad candidate line costs only that line.
+ */
+import { isIPv6 } from 'node:net';
+import * as sdpTransform from 'sdp-transform';
+import { ParseError, errorMessage } from '../base/errors.js';
+import type { Candidate } from '../ice/candidate.js';
+import {
+  formatCandidateAttribute,
+  formatRemoteCandidates,
+  isValidConnectionAddress,
+  isValidPwd,
+  isValidUfrag,
+  parseCandidateAttribute,
+  parseRemoteCandidates,
+  type RemoteCandidate,
+} from './ice-attributes.js';
+
+export type MediaDirection = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+
+export interface CodecDescription {
+  payloadType: number;
+  name: string;
+  clockRate: number;
+  channels?: number;
+}
+
+/** One `a=` line: `name` before the first colon, `value` after it (absent for property attributes). */
+export interface SdpAttribute {
+  name: string;
+  value?: string;
+}
+
+/** The codecs the RTP layer implements (lib/rtp/g711.ts): G.711 µ-law and A-law, RFC 3551 §6. */
+export const SUPPORTED_CODECS: CodecDescription[] = [
+  { payloadType: 0, name: 'PCMU', clockRate: 8000 },
+  { payloadType: 8, name: 'PCMA', clockRate: 8000 },
+];
+
+/** RFC 3551 §6 Table 4: static audio payload types, usable without `a=rtpmap`. */
+const STATIC_AUDIO_PAYLOAD_TYPES: ReadonlyMap<number, Omit<CodecDescription, 'payloadType'>> = new Map([
+  [0, { name: 'PCMU', clockRate: 8000 }],
+  [3, { name: 'GSM', clockRate: 8000 }],
+  [4, { name: 'G723', clockRate: 8000 }],
+  [5, { name: 'DVI4', clockRate: 8000 }],
+  [6, { name: 'DVI4', clockRate: 16000 }],
+  [7, { name: 'LPC', clockRate: 8000 }],
+  [8, { name: 'PCMA', clockRate: 8000 }],
+  [9, { name: 'G722', clockRate: 8000 }],
+  [10, { name: 'L16', clockRate: 44100, channels: 2 }],
+  [11, { name: 'L16', clockRate: 44100 }],
+  [12, { name: 'QCELP', clockRate: 8000 }],
+  [13, { name: 'CN', clockRate: 8000 }],
+  [14, { name: 'MPA', clockRate: 90000 }],
+  [15, { name: 'G728', clockRate: 8000 }],
+  [16, { name: 'DVI4', clockRate: 11025 }],
+  [17, { name: 'DVI4', clockRate: 22050 }],
+  [18, { name: 'G729', clockRate: 8000 }],
+]);
+
+/** Payload formats that travel beside a voice codec but cannot be the call's codec. */
+const NON_VOICE_FORMATS = new Set(['telephone-event', 'cn', 'red', 'ulpfec', 'rtx']);
+
+export interface LocalDescriptionOptions {
+  /** o= sess-id: digits (see `sessionIdNow`). */
+  sessionId: string;
+  /** o= sess-version: increment on every new offer/answer of the session (RFC 3264 §8). */
+  sessionVersion: number;
+  originAddress: string;
+  /** o= username, default `icephone`. */
+  username?: string;
+  codecs: CodecDescription[];
+  direction?: MediaDirection;
+  /** a=ptime, default 20. */
+  ptimeMs?: number;
+  /** The default candidate for RTP (RFC 8839 §4.2.1.1): m= port and c= address. */
+  defaultRtp: { address: string; port: number };
+  /** The default candidate for RTCP, written as `a=rtcp` (RFC 3605) when `rtcpMux` is false. */
+  defaultRtcp?: { address: string; port: number };
+  /** Offer/accept RTP/RTCP multiplexing, `a=rtcp-mux` (RFC 5761 §5.1.1). */
+  rtcpMux: boolean;
+  ice?: {
+    ufrag: string;
+    pwd: string;
+    candidates: Candidate[];
+    /** Put ice-ufrag, ice-pwd and ice-options at session level instead of media level (RFC 8839 §5.4, §5.6). */
+    sessionLevel?: boolean;
+    /** a=remote-candidates (RFC 8839 §5.2): the controlling agent's offer after nomination. */
+    remoteCandidates?: RemoteCandidate[];
+    /** a=ice-options tokens, e.g. `trickle` (RFC 8839 §5.6). */
+    options?: string[];
+    /** a=end-of-candidates (RFC 8840 §8.2). */
+    endOfCandidates?: boolean;
+  };
+  /** Appended to the audio m-section verbatim (a=alt, preconditions). */
+  extraMediaAttributes?: SdpAttribute[];
+}
+
+export interface RemoteDescription {
+  /** Default destination for RTP: m= port and the effective c= (media level overrides session level). */
+  address: string;
+  port: number;
+  /**
+   * Default destination for RTCP: `a=rtcp` (RFC 3605) if present (even with rtcp-mux: it is where
+   * RTCP goes if multiplexing is not agreed), else RTP port + 1 when not muxed, else undefined.
+   */
+  rtcp?: { address: string; port: number };
+  rtcpMux: boolean;
+  direction: MediaDirection;
+  /** In the order of the m= line; static payload types work without rtpmap, unmapped dynamic ones are skipped. */
+  codecs: CodecDescription[];
+  ptimeMs?: number;
+  ice?: {
+    ufrag: string;
+    pwd: string;
+    candidates: Candidate[];
+    iceLite: boolean;
+    /** RFC 8839 §4.2.5 (ICE mismatch): the default destination is not among the candidates. */
+    mismatch: boolean;
+    remoteCandidates?: RemoteCandidate[];
+    endOfCandidates: boolean;
+    options: string[];
+  };
+  /** Raw lines (`a=candidate:…`) that failed to parse: dropped and listed here, never fatal. */
+  invalidLines: string[];
+  /** Every raw a= line of the audio m-section, in order. */
+  mediaAttributes: SdpAttribute[];
+  /** Every raw a= line before the first m= line, in order. */
+  sessionAttributes: SdpAttribute[];
+}
+
+/** SDP origin/session id, RFC 4566 §5.2 "suggested that an NTP format timestamp be used": milliseconds since 1900. */
+export function sessionIdNow(): string {
+  const ntpEpochOffsetMs = 2_208_988_800_000n;
+  return (BigInt(Date.now()) + ntpEpochOffsetMs).toString();
+}
+
+function addressVersion(address: string): 4 | 6 {
+  return isIPv6(address) ? 6 : 4;
+}
+
+function formatAttribute(a: SdpAttribute): string {
+  return a.value === undefined ? a.name : `${a.name}:${a.value}`;
+}
+
+function checkTransportAddress(what: string, a: { address: string; port: number }): void {
+  if (!isValidConnectionAddress(a.address)) throw new RangeError(`${what} address ${JSON.stringify(a.address)} is not an IP address or FQDN`);
+  if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) throw new RangeError(`${what} port ${a.port} not in 0..65535`);
+}
+
+/**
+ * Builds a complete SDP (CRLF line endings) with one audio m-section: v, o, s, c, t, m, a=rtpmap…,
+ * a=ptime, direction, a=rtcp, ICE attributes, a=rtcp-mux, candidates, extra attributes.
+ * @throws RangeError on options that would produce invalid SDP.
+ */
+export function buildDescription(opts: LocalDescriptionOptions): string {
+  if (!/^\d+$/.test(opts.sessionId)) throw new RangeError(`sessionId ${JSON.stringify(opts.sessionId)} is not digits`);
+  if (!Number.isInteger(opts.sessionVersion) || opts.sessionVersion < 0) throw new RangeError(`sessionVersion ${opts.sessionVersion} is not a non-negative integer`);
+  const username = opts.username ?? 'icephone';
+  if (!/^\S+$/.test(username)) throw new RangeError(`username ${JSON.stringify(username)} must be one non-empty token`);
+  if (!isValidConnectionAddress(opts.originAddress)) throw new RangeError(`originAddress ${JSON.stringify(opts.originAddress)} is not an IP address or FQDN`);
+  checkTransportAddress('defaultRtp', opts.defaultRtp);
+  if (opts.defaultRtcp) checkTransportAddress('defaultRtcp', opts.defaultRtcp);
+  if (opts.codecs.length === 0) throw new RangeError('at least one codec is needed (RFC 4566 §5.14: m= needs a format)');
+  for (const c of opts.codecs) {
+    if (!Number.isInteger(c.payloadType) || c.payloadType < 0 || c.payloadType > 127) throw new RangeError(`payload type ${c.payloadType} not in 0..127`);
+    if (!/^[\w\-.]+$/.test(c.name)) throw new RangeError(`codec name ${JSON.stringify(c.name)}`);
+  }
+  const ptimeMs = opts.ptimeMs ?? 20;
+  if (!(ptimeMs > 0)) throw new RangeError(`ptimeMs ${ptimeMs} must be positive`);
+
+  const media: sdpTransform.MediaDescription = {
+    type: 'audio',
+    port: opts.defaultRtp.port,
+    protocol: 'RTP/AVP',
+    payloads: opts.codecs.map((c) => c.payloadType).join(' '),
+    rtp: opts.codecs.map((c) => ({
+      payload: c.payloadType,
+      codec: c.name,
+      rate: c.clockRate,
+      ...(c.channels !== undefined ? { encoding: c.channels } : {}),
+    })),
+    fmtp: [],
+    ptime: ptimeMs,
+    direction: opts.direction ?? 'sendrecv',
+  };
+  if (!opts.rtcpMux && opts.defaultRtcp) {
+    // RFC 3605 §2.1: the address part is needed only when it differs from the c= address.
+    media.rtcp =
+      opts.defaultRtcp.address === opts.defaultRtp.address
+        ? { port: opts.defaultRtcp.port }
+        : { port: opts.defaultRtcp.port, netType: 'IN', ipVer: addressVersion(opts.defaultRtcp.address), address: opts.defaultRtcp.address };
+  }
+  if (opts.rtcpMux) media.rtcpMux = 'rtcp-mux';
+
+  const session: sdpTransform.SessionDescription = {
+    version: 0,
+    origin: {
+      username,
+      sessionId: opts.sessionId,
+      sessionVersion: opts.sessionVersion,
+      netType: 'IN',
+      ipVer: addressVersion(opts.originAddress),
+      address: opts.originAddress,
+    },
+    name: '-',
+    connection: { version: addressVersion(opts.defaultRtp.address), ip: opts.defaultRtp.address },
+    timing: { start: 0, stop: 0 },
+    media: [media],
+  };
+
+  // Lines written verbatim, in this order, after the structured ones (sdp-transform's own candidate
+  // writer knows only a few extensions, so candidates go through our codec).
+  const verbatim: string[] = [];
+  const ice = opts.ice;
+  if (ice) {
+    if (!isValidUfrag(ice.ufrag)) throw new RangeError('ice.ufrag is not 4-256 ice-chars (RFC 8839 §5.4)');
+    if (!isValidPwd(ice.pwd)) throw new RangeError('ice.pwd is not 22-256 ice-chars (RFC 8839 §5.4)');
+    const options = ice.options ?? [];
+    for (const o of options) if (!/^[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+$/.test(o)) throw new RangeError(`ice option ${JSON.stringify(o)} is not a token`);
+    const level: sdpTransform.SharedAttributes = ice.sessionLevel ? session : media;
+    level.iceUfrag = ice.ufrag;
+    level.icePwd = ice.pwd;
+    if (options.length > 0) level.iceOptions = options.join(' ');
+    for (const c of ice.candidates) verbatim.push(formatCandidateAttribute(c));
+    if (ice.endOfCandidates) verbatim.push('end-of-candidates');
+    if (ice.remoteCandidates && ice.remoteCandidates.length > 0) verbatim.push(formatRemoteCandidates(ice.remoteCandidates));
+  }
+  for (const a of opts.extraMediaAttributes ?? []) {
+    const line = formatAttribute(a);
+    if (/[\r\n]/.test(line) || a.name.length === 0) throw new RangeError(`extra media attribute ${JSON.stringify(line)} is not one a= line`);
+    verbatim.push(line);
+  }
+  if (verbatim.length > 0) media.invalid = verbatim.map((value) => ({ value }));
+
+  return sdpTransform.write(session);
+}
+
+interface RawSection {
+  /** The m= line (undefined for the session section). */
+  mLine?: string;
+  attributes: string[];
+}
+
+/** Splits like sdp-transform does (so the i-th raw m-section is sdp-transform's media[i]). */
+function splitSections(sdp: string): { session: RawSection; media: RawSection[]; hasVersion: boolean } {
+  const session: RawSection = { attributes: [] };
+  const media: RawSection[] = [];
+  let current = session;
+  let hasVersion = false;
+  for (const line of sdp.split(/\r\n|\r|\n/)) {
+    if (!/^[a-z]=/.test(line)) continue;
+    if (line.startsWith('v=')) hasVersion = true;
+    if (line.startsWith('m=')) {
+      current = { mLine: line, attributes: [] };
+      media.push(current);
+    } else if (line.startsWith('a=')) {
+      current.attributes.push(line.slice(2));
+    }
+  }
+  return { session, media, hasVersion };
+}
+
+function toAttribute(raw: string): SdpAttribute {
+  const colon = raw.indexOf(':');
+  return colon < 0 ? { name: raw } : { name: raw.slice(0, colon), value: raw.slice(colon + 1) };
+}
+
+function oneLine(s: string): string {
+  const flat = s.replace(/[\r\n]+/g, ' ');
+  return flat.length > 80 ? `${flat.slice(0, 80)}…` : flat;
+}
+
+/** Compares transport addresses: IPv6 in any textual form, names case-insensitively. */
+function sameAddress(a: string, b: string): boolean {
+  if (isIPv6(a) && isIPv6(b)) return expandIPv6(a) === expandIPv6(b);
+  return a.toLowerCase() === b.toLowerCase();
+}
+
+function expandIPv6(address: string): string {
+  let text = address.toLowerCase();
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted) {
+    const octets = dotted[1]!.split('.').map(Number);
+    text = text.slice(0, -dotted[1]!.length) + `${((octets[0]! << 8) | octets[1]!).toString(16)}:${((octets[2]! << 8) | octets[3]!).toString(16)}`;
+  }
+  const [head, tail] = text.split('::') as [string, string | undefined];
+  const headGroups = head ? head.split(':') : [];
+  const tailGroups = tail ? tail.split(':') : [];
+  const fill = tail === undefined ? [] : new Array<string>(8 - headGroups.length - tailGroups.length).fill('0');
+  return [...headGroups, ...fill, ...tailGroups].map((g) => parseInt(g, 16).toString(16)).join(':');
+}
+
+function parseDirection(value: unknown): MediaDirection | undefined {
+  return value === 'sendrecv' || value === 'sendonly' || value === 'recvonly' || value === 'inactive' ? value : undefined;
+}
+
+function lastValue(attributes: string[], name: string): string | undefined {
+  let found: string | undefined;
+  for (const raw of attributes) {
+    const a = toAttribute(raw);
+    if (a.name === name) found = (a.value ?? '').trim();
+  }
+  return found;
+}
+
+/**
+ * Reads the first audio m-section of a peer's SDP.
+ * @throws ParseError (one-line message) if there is no v= line, no audio m-line, no usable
+ * connection address or port, if sdp-transform throws, or if ice-ufrag/ice-pwd are present but invalid.
+ */
+export function parseDescription(sdp: string): RemoteDescription {
+  if (typeof sdp !== 'string') throw new ParseError('SDP is not a string', 'v=');
+  const raw = splitSections(sdp.replace(/^\uFEFF/, ''));
+  if (!raw.hasVersion) throw new ParseError('not an SDP: no v= line', 'v=');
+
+  let parsed: sdpTransform.SessionDescription;
+  try {
+    parsed = sdpTransform.parse(sdp);
+  } catch (e) {
+    throw new ParseError(`SDP not parsable: ${oneLine(errorMessage(e))}`, 'sdp');
+  }
+  const index = parsed.media.findIndex((m) => m.type === 'audio');
+  const media = parsed.media[index];
+  const rawMedia = raw.media[index];
+  if (index < 0 || !media || !rawMedia) throw new ParseError('no audio m-line', 'm=audio');
+
+  if (!Number.isInteger(media.port) || media.port < 0 || media.port > 65535) {
+    throw new ParseError(`audio m-line port not usable: ${oneLine(rawMedia.mLine ?? '')}`, 'm=audio');
+  }
+  const connection = media.connection ?? parsed.connection;
+  // RFC 4566 §5.7: multicast addresses may carry /ttl and /number-of-addresses.
+  const address = typeof connection?.ip === 'string' ? connection.ip.split('/')[0]! : '';
+  if (!connection || !isValidConnectionAddress(address)) {
+    throw new ParseError(connection ? `c= address ${JSON.stringify(oneLine(address))} not usable` : 'no c= line for the audio stream', 'c=');
+  }
+  const port = media.port;
+  const invalidLines: string[] = [];
+
+  const rtcpMux = media.rtcpMux === 'rtcp-mux';
+  let rtcp: RemoteDescription['rtcp'];
+  if (media.rtcp !== undefined) {
+    const r = media.rtcp;
+    const rtcpAddress = typeof r.address === 'string' ? r.address : undefined;
+    if (Number.isInteger(r.port) && r.port >= 0 && r.port <= 65535 && (rtcpAddress === undefined || isValidConnectionAddress(rtcpAddress))) {
+      rtcp = { address: rtcpAddress ?? address, port: r.port };
+    } else {
+      invalidLines.push(...rawMedia.attributes.filter((a) => a.startsWith('rtcp:')).map((a) => `a=${a}`));
+    }
+  }
+  if (!rtcp && !rtcpMux && port > 0) rtcp = { address, port: port + 1 };
+
+  const codecs: CodecDescription[] = [];
+  for (const token of String(media.payloads ?? '').trim().split(/\s+/)) {
+    if (!/^\d{1,3}$/.test(token)) continue;
+    const payloadType = Number(token);
+    if (payloadType > 127) continue;
+    const map = media.rtp.find((r) => r.payload === payloadType);
+    if (map && map.codec) {
+      const codec: CodecDescription = { payloadType, name: map.codec, clockRate: Number(map.rate) };
+      if (map.encoding !== undefined && Number.isInteger(Number(map.encoding))) codec.channels = Number(map.encoding);
+      if (Number.isInteger(codec.clockRate) && codec.clockRate > 0) codecs.push(codec);
+      continue;
+    }
+    const known = STATIC_AUDIO_PAYLOAD_TYPES.get(payloadType);
+    if (known) codecs.push({ payloadType, ...known });
+  }
+
+  const ptimeText = lastValue(rawMedia.attributes, 'ptime') ?? lastValue(raw.session.attributes, 'ptime');
+  const ptimeMs = ptimeText !== undefined && /^\d+(\.\d+)?$/.test(ptimeText) && Number(ptimeText) > 0 ? Number(ptimeText) : undefined;
+  const direction = parseDirection(media.direction) ?? parseDirection(parsed.direction) ?? 'sendrecv';
+
+  const description: RemoteDescription = {
+    address,
+    port,
+    rtcpMux,
+    direction,
+    codecs,
+    invalidLines,
+    mediaAttributes: rawMedia.attributes.map(toAttribute),
+    sessionAttributes: raw.session.attributes.map(toAttribute),
+  };
+  if (rtcp) description.rtcp = rtcp;
+  if (ptimeMs !== undefined) description.ptimeMs = ptimeMs;
+
+  const ice = parseIce(rawMedia.attributes, raw.session.attributes, description);
+  if (ice) description.ice = ice;
+  return description;
+}
+
+/**
+ * RFC 8839 §5: ICE attributes of one m-section. ice-ufrag/ice-pwd at media level win over session
+ * level (§5.4); a description with neither is a non-ICE peer.
+ */
+function parseIce(mediaAttributes: string[], sessionAttributes: string[], description: RemoteDescription): RemoteDescription['ice'] {
+  const invalidLines = description.invalidLines;
+  const ufrag = lastValue(mediaAttributes, 'ice-ufrag') ?? lastValue(sessionAttributes, 'ice-ufrag');
+  const pwd = lastValue(mediaAttributes, 'ice-pwd') ?? lastValue(sessionAttributes, 'ice-pwd');
+  if (ufrag === undefined && pwd === undefined) return undefined;
+  if (ufrag !== undefined && !isValidUfrag(ufrag)) throw new ParseError(`ice-ufrag ${JSON.stringify(oneLine(ufrag))} is not 4-256 ice-chars`, 'a=ice-ufrag');
+  if (pwd !== undefined && !isValidPwd(pwd)) throw new ParseError('ice-pwd is not 22-256 ice-chars', 'a=ice-pwd');
+  if (ufrag === undefined || pwd === undefined) {
+    // Half an ICE description cannot run checks: treat the peer as non-ICE and say why.
+    const present = ufrag === undefined ? 'ice-pwd' : 'ice-ufrag';
+    invalidLines.push(...[...sessionAttributes, ...mediaAttributes].filter((a) => a.startsWith(`${present}:`)).map((a) => `a=${a}`));
+    return undefined;
+  }
+
+  const candidates: Candidate[] = [];
+  let remoteCandidates: RemoteCandidate[] | undefined;
+  let endOfCandidates = false;
+  const options: string[] = [];
+  const addOptions = (value: string | undefined): void => {
+    for (const token of (value ?? '').trim().split(/\s+/)) if (token && !options.includes(token)) options.push(token);
+  };
+  for (const raw of sessionAttributes) {
+    const a = toAttribute(raw);
+    if (a.name === 'ice-options') addOptions(a.value);
+    if (a.name === 'end-of-candidates') endOfCandidates = true;
+  }
+  for (const raw of mediaAttributes) {
+    const a = toAttribute(raw);
+    switch (a.name) {
+      case 'candidate':
+        try {
+          candidates.push(parseCandidateAttribute(raw));
+        } catch (e) {
+          if (!(e instanceof ParseError)) throw e;
+          invalidLines.push(`a=${raw}`);
+        }
+        break;
+      case 'remote-candidates':
+        try {
+          remoteCandidates = parseRemoteCandidates(raw);
+        } catch (e) {
+          if (!(e instanceof ParseError)) throw e;
+          invalidLines.push(`a=${raw}`);
+        }
+        break;
+      case 'end-of-candidates':
+        endOfCandidates = true;
+        break;
+      case 'ice-options':
+        addOptions(a.value);
+        break;
+    }
+  }
+  // RFC 8839 §5.3: ice-lite is a session-level attribute (accepted at media level too).
+  const iceLite = [...sessionAttributes, ...mediaAttributes].some((a) => a === 'ice-lite' || a.startsWith('ice-lite:'));
+
+  const ice: NonNullable<RemoteDescription['ice']> = {
+    ufrag,
+    pwd,
+    candidates,
+    iceLite,
+    mismatch: detectMismatch(description, candidates, options),
+    endOfCandidates,
+    options,
+  };
+  if (remoteCandidates) ice.remoteCandidates = remoteCandidates;
+  return ice;
+}
+
+/**
+ * RFC 8839 §4.2.5 (Verifying ICE Support): ICE applies only if the default destination of each
+ * component appears among the candidates; otherwise a middlebox rewrote the SDP (ICE mismatch, answered
+ * with `a=ice-mismatch`). Checked for component 1 always, and for component 2 when an explicit a=rtcp
+ * names it and component-2 candidates exist. The trickle placeholder (c= 0.0.0.0 or ::, port 9,
+ * RFC 8840 §4.1.1) and a trickle offer with no candidates yet are not mismatches.
+ */
+function detectMismatch(description: RemoteDescription, candidates: Candidate[], options: string[]): boolean {
+  const placeholder = (description.address === '0.0.0.0' || description.address === '::') && description.port === 9;
+  if (placeholder) return false;
+  if (candidates.length === 0 && options.includes('trickle')) return false;
+  const listed = (component: number, address: string, port: number): boolean =>
+    candidates.some((c) => c.component === component && c.port === port && sameAddress(c.address, address));
+  if (!listed(1, description.address, description.port)) return true;
+  const explicitRtcp = description.mediaAttributes.some((a) => a.name === 'rtcp');
+  if (!description.rtcpMux && explicitRtcp && description.rtcp && candidates.some((c) => c.component === 2)) {
+    return !listed(2, description.rtcp.address, description.rtcp.port);
+  }
+  return false;
+}
+
+/**
+ * RFC 3264 §6.1: the first offered codec we support, matched by encoding name (case-insensitive),
+ * clock rate and channel count (default 1), returned with the offerer's payload type. Formats that
+ * are not voice (telephone-event, CN, …) are never chosen.
+ */
+export function negotiateCodec(offered: CodecDescription[], supported: CodecDescription[] = SUPPORTED_CODECS): CodecDescription | undefined {
+  for (const offer of offered) {
+    if (NON_VOICE_FORMATS.has(offer.name.toLowerCase())) continue;
+    const match = supported.find(
+      (s) => s.name.toLowerCase() === offer.name.toLowerCase() && s.clockRate === offer.clockRate && (s.channels ?? 1) === (offer.channels ?? 1),
+    );
+    if (match) {
+      const chosen: CodecDescription = { payloadType: offer.payloadType, name: match.name, clockRate: match.clockRate };
+      if (offer.channels !== undefined) chosen.channels = offer.channels;
+      return chosen;
+    }
+  }
+  return undefined;
+}

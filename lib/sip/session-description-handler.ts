@@ -1,0 +1,395 @@
+/**
+ * The media side of one call, as sip.js's SessionDescriptionHandler: joins the SDP codecs,
+ * the ICE agent and the RTP session.
+ *
+ * Offer/answer (RFC 3264) and ICE roles (RFC 8445 §6.1.1, RFC 8839 §4.1): the side that sends
+ * the initial offer is the controlling agent. `getDescription()` before any remote description
+ * produces an offer; `setDescription()` of a remote offer followed by `getDescription()` produces
+ * the answer. Media starts once both descriptions are known: ICE checks when the peer did ICE,
+ * otherwise plain RTP to the m/c-line address (RFC 8839 §4.1: peer not ICE-capable).
+ */
+import type { BodyAndContentType, SessionDescriptionHandler } from 'sip.js';
+import type { Clock } from '../base/clock.js';
+import { systemClock } from '../base/clock.js';
+import { ParseError, errorMessage } from '../base/errors.js';
+import { TypedEmitter } from '../base/events.js';
+import type { Logger } from '../base/log.js';
+import { silentLogger } from '../base/log.js';
+import type { Candidate } from '../ice/candidate.js';
+import { IceAgent, type CandidatePairInfo, type IceRole, type IceServer, type IceState } from '../ice/agent.js';
+import type { TransportAddress } from '../net/socket.js';
+import {
+  buildDescription,
+  negotiateCodec,
+  parseDescription,
+  sessionIdNow,
+  SUPPORTED_CODECS,
+  type CodecDescription,
+  type RemoteDescription,
+} from '../sdp/offer-answer.js';
+import { RtpSession, type RtpStats } from '../rtp/session.js';
+import { createSource, type AudioSource } from '../rtp/sources.js';
+import { WavFileSink, type AudioSink } from '../rtp/sinks.js';
+
+/** Options for the media of every call a phone makes or answers. */
+export interface MediaOptions {
+  /** Local IPs to gather host candidates on (e.g. ['127.0.0.1']); default every usable interface. */
+  addresses?: string[];
+  includeLoopback?: boolean;
+  stunServers?: IceServer[];
+  /** Offer rtcp-mux (RFC 5761) with one component; false offers two components. Default true. */
+  rtcpMux?: boolean;
+  /** Codec names in preference order; default ['PCMU', 'PCMA']. */
+  codecs?: string[];
+  /** `tone:HZ`, `silence` or a WAV path; default `tone:440`. */
+  play?: string;
+  /** WAV file receiving the decoded remote audio (8 kHz mono 16-bit). */
+  record?: string;
+  /** ICE pacing Ta in ms (RFC 8445 §14.2), default 50. */
+  taMs?: number;
+  /** Time after start of checks before ICE is declared failed, ms. */
+  checkTimeoutMs?: number;
+  clock?: Clock;
+  log?: Logger;
+}
+
+/** What `--json` reports of the media of one call (see DESIGN.md's contract). */
+export interface MediaSummary {
+  ice: {
+    state: 'connected' | 'completed' | 'failed';
+    role: IceRole;
+    format: 'ice' | 'alt' | 'none';
+    localCandidates: Candidate[];
+    remoteCandidates: Candidate[];
+    selectedPair: { local: PairEnd; remote: PairEnd } | null;
+    connectedMs: number | null;
+  };
+  rtp: { packetsSent: number; packetsReceived: number; packetsLost: number; jitterMs: number };
+  rtpStats: RtpStats | null;
+  codec: string | null;
+  malformedSdpLines: number;
+}
+
+export interface PairEnd {
+  type: Candidate['type'];
+  address: string;
+  port: number;
+  protocol: Candidate['transport'];
+}
+
+export interface MediaEvents {
+  /** A local candidate was gathered. */
+  candidate: [Candidate];
+  /** ICE agent state changes. */
+  'ice-state': [IceState];
+  /** ICE selected (nominated) a pair for a component. */
+  'selected-pair': [component: number, pair: CandidatePairInfo];
+  /** The first RTP packet from the peer arrived. */
+  'media-received': [];
+  /** Media can flow: ICE connected, or the peer is not ICE-capable and RTP started. */
+  'media-ready': [];
+  /** A connectivity check was sent or answered (progress for the CLI). */
+  check: [info: { pair: CandidatePairInfo; result: string }];
+}
+
+const SDP = 'application/sdp';
+
+function pairEnd(c: Candidate): PairEnd {
+  return { type: c.type, address: c.address, port: c.port, protocol: c.transport };
+}
+
+/**
+ * One call's media. Implements sip.js's SessionDescriptionHandler so sip.js drives offer/answer;
+ * emits progress as MediaEvents for the CLI and the library API.
+ */
+export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDescriptionHandler {
+  private agent?: IceAgent;
+  private rtp?: RtpSession;
+  private sink?: AudioSink;
+  private source?: AudioSource;
+  private remote?: RemoteDescription;
+  private localSdp?: string;
+  private role?: IceRole;
+  private codec?: CodecDescription;
+  private components = 1;
+  private readonly sessionId = sessionIdNow();
+  private sessionVersion = 0;
+  private started = false;
+  private closed = false;
+  private startedAt?: number;
+  private connectedAt?: number;
+  private rtpStarted = false;
+  private firstPacketSeen = false;
+  private malformedSdpLines = 0;
+  private gathering?: Promise<void>;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+
+  constructor(private readonly options: MediaOptions = {}) {
+    super();
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log ?? silentLogger;
+  }
+
+  /** The ICE agent, once created (for tests and the API). */
+  get iceAgent(): IceAgent | undefined {
+    return this.agent;
+  }
+
+  /** Clock time (ms) at which media could first flow, if it has. */
+  get connectedAtMs(): number | undefined {
+    return this.connectedAt;
+  }
+
+  /** The remote description currently applied. */
+  get remoteDescription(): RemoteDescription | undefined {
+    return this.remote;
+  }
+
+  hasDescription(contentType: string): boolean {
+    return contentType.toLowerCase() === SDP;
+  }
+
+  sendDtmf(): boolean {
+    return false;
+  }
+
+  /**
+   * sip.js asks for our SDP: an offer when no remote description has been set, else the answer.
+   * @throws Error if the session is closed or gathering fails completely.
+   */
+  async getDescription(): Promise<BodyAndContentType> {
+    if (this.closed) throw new Error('media session closed');
+    if (!this.remote) {
+      // We are the offerer: controlling (RFC 8445 §6.1.1).
+      await this.ensureAgent('controlling', this.options.rtcpMux === false ? 2 : 1);
+      const codecs = this.preferredCodecs();
+      this.localSdp = this.build(codecs, this.options.rtcpMux !== false);
+    } else {
+      if (!this.agent) throw new Error('answer requested before the offer was applied');
+      await this.gathering;
+      this.localSdp = this.build(this.codec ? [this.codec] : [], this.remote.rtcpMux);
+      this.startMedia();
+    }
+    return { body: this.localSdp, contentType: SDP };
+  }
+
+  /**
+   * sip.js hands us the peer's SDP (offer or answer).
+   * @throws ParseError for an SDP we cannot use (sip.js then answers 488 or ends the call).
+   */
+  async setDescription(sdp: string): Promise<void> {
+    if (this.closed) throw new Error('media session closed');
+    let remote: RemoteDescription;
+    try {
+      remote = parseDescription(sdp);
+    } catch (e) {
+      this.malformedSdpLines++;
+      this.log.warn(`rejecting SDP: ${errorMessage(e)}`);
+      throw e;
+    }
+    this.malformedSdpLines += remote.invalidLines.length;
+    for (const line of remote.invalidLines) this.log.warn(`dropped malformed SDP line: ${line}`);
+    const isOffer = !this.localSdp || (this.remote !== undefined && this.started);
+    if (this.started) {
+      // A re-offer or re-answer in an established session: keep media as it is unless the peer's
+      // ICE credentials changed (an ICE restart is handled in a later layer).
+      this.remote = remote;
+      return;
+    }
+    const codec = negotiateCodec(remote.codecs, this.preferredCodecs());
+    if (!codec) throw new ParseError('no common codec (we support PCMU, PCMA)', 'm=audio');
+    this.codec = codec;
+    this.remote = remote;
+    if (isOffer && !this.localSdp) {
+      // Remote offer: we answer, controlled.
+      await this.ensureAgent('controlled', remote.rtcpMux ? 1 : 2);
+    } else {
+      // Remote answer to our offer.
+      if (!remote.rtcpMux && this.components === 1) {
+        this.log.info('peer declined rtcp-mux: RTCP goes to its a=rtcp/port+1 address from our RTP socket');
+      }
+      this.startMedia();
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.rtp?.stop();
+    void this.sink?.close().catch((e) => this.log.warn(`closing recording: ${errorMessage(e)}`));
+    void this.agent?.close();
+  }
+
+  /** Resolves once the session is fully closed (sockets released, recording written). */
+  async closeAndWait(): Promise<void> {
+    const wasClosed = this.closed;
+    this.closed = true;
+    if (!wasClosed) this.rtp?.stop();
+    await Promise.allSettled([wasClosed ? Promise.resolve() : this.sink?.close(), this.agent?.close()]);
+  }
+
+  /** A snapshot for the `--json` summary. */
+  summary(): MediaSummary {
+    const selected = this.agent?.selectedPair(1);
+    const st = this.rtp?.stats;
+    const iceState = this.agent?.state;
+    const format: MediaSummary['ice']['format'] = this.remote?.ice ? 'ice' : 'none';
+    return {
+      ice: {
+        state: iceState === 'connected' || iceState === 'completed' ? iceState : this.connectedAt !== undefined ? 'connected' : 'failed',
+        role: this.role ?? 'controlling',
+        format,
+        localCandidates: this.agent ? [...this.agent.localCandidates] : [],
+        remoteCandidates: this.remote?.ice ? [...this.remote.ice.candidates] : [],
+        selectedPair: selected ? { local: pairEnd(selected.local), remote: pairEnd(selected.remote) } : null,
+        connectedMs: this.connectedAt !== undefined && this.startedAt !== undefined ? Math.round(this.connectedAt - this.startedAt) : null,
+      },
+      rtp: {
+        packetsSent: st?.packetsSent ?? 0,
+        packetsReceived: st?.packetsReceived ?? 0,
+        packetsLost: st?.packetsLost ?? 0,
+        jitterMs: st ? Math.round(st.jitterMs * 100) / 100 : 0,
+      },
+      rtpStats: st ? { ...st } : null,
+      codec: this.codec ? `${this.codec.name}/${this.codec.clockRate}` : null,
+      malformedSdpLines: this.malformedSdpLines,
+    };
+  }
+
+  private preferredCodecs(): CodecDescription[] {
+    const names = (this.options.codecs ?? ['PCMU', 'PCMA']).map((n) => n.toUpperCase());
+    const out: CodecDescription[] = [];
+    for (const n of names) {
+      const c = SUPPORTED_CODECS.find((s) => s.name.toUpperCase() === n);
+      if (c) out.push(c);
+    }
+    return out;
+  }
+
+  private async ensureAgent(role: IceRole, components: number): Promise<void> {
+    if (this.agent) {
+      await this.gathering;
+      return;
+    }
+    this.role = role;
+    this.components = components;
+    const agent = new IceAgent({
+      role,
+      components,
+      clock: this.clock,
+      log: this.log.child('ice'),
+      addresses: this.options.addresses,
+      includeLoopback: this.options.includeLoopback,
+      stunServers: this.options.stunServers,
+      taMs: this.options.taMs,
+      checkTimeoutMs: this.options.checkTimeoutMs,
+    });
+    this.agent = agent;
+    agent.on('candidate', (c) => this.safeEmit('candidate', c));
+    agent.on('state', (s) => this.onIceState(s));
+    agent.on('selected-pair', (component, pair) => this.safeEmit('selected-pair', component, pair));
+    agent.on('check', (info) => this.safeEmit('check', info));
+    agent.on('data', (component, data, from) => this.onData(component, data, from));
+    this.gathering = agent.gather().then(() => undefined);
+    await this.gathering;
+  }
+
+  private build(codecs: CodecDescription[], rtcpMux: boolean): string {
+    const agent = this.agent!;
+    const rtpDefault = agent.defaultCandidate(1);
+    const rtcpDefault = this.components >= 2 ? agent.defaultCandidate(2) : undefined;
+    this.sessionVersion++;
+    return buildDescription({
+      sessionId: this.sessionId,
+      sessionVersion: this.sessionVersion,
+      originAddress: rtpDefault.address,
+      codecs,
+      defaultRtp: { address: rtpDefault.address, port: rtpDefault.port },
+      defaultRtcp: rtcpDefault ? { address: rtcpDefault.address, port: rtcpDefault.port } : undefined,
+      rtcpMux,
+      ice: { ufrag: agent.localUfrag, pwd: agent.localPwd, candidates: agent.localCandidates },
+    });
+  }
+
+  /** Both descriptions known: start ICE checks (or plain RTP for a non-ICE peer) and the RTP session. */
+  private startMedia(): void {
+    if (this.started || !this.agent || !this.remote || !this.codec) return;
+    this.started = true;
+    this.startedAt = this.clock.now();
+    const agent = this.agent;
+    const remote = this.remote;
+    void this.prepareRtp().catch((e) => this.log.error(`media: ${errorMessage(e)}`));
+    if (remote.ice) {
+      agent.setRemoteCredentials(remote.ice.ufrag, remote.ice.pwd);
+      for (const c of remote.ice.candidates) {
+        if (c.component <= this.components && c.transport === 'udp') agent.addRemoteCandidate(c);
+      }
+      agent.start();
+    } else {
+      // RFC 8839 §4.1 / draft §5.4: a peer without ICE gets media on the m/c-line address.
+      agent.setFallbackRemote(1, { address: remote.address, port: remote.port });
+      if (this.components >= 2 && remote.rtcp) agent.setFallbackRemote(2, remote.rtcp);
+      this.connectedAt = this.clock.now();
+      this.beginRtp();
+    }
+  }
+
+  private async prepareRtp(): Promise<void> {
+    const codec = this.codec!;
+    this.source = await createSource(this.options.play ?? 'tone:440');
+    if (this.options.record) this.sink = new WavFileSink(this.options.record, 8000);
+    if (this.closed) return;
+    const name = codec.name.toUpperCase() === 'PCMA' ? 'PCMA' : 'PCMU';
+    this.rtp = new RtpSession({
+      clock: this.clock,
+      log: this.log.child('rtp'),
+      codec: name,
+      payloadType: codec.payloadType,
+      source: this.source,
+      sink: this.sink,
+      sendRtp: (b) => {
+        this.agent?.send(1, b);
+      },
+      sendRtcp: (b) => {
+        if (!this.agent) return;
+        if (this.components >= 2) this.agent.send(2, b);
+        else this.agent.send(1, b);
+      },
+    });
+    if (this.rtpStarted) this.rtp.start();
+  }
+
+  private beginRtp(): void {
+    if (this.rtpStarted) return;
+    this.rtpStarted = true;
+    this.rtp?.start();
+    this.safeEmit('media-ready');
+  }
+
+  private onIceState(s: IceState): void {
+    this.safeEmit('ice-state', s);
+    if ((s === 'connected' || s === 'completed') && this.connectedAt === undefined) {
+      this.connectedAt = this.clock.now();
+      this.beginRtp();
+    }
+  }
+
+  private onData(_component: number, data: Buffer, _from: TransportAddress): void {
+    if (!this.rtp) return;
+    this.rtp.receive(data, this.clock.now());
+    if (!this.firstPacketSeen && this.rtp.stats.packetsReceived > 0) {
+      this.firstPacketSeen = true;
+      this.safeEmit('media-received');
+    }
+  }
+}
+
+/** A sip.js SessionDescriptionHandlerFactory making MediaSessions with the given options. */
+export function mediaSessionFactory(options: MediaOptions, onCreate?: (m: MediaSession) => void) {
+  return (): MediaSession => {
+    const m = new MediaSession(options);
+    onCreate?.(m);
+    return m;
+  };
+}

@@ -1,0 +1,318 @@
+/**
+ * The phone: a sip.js UserAgent on our own UDP/TCP transport, placing and answering calls whose
+ * media is a MediaSession (ICE + RTP). This is the library API a PBX gateway embeds and the
+ * CLI drives.
+ */
+import {
+  Inviter,
+  Invitation,
+  SessionState,
+  UserAgent,
+  type Session,
+  type UserAgentOptions,
+} from 'sip.js';
+import type { Clock } from '../base/clock.js';
+import { systemClock } from '../base/clock.js';
+import { UsageError, errorMessage } from '../base/errors.js';
+import { TypedEmitter } from '../base/events.js';
+import type { Logger } from '../base/log.js';
+import { silentLogger } from '../base/log.js';
+import { MediaSession, type MediaOptions, type MediaSummary } from './session-description-handler.js';
+import { sipJsTransportOptions, type SipTraceFn } from './transport.js';
+
+export type SipTransportProtocol = 'udp' | 'tcp';
+
+export interface PhoneOptions {
+  /** Local SIP address to bind; port 0 picks one. */
+  listen: { address: string; port: number };
+  transport?: SipTransportProtocol;
+  /** User part of our own URI (and, for answering, the only user accepted when `restrictUser`). */
+  user?: string;
+  displayName?: string;
+  /** Answer only requests whose Request-URI user is `user` (404 otherwise). Default: any user, like SIPp's UAS. */
+  restrictUser?: boolean;
+  media?: MediaOptions;
+  /** Called with every SIP message sent or received (`--trace`). */
+  trace?: SipTraceFn;
+  clock?: Clock;
+  log?: Logger;
+}
+
+export type CallDirection = 'outgoing' | 'incoming';
+
+/** What `--json` prints of one call (DESIGN.md contract). */
+export interface CallSummary {
+  call: { state: string; sipCallId: string; durationMs: number; alertedAfterConnected: boolean; direction: CallDirection; reason?: string };
+  ice: MediaSummary['ice'];
+  rtp: MediaSummary['rtp'];
+  codec: string | null;
+}
+
+export interface CallEvents {
+  /** SIP session state (sip.js SessionState names, lower case). */
+  state: [string];
+  /** The remote party is being alerted (180/183 for outgoing; our own 180 for incoming). */
+  alerting: [];
+  /** The call was answered (200 OK). */
+  established: [];
+  /** The call ended; the summary is final. */
+  ended: [CallSummary];
+}
+
+/**
+ * One call. Progress events from the media come through `media` once it exists
+ * (`media-created` is emitted by the Phone when sip.js makes the MediaSession).
+ */
+export class Call extends TypedEmitter<CallEvents> {
+  media?: MediaSession;
+  private startedAt: number;
+  private endedAt?: number;
+  private answeredAt?: number;
+  private alertedAt?: number;
+  private reason?: string;
+  private finalState = 'new';
+  private endResolve!: (s: CallSummary) => void;
+  /** Resolves when the call has ended and its media is released. */
+  readonly finished: Promise<CallSummary>;
+
+  constructor(
+    readonly session: Session,
+    readonly direction: CallDirection,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {
+    super();
+    this.startedAt = clock.now();
+    this.finished = new Promise((r) => (this.endResolve = r));
+    session.stateChange.addListener((s) => this.onState(s));
+  }
+
+  get callId(): string {
+    const anySession = this.session as unknown as { request?: { callId?: string }; outgoingRequestMessage?: { callId?: string } };
+    return anySession.request?.callId ?? anySession.outgoingRequestMessage?.callId ?? '';
+  }
+
+  /** Ends the call: CANCEL before an answer, BYE after, reject for an unanswered incoming call. */
+  async hangup(): Promise<void> {
+    const s = this.session;
+    try {
+      if (s.state === SessionState.Established) await s.bye();
+      else if (s instanceof Inviter && (s.state === SessionState.Establishing || s.state === SessionState.Initial)) await s.cancel();
+      else if (s instanceof Invitation && s.state !== SessionState.Terminated && s.state !== SessionState.Terminating) await s.reject();
+    } catch (e) {
+      this.log.warn(`hangup: ${errorMessage(e)}`);
+    }
+  }
+
+  /** @internal */
+  markAlerting(): void {
+    if (this.alertedAt !== undefined) return;
+    this.alertedAt = this.clock.now();
+    this.safeEmit('alerting');
+  }
+
+  /** @internal */
+  setReason(reason: string): void {
+    this.reason ??= reason;
+  }
+
+  summary(): CallSummary {
+    const m = this.media?.summary();
+    const connectedAt = this.media?.connectedAtMs;
+    // True only when the user was alerted after media could flow (RFC 3312 preconditions met first).
+    const alertedAfterConnected = this.alertedAt !== undefined && connectedAt !== undefined && this.alertedAt >= connectedAt;
+    return {
+      call: {
+        state: this.finalState,
+        sipCallId: this.callId,
+        durationMs: Math.round((this.endedAt ?? this.clock.now()) - (this.answeredAt ?? this.startedAt)),
+        alertedAfterConnected,
+        direction: this.direction,
+        ...(this.reason ? { reason: this.reason } : {}),
+      },
+      ice: m?.ice ?? {
+        state: 'failed', role: this.direction === 'outgoing' ? 'controlling' : 'controlled', format: 'none',
+        localCandidates: [], remoteCandidates: [], selectedPair: null, connectedMs: null,
+      },
+      rtp: m?.rtp ?? { packetsSent: 0, packetsReceived: 0, packetsLost: 0, jitterMs: 0 },
+      codec: m?.codec ?? null,
+    };
+  }
+
+  private onState(s: SessionState): void {
+    this.finalState = s.toLowerCase();
+    this.safeEmit('state', this.finalState);
+    if (s === SessionState.Established) {
+      this.answeredAt = this.clock.now();
+      this.safeEmit('established');
+    }
+    if (s === SessionState.Terminated) {
+      this.endedAt = this.clock.now();
+      const summary = this.summary();
+      summary.call.state = this.answeredAt !== undefined ? 'ended' : 'failed';
+      void (async () => {
+        await this.media?.closeAndWait();
+        this.safeEmit('ended', summary);
+        this.endResolve(summary);
+      })();
+    }
+  }
+}
+
+export interface PhoneEvents {
+  /** An incoming call arrived (before it is answered). */
+  incoming: [Call];
+  /** A call (either direction) got its MediaSession. */
+  'media-created': [Call, MediaSession];
+}
+
+/**
+ * A SIP phone. `Phone.start()` binds the transport; `call(uri)` places a call; incoming
+ * calls are emitted as 'incoming' and answered with `answer(call)`.
+ */
+export class Phone extends TypedEmitter<PhoneEvents> {
+  readonly ua: UserAgent;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly calls = new Set<Call>();
+  private readonly callBySession = new WeakMap<Session, Call>();
+
+  private constructor(private readonly opts: PhoneOptions, transportOpts: Partial<UserAgentOptions> & { port(): number }) {
+    super();
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.log ?? silentLogger;
+    const user = opts.user ?? 'icephone';
+    const host = opts.listen.address.includes(':') ? `[${opts.listen.address}]` : opts.listen.address;
+    const uri = UserAgent.makeURI(`sip:${user}@${host}`);
+    if (!uri) throw new UsageError(`cannot make a SIP URI from user '${user}' and host '${opts.listen.address}'`);
+    const { port: _port, ...sipjs } = transportOpts;
+    this.transportPort = transportOpts.port;
+    this.ua = new UserAgent({
+      ...sipjs,
+      uri,
+      displayName: opts.displayName,
+      logLevel: 'error',
+      logBuiltinEnabled: false,
+      logConnector: (level, category, _label, content) => {
+        if (level === 'error') this.log.debug(`sip.js ${category}: ${content}`);
+      },
+      sessionDescriptionHandlerFactory: (session: Session) => {
+        const m = new MediaSession({ ...opts.media, clock: this.clock, log: this.log.child('media') });
+        const call = this.callBySession.get(session);
+        if (call) {
+          call.media = m;
+          this.safeEmit('media-created', call, m);
+        }
+        return m;
+      },
+      delegate: {
+        onInvite: (invitation) => this.onInvite(invitation),
+      },
+    });
+  }
+
+  private readonly transportPort: () => number;
+
+  /**
+   * Creates and starts a phone.
+   * @throws Error when the SIP port cannot be bound (EADDRINUSE, EADDRNOTAVAIL).
+   */
+  static async start(opts: PhoneOptions): Promise<Phone> {
+    const t = sipJsTransportOptions({
+      protocol: opts.transport ?? 'udp',
+      listen: opts.listen,
+      trace: opts.trace,
+      log: (opts.log ?? silentLogger).child('sip'),
+      clock: opts.clock,
+    });
+    const phone = new Phone(opts, t);
+    await phone.ua.start();
+    return phone;
+  }
+
+  /** The bound SIP port. */
+  get port(): number {
+    return this.transportPort();
+  }
+
+  /** `sip:user@host:port;transport=…` at which this phone can be called. */
+  get contactUri(): string {
+    const host = this.opts.listen.address.includes(':') ? `[${this.opts.listen.address}]` : this.opts.listen.address;
+    const t = this.opts.transport === 'tcp' ? ';transport=tcp' : '';
+    return `sip:${this.opts.user ?? 'icephone'}@${host}:${this.port}${t}`;
+  }
+
+  /**
+   * Places a call.
+   * @throws UsageError if `target` is not a SIP URI.
+   */
+  call(target: string): Call {
+    const uri = UserAgent.makeURI(target);
+    if (!uri || !/^sips?:/i.test(target)) throw new UsageError(`not a SIP URI: '${target}'`);
+    const inviter = new Inviter(this.ua, uri);
+    const call = new Call(inviter, 'outgoing', this.clock, this.log);
+    this.track(call);
+    void inviter
+      .invite({
+        requestDelegate: {
+          onProgress: (response) => {
+            const code = response.message.statusCode ?? 0;
+            if (code === 180 || code === 183) call.markAlerting();
+          },
+          onReject: (response) => {
+            call.setReason(`${response.message.statusCode} ${response.message.reasonPhrase}`);
+          },
+        },
+      })
+      .catch((e) => {
+        call.setReason(errorMessage(e));
+        this.log.error(`INVITE failed: ${errorMessage(e)}`);
+      });
+    return call;
+  }
+
+  /** Answers an incoming call: 180 Ringing, then 200 OK with our SDP answer. */
+  async answer(call: Call): Promise<void> {
+    const inv = call.session as Invitation;
+    try {
+      await inv.progress();
+      call.markAlerting();
+      await inv.accept();
+    } catch (e) {
+      call.setReason(errorMessage(e));
+      this.log.warn(`answer failed: ${errorMessage(e)}`);
+    }
+  }
+
+  /** Rejects an incoming call with `statusCode` (default 486 Busy Here). */
+  async reject(call: Call, statusCode = 486): Promise<void> {
+    await (call.session as Invitation).reject({ statusCode });
+  }
+
+  /** Hangs up every call and stops the user agent (closes the SIP transport). */
+  async stop(): Promise<void> {
+    await Promise.allSettled([...this.calls].map((c) => c.hangup()));
+    await Promise.race([
+      Promise.allSettled([...this.calls].map((c) => c.finished)),
+      new Promise((r) => this.clock.setTimer(2000, () => r(undefined))),
+    ]);
+    await this.ua.stop();
+  }
+
+  private track(call: Call): void {
+    this.calls.add(call);
+    this.callBySession.set(call.session, call);
+    void call.finished.then(() => this.calls.delete(call));
+  }
+
+  private onInvite(invitation: Invitation): void {
+    const ruser = invitation.request.ruri?.user;
+    if (this.opts.restrictUser && this.opts.user && ruser !== this.opts.user) {
+      void invitation.reject({ statusCode: 404 });
+      return;
+    }
+    const call = new Call(invitation, 'incoming', this.clock, this.log);
+    this.track(call);
+    this.safeEmit('incoming', call);
+  }
+}
