@@ -26,10 +26,10 @@ typecheck: deps
 	npx tsc -p tsconfig.json --noEmit
 
 unit: deps
-	npx mocha --exclude 'test/interop/**' --exclude 'test/e2e/**'
+	npx mocha 'test/**/*.test.ts' --exclude 'test/interop/**' --exclude 'test/e2e/**' --exclude 'test/lab/**'
 
 test: deps system-deps build
-	npx mocha
+	npx mocha 'test/**/*.test.ts'
 
 clean:
 	rm -rf dist

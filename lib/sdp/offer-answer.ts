@@ -153,7 +153,8 @@ function checkTransportAddress(what: string, a: { address: string; port: number 
 
 /**
  * Builds a complete SDP (CRLF line endings) with one audio m-section: v, o, s, c, t, m, a=rtpmap…,
- * a=ptime, direction, a=rtcp, ICE attributes, a=rtcp-mux, candidates, extra attributes.
+ * a=ptime, direction, a=rtcp, ICE attributes, a=rtcp-mux, candidates, extra attributes. An empty
+ * `codecs` list writes a rejected stream (`m=audio 0 RTP/AVP 0`, RFC 3264 §6).
  * @throws RangeError on options that would produce invalid SDP.
  */
 export function buildDescription(opts: LocalDescriptionOptions): string {
@@ -164,7 +165,6 @@ export function buildDescription(opts: LocalDescriptionOptions): string {
   if (!isValidConnectionAddress(opts.originAddress)) throw new RangeError(`originAddress ${JSON.stringify(opts.originAddress)} is not an IP address or FQDN`);
   checkTransportAddress('defaultRtp', opts.defaultRtp);
   if (opts.defaultRtcp) checkTransportAddress('defaultRtcp', opts.defaultRtcp);
-  if (opts.codecs.length === 0) throw new RangeError('at least one codec is needed (RFC 4566 §5.14: m= needs a format)');
   for (const c of opts.codecs) {
     if (!Number.isInteger(c.payloadType) || c.payloadType < 0 || c.payloadType > 127) throw new RangeError(`payload type ${c.payloadType} not in 0..127`);
     if (!/^[\w\-.]+$/.test(c.name)) throw new RangeError(`codec name ${JSON.stringify(c.name)}`);
@@ -172,11 +172,14 @@ export function buildDescription(opts: LocalDescriptionOptions): string {
   const ptimeMs = opts.ptimeMs ?? 20;
   if (!(ptimeMs > 0)) throw new RangeError(`ptimeMs ${ptimeMs} must be positive`);
 
+  // RFC 3264 §6: with no codec in common the stream is rejected with port 0, and the m= line still
+  // needs at least one format (RFC 4566 §5.14), so PCMU's static type stands in.
+  const rejected = opts.codecs.length === 0;
   const media: sdpTransform.MediaDescription = {
     type: 'audio',
-    port: opts.defaultRtp.port,
+    port: rejected ? 0 : opts.defaultRtp.port,
     protocol: 'RTP/AVP',
-    payloads: opts.codecs.map((c) => c.payloadType).join(' '),
+    payloads: rejected ? '0' : opts.codecs.map((c) => c.payloadType).join(' '),
     rtp: opts.codecs.map((c) => ({
       payload: c.payloadType,
       codec: c.name,
@@ -319,7 +322,7 @@ export function parseDescription(sdp: string): RemoteDescription {
 
   let parsed: sdpTransform.SessionDescription;
   try {
-    parsed = sdpTransform.parse(sdp);
+    parsed = sdpTransform.parse(sdp.replace(/^\uFEFF/, ''));
   } catch (e) {
     throw new ParseError(`SDP not parsable: ${oneLine(errorMessage(e))}`, 'sdp');
   }

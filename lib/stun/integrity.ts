@@ -1,0 +1,96 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { FINGERPRINT_XOR, StunAttr, attributeOffset, crc32, padTo64, type StunMessage } from './message.js';
+
+/**
+ * STUN message authentication and FINGERPRINT: keys (RFC 8489 §9.1.1, §9.2.2) and
+ * verification of MESSAGE-INTEGRITY (§14.5), MESSAGE-INTEGRITY-SHA256 (§14.6) and
+ * FINGERPRINT (§14.7) over the bytes a message was decoded from. Generation happens in
+ * StunMessage.encode().
+ */
+
+/**
+ * RFC 8489 §9.1.1 short-term key: key = OpaqueString(password).
+ * Simplification: the UTF-8 bytes of `password` as given, without the RFC 8265 OpaqueString
+ * preparation (NFC, non-ASCII space mapping). ICE passwords (RFC 8445 §5.3, ice-chars) are
+ * ASCII, for which the two are identical.
+ */
+export function shortTermKey(password: string): Buffer {
+  return Buffer.from(password, 'utf8');
+}
+
+/**
+ * RFC 8489 §9.2.2 long-term key: MD5(username ":" OpaqueString(realm) ":" OpaqueString(password)),
+ * or SHA-256 of the same string when PASSWORD-ALGORITHM is SHA-256 (§18.5.1).
+ * Simplification as in shortTermKey: strings are used as UTF-8 without preparation, so the
+ * caller passes the prepared password (RFC 5769 §2.4's SASLprep'd "TheMatrIX", for example).
+ */
+export function longTermKey(username: string, realm: string, password: string, algorithm: 'md5' | 'sha256' = 'md5'): Buffer {
+  return createHash(algorithm).update(Buffer.from(`${username}:${realm}:${password}`, 'utf8')).digest();
+}
+
+/**
+ * The decoded bytes up to (not including) the attribute at `offset`, with the header length
+ * field adjusted to end `attributeLength` bytes after it (RFC 8489 §14.5-§14.7).
+ */
+function adjustedPrefix(raw: Buffer, offset: number, attributeLength: number): Buffer {
+  const prefix = Buffer.from(raw.subarray(0, offset));
+  prefix.writeUInt16BE(offset + attributeLength - 20, 2);
+  return prefix;
+}
+
+function sameBytes(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * RFC 8489 §14.5: HMAC-SHA1 over the message up to the attribute preceding
+ * MESSAGE-INTEGRITY, with the length field "adjusted to point to the end of the
+ * MESSAGE-INTEGRITY attribute". For an RFC 3489 (legacy) message the RFC 3489 §11.2.8 form is
+ * also accepted: the same text zero-padded to a multiple of 64 bytes (length field as sent).
+ * Compared in constant time.
+ * @returns false when the message has no `raw` bytes, no MESSAGE-INTEGRITY, or a mismatch.
+ */
+export function verifyMessageIntegrity(msg: StunMessage, key: Buffer): boolean {
+  const raw = msg.raw;
+  const value = msg.get(StunAttr.MESSAGE_INTEGRITY);
+  if (!raw || !value || value.length !== 20) return false;
+  const offset = attributeOffset(raw, StunAttr.MESSAGE_INTEGRITY);
+  if (offset === undefined) return false;
+  const prefix = adjustedPrefix(raw, offset, 24);
+  if (sameBytes(createHmac('sha1', key).update(prefix).digest(), value)) return true;
+  if (!msg.legacy) return false;
+  const asSent = Buffer.from(raw.subarray(0, offset));
+  return sameBytes(createHmac('sha1', key).update(padTo64(asSent)).digest(), value)
+    || sameBytes(createHmac('sha1', key).update(padTo64(prefix)).digest(), value);
+}
+
+/**
+ * RFC 8489 §14.6: HMAC-SHA256 over the message up to the attribute preceding
+ * MESSAGE-INTEGRITY-SHA256 (which covers MESSAGE-INTEGRITY if present), length adjusted; the
+ * received value may be truncated to 16..32 bytes and is compared with the same prefix.
+ * @returns false when absent, no `raw`, or a mismatch.
+ */
+export function verifyMessageIntegritySha256(msg: StunMessage, key: Buffer): boolean {
+  const raw = msg.raw;
+  const value = msg.get(StunAttr.MESSAGE_INTEGRITY_SHA256);
+  if (!raw || !value || value.length < 16 || value.length > 32 || value.length % 4 !== 0) return false;
+  const offset = attributeOffset(raw, StunAttr.MESSAGE_INTEGRITY_SHA256);
+  if (offset === undefined) return false;
+  const mac = createHmac('sha256', key).update(adjustedPrefix(raw, offset, 4 + value.length)).digest();
+  return sameBytes(mac.subarray(0, value.length), value);
+}
+
+/**
+ * RFC 8489 §14.7: CRC-32 of the message up to FINGERPRINT (length field including
+ * FINGERPRINT), XOR 0x5354554e.
+ * @returns false when absent, no `raw`, or a mismatch.
+ */
+export function verifyFingerprint(msg: StunMessage): boolean {
+  const raw = msg.raw;
+  const value = msg.get(StunAttr.FINGERPRINT);
+  if (!raw || !value || value.length !== 4) return false;
+  const offset = attributeOffset(raw, StunAttr.FINGERPRINT);
+  if (offset === undefined) return false;
+  const expected = (crc32(adjustedPrefix(raw, offset, 8)) ^ FINGERPRINT_XOR) >>> 0;
+  return value.readUInt32BE(0) === expected;
+}
