@@ -1,0 +1,566 @@
+/**
+ * One RTP session for one G.711 audio stream (RFC 3550, RFC 3551 §4.5.14): packetizes an
+ * AudioSource every ptime, sends RTCP SR/RR + SDES CNAME compounds, and on the receive side
+ * validates sequence numbers (RFC 3550 A.1), computes loss (A.3) and interarrival jitter (A.8),
+ * and plays decoded audio into an AudioSink with gaps filled by silence.
+ *
+ * Transport is left to the caller (`sendRtp`/`sendRtcp` callbacks and `receive*` calls), so the
+ * session runs unchanged over a UDP socket, a TURN channel, or back to back in tests.
+ * All timing comes from the injected Clock; times are milliseconds unless stated otherwise.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import { systemClock, type Clock, type TimerHandle } from '../base/clock.js';
+import { errorMessage, StateError } from '../base/errors.js';
+import { TypedEmitter } from '../base/events.js';
+import { silentLogger, type Logger } from '../base/log.js';
+import { decodePcma, decodePcmu, encodePcma, encodePcmu } from './g711.js';
+import { isRtcpPacket, parseRtp, sequenceDelta, serializeRtp, timestampDelta, type RtpPacket } from './packet.js';
+import {
+  buildBye,
+  buildCnameSdes,
+  buildReceiverReport,
+  buildRtcpCompound,
+  buildSenderReport,
+  compactNtpToMs,
+  msToCompactNtp,
+  ntpFromUnixMs,
+  ntpMiddle32,
+  parseRtcpCompound,
+  type ReportBlock,
+  type RtcpPacket,
+} from './rtcp.js';
+import type { AudioSink } from './sinks.js';
+import type { AudioSource } from './sources.js';
+
+export interface RtpSessionOptions {
+  clock?: Clock;
+  log?: Logger;
+  codec: 'PCMU' | 'PCMA';
+  /** Payload type negotiated in SDP (0 for PCMU, 8 for PCMA when static). */
+  payloadType: number;
+  /** Media clock rate in Hz; default 8000. */
+  clockRate?: number;
+  /** Packetization time in ms; default 20 (RFC 3551 §4.5 default for G.711). */
+  ptimeMs?: number;
+  /** Our SSRC; random by default (RFC 3550 §8). */
+  ssrc?: number;
+  /** Our SDES CNAME; a random 96-bit base64 string by default (RFC 7022 §4.2). */
+  cname?: string;
+  /** Audio to send; absent: send no RTP (receive-only, RTCP RR only). */
+  source?: AudioSource;
+  /** Receives decoded audio of the remote source; gaps filled with silence (bounded). */
+  sink?: AudioSink;
+  sendRtp: (packet: Buffer) => void;
+  sendRtcp: (packet: Buffer) => void;
+  /** Deterministic RTCP interval; default 5000 ms (RFC 3550 §6.2 minimum), randomized ×0.5..1.5. */
+  rtcpIntervalMs?: number;
+  /** Longest gap (ms) filled with silence in the sink; default 5000. */
+  maxGapFillMs?: number;
+  /** Random source in [0, 1) for RTCP interval randomization; default Math.random. */
+  random?: () => number;
+  /** Wallclock in Unix ms for SR NTP timestamps; default Date.now() read once, then advanced by `clock`. */
+  wallclockMs?: () => number;
+}
+
+export interface RemoteReport {
+  /** Fraction of our packets the peer lost in its last interval, 0..1. */
+  fractionLost: number;
+  /** Cumulative packets of ours the peer lost (RFC 3550 §6.4.1, may be negative). */
+  cumulativeLost: number;
+  /** Interarrival jitter the peer measured on our stream, ms. */
+  jitterMs: number;
+  /** Round-trip time from LSR/DLSR (RFC 3550 §6.4.1), ms; absent until the peer echoes one of our SRs. */
+  rttMs?: number;
+}
+
+export interface RtpStats {
+  packetsSent: number;
+  /** Payload octets sent (RFC 3550 §6.4.1 sender's octet count). */
+  octetsSent: number;
+  /** Valid RTP packets received, duplicates included (RFC 3550 A.1 `received`), over all sources. */
+  packetsReceived: number;
+  /** Payload octets received. */
+  octetsReceived: number;
+  /** RFC 3550 A.3 cumulative loss: expected - received (summed over SSRCs seen). */
+  packetsLost: number;
+  /** RFC 3550 A.8 interarrival jitter of the current remote source, ms. */
+  jitterMs: number;
+  /** Datagrams dropped because they did not parse as RTP or RTCP. */
+  malformedDropped: number;
+  rtcpSent: number;
+  rtcpReceived: number;
+  remoteSsrc?: number;
+  lastRemoteReport?: RemoteReport;
+}
+
+export type RtpSessionEvents = {
+  /** The first valid RTP packet arrived (once per session). */
+  'first-packet': [];
+  /** A compound RTCP packet arrived; the argument is its RtcpPacket[]. */
+  rtcp: [report: unknown];
+  /** The remote source sent RTCP BYE (RFC 3550 §6.6). */
+  'remote-bye': [];
+};
+
+type SessionState = 'idle' | 'running' | 'stopped';
+/** Allowed predecessors of each state. */
+const PREDECESSORS: Record<SessionState, SessionState[]> = { idle: [], running: ['idle'], stopped: ['idle', 'running'] };
+
+/** RFC 3550 A.1 constants. */
+const MAX_DROPOUT = 3000;
+const MAX_MISORDER = 100;
+const SEQ_MOD = 0x1_0000;
+/** At most this many overdue packets are sent back to back after a stalled timer; older ones are skipped. */
+const MAX_CATCH_UP = 5;
+
+/** Per-source receive state, RFC 3550 A.1 `source` plus A.8 jitter. */
+interface RemoteSource {
+  ssrc: number;
+  maxSeq: number;
+  /** Shifted count of sequence number wraps (multiples of 65536). */
+  cycles: number;
+  baseSeq: number;
+  /** Sequence number that would confirm a restart after a large jump (-1: none). */
+  badSeq: number;
+  received: number;
+  expectedPrior: number;
+  receivedPrior: number;
+  /** A.8 jitter estimate in timestamp units (floating point). */
+  jitter: number;
+  lastArrivalTs?: number;
+  lastTimestamp?: number;
+}
+
+export class RtpSession extends TypedEmitter<RtpSessionEvents> {
+  readonly ssrc: number;
+  readonly cname: string;
+  readonly clockRate: number;
+  readonly ptimeMs: number;
+  /** RTP timestamp units (samples) per packet. */
+  readonly samplesPerPacket: number;
+
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly encode: (s: Int16Array) => Buffer;
+  private readonly decode: (b: Buffer) => Int16Array;
+  private readonly rtcpIntervalMs: number;
+  private readonly maxGapSamples: number;
+  private readonly random: () => number;
+  private readonly wallclockMs: () => number;
+
+  private state: SessionState = 'idle';
+  private sendTimer: TimerHandle | undefined;
+  private rtcpTimer: TimerHandle | undefined;
+  private sequence: number;
+  private readonly timestampBase: number;
+  private sendStartMs = 0;
+  /** Packet periods elapsed since start (sent or skipped). */
+  private packetIndex = 0;
+  private lastRtpSentMs = -Infinity;
+
+  private packetsSent = 0;
+  private octetsSent = 0;
+  private packetsReceived = 0;
+  private octetsReceived = 0;
+  private lostInRetiredSources = 0;
+  private malformedDropped = 0;
+  private rtcpSent = 0;
+  private rtcpReceived = 0;
+  private remote: RemoteSource | undefined;
+  private gotFirstPacket = false;
+  /** Last SR from the remote source: LSR value and local arrival time. */
+  private lastSr: { ssrc: number; middle: number; arrivalMs: number } | undefined;
+  private lastRemoteReport: RemoteReport | undefined;
+  /** Sink playout position: last played sequence number and the timestamp that follows it. */
+  private playout: { sequence: number; nextTimestamp: number } | undefined;
+
+  constructor(private readonly opts: RtpSessionOptions) {
+    super();
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.log ?? silentLogger;
+    this.clockRate = opts.clockRate ?? 8000;
+    this.ptimeMs = opts.ptimeMs ?? 20;
+    this.samplesPerPacket = (this.clockRate * this.ptimeMs) / 1000;
+    if (!Number.isInteger(this.samplesPerPacket) || this.samplesPerPacket <= 0) {
+      throw new RangeError(`ptime ${this.ptimeMs} ms at ${this.clockRate} Hz is not a whole number of samples`);
+    }
+    if (!Number.isInteger(opts.payloadType) || opts.payloadType < 0 || opts.payloadType > 127) {
+      throw new RangeError(`RTP payload type ${opts.payloadType} is not in 0..127`);
+    }
+    [this.encode, this.decode] = opts.codec === 'PCMA' ? [encodePcma, decodePcma] : [encodePcmu, decodePcmu];
+    this.rtcpIntervalMs = opts.rtcpIntervalMs ?? 5000;
+    this.maxGapSamples = Math.round(((opts.maxGapFillMs ?? 5000) * this.clockRate) / 1000);
+    this.random = opts.random ?? Math.random;
+    if (opts.wallclockMs) {
+      this.wallclockMs = opts.wallclockMs;
+    } else {
+      const offset = Date.now() - this.clock.now();
+      this.wallclockMs = () => offset + this.clock.now();
+    }
+    this.ssrc = opts.ssrc ?? randomBytes(4).readUInt32BE(0);
+    this.cname = opts.cname ?? randomBytes(12).toString('base64');
+    // RFC 3550 §5.1: "The initial value of the sequence number SHOULD be random", likewise the timestamp.
+    this.sequence = randomInt(0, SEQ_MOD);
+    this.timestampBase = randomBytes(4).readUInt32BE(0);
+  }
+
+  /**
+   * Starts sending: the first RTP packet (marker set) at once, then one every ptime, each due
+   * at start + k × ptime so timer lateness does not accumulate; RTCP after half an interval
+   * (RFC 3550 §6.2), then every rtcpIntervalMs × 0.5..1.5 (§6.3.1).
+   */
+  start(): void {
+    if (this.state !== 'idle') {
+      // Idempotent; a stopped session stays stopped (its SSRC has said BYE, RFC 3550 §6.6).
+      this.log.debug(`start() ignored in state ${this.state}`);
+      return;
+    }
+    this.transition('running');
+    this.sendStartMs = this.clock.now();
+    this.scheduleRtcp(this.rtcpIntervalMs / 2);
+    if (this.opts.source) this.onSendTimer();
+  }
+
+  /**
+   * Stops the session: sends a final compound report ending in BYE (RFC 3550 §6.6) and cancels
+   * timers. Per §6.3.7 no BYE is sent if nothing was ever sent. The sink is not closed.
+   */
+  stop(reason?: string): void {
+    if (this.state === 'stopped') return;
+    const wasRunning = this.state === 'running';
+    this.transition('stopped');
+    this.clock.clearTimer(this.sendTimer);
+    this.clock.clearTimer(this.rtcpTimer);
+    this.sendTimer = this.rtcpTimer = undefined;
+    if (wasRunning && (this.packetsSent > 0 || this.rtcpSent > 0)) this.sendReport(reason ?? '');
+  }
+
+  private transition(to: SessionState): void {
+    if (!PREDECESSORS[to].includes(this.state)) throw new StateError(`RTP session cannot go from ${this.state} to ${to}`);
+    this.state = to;
+  }
+
+  get running(): boolean {
+    return this.state === 'running';
+  }
+
+  get stats(): RtpStats {
+    const stats: RtpStats = {
+      packetsSent: this.packetsSent,
+      octetsSent: this.octetsSent,
+      packetsReceived: this.packetsReceived,
+      octetsReceived: this.octetsReceived,
+      packetsLost: this.lostInRetiredSources + (this.remote ? lostOf(this.remote) : 0),
+      jitterMs: this.remote ? (this.remote.jitter * 1000) / this.clockRate : 0,
+      malformedDropped: this.malformedDropped,
+      rtcpSent: this.rtcpSent,
+      rtcpReceived: this.rtcpReceived,
+    };
+    if (this.remote) stats.remoteSsrc = this.remote.ssrc;
+    if (this.lastRemoteReport) stats.lastRemoteReport = { ...this.lastRemoteReport };
+    return stats;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Sending
+
+  private onSendTimer(): void {
+    this.sendTimer = undefined;
+    if (this.state !== 'running' || !this.opts.source) return;
+    const now = this.clock.now();
+    // Packets 0..lastDue are due by now.
+    const lastDue = Math.floor((now - this.sendStartMs) / this.ptimeMs + 1e-9);
+    if (lastDue - this.packetIndex + 1 > MAX_CATCH_UP) {
+      const skip = lastDue - this.packetIndex + 1 - MAX_CATCH_UP;
+      this.log.debug(`send timer ${Math.round(now - this.sendStartMs - this.packetIndex * this.ptimeMs)} ms late: skipping ${skip} packets`);
+      this.opts.source.read(skip * this.samplesPerPacket); // keep file sources in step with time
+      this.packetIndex += skip;
+    }
+    while (this.packetIndex <= lastDue) {
+      this.sendPacket(this.packetIndex);
+      this.packetIndex++;
+    }
+    const nextDue = this.sendStartMs + this.packetIndex * this.ptimeMs;
+    this.sendTimer = this.clock.setTimer(nextDue - now, () => this.onSendTimer());
+  }
+
+  private sendPacket(index: number): void {
+    const samples = this.opts.source!.read(this.samplesPerPacket);
+    const payload = this.encode(samples);
+    const packet = serializeRtp({
+      // RFC 3551 §4.1: marker on the first packet of a talkspurt; here, the first packet sent.
+      marker: this.packetsSent === 0,
+      payloadType: this.opts.payloadType,
+      sequenceNumber: this.sequence,
+      timestamp: (this.timestampBase + index * this.samplesPerPacket) >>> 0,
+      ssrc: this.ssrc,
+      payload,
+    });
+    this.sequence = (this.sequence + 1) & 0xffff;
+    this.packetsSent++;
+    this.octetsSent += payload.length;
+    this.lastRtpSentMs = this.clock.now();
+    try {
+      this.opts.sendRtp(packet);
+    } catch (e) {
+      this.log.warn(`sendRtp threw: ${errorMessage(e)}`);
+    }
+  }
+
+  private scheduleRtcp(baseMs: number): void {
+    // RFC 3550 §6.3.1: the interval is multiplied by a random factor uniform in [0.5, 1.5].
+    const delay = baseMs * (0.5 + this.random());
+    this.rtcpTimer = this.clock.setTimer(delay, () => {
+      this.rtcpTimer = undefined;
+      if (this.state !== 'running') return;
+      this.sendReport();
+      this.scheduleRtcp(this.rtcpIntervalMs);
+    });
+  }
+
+  /** RTP timestamp corresponding to the current time (for the SR, RFC 3550 §6.4.1). */
+  private currentRtpTimestamp(): number {
+    const elapsed = ((this.clock.now() - this.sendStartMs) * this.clockRate) / 1000;
+    return (this.timestampBase + Math.round(elapsed)) >>> 0;
+  }
+
+  /** Builds and sends one compound RTCP packet: SR or RR, SDES CNAME, and BYE when `byeReason` is given. */
+  private sendReport(byeReason?: string): void {
+    const now = this.clock.now();
+    const reports: ReportBlock[] = this.remote ? [this.makeReportBlock(this.remote, now)] : [];
+    const packets: RtcpPacket[] = [];
+    // §6.4: a participant that sent RTP since the report before last sends an SR.
+    if (this.packetsSent > 0 && now - this.lastRtpSentMs <= 2 * this.rtcpIntervalMs) {
+      packets.push(
+        buildSenderReport({
+          ssrc: this.ssrc,
+          ntpTimestamp: ntpFromUnixMs(this.wallclockMs()),
+          rtpTimestamp: this.currentRtpTimestamp(),
+          packetCount: this.packetsSent >>> 0,
+          octetCount: this.octetsSent >>> 0,
+          reports,
+        }),
+      );
+    } else {
+      packets.push(buildReceiverReport(this.ssrc, reports));
+    }
+    // §6.1: "Each compound RTCP packet MUST include an SDES CNAME".
+    packets.push(buildCnameSdes(this.ssrc, this.cname));
+    if (byeReason !== undefined) packets.push(buildBye([this.ssrc], byeReason === '' ? undefined : byeReason));
+    const buf = buildRtcpCompound(packets);
+    this.rtcpSent++;
+    try {
+      this.opts.sendRtcp(buf);
+    } catch (e) {
+      this.log.warn(`sendRtcp threw: ${errorMessage(e)}`);
+    }
+  }
+
+  /** RFC 3550 A.3 report block for `source`; updates the interval counters. */
+  private makeReportBlock(source: RemoteSource, now: number): ReportBlock {
+    const extendedMax = source.cycles + source.maxSeq;
+    const expected = extendedMax - source.baseSeq + 1;
+    const expectedInterval = expected - source.expectedPrior;
+    source.expectedPrior = expected;
+    const receivedInterval = source.received - source.receivedPrior;
+    source.receivedPrior = source.received;
+    const lostInterval = expectedInterval - receivedInterval;
+    const fraction = expectedInterval === 0 || lostInterval <= 0 ? 0 : Math.min(255, Math.floor((lostInterval * 256) / expectedInterval));
+    const sr = this.lastSr && this.lastSr.ssrc === source.ssrc ? this.lastSr : undefined;
+    return {
+      ssrc: source.ssrc,
+      fractionLost: fraction,
+      cumulativeLost: expected - source.received,
+      highestSequence: extendedMax >>> 0,
+      jitter: Math.floor(source.jitter),
+      lastSr: sr ? sr.middle : 0,
+      delaySinceLastSr: sr ? msToCompactNtp(now - sr.arrivalMs) : 0,
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Receiving
+
+  /**
+   * Handles one datagram from the media path: RTCP if its second octet is 192..223
+   * (RFC 5761 §4), RTP otherwise. Never throws; malformed datagrams are counted and dropped.
+   * @param arrivalMs arrival time on `clock` (default clock.now()), for jitter.
+   */
+  receive(buf: Buffer, arrivalMs?: number): void {
+    if (isRtcpPacket(buf)) this.receiveRtcp(buf);
+    else this.receiveRtp(buf, arrivalMs);
+  }
+
+  /** Handles one RTP packet. Never throws. */
+  receiveRtp(buf: Buffer, arrivalMs?: number): void {
+    if (this.state === 'stopped') return;
+    let packet: RtpPacket;
+    try {
+      packet = parseRtp(buf);
+    } catch (e) {
+      this.malformedDropped++;
+      this.log.debug(`dropped malformed RTP packet (${buf.length} octets): ${errorMessage(e)}`);
+      return;
+    }
+    try {
+      this.handleRtp(packet, arrivalMs ?? this.clock.now());
+    } catch (e) {
+      this.log.warn(`RTP packet handling failed: ${errorMessage(e)}`);
+    }
+  }
+
+  private handleRtp(packet: RtpPacket, arrivalMs: number): void {
+    let source = this.remote;
+    if (!source || source.ssrc !== packet.ssrc) {
+      if (source) {
+        this.log.debug(`remote SSRC changed from ${source.ssrc} to ${packet.ssrc}`);
+        this.lostInRetiredSources += lostOf(source);
+      }
+      source = this.newSource(packet.ssrc, packet.sequenceNumber);
+      this.remote = source;
+      this.playout = undefined;
+    } else if (!this.updateSequence(source, packet.sequenceNumber)) {
+      return; // A.1: first packet after a large jump, held back until the next one confirms it
+    }
+    this.packetsReceived++;
+    this.octetsReceived += packet.payload.length;
+    if (!this.gotFirstPacket) {
+      this.gotFirstPacket = true;
+      this.safeEmit('first-packet');
+    }
+    if (packet.payloadType !== this.opts.payloadType) return; // e.g. RFC 4733 events, comfort noise
+    this.updateJitter(source, packet.timestamp, arrivalMs);
+    this.play(packet);
+  }
+
+  private newSource(ssrc: number, sequence: number): RemoteSource {
+    const source: RemoteSource = {
+      ssrc, maxSeq: 0, cycles: 0, baseSeq: 0, badSeq: -1, received: 0, expectedPrior: 0, receivedPrior: 0, jitter: 0,
+    };
+    this.initSequence(source, sequence);
+    source.received = 1;
+    return source;
+  }
+
+  /** RFC 3550 A.1 init_seq. */
+  private initSequence(source: RemoteSource, sequence: number): void {
+    source.baseSeq = sequence;
+    source.maxSeq = sequence;
+    source.badSeq = -1;
+    source.cycles = 0;
+    source.received = 0;
+    source.receivedPrior = 0;
+    source.expectedPrior = 0;
+    source.lastArrivalTs = undefined;
+    source.lastTimestamp = undefined;
+  }
+
+  /**
+   * RFC 3550 A.1 update_seq (without probation): accepts in-order packets, counts wraps, accepts
+   * duplicates and misordered packets, and treats a jump of MAX_DROPOUT or more as a restart
+   * only once the following packet confirms it. Returns false for a packet to drop.
+   */
+  private updateSequence(source: RemoteSource, sequence: number): boolean {
+    const udelta = (sequence - source.maxSeq) & 0xffff;
+    if (udelta < MAX_DROPOUT) {
+      // In order, with a permissible gap.
+      if (sequence < source.maxSeq) source.cycles += SEQ_MOD;
+      source.maxSeq = sequence;
+    } else if (udelta <= SEQ_MOD - MAX_MISORDER) {
+      // A very large jump.
+      if (sequence === source.badSeq) {
+        // Two sequential packets: assume the other side restarted without telling us.
+        this.lostInRetiredSources += lostOf(source);
+        this.initSequence(source, sequence);
+        this.playout = undefined;
+      } else {
+        source.badSeq = (sequence + 1) & 0xffff;
+        return false;
+      }
+    }
+    // else: duplicate or misordered packet, counted as A.1 does.
+    source.received++;
+    return true;
+  }
+
+  /** RFC 3550 A.8: J += (|D(i-1,i)| - J) / 16, with D from arrival and RTP timestamps. */
+  private updateJitter(source: RemoteSource, timestamp: number, arrivalMs: number): void {
+    const arrivalTs = (arrivalMs * this.clockRate) / 1000;
+    if (source.lastArrivalTs !== undefined && source.lastTimestamp !== undefined) {
+      // D = (Rj - Ri) - (Sj - Si), the timestamp difference taken modulo 2^32.
+      const d = arrivalTs - source.lastArrivalTs - timestampDelta(timestamp, source.lastTimestamp);
+      source.jitter += (Math.abs(d) - source.jitter) / 16;
+    }
+    source.lastArrivalTs = arrivalTs;
+    source.lastTimestamp = timestamp;
+  }
+
+  /** Decodes into the sink in sequence order; late and duplicate packets are dropped, gaps become silence. */
+  private play(packet: RtpPacket): void {
+    const sink = this.opts.sink;
+    if (!sink) return;
+    let samples = this.decode(packet.payload);
+    if (this.playout) {
+      if (sequenceDelta(packet.sequenceNumber, this.playout.sequence) <= 0) return; // late or duplicate
+      const gap = timestampDelta(packet.timestamp, this.playout.nextTimestamp);
+      if (gap > 0) {
+        sink.write(new Int16Array(Math.min(gap, this.maxGapSamples)));
+      } else if (gap < 0 && -gap < samples.length) {
+        samples = samples.subarray(-gap); // overlaps what was already played
+      } else if (gap < 0 && -gap <= this.maxGapSamples) {
+        return; // entirely in the past
+      }
+      // A larger backward jump is a timestamp reset: play from here.
+    }
+    this.playout = { sequence: packet.sequenceNumber, nextTimestamp: (packet.timestamp + packet.payload.length) >>> 0 };
+    if (samples.length > 0) sink.write(samples);
+  }
+
+  /** Handles one compound RTCP packet. Never throws. */
+  receiveRtcp(buf: Buffer): void {
+    if (this.state === 'stopped') return;
+    let packets: RtcpPacket[];
+    try {
+      packets = parseRtcpCompound(buf);
+    } catch (e) {
+      this.malformedDropped++;
+      this.log.debug(`dropped malformed RTCP packet (${buf.length} octets): ${errorMessage(e)}`);
+      return;
+    }
+    this.rtcpReceived++;
+    const now = this.clock.now();
+    let bye = false;
+    for (const p of packets) {
+      if (p.type === 'SR') {
+        this.lastSr = { ssrc: p.ssrc, middle: ntpMiddle32(p.ntpTimestamp), arrivalMs: now };
+      }
+      if (p.type === 'SR' || p.type === 'RR') {
+        const block = p.reports.find((b) => b.ssrc === this.ssrc);
+        if (block) this.lastRemoteReport = this.remoteReportFrom(block);
+      }
+      if (p.type === 'BYE' && p.ssrcs.some((s) => s !== this.ssrc)) bye = true;
+    }
+    this.safeEmit('rtcp', packets);
+    if (bye) this.safeEmit('remote-bye');
+  }
+
+  /** RFC 3550 §6.4.1: RTT = A - LSR - DLSR in compact NTP units, A being our arrival time. */
+  private remoteReportFrom(block: ReportBlock): RemoteReport {
+    const report: RemoteReport = {
+      fractionLost: block.fractionLost / 256,
+      cumulativeLost: block.cumulativeLost,
+      jitterMs: (block.jitter * 1000) / this.clockRate,
+    };
+    if (block.lastSr !== 0) {
+      const arrival = ntpMiddle32(ntpFromUnixMs(this.wallclockMs()));
+      const rtt = (arrival - block.lastSr - block.delaySinceLastSr) | 0;
+      report.rttMs = Math.max(0, compactNtpToMs(rtt));
+    }
+    return report;
+  }
+}
+
+/** RFC 3550 A.3: cumulative number of packets lost = expected - received. */
+function lostOf(source: RemoteSource): number {
+  return source.cycles + source.maxSeq - source.baseSeq + 1 - source.received;
+}
