@@ -1,0 +1,52 @@
+import type { CandidatePair } from './candidate-pair.js';
+import type { CheckList } from './checklist.js';
+
+/**
+ * Regular nomination (RFC 8445 §8.1.1) for the controlling agent: per component, once the
+ * valid list has a pair, nominate the best valid pair — at once when no pair of higher
+ * priority is still to be checked, otherwise after waiting up to `waitMs` (from the first
+ * valid pair of that component) for a better one to succeed. Pure: the agent asks `decide`
+ * after every check outcome and when the returned recheck time comes.
+ */
+export interface NominationDecision {
+  /** Valid pairs to send a check with USE-CANDIDATE on now. */
+  nominate: CandidatePair[];
+  /** Ask again after this many ms (a component is waiting for better pairs). */
+  recheckInMs?: number;
+}
+
+export class RegularNomination {
+  private readonly firstValidAt = new Map<number, number>();
+
+  constructor(private readonly waitMs: number) {}
+
+  decide(checklist: CheckList, now: number): NominationDecision {
+    const nominate: CandidatePair[] = [];
+    let recheckInMs: number | undefined;
+    for (let component = 1; component <= checklist.components; component++) {
+      const valid = checklist.validList(component);
+      // "MUST NOT nominate more than one candidate pair per component" unless the first failed.
+      if (valid.some((p) => p.nominated || p.nominating)) continue;
+      const best = valid.find((p) => !p.nominationFailed);
+      if (!best) continue;
+      let first = this.firstValidAt.get(component);
+      if (first === undefined) {
+        first = now;
+        this.firstValidAt.set(component, now);
+      }
+      const betterPending = checklist.pairs.some((p) => p.component === component && p.priority > best.priority
+        && (p.state === 'frozen' || p.state === 'waiting' || p.state === 'in-progress'));
+      const deadline = first + this.waitMs;
+      if (betterPending && now < deadline) {
+        recheckInMs = Math.min(recheckInMs ?? Infinity, deadline - now);
+        continue;
+      }
+      nominate.push(best);
+    }
+    return { nominate, recheckInMs };
+  }
+
+  reset(): void {
+    this.firstValidAt.clear();
+  }
+}

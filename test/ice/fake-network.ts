@@ -1,0 +1,66 @@
+import type { Clock } from '../../lib/base/clock.js';
+import { familyOf, type PacketHandler, type PacketSocket, type TransportAddress } from '../../lib/net/socket.js';
+
+export interface Datagram { at: number; from: TransportAddress; to: { address: string; port: number }; data: Buffer }
+
+/**
+ * An in-memory datagram network driven by a Clock: each datagram is delivered `latencyMs`
+ * later through a clock timer, so tests run under a ManualClock without real sockets.
+ */
+export class FakeNetwork {
+  private readonly sockets = new Map<string, FakeSocket>();
+  private nextPort = 40000;
+  readonly log: Datagram[] = [];
+
+  constructor(readonly clock: Clock, readonly latencyMs = 1) {}
+
+  bind = async (address: string, port = 0): Promise<FakeSocket> => this.bindSync(address, port);
+
+  bindSync(address: string, port = 0): FakeSocket {
+    const p = port || this.nextPort++;
+    const key = `${address}|${p}`;
+    if (this.sockets.has(key)) throw new Error(`EADDRINUSE ${address}:${p}`);
+    const s = new FakeSocket(this, { address, port: p, family: familyOf(address) });
+    this.sockets.set(key, s);
+    return s;
+  }
+
+  /** Called by sockets. */
+  transmit(from: TransportAddress, to: { address: string; port: number }, data: Buffer): void {
+    this.log.push({ at: this.clock.now(), from, to, data: Buffer.from(data) });
+    const copy = Buffer.from(data);
+    this.clock.setTimer(this.latencyMs, () => {
+      const dest = this.sockets.get(`${to.address}|${to.port}`);
+      if (dest && !dest.closed) dest.deliver(copy, from);
+    });
+  }
+
+  unbind(s: FakeSocket): void {
+    this.sockets.delete(`${s.local.address}|${s.local.port}`);
+  }
+}
+
+export class FakeSocket implements PacketSocket {
+  readonly protocol = 'udp' as const;
+  private handler: PacketHandler = () => {};
+  private isClosed = false;
+
+  constructor(private readonly net: FakeNetwork, readonly local: TransportAddress) {}
+
+  get closed(): boolean { return this.isClosed; }
+  onPacket(handler: PacketHandler): void { this.handler = handler; }
+  send(data: Buffer, to: { address: string; port: number }): void {
+    if (!this.isClosed) this.net.transmit(this.local, to, data);
+  }
+  deliver(data: Buffer, from: TransportAddress): void {
+    try {
+      this.handler(data, from);
+    } catch {
+      /* like UdpSocket: a throwing handler never unwinds into the network */
+    }
+  }
+  async close(): Promise<void> {
+    this.isClosed = true;
+    this.net.unbind(this);
+  }
+}
