@@ -35,6 +35,7 @@ export async function startPhone(values: ParsedValues): Promise<RunContext> {
   });
   out.line(`sip: listening on ${options.listen.address}:${phone.port}/${options.transport} as ${phone.contactUri}`);
   phone.on('media-created', (call, media) => watchMedia(call, media, out));
+  phone.on('rejected', (callId, reason) => out.line(`sip: refused INVITE ${callId} with 488: ${reason}`));
   const summaries: CallSummary[] = [];
   return {
     phone,

@@ -15,6 +15,8 @@ export class UdpSocket implements PacketSocket {
   private isClosed = false;
   /** Datagrams whose send failed (EPERM from a firewall, unreachable network). */
   sendErrors = 0;
+  private inFlight = 0;
+  private drained?: () => void;
 
   private constructor(
     private readonly sock: SocketAsPromised,
@@ -48,7 +50,9 @@ export class UdpSocket implements PacketSocket {
 
   send(data: Buffer, to: { address: string; port: number }): void {
     if (this.isClosed) return;
+    this.inFlight++;
     this.sock.socket.send(data, to.port, to.address, (err) => {
+      if (--this.inFlight === 0) this.drained?.();
       if (err) {
         this.sendErrors++;
         this.log.debug(`send to ${to.address}:${to.port} failed: ${err.message}`);
@@ -59,6 +63,13 @@ export class UdpSocket implements PacketSocket {
   async close(): Promise<void> {
     if (this.isClosed) return;
     this.isClosed = true;
+    // Let datagrams already handed to the socket leave (a final response sent just before exit).
+    if (this.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+        setTimeout(resolve, 200).unref();
+      });
+    }
     try {
       await this.sock.close();
     } catch {

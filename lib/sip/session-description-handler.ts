@@ -68,6 +68,7 @@ export interface MediaSummary {
   rtpStats: RtpStats | null;
   codec: string | null;
   malformedSdpLines: number;
+  dropped: { mediaMalformed: number; stunUnauthorized: number; rtpMalformed: number };
 }
 
 export interface PairEnd {
@@ -254,6 +255,11 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       rtpStats: st ? { ...st } : null,
       codec: this.codec ? `${this.codec.name}/${this.codec.clockRate}` : null,
       malformedSdpLines: this.malformedSdpLines,
+      dropped: {
+        mediaMalformed: this.agent?.stats.malformedDropped ?? 0,
+        stunUnauthorized: this.agent?.stats.unauthorized401Sent ?? 0,
+        rtpMalformed: st?.malformedDropped ?? 0,
+      },
     };
   }
 

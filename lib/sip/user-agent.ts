@@ -9,7 +9,7 @@ import {
   SessionState,
   UserAgent,
   type Session,
-  type UserAgentOptions,
+  type URI,
 } from 'sip.js';
 import type { Clock } from '../base/clock.js';
 import { systemClock } from '../base/clock.js';
@@ -17,8 +17,9 @@ import { UsageError, errorMessage } from '../base/errors.js';
 import { TypedEmitter } from '../base/events.js';
 import type { Logger } from '../base/log.js';
 import { silentLogger } from '../base/log.js';
+import { negotiateCodec, parseDescription } from '../sdp/offer-answer.js';
 import { MediaSession, type MediaOptions, type MediaSummary } from './session-description-handler.js';
-import { sipJsTransportOptions, type SipTraceFn } from './transport.js';
+import { sipJsTransportOptions, type SipJsTransportOptions, type SipTraceFn, type SipTransport } from './transport.js';
 
 export type SipTransportProtocol = 'udp' | 'tcp';
 
@@ -46,6 +47,8 @@ export interface CallSummary {
   ice: MediaSummary['ice'];
   rtp: MediaSummary['rtp'];
   codec: string | null;
+  /** Bad input counted and dropped while the call lived (SIP: whole phone; media: this call's sockets). */
+  dropped: { sipMalformed: number; mediaMalformed: number; stunUnauthorized: number; rtpMalformed: number; sdpLines: number };
 }
 
 export interface CallEvents {
@@ -80,6 +83,7 @@ export class Call extends TypedEmitter<CallEvents> {
     readonly direction: CallDirection,
     private readonly clock: Clock,
     private readonly log: Logger,
+    private readonly sipDropped: () => number = () => 0,
   ) {
     super();
     this.startedAt = clock.now();
@@ -136,6 +140,13 @@ export class Call extends TypedEmitter<CallEvents> {
       },
       rtp: m?.rtp ?? { packetsSent: 0, packetsReceived: 0, packetsLost: 0, jitterMs: 0 },
       codec: m?.codec ?? null,
+      dropped: {
+        sipMalformed: this.sipDropped(),
+        mediaMalformed: m?.dropped.mediaMalformed ?? 0,
+        stunUnauthorized: m?.dropped.stunUnauthorized ?? 0,
+        rtpMalformed: m?.dropped.rtpMalformed ?? 0,
+        sdpLines: m?.malformedSdpLines ?? 0,
+      },
     };
   }
 
@@ -162,6 +173,8 @@ export class Call extends TypedEmitter<CallEvents> {
 export interface PhoneEvents {
   /** An incoming call arrived (before it is answered). */
   incoming: [Call];
+  /** An INVITE was refused before becoming a call (488: unusable offer). */
+  rejected: [callId: string, reason: string];
   /** A call (either direction) got its MediaSession. */
   'media-created': [Call, MediaSession];
 }
@@ -177,7 +190,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
   private readonly calls = new Set<Call>();
   private readonly callBySession = new WeakMap<Session, Call>();
 
-  private constructor(private readonly opts: PhoneOptions, transportOpts: Partial<UserAgentOptions> & { port(): number }) {
+  private constructor(private readonly opts: PhoneOptions, transportOpts: SipJsTransportOptions) {
     super();
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? silentLogger;
@@ -185,17 +198,17 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     const host = opts.listen.address.includes(':') ? `[${opts.listen.address}]` : opts.listen.address;
     const uri = UserAgent.makeURI(`sip:${user}@${host}`);
     if (!uri) throw new UsageError(`cannot make a SIP URI from user '${user}' and host '${opts.listen.address}'`);
-    const { port: _port, ...sipjs } = transportOpts;
+    const { port: _port, getTransport: _get, ...sipjs } = transportOpts;
     this.transportPort = transportOpts.port;
+    this.getTransport = transportOpts.getTransport;
     this.ua = new UserAgent({
       ...sipjs,
       uri,
       displayName: opts.displayName,
-      logLevel: 'error',
-      logBuiltinEnabled: false,
-      logConnector: (level, category, _label, content) => {
-        if (level === 'error') this.log.debug(`sip.js ${category}: ${content}`);
-      },
+      contactName: user,
+      // We send 180 ourselves when the application answers (and, with preconditions, only once
+      // media can flow); sip.js's automatic 180 would alert too early (DESIGN.md).
+      sendInitialProvisionalResponse: false,
       sessionDescriptionHandlerFactory: (session: Session) => {
         const m = new MediaSession({ ...opts.media, clock: this.clock, log: this.log.child('media') });
         const call = this.callBySession.get(session);
@@ -209,9 +222,44 @@ export class Phone extends TypedEmitter<PhoneEvents> {
         onInvite: (invitation) => this.onInvite(invitation),
       },
     });
+    if (!opts.restrictUser) this.acceptAnyRequestUri();
   }
 
+  /**
+   * sip.js 0.21's core answers 404 to a request whose Request-URI user is not its own AOR's
+   * (RFC 3261 §8.2.2.1 makes that a SHOULD). `icephone answer` accepts calls to any user, as SIPp's
+   * UAS does, so for the synchronous dispatch of each request the core's AOR carries the request's
+   * user. Nothing else reads the AOR during that dispatch (it only builds From of new requests).
+   */
+  private acceptAnyRequestUri(): void {
+    const core = this.ua.userAgentCore;
+    const original = core.receiveIncomingRequestFromTransport.bind(core);
+    const configuration = core.configuration as { aor: URI };
+    core.receiveIncomingRequestFromTransport = (message) => {
+      const aor = configuration.aor;
+      const user = message.ruri?.user;
+      if (user === aor.user) return original(message);
+      const stand = aor.clone();
+      stand.user = user as string;
+      configuration.aor = stand;
+      try {
+        original(message);
+      } finally {
+        configuration.aor = aor;
+      }
+    };
+  }
+
+  /** INVITEs answered 488 because their SDP offer was malformed or unusable. */
+  offersRejected = 0;
+
   private readonly transportPort: () => number;
+  private readonly getTransport: () => SipTransport | undefined;
+
+  /** Malformed SIP messages received and dropped so far. */
+  get sipMalformedDropped(): number {
+    return this.getTransport()?.stats.malformedDropped ?? 0;
+  }
 
   /**
    * Creates and starts a phone.
@@ -250,7 +298,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     const uri = UserAgent.makeURI(target);
     if (!uri || !/^sips?:/i.test(target)) throw new UsageError(`not a SIP URI: '${target}'`);
     const inviter = new Inviter(this.ua, uri);
-    const call = new Call(inviter, 'outgoing', this.clock, this.log);
+    const call = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped);
     this.track(call);
     void inviter
       .invite({
@@ -299,6 +347,19 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     await this.ua.stop();
   }
 
+  /** Why an INVITE's SDP offer is unusable, or undefined when it is fine (or absent: we then offer). */
+  private checkOffer(invitation: Invitation): string | undefined {
+    const body = invitation.body;
+    if (!body) return undefined;
+    try {
+      const remote = parseDescription(body);
+      if (!negotiateCodec(remote.codecs)) return 'no common codec (PCMU, PCMA)';
+      return undefined;
+    } catch (e) {
+      return errorMessage(e);
+    }
+  }
+
   private track(call: Call): void {
     this.calls.add(call);
     this.callBySession.set(call.session, call);
@@ -311,7 +372,18 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       void invitation.reject({ statusCode: 404 });
       return;
     }
-    const call = new Call(invitation, 'incoming', this.clock, this.log);
+    const problem = this.checkOffer(invitation);
+    if (problem) {
+      // RFC 3261 §21.4.26 / RFC 3264 §6: an offer we cannot use is answered 488, with a Warning
+      // (RFC 3261 §20.43, code 399) saying why; the request is counted, not turned into a call.
+      this.offersRejected++;
+      this.log.warn(`rejecting INVITE (Call-ID ${invitation.request.callId}) with 488: ${problem}`);
+      const text = problem.replace(/["\\\r\n]/g, ' ').slice(0, 200);
+      void invitation.reject({ statusCode: 488, extraHeaders: [`Warning: 399 icephone "${text}"`] }).catch(() => undefined);
+      this.safeEmit('rejected', invitation.request.callId, problem);
+      return;
+    }
+    const call = new Call(invitation, 'incoming', this.clock, this.log, () => this.sipMalformedDropped);
     this.track(call);
     this.safeEmit('incoming', call);
   }
