@@ -114,13 +114,14 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   readonly localUfrag: string;
   readonly localPwd: string;
   readonly tieBreaker: bigint;
-  readonly components: number;
+  /** Components in use; lowered by `useComponents()` once offer/answer settles rtcp-mux. */
+  components: number;
   /** Host and server-reflexive candidates (the ones to signal). */
   localCandidates: Candidate[] = [];
   /** Peer-reflexive local candidates learned from XOR-MAPPED-ADDRESS (§7.2.5.3.1); not signalled. */
   readonly peerReflexiveLocal: Candidate[] = [];
   /** Signalled remote candidates and peer-reflexive ones learned from checks (§7.3.1.3). */
-  readonly remoteCandidates: Candidate[] = [];
+  remoteCandidates: Candidate[] = [];
   readonly stats: IceAgentStats = {
     checksSent: 0, checksReceived: 0, responsesReceived: 0, malformedDropped: 0, integrityFailures: 0, roleConflicts: 0, unauthorized401Sent: 0,
   };
@@ -135,7 +136,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   private readonly checkMaxRequests: number;
   private readonly transactions: StunTransactionManager;
   private readonly foundations = new FoundationRegistry();
-  private readonly checklist: CheckList;
+  private checklist: CheckList;
   private readonly nomination: RegularNomination;
   private bases: LocalBase[] = [];
   private readonly checks = new Map<string, CheckRecord>();
@@ -328,6 +329,27 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
    * and the overall timeout.
    * @throws StateError before gather() has resolved, or when already started.
    */
+  /**
+   * Drops the components above `count` before checks start: an offer that proposed rtcp-mux
+   * (RFC 5761 §5.1.3) still carries component 2 candidates for a peer that declines it; when the
+   * answer accepts mux, component 2's sockets are closed and its candidates withdrawn.
+   * Remote candidates added so far are kept for the remaining components.
+   * @throws StateError after start(); RangeError when `count` is not 1..components.
+   */
+  async useComponents(count: number): Promise<void> {
+    if (this.started) throw new StateError('useComponents() after start()');
+    if (!Number.isInteger(count) || count < 1 || count > this.components) throw new RangeError(`component count ${count} not in 1..${this.components}`);
+    if (count === this.components) return;
+    await this.gatherPromise;
+    const dropped = this.bases.filter((b) => b.candidate.component > count);
+    this.bases = this.bases.filter((b) => b.candidate.component <= count);
+    this.localCandidates = this.localCandidates.filter((c) => c.component <= count);
+    this.remoteCandidates = this.remoteCandidates.filter((c) => c.component <= count);
+    this.components = count;
+    this.checklist = new CheckList({ role: this.currentRole, components: count });
+    await Promise.all(dropped.map((b) => b.socket.close()));
+  }
+
   start(): void {
     if (this.started) throw new StateError('start() called twice');
     if (this.bases.length === 0 || this.currentState !== 'gathering') throw new StateError(`start() in state ${this.currentState} before gathering finished`);

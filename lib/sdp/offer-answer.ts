@@ -78,7 +78,7 @@ export interface LocalDescriptionOptions {
   ptimeMs?: number;
   /** The default candidate for RTP (RFC 8839 §4.2.1.1): m= port and c= address. */
   defaultRtp: { address: string; port: number };
-  /** The default candidate for RTCP, written as `a=rtcp` (RFC 3605) when `rtcpMux` is false. */
+  /** The default candidate for RTCP, written as `a=rtcp` (RFC 3605); give it whenever component 2 exists, with or without rtcp-mux (RFC 5761 §5.1.3). */
   defaultRtcp?: { address: string; port: number };
   /** Offer/accept RTP/RTCP multiplexing, `a=rtcp-mux` (RFC 5761 §5.1.1). */
   rtcpMux: boolean;
@@ -190,8 +190,9 @@ export function buildDescription(opts: LocalDescriptionOptions): string {
     ptime: ptimeMs,
     direction: opts.direction ?? 'sendrecv',
   };
-  if (!opts.rtcpMux && opts.defaultRtcp) {
-    // RFC 3605 §2.1: the address part is needed only when it differs from the c= address.
+  if (opts.defaultRtcp) {
+    // Written with rtcp-mux too: an offer proposing mux still names its RTCP default for a peer
+    // that declines (RFC 5761 §5.1.3). RFC 3605 §2.1: the address part is needed only when it differs from the c= address.
     media.rtcp =
       opts.defaultRtcp.address === opts.defaultRtp.address
         ? { port: opts.defaultRtcp.port }

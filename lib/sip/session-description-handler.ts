@@ -162,8 +162,10 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   async getDescription(): Promise<BodyAndContentType> {
     if (this.closed) throw new Error('media session closed');
     if (!this.remote) {
-      // We are the offerer: controlling (RFC 8445 §6.1.1).
-      await this.ensureAgent('controlling', this.options.rtcpMux === false ? 2 : 1);
+      // We are the offerer: controlling (RFC 8445 §6.1.1). The offer proposes rtcp-mux but
+      // still carries component 2 candidates and a=rtcp (RFC 5761 §5.1.3): peers such as
+      // baresip 1.0 treat an offer without them as ICE-incapable.
+      await this.ensureAgent('controlling', 2);
       const codecs = this.preferredCodecs();
       this.localSdp = this.build(codecs, this.options.rtcpMux !== false);
     } else {
@@ -206,9 +208,10 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       // Remote offer: we answer, controlled.
       await this.ensureAgent('controlled', remote.rtcpMux ? 1 : 2);
     } else {
-      // Remote answer to our offer.
-      if (!remote.rtcpMux && this.components === 1) {
-        this.log.info('peer declined rtcp-mux: RTCP goes to its a=rtcp/port+1 address from our RTP socket');
+      // Remote answer to our offer: with rtcp-mux accepted, component 2 is withdrawn.
+      if (remote.rtcpMux && this.components > 1) {
+        await this.agent?.useComponents(1);
+        this.components = 1;
       }
       this.startMedia();
     }

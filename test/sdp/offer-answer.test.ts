@@ -102,7 +102,7 @@ describe('sdp/offer-answer', () => {
       expect(sdp).to.not.contain('ice-');
     });
 
-    it('a=rtcp without address when it equals c=, with address otherwise, none when muxed', () => {
+    it('a=rtcp without address when it equals c=, with address otherwise, kept beside rtcp-mux in an offer', () => {
       const same = buildDescription(options({ rtcpMux: false, defaultRtcp: { address: '192.0.2.10', port: 40001 } }));
       expect(same).to.contain('a=rtcp:40001\r\n');
       expect(same).to.not.contain('a=rtcp-mux');
@@ -110,8 +110,12 @@ describe('sdp/offer-answer', () => {
       expect(other).to.contain('a=rtcp:45665 IN IP4 198.51.100.10\r\n');
       const v6 = buildDescription(options({ rtcpMux: false, defaultRtcp: { address: '2001:db8::9', port: 45665 } }));
       expect(v6).to.contain('a=rtcp:45665 IN IP6 2001:db8::9\r\n');
+      // RFC 5761 §5.1.3: an offer proposing mux still names its RTCP default for a peer that declines.
       const muxed = buildDescription(options({ rtcpMux: true, defaultRtcp: { address: '192.0.2.10', port: 40001 } }));
-      expect(muxed).to.not.match(/a=rtcp:/);
+      expect(muxed).to.contain('a=rtcp:40001\r\n').and.to.contain('a=rtcp-mux\r\n');
+      // An answer accepting mux has no component 2, so no defaultRtcp and no a=rtcp.
+      const answer = buildDescription(options({ rtcpMux: true }));
+      expect(answer).to.not.match(/a=rtcp:/);
     });
 
     it('session-level ICE credentials and options, remote-candidates, end-of-candidates, extra attributes last', () => {
