@@ -1,0 +1,707 @@
+import type { Clock, TimerHandle } from '../base/clock.js';
+import { systemClock } from '../base/clock.js';
+import { errorMessage, StateError, TimeoutError } from '../base/errors.js';
+import { TypedEmitter } from '../base/events.js';
+import { redact, scrub, silentLogger, type Logger } from '../base/log.js';
+import type { HttpProxy } from '../net/http-connect.js';
+import { familyOf, formatAddress, sameAddress, type PacketSocket, type TransportAddress } from '../net/socket.js';
+import { StreamPacketSocket } from '../net/tcp-stream.js';
+import { UdpSocket } from '../net/udp.js';
+import { longTermKey, verifyFingerprint, verifyMessageIntegrity } from '../stun/integrity.js';
+import { isStunPacket, StunAttr, StunMessage, StunMethod } from '../stun/message.js';
+import { StunTransactionManager, TransactionCancelledError } from '../stun/transaction.js';
+import { decodeChannelData, encodeChannelData, isChannelData, MAX_CHANNEL_NUMBER, MIN_CHANNEL_NUMBER } from './channel-data.js';
+import type { CredentialProvider } from './credentials.js';
+
+/**
+ * TURN client (RFC 8656): one allocation on one server.
+ *
+ * Usage (what the ICE agent does for a relayed candidate, RFC 8445 §5.1.1.2):
+ *
+ *     const turn = await TurnClient.allocate({ server: { address: '192.0.2.1', port: 3478 },
+ *       transport: 'udp', username, password });
+ *     turn.relayedAddress;                 // the relayed candidate's address
+ *     turn.on('data', (data, peer) => …);  // data from peers, through the relay
+ *     turn.send(buf, peer);                // installs a permission and binds a channel on first use
+ *     await turn.close();                  // deallocates (Refresh with LIFETIME 0)
+ *
+ * Sharing the ICE host socket (UDP): construct with `new TurnClient({ …, socket })`, route every
+ * packet from the server's address to `handlePacket(buf, from)` (it returns true when it was the
+ * client's), then `await client.start()`. Without `socket` the client binds (UDP) or connects
+ * (TCP/TLS, optionally via an HTTP CONNECT proxy) its own socket and closes it on close().
+ *
+ * Authentication is the long-term credential mechanism (RFC 8489 §9.2): the first Allocate goes
+ * without credentials, the 401 gives REALM and NONCE, every later request carries USERNAME, REALM,
+ * NONCE and MESSAGE-INTEGRITY, and a 438 (Stale Nonce) is retried with the new nonce. Responses
+ * whose MESSAGE-INTEGRITY or FINGERPRINT does not verify are dropped as if never received.
+ *
+ * Timers: the allocation is refreshed at lifetime - 60 s (half the lifetime when it is 2 minutes
+ * or less), permissions every 4 minutes (they last 5, RFC 8656 §9), channel bindings every 9
+ * minutes (they last 10, RFC 8656 §12). All run on the injected Clock.
+ */
+
+export type TurnTransport = 'udp' | 'tcp' | 'tls';
+
+export interface TurnAllocateOptions {
+  server: { address: string; port: number };
+  /** How the client reaches the server; the relay is always UDP (REQUESTED-TRANSPORT 17). */
+  transport: TurnTransport;
+  username?: string;
+  password?: string;
+  /** Alternative to username/password (e.g. an EphemeralCredentialProvider); read once per allocation. */
+  credentials?: CredentialProvider;
+  /** Socket to share (the ICE host socket, UDP). The owner must feed packets to handlePacket(). */
+  socket?: PacketSocket;
+  /** Local address for a socket the client binds itself (default: any address of the server's family). */
+  localAddress?: string;
+  clock?: Clock;
+  log?: Logger;
+  /** TLS: SNI and certificate name (default: the server's address when it is a name). */
+  servername?: string;
+  /** TLS: verify the server certificate (default true). */
+  tlsVerify?: boolean;
+  /** TLS: trusted CA certificate(s), PEM. */
+  ca?: Buffer;
+  /** Reach the server through an HTTP CONNECT proxy (tcp/tls only). */
+  proxy?: HttpProxy;
+  /** LIFETIME asked for in Allocate and Refresh, seconds (default 600, RFC 8656 §3.2). The server may cap it. */
+  lifetimeSec?: number;
+  /** How the server is named in errors and logs (default "ADDRESS:PORT/TRANSPORT"). */
+  label?: string;
+  /** TCP/TLS connect timeout and, on reliable transports, the per-request timeout Ti (default 10 s / 39.5 s). */
+  connectTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** UDP initial retransmission timeout (RFC 8489 §6.2.1, default 500 ms). */
+  rtoMs?: number;
+  /** Bind a channel on the first send() to a peer (default true); until bound, Send indications are used. */
+  autoChannel?: boolean;
+  /** Aborts start(): pending requests are cancelled and start() rejects with kind 'aborted'. */
+  signal?: AbortSignal;
+}
+
+export type TurnErrorKind =
+  | 'auth' /* 401 after credentials, 441 */
+  | 'quota' /* 486 */
+  | 'mismatch' /* 437 */
+  | 'timeout' /* no response: server unreachable */
+  | 'connect' /* TCP/TLS/proxy connection failed or was lost */
+  | 'rejected' /* any other error response */
+  | 'protocol' /* malformed or missing attributes */
+  | 'aborted'
+  | 'closed';
+
+/** A TURN failure. The message is one line: "TURN server <label>: <operation> failed: <cause>". Never contains a password. */
+export class TurnError extends Error {
+  override readonly name = 'TurnError';
+  constructor(readonly kind: TurnErrorKind, readonly server: string, detail: string, readonly code?: number) {
+    super(scrub(`TURN server ${server}: ${detail}`).replace(/[\r\n]+/g, ' '));
+  }
+}
+
+export interface TurnClientStats {
+  requests: number;
+  /** Responses dropped because MESSAGE-INTEGRITY or FINGERPRINT did not verify, or they did not decode. */
+  droppedResponses: number;
+  refreshes: number;
+  permissions: number;
+  channels: number;
+  sendIndications: number;
+  channelDataSent: number;
+  dataIndications: number;
+  channelDataReceived: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** Application packets dropped: queue overflow while a permission was pending, or the client not allocated. */
+  droppedSends: number;
+}
+
+export interface TurnClientEvents {
+  data: [data: Buffer, peer: TransportAddress];
+  /** The allocation was refreshed; the server granted `lifetimeSec`. */
+  refresh: [lifetimeSec: number];
+  permission: [peerAddress: string];
+  channel: [channel: number, peer: TransportAddress];
+  /** A background operation (refresh, permission, channel) failed; the allocation may still work. */
+  warning: [error: TurnError];
+  /** The allocation is gone: closed, expired, or its connection lost. */
+  closed: [reason: string];
+}
+
+type State = 'new' | 'allocating' | 'allocated' | 'expired' | 'closing' | 'closed';
+const ALLOWED: Record<State, State[]> = {
+  new: [],
+  allocating: ['new'],
+  allocated: ['allocating'],
+  expired: ['allocated'],
+  closing: ['new', 'allocating', 'allocated', 'expired'],
+  closed: ['closing'],
+};
+
+const PERMISSION_REFRESH_MS = 4 * 60_000;
+const PERMISSION_LIFETIME_MS = 5 * 60_000;
+const CHANNEL_REFRESH_MS = 9 * 60_000;
+const CHANNEL_LIFETIME_MS = 10 * 60_000;
+const MAX_QUEUED_PER_PEER = 32;
+const MAX_STALE_NONCE_RETRIES = 3;
+
+interface Permission {
+  installed: boolean;
+  expiresAt: number;
+  pending?: Promise<void>;
+  timer?: TimerHandle;
+  queue: Array<{ data: Buffer; peer: TransportAddress }>;
+}
+
+interface Channel {
+  number: number;
+  peer: TransportAddress;
+  bound: boolean;
+  expiresAt: number;
+  pending?: Promise<number>;
+  timer?: TimerHandle;
+}
+
+function u32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(v >>> 0, 0);
+  return b;
+}
+
+/** Reason phrase from a server, made safe for a one-line message. */
+function phrase(text: string): string {
+  return text.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 80);
+}
+
+export class TurnClient extends TypedEmitter<TurnClientEvents> {
+  readonly server: TransportAddress;
+  readonly transport: TurnTransport;
+  readonly label: string;
+  readonly stats: TurnClientStats = {
+    requests: 0, droppedResponses: 0, refreshes: 0, permissions: 0, channels: 0, sendIndications: 0,
+    channelDataSent: 0, dataIndications: 0, channelDataReceived: 0, bytesSent: 0, bytesReceived: 0, droppedSends: 0,
+  };
+
+  private state: State = 'new';
+  private socket: PacketSocket | undefined;
+  private readonly ownsSocket: boolean;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly transactions: StunTransactionManager;
+  private readonly username: string;
+  private readonly password: string;
+  private realm: string | undefined;
+  private nonce: Buffer | undefined;
+  private key: Buffer | undefined;
+  private readonly ours = new Set<string>();
+  private relayed: TransportAddress | undefined;
+  private mapped: TransportAddress | undefined;
+  private lifetime = 0;
+  private expiresAt = 0;
+  private refreshTimer: TimerHandle | undefined;
+  private readonly permissions = new Map<string, Permission>();
+  private readonly channelsByPeer = new Map<string, Channel>();
+  private readonly channelsByNumber = new Map<number, Channel>();
+  private nextChannel = MIN_CHANNEL_NUMBER;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly opts: TurnAllocateOptions) {
+    super();
+    const creds = opts.credentials?.get() ?? { username: opts.username, password: opts.password };
+    this.transport = opts.transport;
+    this.server = { address: opts.server.address, port: opts.server.port, family: familyOf(opts.server.address) };
+    this.label = opts.label ?? `${formatAddress(this.server)}/${opts.transport}`;
+    if (!creds.username || creds.password === undefined) throw new TurnError('auth', this.label, 'no username/password given');
+    this.username = creds.username;
+    this.password = creds.password;
+    redact(this.password);
+    if (opts.proxy && opts.transport === 'udp') throw new TurnError('connect', this.label, 'an HTTP proxy needs transport tcp or tls');
+    this.clock = opts.clock ?? systemClock;
+    this.log = (opts.log ?? silentLogger).child(`turn ${this.label}`);
+    this.transactions = new StunTransactionManager(this.clock);
+    this.socket = opts.socket;
+    this.ownsSocket = opts.socket === undefined;
+  }
+
+  /** Allocates on the server (connecting or binding a socket first when none was given). */
+  static async allocate(opts: TurnAllocateOptions): Promise<TurnClient> {
+    return new TurnClient(opts).start();
+  }
+
+  /** Relayed transport address (XOR-RELAYED-ADDRESS). @throws StateError before the allocation exists. */
+  get relayedAddress(): TransportAddress {
+    if (!this.relayed) throw new StateError(`TURN ${this.label}: no allocation yet`);
+    return this.relayed;
+  }
+
+  /** Server-reflexive address the server saw (XOR-MAPPED-ADDRESS), when it sent one. */
+  get mappedAddress(): TransportAddress | undefined {
+    return this.mapped;
+  }
+
+  /** Lifetime the server last granted, seconds. */
+  get lifetimeSec(): number {
+    return this.lifetime;
+  }
+
+  get allocated(): boolean {
+    return this.state === 'allocated';
+  }
+
+  private get reliable(): boolean {
+    return this.socket?.protocol === 'tcp';
+  }
+
+  private transition(to: State): void {
+    if (!ALLOWED[to].includes(this.state)) throw new StateError(`TURN ${this.label}: cannot go from ${this.state} to ${to}`);
+    this.state = to;
+  }
+
+  /** Performs the Allocate transaction. @throws TurnError. */
+  async start(): Promise<this> {
+    this.transition('allocating');
+    const signal = this.opts.signal;
+    const onAbort = (): void => this.transactions.cancelAll();
+    signal?.addEventListener('abort', onAbort);
+    try {
+      if (signal?.aborted) throw new TurnError('aborted', this.label, 'allocation aborted');
+      if (!this.socket) this.socket = await this.openSocket();
+      if (signal?.aborted) throw new TurnError('aborted', this.label, 'allocation aborted');
+      const lifetime = this.opts.lifetimeSec ?? 600;
+      const response = await this.request(StunMethod.Allocate, 'Allocate', (m) => {
+        // RFC 8656 §18.8: REQUESTED-TRANSPORT, protocol 17 (UDP) then three RFFU bytes.
+        m.add(StunAttr.REQUESTED_TRANSPORT, Buffer.from([17, 0, 0, 0]));
+        m.add(StunAttr.LIFETIME, u32(lifetime));
+      });
+      try {
+        this.relayed = response.getXorAddress(StunAttr.XOR_RELAYED_ADDRESS);
+        this.mapped = response.getXorAddress(StunAttr.XOR_MAPPED_ADDRESS);
+      } catch (e) {
+        throw new TurnError('protocol', this.label, `Allocate response malformed: ${errorMessage(e)}`);
+      }
+      if (!this.relayed) throw new TurnError('protocol', this.label, 'Allocate success response has no XOR-RELAYED-ADDRESS');
+      this.transition('allocated');
+      this.setLifetime(response);
+      this.log.info(`allocated ${formatAddress(this.relayed)} for ${this.lifetime} s`);
+      return this;
+    } catch (e) {
+      const error = signal?.aborted ? new TurnError('aborted', this.label, 'allocation aborted') : e;
+      await this.teardown('allocation failed');
+      throw error;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async openSocket(): Promise<PacketSocket> {
+    if (this.transport === 'udp') {
+      const socket = await UdpSocket.bind(this.opts.localAddress ?? (this.server.family === 'IPv6' ? '::' : '0.0.0.0'), 0, this.log);
+      socket.onPacket((buf, from) => { this.handlePacket(buf, from); });
+      return socket;
+    }
+    let socket: StreamPacketSocket;
+    try {
+      socket = await StreamPacketSocket.connect({
+        remote: this.server,
+        tls: this.transport === 'tls' ? { servername: this.opts.servername, verify: this.opts.tlsVerify, ca: this.opts.ca } : undefined,
+        proxy: this.opts.proxy,
+        timeoutMs: this.opts.connectTimeoutMs,
+        log: this.log,
+      });
+    } catch (e) {
+      throw new TurnError(e instanceof TimeoutError ? 'timeout' : 'connect', this.label, `cannot connect: ${errorMessage(e)}`);
+    }
+    socket.onPacket((buf, from) => { this.handlePacket(buf, from); });
+    socket.onClose((reason) => this.lost(`connection lost: ${reason}`));
+    return socket;
+  }
+
+  /** The stream to the server ended: the allocation goes with it (RFC 8656 §3.1: it is bound to the 5-tuple). */
+  private lost(reason: string): void {
+    this.transactions.cancelAll();
+    if (this.state === 'allocated') {
+      this.state = 'expired';
+      this.clearTimers();
+      this.log.warn(reason);
+      this.safeEmit('closed', reason);
+    }
+  }
+
+  /**
+   * Sends a request with long-term credentials once known, handling the 401 challenge and 438
+   * (Stale Nonce) retries. Resolves with the success response. @throws TurnError.
+   */
+  private async request(method: number, what: string, build: (m: StunMessage) => void, quick = false): Promise<StunMessage> {
+    let staleRetries = 0;
+    let challenged = false;
+    for (;;) {
+      const m = new StunMessage({ method, messageClass: 'request' });
+      build(m);
+      const sentCredentials = this.nonce !== undefined;
+      if (this.nonce !== undefined && this.realm !== undefined) {
+        // RFC 8489 §9.2.4: USERNAME, REALM, NONCE and MESSAGE-INTEGRITY on every request after the challenge.
+        m.addUsername(this.username);
+        m.add(StunAttr.REALM, Buffer.from(this.realm, 'utf8'));
+        m.add(StunAttr.NONCE, this.nonce);
+      }
+      const tid = m.transactionId.toString('hex');
+      this.ours.add(tid);
+      this.stats.requests++;
+      let response: StunMessage;
+      try {
+        const socket = this.socket;
+        if (!socket || socket.closed) throw new TurnError('closed', this.label, `${what} failed: socket closed`);
+        const r = await this.transactions.request(m, (bytes) => socket.send(bytes, this.server), {
+          integrityKey: sentCredentials ? this.key : undefined,
+          fingerprint: true,
+          verifyResponses: true,
+          reliable: this.reliable,
+          reliableTimeoutMs: quick ? 3000 : this.opts.requestTimeoutMs,
+          rtoMs: this.opts.rtoMs,
+          maxRequests: quick ? 3 : undefined,
+          lastWaitFactor: quick ? 4 : undefined,
+        });
+        response = r.message;
+      } catch (e) {
+        if (e instanceof TurnError) throw e;
+        if (e instanceof TimeoutError) {
+          throw new TurnError('timeout', this.label, `unreachable: no response to ${what} within ${e.afterMs ?? '?'} ms`);
+        }
+        if (e instanceof TransactionCancelledError) {
+          const closed = this.socket instanceof StreamPacketSocket && this.socket.closeReason;
+          throw new TurnError(closed ? 'connect' : 'closed', this.label, `${what} failed: ${closed ? `connection lost (${closed})` : 'cancelled'}`);
+        }
+        throw new TurnError('rejected', this.label, `${what} failed: ${errorMessage(e)}`);
+      } finally {
+        this.ours.delete(tid);
+      }
+      if (response.messageClass === 'success') return response;
+      let error: { code: number; reason: string } | undefined;
+      try {
+        error = response.getErrorCode();
+      } catch (e) {
+        throw new TurnError('protocol', this.label, `${what} failed: malformed ERROR-CODE (${errorMessage(e)})`);
+      }
+      if (!error) throw new TurnError('protocol', this.label, `${what} failed: error response without ERROR-CODE`);
+      const realm = response.get(StunAttr.REALM)?.toString('utf8');
+      const nonce = response.get(StunAttr.NONCE);
+      if (error.code === 401 && !sentCredentials && !challenged && realm !== undefined && nonce) {
+        // RFC 8489 §9.2.3: the challenge; retry with the credentials.
+        challenged = true;
+        this.setRealmNonce(realm, nonce);
+        continue;
+      }
+      if (error.code === 438 && nonce && staleRetries < MAX_STALE_NONCE_RETRIES) {
+        // RFC 8489 §9.2.5: "the client SHOULD retry the request, using the new NONCE".
+        staleRetries++;
+        this.setRealmNonce(realm ?? this.realm ?? '', nonce);
+        continue;
+      }
+      throw this.errorFor(what, error, sentCredentials);
+    }
+  }
+
+  private setRealmNonce(realm: string, nonce: Buffer): void {
+    if (realm !== this.realm || !this.key) this.key = longTermKey(this.username, realm, this.password);
+    this.realm = realm;
+    this.nonce = Buffer.from(nonce);
+  }
+
+  private errorFor(what: string, error: { code: number; reason: string }, sentCredentials: boolean): TurnError {
+    const got = `${error.code}${error.reason ? ` ${phrase(error.reason)}` : ''}`;
+    switch (error.code) {
+      case 401:
+        return new TurnError('auth', this.label, sentCredentials
+          ? `${what} failed: wrong credentials for user '${this.username}' (${got})`
+          : `${what} failed: ${got} without a usable REALM/NONCE challenge`, 401);
+      case 441:
+        return new TurnError('auth', this.label, `${what} failed: wrong credentials for user '${this.username}' (${got})`, 441);
+      case 486:
+        return new TurnError('quota', this.label, `${what} failed: allocation quota reached for user '${this.username}' (${got})`, 486);
+      case 437:
+        return new TurnError('mismatch', this.label, `${what} failed: allocation mismatch (${got})`, 437);
+      default:
+        return new TurnError('rejected', this.label, `${what} failed: ${got}`, error.code);
+    }
+  }
+
+  private setLifetime(response: StunMessage): void {
+    const value = response.get(StunAttr.LIFETIME);
+    this.lifetime = value && value.length === 4 ? value.readUInt32BE(0) : this.opts.lifetimeSec ?? 600;
+    this.expiresAt = this.clock.now() + this.lifetime * 1000;
+    const delaySec = this.lifetime > 120 ? this.lifetime - 60 : this.lifetime / 2;
+    this.scheduleRefresh(delaySec * 1000);
+  }
+
+  private scheduleRefresh(delayMs: number): void {
+    this.clock.clearTimer(this.refreshTimer);
+    this.refreshTimer = this.clock.setTimer(delayMs, () => void this.refresh());
+  }
+
+  /** RFC 8656 §8: Refresh with the requested LIFETIME. Retries while time remains; expires the allocation otherwise. */
+  private async refresh(): Promise<void> {
+    if (this.state !== 'allocated') return;
+    try {
+      const response = await this.request(StunMethod.Refresh, 'Refresh', (m) => m.add(StunAttr.LIFETIME, u32(this.opts.lifetimeSec ?? 600)));
+      if (this.state !== 'allocated') return;
+      this.stats.refreshes++;
+      this.setLifetime(response);
+      this.log.debug(`refreshed: lifetime ${this.lifetime} s`);
+      this.safeEmit('refresh', this.lifetime);
+    } catch (e) {
+      if (this.state !== 'allocated') return;
+      const error = e instanceof TurnError ? e : new TurnError('rejected', this.label, `Refresh failed: ${errorMessage(e)}`);
+      const remaining = this.expiresAt - this.clock.now();
+      if (error.kind === 'mismatch' || error.kind === 'connect' || remaining < 2000) {
+        this.state = 'expired';
+        this.clearTimers();
+        this.log.warn(`allocation lost: ${error.message}`);
+        this.safeEmit('closed', `allocation expired: ${error.message}`);
+        return;
+      }
+      this.safeEmit('warning', error);
+      this.scheduleRefresh(remaining / 2);
+    }
+  }
+
+  private permissionFor(address: string): Permission {
+    let p = this.permissions.get(address);
+    if (!p) {
+      p = { installed: false, expiresAt: 0, queue: [] };
+      this.permissions.set(address, p);
+    }
+    return p;
+  }
+
+  /**
+   * Installs (or refreshes) a permission for the peer's IP address (RFC 8656 §9; the port is
+   * ignored). Kept alive every 4 minutes until close(). @throws TurnError.
+   */
+  createPermission(peer: { address: string; port: number }): Promise<void> {
+    this.requireAllocated('CreatePermission');
+    const p = this.permissionFor(peer.address);
+    if (p.pending) return p.pending;
+    const pending = this.request(StunMethod.CreatePermission, `CreatePermission ${peer.address}`, (m) =>
+      m.addXorAddress(StunAttr.XOR_PEER_ADDRESS, { address: peer.address, port: peer.port || 0 }))
+      .then(() => {
+        if (!p.installed) this.stats.permissions++;
+        this.permissionInstalled(peer.address, p);
+      })
+      .finally(() => { p.pending = undefined; });
+    p.pending = pending;
+    return pending;
+  }
+
+  private permissionInstalled(address: string, p: Permission): void {
+    const first = !p.installed;
+    p.installed = true;
+    p.expiresAt = this.clock.now() + PERMISSION_LIFETIME_MS;
+    this.clock.clearTimer(p.timer);
+    p.timer = this.clock.setTimer(PERMISSION_REFRESH_MS, () => {
+      if (this.state !== 'allocated') return;
+      this.createPermission({ address, port: 0 }).catch((e: unknown) => {
+        this.warn(e);
+        if (this.clock.now() >= p.expiresAt) p.installed = false;
+      });
+    });
+    if (first) this.safeEmit('permission', address);
+    this.flush(p);
+  }
+
+  /**
+   * Binds a channel to the peer (RFC 8656 §12.1), which also installs its permission; refreshed
+   * every 9 minutes. Resolves with the channel number (0x4000..0x4FFF). @throws TurnError.
+   */
+  bindChannel(peer: { address: string; port: number }): Promise<number> {
+    this.requireAllocated('ChannelBind');
+    const key = formatAddress(peer);
+    let channel = this.channelsByPeer.get(key);
+    if (channel?.pending) return channel.pending;
+    if (!channel) {
+      if (this.nextChannel > MAX_CHANNEL_NUMBER) return Promise.reject(new TurnError('rejected', this.label, 'ChannelBind failed: all channel numbers 0x4000..0x4FFF in use'));
+      channel = { number: this.nextChannel++, peer: { address: peer.address, port: peer.port, family: familyOf(peer.address) }, bound: false, expiresAt: 0 };
+      this.channelsByPeer.set(key, channel);
+      this.channelsByNumber.set(channel.number, channel);
+    }
+    const c = channel;
+    const pending = this.request(StunMethod.ChannelBind, `ChannelBind 0x${c.number.toString(16)} to ${key}`, (m) => {
+      m.add(StunAttr.CHANNEL_NUMBER, Buffer.from([c.number >> 8, c.number & 0xff, 0, 0]));
+      m.addXorAddress(StunAttr.XOR_PEER_ADDRESS, c.peer);
+    }).then(() => {
+      const first = !c.bound;
+      c.bound = true;
+      c.expiresAt = this.clock.now() + CHANNEL_LIFETIME_MS;
+      this.clock.clearTimer(c.timer);
+      c.timer = this.clock.setTimer(CHANNEL_REFRESH_MS, () => {
+        if (this.state !== 'allocated') return;
+        this.bindChannel(c.peer).catch((e: unknown) => {
+          this.warn(e);
+          if (this.clock.now() >= c.expiresAt) c.bound = false;
+        });
+      });
+      if (first) {
+        this.stats.channels++;
+        this.safeEmit('channel', c.number, c.peer);
+      }
+      // RFC 8656 §12.2: a successful ChannelBind installs or refreshes the permission too.
+      const p = this.permissionFor(c.peer.address);
+      if (!p.installed) this.stats.permissions++;
+      this.permissionInstalled(c.peer.address, p);
+      return c.number;
+    }).finally(() => { c.pending = undefined; });
+    c.pending = pending;
+    return pending;
+  }
+
+  /**
+   * Sends `data` to `peer` through the relay: as ChannelData once a channel is bound, as a Send
+   * indication (RFC 8656 §11) once the permission exists; before that it is queued (up to 32
+   * packets per peer address) while the permission is created. Never throws: failures are
+   * counted in stats and reported as 'warning'.
+   */
+  send(data: Buffer, peer: { address: string; port: number }): void {
+    const socket = this.socket;
+    if (this.state !== 'allocated' || !socket) {
+      this.stats.droppedSends++;
+      return;
+    }
+    const channel = this.channelsByPeer.get(formatAddress(peer));
+    if (channel?.bound) {
+      this.stats.channelDataSent++;
+      this.stats.bytesSent += data.length;
+      socket.send(encodeChannelData(channel.number, data, this.reliable), this.server);
+      return;
+    }
+    if ((this.opts.autoChannel ?? true) && !channel) this.bindChannel(peer).catch((e: unknown) => this.warn(e));
+    const p = this.permissionFor(peer.address);
+    if (!p.installed) {
+      if (p.queue.length >= MAX_QUEUED_PER_PEER) {
+        p.queue.shift();
+        this.stats.droppedSends++;
+      }
+      p.queue.push({ data, peer: { address: peer.address, port: peer.port, family: familyOf(peer.address) } });
+      if (!p.pending && !this.channelsByPeer.get(formatAddress(peer))?.pending) this.createPermission(peer).catch((e: unknown) => this.warn(e));
+      return;
+    }
+    const indication = new StunMessage({ method: StunMethod.Send, messageClass: 'indication' });
+    indication.addXorAddress(StunAttr.XOR_PEER_ADDRESS, peer);
+    indication.add(StunAttr.DATA, data);
+    this.stats.sendIndications++;
+    this.stats.bytesSent += data.length;
+    socket.send(indication.encode(), this.server);
+  }
+
+  private flush(p: Permission): void {
+    const queued = p.queue.splice(0);
+    for (const q of queued) this.send(q.data, q.peer);
+  }
+
+  private warn(e: unknown): void {
+    if (this.state !== 'allocated') return;
+    const error = e instanceof TurnError ? e : new TurnError('rejected', this.label, errorMessage(e));
+    this.log.warn(error.message);
+    this.safeEmit('warning', error);
+  }
+
+  private requireAllocated(what: string): void {
+    if (this.state !== 'allocated') throw new StateError(`TURN ${this.label}: ${what} needs an allocation (state ${this.state})`);
+  }
+
+  /**
+   * Offers a packet received on the socket. Consumes (returns true for) STUN responses to this
+   * client's requests, Data indications and ChannelData from the server's transport address;
+   * returns false for anything else (e.g. another module's STUN, or peers' packets).
+   */
+  handlePacket(buf: Buffer, from: { address: string; port: number }): boolean {
+    if (!sameAddress(from, this.server)) return false;
+    if (isChannelData(buf)) {
+      let decoded;
+      try {
+        decoded = decodeChannelData(buf);
+      } catch {
+        return true;
+      }
+      const channel = this.channelsByNumber.get(decoded.channel);
+      if (channel) {
+        this.stats.channelDataReceived++;
+        this.stats.bytesReceived += decoded.data.length;
+        this.safeEmit('data', Buffer.from(decoded.data), channel.peer);
+      }
+      return true;
+    }
+    if (!isStunPacket(buf)) return false;
+    let message: StunMessage;
+    try {
+      message = StunMessage.decode(buf);
+    } catch {
+      return false;
+    }
+    if (message.messageClass === 'success' || message.messageClass === 'error') {
+      if (!this.ours.has(message.transactionId.toString('hex'))) return false;
+      // RFC 8489 §9.2.5 / §14.7: a response failing MESSAGE-INTEGRITY or FINGERPRINT is discarded.
+      const badFingerprint = message.has(StunAttr.FINGERPRINT) && !verifyFingerprint(message);
+      const badIntegrity = message.has(StunAttr.MESSAGE_INTEGRITY) && this.key !== undefined && !verifyMessageIntegrity(message, this.key);
+      if (badFingerprint || badIntegrity) {
+        this.stats.droppedResponses++;
+        this.log.debug(`dropped a response with a bad ${badFingerprint ? 'FINGERPRINT' : 'MESSAGE-INTEGRITY'}`);
+        return true;
+      }
+      this.transactions.handleResponse(message, { address: from.address, port: from.port, family: familyOf(from.address) });
+      return true;
+    }
+    if (message.messageClass === 'indication' && message.method === StunMethod.Data) {
+      // RFC 8656 §11.6: XOR-PEER-ADDRESS and DATA; anything else is discarded.
+      try {
+        const peer = message.getXorAddress(StunAttr.XOR_PEER_ADDRESS);
+        const data = message.get(StunAttr.DATA);
+        if (peer && data) {
+          this.stats.dataIndications++;
+          this.stats.bytesReceived += data.length;
+          this.safeEmit('data', Buffer.from(data), peer);
+        }
+      } catch {
+        /* malformed: discard */
+      }
+      return true;
+    }
+    return false;
+  }
+
+  private clearTimers(): void {
+    this.clock.clearTimer(this.refreshTimer);
+    this.refreshTimer = undefined;
+    for (const p of this.permissions.values()) {
+      this.clock.clearTimer(p.timer);
+      p.queue.length = 0;
+    }
+    for (const c of this.channelsByPeer.values()) this.clock.clearTimer(c.timer);
+  }
+
+  /**
+   * Deallocates (RFC 8656 §8: Refresh with LIFETIME 0, waiting at most ~3.5 s for the answer),
+   * then closes the socket if the client opened it. Idempotent.
+   */
+  close(): Promise<void> {
+    if (!this.closing) this.closing = this.teardown('closed');
+    return this.closing;
+  }
+
+  private async teardown(reason: string): Promise<void> {
+    if (this.state === 'closed' || this.state === 'closing') return;
+    const wasAllocated = this.state === 'allocated';
+    this.state = 'closing';
+    this.clearTimers();
+    if (wasAllocated) {
+      try {
+        await this.request(StunMethod.Refresh, 'Refresh (deallocate)', (m) => m.add(StunAttr.LIFETIME, u32(0)), true);
+        this.log.info('deallocated');
+      } catch (e) {
+        // RFC 8656 §8: a 437 here means the allocation was already gone.
+        this.log.debug(`deallocation: ${errorMessage(e)}`);
+      }
+    }
+    this.transactions.cancelAll();
+    if (this.ownsSocket && this.socket) await this.socket.close();
+    this.transition('closed');
+    if (wasAllocated) this.safeEmit('closed', reason);
+  }
+}
