@@ -6,14 +6,26 @@
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../base/errors.js';
+import { redact } from '../base/log.js';
 import type { PhoneOptions } from '../sip/user-agent.js';
-import { parseIceServerUri, resolveServerAddress } from '../turn/servers.js';
+import { parseIceServerUri, resolveIceServer, resolveServerAddress } from '../turn/servers.js';
+import { EphemeralCredentialProvider } from '../turn/credentials.js';
+import type { TurnServer } from '../ice/relay.js';
+import { readFileSync } from 'node:fs';
 
 export const COMMON_OPTIONS = {
   listen: { type: 'string' },
   transport: { type: 'string', default: 'udp' },
   user: { type: 'string' },
   stun: { type: 'string', multiple: true },
+  turn: { type: 'string', multiple: true },
+  'turn-user': { type: 'string' },
+  'turn-pass': { type: 'string' },
+  'turn-secret': { type: 'string' },
+  'turn-ca': { type: 'string' },
+  'turn-timeout': { type: 'string' },
+  proxy: { type: 'string' },
+  'ice-transport': { type: 'string', default: 'all' },
   'media-address': { type: 'string', multiple: true },
   'no-rtcp-mux': { type: 'boolean', default: false },
   codec: { type: 'string', multiple: true },
@@ -22,6 +34,11 @@ export const COMMON_OPTIONS = {
   duration: { type: 'string' },
   'max-calls': { type: 'string' },
   'ice-timeout': { type: 'string' },
+  register: { type: 'string' },
+  registrar: { type: 'string' },
+  'outbound-proxy': { type: 'string' },
+  'auth-user': { type: 'string' },
+  'auth-pass': { type: 'string' },
   trace: { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
   quiet: { type: 'boolean', short: 'q', default: false },
@@ -87,6 +104,11 @@ export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptio
     if (u.scheme !== 'stun') throw new UsageError(`--stun: only stun: URIs are supported here, got '${s}'`);
     stunServers.push({ host: await resolveServerAddress(u), port: u.port });
   }
+  const turnServers = await turnServersFrom(values);
+  const policy = values['ice-transport'];
+  if (policy !== 'all' && policy !== 'relay') throw new UsageError(`--ice-transport: expected all or relay, got '${policy}'`);
+  if (policy === 'relay' && turnServers.length === 0) throw new UsageError('--ice-transport relay needs at least one --turn server');
+  const turnTimeout = parseSeconds(values['turn-timeout'], '--turn-timeout');
   const mediaAddresses = values['media-address'] ?? [];
   for (const a of mediaAddresses) if (!isIP(a)) throw new UsageError(`--media-address: '${a}' is not an IP address`);
   // Media binds where SIP binds when that is a specific address (a loopback test stays on loopback);
@@ -100,15 +122,28 @@ export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptio
     throw new UsageError(`--play: expected tone:HZ, silence or a .wav file, got '${play}'`);
   }
   const iceTimeout = parseSeconds(values['ice-timeout'], '--ice-timeout');
+  for (const [flag, v] of [['--register', values.register], ['--registrar', values.registrar], ['--outbound-proxy', values['outbound-proxy']]] as const) {
+    if (v !== undefined && !/^sips?:[^\s]+$/i.test(v)) throw new UsageError(`${flag}: not a SIP URI: '${v}'`);
+  }
+  if (values.registrar && !values.register) throw new UsageError('--registrar needs --register AOR');
+  redact(values['auth-pass']);
   return {
     listen,
     transport,
+    register: values.register,
+    registrar: values.registrar,
+    outboundProxy: values['outbound-proxy'],
+    authUser: values['auth-user'],
+    authPassword: values['auth-pass'],
     user: values.user,
     restrictUser: values.user !== undefined,
     media: {
       addresses,
       includeLoopback: addresses ? addresses.some(isLoopback) : false,
       stunServers,
+      turnServers,
+      transportPolicy: policy,
+      turnTimeoutMs: turnTimeout !== undefined ? turnTimeout * 1000 : undefined,
       rtcpMux: !values['no-rtcp-mux'],
       codecs,
       play,
@@ -116,4 +151,54 @@ export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptio
       checkTimeoutMs: iceTimeout !== undefined ? iceTimeout * 1000 : undefined,
     },
   };
+}
+
+/**
+ * TURN servers from `--turn URI...` (RFC 7065; SRV when no port is given) with `--turn-user`/
+ * `--turn-pass` (long-term credentials) or `--turn-secret` (REST-style ephemeral credentials,
+ * username `expiry:user`, as coturn's use-auth-secret expects), `--proxy http://H:P` for tcp/tls.
+ * @throws UsageError for a bad URI or missing credentials; Error when a name does not resolve.
+ */
+async function turnServersFrom(values: ParsedValues): Promise<TurnServer[]> {
+  const uris = values.turn ?? [];
+  const user = values['turn-user'];
+  const pass = values['turn-pass'];
+  const secret = values['turn-secret'];
+  redact(pass);
+  redact(secret);
+  if (uris.length === 0) {
+    if (user || pass || secret) throw new UsageError('--turn-user/--turn-pass/--turn-secret need a --turn server');
+    return [];
+  }
+  if (secret && pass) throw new UsageError('give either --turn-pass or --turn-secret, not both');
+  if (!secret && (!user || !pass)) throw new UsageError('--turn needs --turn-user and --turn-pass (or --turn-secret)');
+  const credentials = secret ? new EphemeralCredentialProvider(secret, user ?? 'icephone', 24 * 3600) : undefined;
+  let proxy: { host: string; port: number } | undefined;
+  if (values.proxy !== undefined) {
+    const m = /^http:\/\/(\[[^\]]+\]|[^:/]+):(\d{1,5})\/?$/.exec(values.proxy);
+    if (!m) throw new UsageError(`--proxy: expected http://HOST:PORT, got '${values.proxy}'`);
+    proxy = { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+  }
+  const ca = values['turn-ca'] ? readFileSync(values['turn-ca']) : undefined;
+  const out: TurnServer[] = [];
+  for (const text of uris) {
+    const uri = parseIceServerUri(text);
+    if (uri.scheme !== 'turn' && uri.scheme !== 'turns') throw new UsageError(`--turn: expected a turn: or turns: URI, got '${text}'`);
+    if (proxy && uri.scheme === 'turn' && uri.transport === 'udp') throw new UsageError(`--proxy carries TURN over TCP or TLS only: add ?transport=tcp to '${text}'`);
+    for (const r of await resolveIceServer(uri)) {
+      out.push({
+        address: r.address,
+        port: r.port,
+        transport: r.transport as TurnServer['transport'],
+        username: credentials ? undefined : user,
+        password: credentials ? undefined : pass,
+        credentials,
+        label: text,
+        servername: isIP(uri.host) ? undefined : uri.host,
+        ca,
+        proxy: r.transport === 'udp' ? undefined : proxy,
+      });
+    }
+  }
+  return out;
 }

@@ -29,6 +29,14 @@ export function watchMedia(call: Call, media: MediaSession, out: Progress): void
     out.line(`ice: selected pair for component ${component}: ${describeCandidate(pair.local)} -> ${describeCandidate(pair.remote)} (${checks} checks)`),
   );
   media.on('media-ready', () => out.line('media: flowing'));
+  media.on('relay', (r) => {
+    for (const f of r.failures) out.line(`turn: ${f.error}`);
+    if (r.relayedAddress) {
+      out.line(`turn: component ${r.component} relayed at ${r.relayedAddress.address}:${r.relayedAddress.port} via ${r.server} in ${Math.round(r.elapsedMs)} ms${r.failures.length ? ` (after ${r.failures.length} failed server${r.failures.length > 1 ? 's' : ''})` : ''}`);
+    } else {
+      out.line(`turn: no relayed candidate for component ${r.component}; continuing with the other candidates`);
+    }
+  });
   let lastSent = 0;
   let lastRecv = 0;
   const timer = setInterval(() => {

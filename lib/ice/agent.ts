@@ -17,6 +17,8 @@ import {
 } from './connectivity-check.js';
 import { FoundationRegistry, gatherHostCandidates, gatherServerReflexive, type IceServer, type LocalBase } from './gatherer.js';
 import { RegularNomination } from './nomination.js';
+import { allocateRelay, type RelayResult, type TurnServer } from './relay.js';
+import type { TurnClient } from '../turn/client.js';
 
 /**
  * The ICE agent (RFC 8445, full implementation, UDP, one data stream with 1 or 2
@@ -26,6 +28,8 @@ import { RegularNomination } from './nomination.js';
 export type { IceRole, CandidatePairInfo } from './candidate-pair.js';
 export { pairPriority } from './candidate-pair.js';
 export type { IceServer } from './gatherer.js';
+
+export type { TurnServer, RelayResult } from './relay.js';
 
 export type IceState = 'new' | 'gathering' | 'checking' | 'connected' | 'completed' | 'failed' | 'closed';
 
@@ -56,6 +60,15 @@ export interface IceAgentOptions {
   checkMaxRequests?: number;
   /** Socket factory (tests); default UdpSocket.bind(address, 0). */
   bindSocket?: (address: string) => Promise<PacketSocket>;
+  /** TURN servers in order of preference: one relayed candidate per component from the first that allocates. */
+  turnServers?: TurnServer[];
+  /** Time one TURN server may take before the next is tried, ms. Default 5000. */
+  turnTimeoutMs?: number;
+  /**
+   * 'relay' signals and checks from relayed candidates only (WebRTC's iceTransportPolicy); host
+   * sockets still carry the TURN traffic. Default 'all'.
+   */
+  transportPolicy?: 'all' | 'relay';
 }
 
 export interface IceAgentEvents {
@@ -65,6 +78,8 @@ export interface IceAgentEvents {
   'selected-pair': [component: number, pair: CandidatePairInfo];
   data: [component: number, data: Buffer, from: TransportAddress];
   check: [info: { pair: CandidatePairInfo; result: 'sent' | 'succeeded' | 'failed' | 'received' }];
+  /** A component's TURN allocation finished (allocated, or every server failed). */
+  relay: [RelayResult];
 }
 
 export interface IceAgentStats {
@@ -139,6 +154,8 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   private checklist: CheckList;
   private readonly nomination: RegularNomination;
   private bases: LocalBase[] = [];
+  private relayBases: LocalBase[] = [];
+  private readonly turnOnHost = new Map<PacketSocket, Set<TurnClient>>();
   private readonly checks = new Map<string, CheckRecord>();
   private remoteUfrag?: string;
   private remotePwd?: string;
@@ -238,26 +255,92 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
           this.log.debug(`dropped datagram from ${formatAddress(from)} on ${formatAddress(base.candidate)}: ${reason}`);
         },
       );
-      base.socket.onPacket((data, from) => demux.handle(data, from));
+      base.socket.onPacket((data, from) => {
+        // Packets from a TURN server whose allocation shares this socket go to its client first.
+        const clients = this.turnOnHost.get(base.socket);
+        if (clients) for (const client of clients) if (client.handlePacket(data, from)) return;
+        demux.handle(data, from);
+      });
       this.addLocalCandidate(base.candidate);
     }
+    const jobs: Promise<unknown>[] = [];
     if (this.opts.stunServers?.length) {
-      await gatherServerReflexive(bases, {
+      jobs.push(gatherServerReflexive(bases, {
         servers: this.opts.stunServers,
         transactions: this.transactions,
         foundations: this.foundations,
         log: this.log,
         onCandidate: (c) => this.addLocalCandidate(c),
-      });
+      }));
     }
+    if (this.opts.turnServers?.length) {
+      for (let component = 1; component <= this.components; component++) {
+        const host = bases.find((b) => b.candidate.component === component && b.socket.local.family === 'IPv4') ?? bases.find((b) => b.candidate.component === component);
+        if (host) jobs.push(this.gatherRelay(component, host));
+      }
+    }
+    await Promise.all(jobs);
     if (this.isClosed()) return [];
     this.safeEmit('gathering-complete');
     this.formPairs();
     return [...this.localCandidates];
   }
 
+  /** One relayed candidate for a component (RFC 8445 §5.1.1.2), its base the allocation itself. */
+  private async gatherRelay(component: number, host: LocalBase): Promise<void> {
+    const { socket, result } = await allocateRelay({
+      component,
+      servers: this.opts.turnServers!,
+      hostSocket: host.socket,
+      attachToHost: (client) => {
+        let set = this.turnOnHost.get(host.socket);
+        if (!set) this.turnOnHost.set(host.socket, (set = new Set()));
+        set.add(client);
+      },
+      detachFromHost: (client) => this.turnOnHost.get(host.socket)?.delete(client),
+      perServerTimeoutMs: this.opts.turnTimeoutMs,
+      clock: this.clock,
+      log: this.log,
+    });
+    for (const f of result.failures) this.log.debug(f.error);
+    this.safeEmit('relay', result);
+    if (!socket) return;
+    if (this.isClosed()) {
+      await socket.close();
+      return;
+    }
+    const mapped = socket.client.mappedAddress;
+    const candidate: Candidate = {
+      foundation: this.foundations.get('relay', socket.local.address, socket.client.server.address),
+      component,
+      transport: 'udp',
+      priority: computePriority('relay', host.localPreference, component),
+      address: socket.local.address,
+      port: socket.local.port,
+      type: 'relay',
+      relatedAddress: mapped?.address ?? host.candidate.address,
+      relatedPort: mapped?.port ?? host.candidate.port,
+    };
+    const base: LocalBase = { socket, candidate, localPreference: host.localPreference };
+    const demux = new PacketDemux(
+      {
+        stun: (data, from) => this.onStun(base, data, from),
+        rtp: (data, from) => this.safeEmit('data', component, data, from),
+      },
+      () => void this.stats.malformedDropped++,
+    );
+    socket.onPacket((data, from) => demux.handle(data, from));
+    this.relayBases.push(base);
+    this.bases.push(base);
+    this.addLocalCandidate(candidate);
+  }
+
   private addLocalCandidate(c: Candidate): void {
     if (this.currentState === 'closed') return;
+    if (this.opts.transportPolicy === 'relay' && c.type !== 'relay') {
+      this.log.debug(`not offering ${describeCandidate(c)}: transport policy is relay`);
+      return;
+    }
     this.localCandidates.push(c);
     this.log.debug(`local candidate ${describeCandidate(c)} c${c.component} prio ${c.priority}`);
     this.safeEmit('candidate', c);
@@ -276,6 +359,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   }
 
   private baseOf(c: Candidate): LocalBase | undefined {
+    if (c.type === 'relay') return this.relayBases.find((b) => b.candidate.component === c.component && sameAddress(b.candidate, c));
     if (c.type === 'host') return this.bases.find((b) => b.candidate.component === c.component && sameAddress(b.candidate, c));
     if (c.relatedAddress === undefined || c.relatedPort === undefined) return undefined;
     const related = { address: c.relatedAddress, port: c.relatedPort };
@@ -343,11 +427,14 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     await this.gatherPromise;
     const dropped = this.bases.filter((b) => b.candidate.component > count);
     this.bases = this.bases.filter((b) => b.candidate.component <= count);
+    const droppedRelays = this.relayBases.filter((b) => b.candidate.component > count);
+    this.relayBases = this.relayBases.filter((b) => b.candidate.component <= count);
     this.localCandidates = this.localCandidates.filter((c) => c.component <= count);
     this.remoteCandidates = this.remoteCandidates.filter((c) => c.component <= count);
     this.components = count;
     this.checklist = new CheckList({ role: this.currentRole, components: count });
-    await Promise.all(dropped.map((b) => b.socket.close()));
+    await Promise.all(droppedRelays.map((b) => b.socket.close()));
+    await Promise.all(dropped.filter((b) => !droppedRelays.includes(b)).map((b) => b.socket.close()));
   }
 
   start(): void {
@@ -757,6 +844,8 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     for (const record of this.checks.values()) record.cancelled = true;
     this.transactions.cancelAll();
     this.checks.clear();
+    // Relays first: their deallocation (Refresh, LIFETIME 0) may still need the host socket.
+    await Promise.all(this.relayBases.map((b) => b.socket.close()));
     await Promise.all(this.bases.map((b) => b.socket.close()));
   }
 }

@@ -16,7 +16,7 @@ import { TypedEmitter } from '../base/events.js';
 import type { Logger } from '../base/log.js';
 import { silentLogger } from '../base/log.js';
 import type { Candidate } from '../ice/candidate.js';
-import { IceAgent, type CandidatePairInfo, type IceRole, type IceServer, type IceState } from '../ice/agent.js';
+import { IceAgent, type CandidatePairInfo, type IceRole, type IceServer, type IceState, type RelayResult, type TurnServer } from '../ice/agent.js';
 import type { TransportAddress } from '../net/socket.js';
 import {
   buildDescription,
@@ -37,6 +37,12 @@ export interface MediaOptions {
   addresses?: string[];
   includeLoopback?: boolean;
   stunServers?: IceServer[];
+  /** TURN servers in preference order (relayed candidates, RFC 8445 §5.1.1.2). */
+  turnServers?: TurnServer[];
+  /** Time one TURN server may take before the next is tried, ms. */
+  turnTimeoutMs?: number;
+  /** 'relay': offer relayed candidates only (WebRTC iceTransportPolicy). Default 'all'. */
+  transportPolicy?: 'all' | 'relay';
   /** Offer rtcp-mux (RFC 5761) with one component; false offers two components. Default true. */
   rtcpMux?: boolean;
   /** Codec names in preference order; default ['PCMU', 'PCMA']. */
@@ -89,6 +95,8 @@ export interface MediaEvents {
   'media-received': [];
   /** Media can flow: ICE connected, or the peer is not ICE-capable and RTP started. */
   'media-ready': [];
+  /** TURN allocation for a component finished (progress for the CLI). */
+  relay: [RelayResult];
   /** A connectivity check was sent or answered (progress for the CLI). */
   check: [info: { pair: CandidatePairInfo; result: string }];
 }
@@ -291,6 +299,9 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       addresses: this.options.addresses,
       includeLoopback: this.options.includeLoopback,
       stunServers: this.options.stunServers,
+      turnServers: this.options.turnServers,
+      turnTimeoutMs: this.options.turnTimeoutMs,
+      transportPolicy: this.options.transportPolicy,
       taMs: this.options.taMs,
       checkTimeoutMs: this.options.checkTimeoutMs,
     });
@@ -299,6 +310,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     agent.on('state', (s) => this.onIceState(s));
     agent.on('selected-pair', (component, pair) => this.safeEmit('selected-pair', component, pair));
     agent.on('check', (info) => this.safeEmit('check', info));
+    agent.on('relay', (r) => this.safeEmit('relay', r));
     agent.on('data', (component, data, from) => this.onData(component, data, from));
     this.gathering = agent.gather().then(() => undefined);
     await this.gathering;

@@ -6,6 +6,8 @@
 import {
   Inviter,
   Invitation,
+  Registerer,
+  RegistererState,
   SessionState,
   UserAgent,
   type Session,
@@ -35,6 +37,17 @@ export interface PhoneOptions {
   media?: MediaOptions;
   /** Called with every SIP message sent or received (`--trace`). */
   trace?: SipTraceFn;
+  /** Address-of-record to REGISTER (RFC 3261 §10): becomes our identity (From) as well. */
+  register?: string;
+  /** Registrar URI (default: the AOR's domain, `sip:DOMAIN`). */
+  registrar?: string;
+  /** Outbound proxy URI: every request is sent through it (a preloaded Route, RFC 3261 §8.1.2). */
+  outboundProxy?: string;
+  /** Registration lifetime asked for, seconds (default 300; sip.js refreshes before expiry). */
+  registerExpires?: number;
+  /** Digest credentials for a registrar or proxy that challenges (RFC 3261 §22). */
+  authUser?: string;
+  authPassword?: string;
   clock?: Clock;
   log?: Logger;
 }
@@ -194,10 +207,14 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     super();
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? silentLogger;
-    const user = opts.user ?? 'icephone';
     const host = opts.listen.address.includes(':') ? `[${opts.listen.address}]` : opts.listen.address;
-    const uri = UserAgent.makeURI(`sip:${user}@${host}`);
+    const aor = opts.register ? UserAgent.makeURI(opts.register) : undefined;
+    if (opts.register && !aor) throw new UsageError(`--register: not a SIP URI: '${opts.register}'`);
+    const user = opts.user ?? aor?.user ?? 'icephone';
+    const uri = aor ?? UserAgent.makeURI(`sip:${user}@${host}`);
     if (!uri) throw new UsageError(`cannot make a SIP URI from user '${user}' and host '${opts.listen.address}'`);
+    if (opts.outboundProxy && !UserAgent.makeURI(opts.outboundProxy)) throw new UsageError(`--outbound-proxy: not a SIP URI: '${opts.outboundProxy}'`);
+    if (opts.registrar && !UserAgent.makeURI(opts.registrar)) throw new UsageError(`--registrar: not a SIP URI: '${opts.registrar}'`);
     const { port: _port, getTransport: _get, ...sipjs } = transportOpts;
     this.transportPort = transportOpts.port;
     this.getTransport = transportOpts.getTransport;
@@ -206,6 +223,9 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       uri,
       displayName: opts.displayName,
       contactName: user,
+      preloadedRouteSet: opts.outboundProxy ? [`<${UserAgent.makeURI(opts.outboundProxy)!.toString()};lr>`] : undefined,
+      authorizationUsername: opts.authUser,
+      authorizationPassword: opts.authPassword,
       // We send 180 ourselves when the application answers (and, with preconditions, only once
       // media can flow); sip.js's automatic 180 would alert too early (DESIGN.md).
       sendInitialProvisionalResponse: false,
@@ -275,7 +295,55 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     });
     const phone = new Phone(opts, t);
     await phone.ua.start();
+    if (opts.register) {
+      try {
+        await phone.registerNow();
+      } catch (e) {
+        await phone.ua.stop().catch(() => undefined);
+        throw e;
+      }
+    }
     return phone;
+  }
+
+  private registerer?: Registerer;
+
+  /**
+   * REGISTERs our contact for the AOR and waits for the registrar's answer (RFC 3261 §10.2).
+   * @throws Error with a one-line reason (the registrar's status, or no answer within 32 s).
+   */
+  private async registerNow(): Promise<void> {
+    const registrar = this.opts.registrar
+      ? UserAgent.makeURI(this.opts.registrar)!
+      : UserAgent.makeURI(`sip:${this.ua.configuration.uri.host}${this.ua.configuration.uri.port ? `:${this.ua.configuration.uri.port}` : ''}`)!;
+    const registerer = new Registerer(this.ua, { registrar, expires: this.opts.registerExpires ?? 300 });
+    this.registerer = registerer;
+    await new Promise<void>((resolve, reject) => {
+      const timer = this.clock.setTimer(34000, () => reject(new Error(`registration with ${registrar.toString()} got no answer`)));
+      registerer
+        .register({
+          requestDelegate: {
+            onAccept: () => {
+              this.clock.clearTimer(timer);
+              this.log.info(`registered ${this.ua.configuration.uri.toString()} at ${registrar.toString()}`);
+              resolve();
+            },
+            onReject: (response) => {
+              this.clock.clearTimer(timer);
+              reject(new Error(`registration with ${registrar.toString()} failed: ${response.message.statusCode} ${response.message.reasonPhrase}`));
+            },
+          },
+        })
+        .catch((e) => {
+          this.clock.clearTimer(timer);
+          reject(new Error(`registration with ${registrar.toString()} failed: ${errorMessage(e)}`));
+        });
+    });
+  }
+
+  /** True while a registration is in force. */
+  get registered(): boolean {
+    return this.registerer?.state === RegistererState.Registered;
   }
 
   /** The bound SIP port. */
@@ -344,6 +412,12 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       Promise.allSettled([...this.calls].map((c) => c.finished)),
       new Promise((r) => this.clock.setTimer(2000, () => r(undefined))),
     ]);
+    if (this.registerer && this.registerer.state === RegistererState.Registered) {
+      await Promise.race([
+        this.registerer.unregister().catch(() => undefined),
+        new Promise((r) => this.clock.setTimer(2000, () => r(undefined))),
+      ]);
+    }
     await this.ua.stop();
   }
 
