@@ -9,3 +9,7 @@ export { convertSdp, detectCandidateFormat } from './sdp/convert.js';
 export { parseIceServerUri, type IceServerUri } from './turn/servers.js';
 export { ParseError, StateError, TimeoutError, UsageError } from './base/errors.js';
 export { SystemClock, ManualClock, type Clock } from './base/clock.js';
+export { TurnClient, TurnError, type TurnAllocateOptions } from './turn/client.js';
+export { ephemeralCredentials, EphemeralCredentialProvider } from './turn/credentials.js';
+export { resolveIceServer, firstWorking } from './turn/servers.js';
+export { type TurnServer, type RelayResult } from './ice/relay.js';
