@@ -37,6 +37,14 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// Last line of defence: a bug reached by some input must not take a live call down with it.
+// The error is reported (one line) and counted; protocol code already drops bad input itself.
+let internalErrors = 0;
+process.on('uncaughtException', (e) => {
+  internalErrors++;
+  process.stderr.write(`icephone: internal error #${internalErrors} (continuing): ${errorMessage(e).split('\n')[0]}\n`);
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

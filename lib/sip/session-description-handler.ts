@@ -28,6 +28,18 @@ import {
   type RemoteDescription,
 } from '../sdp/offer-answer.js';
 import { RtpSession, type RtpStats } from '../rtp/session.js';
+import { AltAgent, type AltPath } from '../ice/alt-agent.js';
+import type { AltCandidate } from '../sdp/alt-attributes.js';
+import {
+  altAttributes,
+  answerFormat,
+  describedFormat,
+  followAnswer,
+  offerFormat,
+  readRemoteAlternates,
+  type NegotiatedFormat,
+  type SdpFormatSetting,
+} from '../sdp/format.js';
 import { createSource, type AudioSource } from '../rtp/sources.js';
 import { WavFileSink, type AudioSink } from '../rtp/sinks.js';
 
@@ -55,6 +67,14 @@ export interface MediaOptions {
   taMs?: number;
   /** Time after start of checks before ICE is declared failed, ms. */
   checkTimeoutMs?: number;
+  /** Candidate formats our offers carry (`--sdp`, lib/sdp/format.ts); answers mirror the offer. Default 'both'. */
+  sdpFormat?: SdpFormatSetting;
+  /**
+   * TEST HOOK (set from the ICEPHONE_TEST_EXTRA_ALT environment variable by lib/cli/options.ts):
+   * alternates advertised in our `a=alt` lines that we do not serve, e.g. another process's media
+   * address, to exercise the draft §5.2 collision case. Never set in normal use.
+   */
+  testExtraAlternates?: AltCandidate[];
   clock?: Clock;
   log?: Logger;
 }
@@ -70,7 +90,7 @@ export interface MediaSummary {
     selectedPair: { local: PairEnd; remote: PairEnd } | null;
     connectedMs: number | null;
   };
-  rtp: { packetsSent: number; packetsReceived: number; packetsLost: number; jitterMs: number };
+  rtp: { packetsSent: number; packetsReceived: number; packetsLost: number; jitterMs: number; rtcpSent: number; rtcpReceived: number };
   rtpStats: RtpStats | null;
   codec: string | null;
   malformedSdpLines: number;
@@ -99,6 +119,12 @@ export interface MediaEvents {
   relay: [RelayResult];
   /** A connectivity check was sent or answered (progress for the CLI). */
   check: [info: { pair: CandidatePairInfo; result: string }];
+  /**
+   * draft-rosenberg-sipping-ice-01 §5.8: a newly learned address outranks every address the peer
+   * reached, so a new offer/answer (re-INVITE or UPDATE) is worth doing. The signalling layer sends
+   * it; `getDescription()` then produces the new offer.
+   */
+  renegotiate: [reason: string];
 }
 
 const SDP = 'application/sdp';
@@ -107,12 +133,34 @@ function pairEnd(c: Candidate): PairEnd {
   return { type: c.type, address: c.address, port: c.port, protocol: c.transport };
 }
 
+/** The alt engine's media path as a candidate pair: our sending base, the peer's alternate. */
+function altPairEnds(path: AltPath): { local: Candidate; remote: Candidate } {
+  const remote: Candidate = {
+    foundation: path.remote.id, component: path.component, transport: 'udp', priority: path.priority,
+    address: path.remoteAddress.address, port: path.remoteAddress.port,
+    // The alt line does not say how the peer obtained an address, only whether it is peer derived (§7).
+    type: path.remote.derivedFrom !== null ? 'prflx' : 'host',
+  };
+  return { local: path.base, remote };
+}
+
 /**
  * One call's media. Implements sip.js's SessionDescriptionHandler so sip.js drives offer/answer;
  * emits progress as MediaEvents for the CLI and the library API.
  */
 export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDescriptionHandler {
   private agent?: IceAgent;
+  /** The draft-rosenberg-sipping-ice-01 engine, when `a=alt` is offered or in use. */
+  private alt?: AltAgent;
+  /** What our offer carried (set when we offer). */
+  private offered?: { ice: boolean; alt: boolean };
+  /** The negotiated candidate format (lib/sdp/format.ts), once the remote description is known. */
+  private format?: NegotiatedFormat;
+  private remoteAlternates: AltCandidate[] = [];
+  /** A later offer of ours awaits its answer (draft §5.8 additional cycle). */
+  private awaitingAnswer = false;
+  /** The peer's later offer was applied and awaits our answer. */
+  private pendingRemoteOffer = false;
   private rtp?: RtpSession;
   private sink?: AudioSink;
   private source?: AudioSource;
@@ -169,11 +217,27 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
    */
   async getDescription(): Promise<BodyAndContentType> {
     if (this.closed) throw new Error('media session closed');
+    if (this.started && this.format === 'alt' && this.alt && !this.pendingRemoteOffer) {
+      // draft §5.8: an additional offer of ours in an established session, with every alternate
+      // (the new peer derived ones and, "if an offer/answer exchange is taking place anyway", the rest).
+      this.awaitingAnswer = true;
+      this.localSdp = this.build(this.codec ? [this.codec] : this.preferredCodecs(), this.components < 2);
+      return { body: this.localSdp, contentType: SDP };
+    }
+    if (this.started) {
+      // Answer to a re-offer (or a re-offer in another format): the same media, the current alternates.
+      this.pendingRemoteOffer = false;
+      this.localSdp = this.build(this.codec ? [this.codec] : [], this.components < 2);
+      return { body: this.localSdp, contentType: SDP };
+    }
     if (!this.remote) {
       // We are the offerer: controlling (RFC 8445 §6.1.1). The offer proposes rtcp-mux but
       // still carries component 2 candidates and a=rtcp (RFC 5761 §5.1.3): peers such as
       // baresip 1.0 treat an offer without them as ICE-incapable.
       await this.ensureAgent('controlling', 2);
+      this.offered = offerFormat(this.options.sdpFormat ?? 'both');
+      // draft §5.2: the STUN servers run from the moment the alternates are handed out.
+      if (this.offered.alt) this.ensureAlt();
       const codecs = this.preferredCodecs();
       this.localSdp = this.build(codecs, this.options.rtcpMux !== false);
     } else {
@@ -204,21 +268,44 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     const isOffer = !this.localSdp || (this.remote !== undefined && this.started);
     if (this.started) {
       // A re-offer or re-answer in an established session: keep media as it is unless the peer's
-      // ICE credentials changed (an ICE restart is handled in a later layer).
+      // ICE credentials changed (an ICE restart is handled in a later layer). With a=alt, the
+      // peer's new alternates are checked (draft §5.8: a new ICE cycle).
+      if (this.awaitingAnswer) this.awaitingAnswer = false;
+      else this.pendingRemoteOffer = true;
       this.remote = remote;
+      if (this.format === 'alt' && this.alt && describedFormat(remote) !== 'none') {
+        this.remoteAlternates = readRemoteAlternates(remote).alternates;
+        this.alt.setRemote(this.remoteAlternates);
+      }
       return;
     }
     const codec = negotiateCodec(remote.codecs, this.preferredCodecs());
     if (!codec) throw new ParseError('no common codec (we support PCMU, PCMA)', 'm=audio');
+    // lib/sdp/format.ts: an answer mirrors the offer; the offerer follows the answer.
+    const format = isOffer && !this.localSdp
+      ? answerFormat(describedFormat(remote), this.options.sdpFormat ?? 'both')
+      : followAnswer(describedFormat(remote), this.offered ?? { ice: true, alt: false });
+    // A malformed a=alt line makes the SDP unusable only when a=alt is the format we would use.
+    const alternates = format === 'alt' ? readRemoteAlternates(remote) : undefined;
+    for (const w of alternates?.warnings ?? []) this.log.debug(`a=alt accepted with a deviation: ${w.message}`);
     this.codec = codec;
     this.remote = remote;
+    this.format = format;
+    this.remoteAlternates = alternates?.alternates ?? [];
     if (isOffer && !this.localSdp) {
       // Remote offer: we answer, controlled.
       await this.ensureAgent('controlled', remote.rtcpMux ? 1 : 2);
+      if (format === 'alt') this.ensureAlt();
     } else {
+      if (format !== 'alt' && this.alt) {
+        // The answer chose a=candidate (or nothing): the draft engine steps aside.
+        this.alt.close();
+        this.alt = undefined;
+      }
       // Remote answer to our offer: with rtcp-mux accepted, component 2 is withdrawn.
       if (remote.rtcpMux && this.components > 1) {
         await this.agent?.useComponents(1);
+        this.alt?.useComponents(1);
         this.components = 1;
       }
       this.startMedia();
@@ -230,6 +317,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     this.closed = true;
     this.rtp?.stop();
     void this.sink?.close().catch((e) => this.log.warn(`closing recording: ${errorMessage(e)}`));
+    this.alt?.close();
     void this.agent?.close();
   }
 
@@ -238,22 +326,24 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     const wasClosed = this.closed;
     this.closed = true;
     if (!wasClosed) this.rtp?.stop();
+    this.alt?.close();
     await Promise.allSettled([wasClosed ? Promise.resolve() : this.sink?.close(), this.agent?.close()]);
   }
 
   /** A snapshot for the `--json` summary. */
   summary(): MediaSummary {
-    const selected = this.agent?.selectedPair(1);
+    const format: MediaSummary['ice']['format'] = this.format ?? (this.remote?.ice ? 'ice' : 'none');
+    const altPath = format === 'alt' ? this.alt?.path(1) : undefined;
+    const selected = format === 'alt' ? (altPath ? altPairEnds(altPath) : undefined) : this.agent?.selectedPair(1);
     const st = this.rtp?.stats;
-    const iceState = this.agent?.state;
-    const format: MediaSummary['ice']['format'] = this.remote?.ice ? 'ice' : 'none';
+    const iceState = format === 'alt' ? (altPath ? 'connected' : undefined) : this.agent?.state;
     return {
       ice: {
-        state: iceState === 'connected' || iceState === 'completed' ? iceState : this.connectedAt !== undefined ? 'connected' : 'failed',
+        state: iceState === 'connected' || iceState === 'completed' ? iceState : this.connectedAt !== undefined && format !== 'alt' ? 'connected' : 'failed',
         role: this.role ?? 'controlling',
         format,
         localCandidates: this.agent ? [...this.agent.localCandidates] : [],
-        remoteCandidates: this.remote?.ice ? [...this.remote.ice.candidates] : [],
+        remoteCandidates: format === 'alt' ? (this.alt?.remoteCandidates() ?? []) : format === 'ice' && this.remote?.ice ? [...this.remote.ice.candidates] : [],
         selectedPair: selected ? { local: pairEnd(selected.local), remote: pairEnd(selected.remote) } : null,
         connectedMs: this.connectedAt !== undefined && this.startedAt !== undefined ? Math.round(this.connectedAt - this.startedAt) : null,
       },
@@ -262,13 +352,15 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
         packetsReceived: st?.packetsReceived ?? 0,
         packetsLost: st?.packetsLost ?? 0,
         jitterMs: st ? Math.round(st.jitterMs * 100) / 100 : 0,
+        rtcpSent: st?.rtcpSent ?? 0,
+        rtcpReceived: st?.rtcpReceived ?? 0,
       },
       rtpStats: st ? { ...st } : null,
       codec: this.codec ? `${this.codec.name}/${this.codec.clockRate}` : null,
       malformedSdpLines: this.malformedSdpLines,
       dropped: {
         mediaMalformed: this.agent?.stats.malformedDropped ?? 0,
-        stunUnauthorized: this.agent?.stats.unauthorized401Sent ?? 0,
+        stunUnauthorized: (this.agent?.stats.unauthorized401Sent ?? 0) + (this.alt?.serverStats.rejected ?? 0),
         rtpMalformed: st?.malformedDropped ?? 0,
       },
     };
@@ -321,6 +413,11 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     const rtpDefault = agent.defaultCandidate(1);
     const rtcpDefault = this.components >= 2 ? agent.defaultCandidate(2) : undefined;
     this.sessionVersion++;
+    // lib/sdp/format.ts: an offer carries what the setting says, an answer (or a later offer) the
+    // negotiated format only; m/c is the default candidate (relayed if any, draft §5.4).
+    const carry = this.format === undefined ? (this.offered ?? { ice: true, alt: false }) : { ice: this.format === 'ice', alt: this.format === 'alt' };
+    const alternates = carry.alt && this.alt ? this.alt.localAlternates() : [];
+    if (carry.alt) this.alt?.markAnnounced();
     return buildDescription({
       sessionId: this.sessionId,
       sessionVersion: this.sessionVersion,
@@ -329,8 +426,53 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       defaultRtp: { address: rtpDefault.address, port: rtpDefault.port },
       defaultRtcp: rtcpDefault ? { address: rtcpDefault.address, port: rtcpDefault.port } : undefined,
       rtcpMux,
-      ice: { ufrag: agent.localUfrag, pwd: agent.localPwd, candidates: agent.localCandidates },
+      ice: carry.ice ? { ufrag: agent.localUfrag, pwd: agent.localPwd, candidates: agent.localCandidates } : undefined,
+      extraMediaAttributes: altAttributes(alternates),
     });
+  }
+
+  /** Starts the draft-rosenberg-sipping-ice-01 engine on the gathered sockets (STUN servers from now on). */
+  private ensureAlt(): void {
+    if (this.alt || !this.agent) return;
+    const alt = new AltAgent({
+      agent: this.agent,
+      components: this.components,
+      clock: this.clock,
+      log: this.log.child('alt'),
+      checkTimeoutMs: this.options.checkTimeoutMs,
+      extraAlternates: this.options.testExtraAlternates,
+    });
+    this.alt = alt;
+    alt.on('check', (info) => {
+      if (info.result === 'sent') return;
+      const remote: Candidate = {
+        foundation: info.remote.id, component: info.component, transport: 'udp', priority: 0,
+        address: info.component === 1 ? info.remote.address : (info.remote.rtcpAddress ?? info.remote.address),
+        port: info.component === 1 ? info.remote.port : (info.remote.rtcpPort ?? info.remote.port + 1),
+        type: info.remote.derivedFrom !== null ? 'prflx' : 'host',
+      };
+      const state = info.result === 'succeeded' ? 'succeeded' : 'failed';
+      this.safeEmit('check', { pair: { local: info.base, remote, priority: 0n, state, nominated: false, component: info.component }, result: info.result === 'rejected' ? `rejected (${info.detail ?? 'error'})` : info.result });
+    });
+    alt.on('path', (path) => {
+      const ends = altPairEnds(path);
+      this.safeEmit('selected-pair', path.component, { local: ends.local, remote: ends.remote, priority: BigInt(path.priority), state: 'succeeded', nominated: true, component: path.component });
+    });
+    alt.on('state', (st) => this.onAltState(st));
+    alt.on('renegotiate', (reason) => this.safeEmit('renegotiate', reason));
+  }
+
+  private onAltState(st: string): void {
+    if (st === 'connected' || st === 'failed') this.safeEmit('ice-state', st === 'connected' ? 'connected' : 'failed');
+    if (st === 'connected' && this.connectedAt === undefined) {
+      this.connectedAt = this.clock.now();
+      this.beginRtp();
+    } else if (st === 'failed' && this.remote && this.agent) {
+      // draft §5.5: media "MAY" go to the m/c line; with no alternate verified that is all that is left.
+      this.agent.setFallbackRemote(1, { address: this.remote.address, port: this.remote.port });
+      if (this.components >= 2 && this.remote.rtcp) this.agent.setFallbackRemote(2, this.remote.rtcp);
+      this.beginRtp();
+    }
   }
 
   /** Both descriptions known: start ICE checks (or plain RTP for a non-ICE peer) and the RTP session. */
@@ -341,7 +483,11 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     const agent = this.agent;
     const remote = this.remote;
     void this.prepareRtp().catch((e) => this.log.error(`media: ${errorMessage(e)}`));
-    if (remote.ice) {
+    if (this.format === 'alt' && this.alt) {
+      // draft-rosenberg-sipping-ice-01 §5.5/§5.7: checks to every alternate; media once one answers.
+      this.alt.useComponents(this.components);
+      this.alt.setRemote(this.remoteAlternates);
+    } else if (remote.ice && this.format !== 'none' && this.format !== 'alt') {
       agent.setRemoteCredentials(remote.ice.ufrag, remote.ice.pwd);
       for (const c of remote.ice.candidates) {
         if (c.component <= this.components && c.transport === 'udp') agent.addRemoteCandidate(c);

@@ -21,6 +21,7 @@ import type { Logger } from '../base/log.js';
 import { silentLogger } from '../base/log.js';
 import { negotiateCodec, parseDescription } from '../sdp/offer-answer.js';
 import { MediaSession, type MediaOptions, type MediaSummary } from './session-description-handler.js';
+import './install-fast-parser.js';
 import { sipJsTransportOptions, type SipJsTransportOptions, type SipTraceFn, type SipTransport } from './transport.js';
 
 export type SipTransportProtocol = 'udp' | 'tcp';
@@ -151,7 +152,7 @@ export class Call extends TypedEmitter<CallEvents> {
         state: 'failed', role: this.direction === 'outgoing' ? 'controlling' : 'controlled', format: 'none',
         localCandidates: [], remoteCandidates: [], selectedPair: null, connectedMs: null,
       },
-      rtp: m?.rtp ?? { packetsSent: 0, packetsReceived: 0, packetsLost: 0, jitterMs: 0 },
+      rtp: m?.rtp ?? { packetsSent: 0, packetsReceived: 0, packetsLost: 0, jitterMs: 0, rtcpSent: 0, rtcpReceived: 0 },
       codec: m?.codec ?? null,
       dropped: {
         sipMalformed: this.sipDropped(),

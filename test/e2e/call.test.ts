@@ -65,3 +65,29 @@ for (const transport of ['udp', 'tcp'] as const) {
     });
   });
 }
+
+describe('icephone calls icephone without rtcp-mux (two components)', function () {
+  this.timeout(40000);
+
+  it('connects both components, and RTCP reports reach each side over component 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'icephone-e2e-'));
+    const port = await freePortPair();
+    const answer = runIcephone(['answer', '--listen', `127.0.0.1:${port}`, '--max-calls', '1', '--play', 'tone:660', '--record', join(dir, 'callee.wav'), '--json']);
+    await answer.waitForStderr(/sip: listening/, 15000);
+    const call = runIcephone(['call', `sip:bob@127.0.0.1:${port}`, '--listen', '127.0.0.1:0', '--no-rtcp-mux', '--duration', '5', '--play', 'tone:440', '--json', '--trace']);
+    const [callCode, answerCode] = await Promise.all([exitWithin(call, 30000), exitWithin(answer, 30000)]);
+    expect(callCode, call.stderr().slice(-3000)).to.equal(0);
+    expect(answerCode, answer.stderr().slice(-3000)).to.equal(0);
+    expect(call.stderr()).to.not.match(/a=rtcp-mux/);
+    expect(call.stderr()).to.match(/a=candidate:\S+ 2 UDP \d+ 127\.0\.0\.1 \d+ typ host/);
+    expect(call.stderr()).to.match(/ice: selected pair for component 2/);
+    expect(answer.stderr()).to.match(/ice: selected pair for component 2/);
+    const [cs] = call.summaries();
+    const [as] = answer.summaries();
+    checkSummary(cs, 'controlling');
+    checkSummary(as, 'controlled');
+    expect(cs.rtp.rtcpReceived, 'caller got RTCP').to.be.at.least(1);
+    expect(as.rtp.rtcpReceived, 'callee got RTCP').to.be.at.least(1);
+    await assertToneInWav(join(dir, 'callee.wav'), 440);
+  });
+});
