@@ -367,7 +367,19 @@ export class SipTransport implements Transport {
     via.host = this.options.viaHost;
     delete via.port;
     replaceTopVia(msg, via);
+    if (cseqMethod(msg) === 'REGISTER') this.unrewriteContacts(msg, hostPort(this.advertisedHost, local.port));
     this.deliver(msg);
+  }
+
+  /**
+   * A registrar's 2xx lists the bindings it holds (RFC 3261 §10.3 step 8), ours as we sent it:
+   * with our real host:port, which `rewriteContact` put in place of sip.js's viaHost. sip.js's
+   * Registerer looks for its own contact URI among them, so map ours back.
+   */
+  private unrewriteContacts(msg: WireMessage, sentBy: string): void {
+    for (const h of msg.headers) {
+      if (canonicalName(h.name) === 'contact' && h.value.includes(`@${sentBy}`)) h.value = h.value.split(`@${sentBy}`).join(`@${this.options.viaHost}`);
+    }
   }
 
   private deliver(msg: WireMessage): void {
