@@ -171,16 +171,35 @@ export class Call extends TypedEmitter<CallEvents> {
       this.answeredAt = this.clock.now();
       this.safeEmit('established');
     }
-    if (s === SessionState.Terminated) {
-      this.endedAt = this.clock.now();
-      const summary = this.summary();
-      summary.call.state = this.answeredAt !== undefined ? 'ended' : 'failed';
-      void (async () => {
-        await this.media?.closeAndWait();
-        this.safeEmit('ended', summary);
-        this.endResolve(summary);
-      })();
-    }
+    if (s === SessionState.Terminated) this.end();
+  }
+
+  private ending = false;
+
+  /** Final summary, media released, 'ended' emitted, `finished` resolved; once. */
+  private end(reason?: string): void {
+    if (this.ending) return;
+    this.ending = true;
+    if (reason) this.setReason(reason);
+    this.endedAt = this.clock.now();
+    const summary = this.summary();
+    summary.call.state = this.answeredAt !== undefined ? 'ended' : 'failed';
+    void (async () => {
+      await this.media?.closeAndWait();
+      this.safeEmit('ended', summary);
+      this.endResolve(summary);
+    })();
+  }
+
+  /**
+   * Ends the call locally without waiting for the peer (shutdown when the BYE cannot be
+   * delivered, e.g. to a Contact behind a NAT): the summary is reported, media released.
+   * @internal
+   */
+  forceEnd(reason: string): void {
+    if (this.ending) return;
+    void this.session.dispose().catch(() => undefined);
+    this.end(reason);
   }
 }
 
@@ -408,18 +427,20 @@ export class Phone extends TypedEmitter<PhoneEvents> {
 
   /** Hangs up every call and stops the user agent (closes the SIP transport). */
   async stop(): Promise<void> {
-    await Promise.allSettled([...this.calls].map((c) => c.hangup()));
-    await Promise.race([
-      Promise.allSettled([...this.calls].map((c) => c.finished)),
-      new Promise((r) => this.clock.setTimer(2000, () => r(undefined))),
-    ]);
+    const calls = [...this.calls];
+    const within = (ms: number, p: Promise<unknown>) => Promise.race([p, new Promise((r) => this.clock.setTimer(ms, () => r(undefined)))]);
+    await within(2000, Promise.allSettled(calls.map((c) => c.hangup())));
+    await within(2000, Promise.allSettled(calls.map((c) => c.finished)));
+    // A peer that cannot be reached (its BYE transaction would run to Timer F, 32 s): end locally.
+    for (const c of calls) c.forceEnd('shutdown before the peer confirmed the hang-up');
+    await Promise.allSettled(calls.map((c) => c.finished));
     if (this.registerer && this.registerer.state === RegistererState.Registered) {
       await Promise.race([
         this.registerer.unregister().catch(() => undefined),
         new Promise((r) => this.clock.setTimer(2000, () => r(undefined))),
       ]);
     }
-    await this.ua.stop();
+    await Promise.race([this.ua.stop(), new Promise((r) => this.clock.setTimer(3000, () => r(undefined)))]);
   }
 
   /** Why an INVITE's SDP offer is unusable, or undefined when it is fine (or absent: we then offer). */
