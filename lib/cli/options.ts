@@ -12,6 +12,26 @@ import { parseIceServerUri, resolveIceServer, resolveServerAddress } from '../tu
 import { EphemeralCredentialProvider } from '../turn/credentials.js';
 import type { TurnServer } from '../ice/relay.js';
 import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { isSdpFormatSetting } from '../sdp/format.js';
+import type { AltCandidate } from '../sdp/alt-attributes.js';
+
+/**
+ * TEST HOOK, for the draft-rosenberg-sipping-ice-01 §5.2 collision test (test/e2e/alt.test.ts):
+ * `ICEPHONE_TEST_EXTRA_ALT=HOST:PORT[,HOST:PORT...]` adds, first and with qvalue 1.0, an `a=alt`
+ * alternate per address to our SDP that we do not serve (fresh random credentials), e.g. the media
+ * address of another icephone process in another dialog. That process must reject the peer's checks
+ * (unknown username) and the call must connect on one of our real alternates. Unset in normal use.
+ * @throws UsageError for a malformed value.
+ */
+function testExtraAlternatesFromEnv(value: string | undefined): AltCandidate[] | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  return value.split(',').map((item, i) => {
+    const { address, port } = parseHostPort(item.trim(), 'ICEPHONE_TEST_EXTRA_ALT');
+    const token = () => randomBytes(9).toString('base64').replace(/[+/=]/g, 'x');
+    return { id: `test${i + 1}`, qvalue: 1, derivedFrom: null, username: token(), password: token(), address, port };
+  });
+}
 
 export const COMMON_OPTIONS = {
   listen: { type: 'string' },
@@ -26,6 +46,7 @@ export const COMMON_OPTIONS = {
   'turn-timeout': { type: 'string' },
   proxy: { type: 'string' },
   'ice-transport': { type: 'string', default: 'all' },
+  sdp: { type: 'string', default: 'both' },
   'media-address': { type: 'string', multiple: true },
   'no-rtcp-mux': { type: 'boolean', default: false },
   codec: { type: 'string', multiple: true },
@@ -122,6 +143,9 @@ export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptio
     throw new UsageError(`--play: expected tone:HZ, silence or a .wav file, got '${play}'`);
   }
   const iceTimeout = parseSeconds(values['ice-timeout'], '--ice-timeout');
+  const sdpFormat = values.sdp;
+  if (!isSdpFormatSetting(sdpFormat)) throw new UsageError(`--sdp: expected ice, alt or both, got '${sdpFormat}'`);
+  const testExtraAlternates = testExtraAlternatesFromEnv(process.env.ICEPHONE_TEST_EXTRA_ALT);
   for (const [flag, v] of [['--register', values.register], ['--registrar', values.registrar], ['--outbound-proxy', values['outbound-proxy']]] as const) {
     if (v !== undefined && !/^sips?:[^\s]+$/i.test(v)) throw new UsageError(`${flag}: not a SIP URI: '${v}'`);
   }
@@ -149,6 +173,8 @@ export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptio
       play,
       record: values.record,
       checkTimeoutMs: iceTimeout !== undefined ? iceTimeout * 1000 : undefined,
+      sdpFormat,
+      testExtraAlternates,
     },
   };
 }

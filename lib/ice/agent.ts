@@ -31,6 +31,9 @@ export type { IceServer } from './gatherer.js';
 
 export type { TurnServer, RelayResult } from './relay.js';
 
+/** See `IceAgent.interceptStun`: `base` is the host or relayed candidate whose socket received `msg`. */
+export type StunInterceptor = (base: Candidate, msg: StunMessage, from: TransportAddress) => boolean;
+
 export type IceState = 'new' | 'gathering' | 'checking' | 'connected' | 'completed' | 'failed' | 'closed';
 
 export interface IceAgentOptions {
@@ -170,6 +173,9 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   private readonly fallback = new Map<number, { address: string; port: number }>();
   private remotePrflxCount = 0;
   private gatherPromise?: Promise<Candidate[]>;
+  /** Hooks for the draft-rosenberg-sipping-ice-01 engine (lib/ice/alt-agent.ts); see `interceptStun`. */
+  private stunInterceptor?: StunInterceptor;
+  private readonly mediaPath = new Map<number, { base: Candidate; remote: { address: string; port: number } }>();
 
   constructor(private readonly opts: IceAgentOptions) {
     super();
@@ -513,6 +519,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       this.log.debug(`malformed STUN from ${formatAddress(from)}: ${errorMessage(e)}`);
       return;
     }
+    if (this.stunInterceptor?.(base.candidate, msg, from)) return;
     if (msg.messageClass === 'request') this.onRequest(base, msg, from);
     else if (msg.messageClass === 'indication') return; // keepalives (§11): nothing to do
     else this.onResponse(base, msg, from);
@@ -792,6 +799,8 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
    */
   send(component: number, data: Buffer): boolean {
     if (this.currentState === 'closed') return false;
+    const path = this.mediaPath.get(component);
+    if (path) return this.sendFrom(path.base, data, path.remote);
     const pair = this.selected.get(component) ?? this.checklist.bestValid(component);
     if (pair) {
       const base = this.baseOf(pair.base);
@@ -826,6 +835,64 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   /** Check-list pairs and discovered valid pairs, highest priority first. */
   pairs(): CandidatePairInfo[] {
     return this.checklist.allPairs().map((p) => p.info());
+  }
+
+  // ---------------------------------------------------------------- hooks for lib/ice/alt-agent.ts
+  // draft-rosenberg-sipping-ice-01 peers are served by a separate engine that reuses this agent's
+  // gathered sockets; these hooks are all it needs. None of them is used on the RFC 8445 path.
+
+  /**
+   * Every decoded STUN message on every base (host and relayed) goes to `handler` first; when it
+   * returns true the agent does nothing more with it. TURN traffic on a shared host socket never
+   * reaches it (the TURN client takes it first). `undefined` removes the interceptor.
+   */
+  interceptStun(handler: StunInterceptor | undefined): void {
+    this.stunInterceptor = handler;
+  }
+
+  /** The candidates that own a socket: host candidates and relayed ones (not srflx/prflx). */
+  baseCandidates(): Candidate[] {
+    return this.bases.map((b) => ({ ...b.candidate }));
+  }
+
+  /**
+   * Sends one datagram from a given local candidate: a host or relayed candidate sends from its own
+   * socket (a relayed one through its TURN allocation), a server-reflexive one from its base.
+   * @returns false when that candidate has no open socket.
+   */
+  sendFrom(local: Candidate, data: Buffer, to: { address: string; port: number }): boolean {
+    if (this.currentState === 'closed') return false;
+    const base = this.baseOf(local);
+    if (!base || base.socket.closed) return false;
+    base.socket.send(data, to);
+    this.lastSentAt.set(local.component, this.clock.now());
+    return true;
+  }
+
+  /**
+   * Overrides where `send(component)` puts media (the alt engine's chosen alternate and the local
+   * candidate it must be sent from, draft §7); `undefined` restores the RFC 8445 behaviour.
+   */
+  setMediaPath(component: number, path: { base: Candidate; remote: { address: string; port: number } } | undefined): void {
+    if (path) this.mediaPath.set(component, { base: { ...path.base }, remote: { address: path.remote.address, port: path.remote.port } });
+    else this.mediaPath.delete(component);
+  }
+
+  /**
+   * Frees a relayed candidate (closes its socket: TURN Refresh with LIFETIME 0) and withdraws it
+   * from the local candidates. Used by the alt engine's draft §5.5 rule. Host candidates are not
+   * released (their socket also carries everything else).
+   * @returns false when `relay` is not a live relayed candidate of this agent.
+   */
+  async releaseRelay(relay: Candidate): Promise<boolean> {
+    const base = this.relayBases.find((b) => b.candidate.component === relay.component && sameAddress(b.candidate, relay));
+    if (!base) return false;
+    this.relayBases = this.relayBases.filter((b) => b !== base);
+    this.bases = this.bases.filter((b) => b !== base);
+    this.localCandidates = this.localCandidates.filter((c) => !(c.type === 'relay' && c.component === relay.component && sameAddress(c, relay)));
+    this.log.info(`released relayed candidate ${describeCandidate(relay)}`);
+    await base.socket.close();
+    return true;
   }
 
   /** Local transport addresses the agent's sockets are bound to (one per component per address). */

@@ -42,6 +42,7 @@ import {
 } from '../sdp/format.js';
 import { createSource, type AudioSource } from '../rtp/sources.js';
 import { WavFileSink, type AudioSink } from '../rtp/sinks.js';
+import { withPreconditions, type PreconditionAttribute } from '../sdp/preconditions.js';
 
 /** Options for the media of every call a phone makes or answers. */
 export interface MediaOptions {
@@ -452,7 +453,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
         type: info.remote.derivedFrom !== null ? 'prflx' : 'host',
       };
       const state = info.result === 'succeeded' ? 'succeeded' : 'failed';
-      this.safeEmit('check', { pair: { local: info.base, remote, priority: 0n, state, nominated: false, component: info.component }, result: info.result === 'rejected' ? `rejected (${info.detail ?? 'error'})` : info.result });
+      this.safeEmit('check', { pair: { local: info.base, remote, priority: 0n, state, nominated: false, component: info.component }, result: info.result === 'rejected' ? 'failed' : info.result });
     });
     alt.on('path', (path) => {
       const ends = altPairEnds(path);

@@ -1,0 +1,106 @@
+/**
+ * Which candidate format an offer carries and an answer uses: RFC 8839 `a=candidate` (with
+ * `a=ice-ufrag`/`a=ice-pwd`), the legacy `a=alt` of draft-rosenberg-sipping-ice-01 §7, or neither.
+ *
+ * ## The rules (`--sdp ice|alt|both`)
+ * Offers (`offerFormat`): the setting says what our offers carry.
+ * - `ice`: `a=ice-ufrag`, `a=ice-pwd` and `a=candidate` lines; no `a=alt`.
+ * - `alt`: `a=alt` lines only (one per alternate, each with its own STUN username/password); no
+ *   `a=ice-ufrag`, `a=ice-pwd` or `a=candidate`.
+ * - `both` (default): both sets in the same m-section, describing the same transport addresses.
+ * In every case the m/c line carries the address most likely to work with any peer: the relayed
+ * one when there is one, else server reflexive, else host (draft §5.4, RFC 8445 §5.1.4), and with
+ * `a=alt` it also appears as an alternate (§5.4: "including the one that was just placed into the
+ * m and c lines").
+ *
+ * Answers (`answerFormat`) mirror the offer, whatever the setting (the setting is about offers):
+ * - an offer with `a=candidate` only → `ice`; with `a=alt` only → `alt`;
+ * - an offer with both → exactly one of them: `ice` when we speak it (setting `ice` or `both`),
+ *   `alt` when the setting is `alt`;
+ * - an offer with neither → `none`: a plain RFC 3264 answer, media to the m/c line.
+ * The offerer follows the answer (`followAnswer`): `a=candidate` → RFC 8445; `a=alt` → the
+ * draft's procedures; neither → plain media to the answer's m/c line. An answer that carries both
+ * (from a peer not following these rules) is taken as `ice` if we offered it, else `alt`.
+ * The format in use is what the `--json` summary reports as `ice.format`.
+ */
+import { ParseError } from '../base/errors.js';
+import { formatAltAttribute, parseAltAttributes, type AltCandidate, type AltWarning } from './alt-attributes.js';
+import type { RemoteDescription, SdpAttribute } from './offer-answer.js';
+
+/** The `--sdp` setting: what our offers carry. */
+export type SdpFormatSetting = 'ice' | 'alt' | 'both';
+/** What a peer's SDP carries. */
+export type OfferedFormat = 'ice' | 'alt' | 'both' | 'none';
+/** What a call uses once offer/answer is done (`ice.format` in the summary). */
+export type NegotiatedFormat = 'ice' | 'alt' | 'none';
+
+export const SDP_FORMAT_SETTINGS: readonly SdpFormatSetting[] = ['ice', 'alt', 'both'];
+
+export function isSdpFormatSetting(value: unknown): value is SdpFormatSetting {
+  return value === 'ice' || value === 'alt' || value === 'both';
+}
+
+/** What our offer carries for a setting. */
+export function offerFormat(setting: SdpFormatSetting): { ice: boolean; alt: boolean } {
+  return { ice: setting !== 'alt', alt: setting !== 'ice' };
+}
+
+/** The `a=alt` lines of the audio m-section, as raw values (`alt:…`). */
+function altValues(remote: RemoteDescription): string[] {
+  return remote.mediaAttributes.filter((a) => a.name === 'alt').map((a) => `alt:${a.value ?? ''}`);
+}
+
+/** Which formats a parsed peer SDP carries (ICE counts when it has usable ice-ufrag/ice-pwd). */
+export function describedFormat(remote: RemoteDescription): OfferedFormat {
+  const ice = remote.ice !== undefined;
+  const alt = altValues(remote).length > 0;
+  return ice ? (alt ? 'both' : 'ice') : alt ? 'alt' : 'none';
+}
+
+/** The answer's format for an offer (see the module comment). */
+export function answerFormat(offered: OfferedFormat, setting: SdpFormatSetting): NegotiatedFormat {
+  switch (offered) {
+    case 'ice':
+    case 'alt':
+    case 'none':
+      return offered;
+    case 'both':
+      return setting === 'alt' ? 'alt' : 'ice';
+  }
+}
+
+/** The format the offerer uses after the answer (see the module comment). */
+export function followAnswer(answered: OfferedFormat, offered: { ice: boolean; alt: boolean }): NegotiatedFormat {
+  if (answered === 'both') return offered.ice ? 'ice' : 'alt';
+  if (answered === 'ice' && !offered.ice) return 'none';
+  if (answered === 'alt' && !offered.alt) return 'none';
+  return answered;
+}
+
+export interface RemoteAlternates {
+  alternates: AltCandidate[];
+  warnings: AltWarning[];
+}
+
+/**
+ * The peer's alternates (draft §7) from the audio m-section.
+ * @throws ParseError naming the field when an alt line cannot be understood.
+ */
+export function readRemoteAlternates(remote: RemoteDescription): RemoteAlternates {
+  const values = altValues(remote);
+  if (values.length === 0) return { alternates: [], warnings: [] };
+  try {
+    return parseAltAttributes(values);
+  } catch (e) {
+    if (e instanceof ParseError) throw new ParseError(`a=alt: ${e.message}`, e.where);
+    throw e;
+  }
+}
+
+/** Our alternates as extra media attributes for `buildDescription`. */
+export function altAttributes(alternates: AltCandidate[]): SdpAttribute[] {
+  return alternates.map((alt) => {
+    const line = formatAltAttribute(alt);
+    return { name: 'alt', value: line.slice('alt:'.length) };
+  });
+}
