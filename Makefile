@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_DEPS := node_modules/.package-lock.json
 
-.PHONY: all deps system-deps build demo test unit typecheck clean
+.PHONY: all deps system-deps build demo test unit typecheck clean bench lab
 
 all: build
 
@@ -33,3 +33,14 @@ test: deps system-deps build
 
 clean:
 	rm -rf dist
+
+# The NAT lab (draft-rosenberg-sipping-ice-01 §9 on namespaces, netfilter NATs, coturn, kamailio; root):
+# every scenario in scenarios/lab, clean / 5% WAN loss / TURN stopped, then the result table.
+# LAB_ARGS='--signalling direct --only 9.1.1' etc. (see scripts/lab/run.ts).
+lab: deps system-deps
+	npx tsx scripts/lab/run.ts $(LAB_ARGS)
+
+# Performance benchmarks (not part of the timed tests; `make test` runs them once at a tiny size
+# through test/bench/bench.test.ts). Prints one table and writes bench/results.json.
+bench: deps system-deps build
+	npx tsx scripts/bench/run.ts

@@ -1,0 +1,71 @@
+/**
+ * `make bench`: runs the five benchmarks of the performance issue, prints one table and writes
+ * bench/results.json (BENCH_OUT overrides the path). BENCH_TINY=1 runs each once at a tiny size
+ * (what test/bench/bench.test.ts does under `make test`), BENCH_ONLY=name,name picks benchmarks
+ * (sip-parse, sipp-load, concurrent-calls, answer-to-media, media-paths).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { benchParse } from './parse.js';
+import { benchSippLoad } from './sipp-load.js';
+import { benchConcurrent } from './concurrent.js';
+import { benchAnswerToMedia } from './answer-media.js';
+import { benchMediaPaths } from './media-echo.js';
+import { ROOT, TINY, type BenchRow } from './common.js';
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+const BENCHMARKS: Array<[string, () => Promise<BenchRow[]>]> = [
+  ['sip-parse', () => benchParse()],
+  ['sipp-load', () => benchSippLoad(log)],
+  ['concurrent-calls', () => benchConcurrent(log)],
+  ['answer-to-media', () => benchAnswerToMedia(log)],
+  ['media-paths', () => benchMediaPaths()],
+];
+
+function fmt(v: number | null | undefined): string {
+  if (v === null || v === undefined) return '-';
+  return Math.abs(v) >= 1000 ? Math.round(v).toLocaleString('en-US') : String(v);
+}
+
+/** The table as Markdown (also what the README's Performance section shows). */
+export function table(rows: BenchRow[]): string {
+  const lines = ['| benchmark | metric | value | baseline (same run) | ratio | target | met |', '|---|---|---|---|---|---|---|'];
+  for (const r of rows) {
+    const met = r.met === true ? 'yes' : r.met === false ? '**no**' : '-';
+    lines.push(`| ${r.benchmark} | ${r.metric}${r.note ? ` (${r.note})` : ''} | ${fmt(r.value)} ${r.unit} | ${r.baseline ? `${r.baseline.name}: ${fmt(r.baseline.value)}` : '-'} | ${r.baseline?.ratio ?? '-'} | ${r.target ?? '-'} | ${met} |`);
+  }
+  return lines.join('\n');
+}
+
+export async function runBenchmarks(): Promise<{ rows: BenchRow[]; failures: string[] }> {
+  const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
+  const rows: BenchRow[] = [];
+  const failures: string[] = [];
+  for (const [name, fn] of BENCHMARKS) {
+    if (only && !only.includes(name)) continue;
+    log(`bench: ${name}${TINY ? ' (tiny)' : ''}...`);
+    try {
+      rows.push(...await fn());
+    } catch (e) {
+      const msg = e instanceof Error ? e.message.split('\n')[0]! : String(e);
+      failures.push(`${name}: ${msg}`);
+      rows.push({ benchmark: name, metric: 'failed to run', value: null, unit: '', note: msg });
+    }
+  }
+  return { rows, failures };
+}
+
+if (process.argv[1] && /run\.(ts|js)$/.test(process.argv[1])) {
+  const started = new Date();
+  const { rows, failures } = await runBenchmarks();
+  const out = process.env.BENCH_OUT ?? join(ROOT, 'bench', TINY ? 'results-tiny.json' : 'results.json');
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify({
+    date: started.toISOString(), tiny: TINY, node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, rows, failures,
+  }, null, 2) + '\n');
+  process.stdout.write(table(rows) + '\n');
+  log(`bench: wrote ${out}`);
+  process.exit(failures.length ? 1 : 0);
+}

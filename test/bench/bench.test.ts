@@ -1,0 +1,32 @@
+/**
+ * Runs every benchmark of `make bench` once at a tiny size (BENCH_TINY=1) so the harness cannot
+ * rot; the figures themselves are not checked (benchmarks, not timed tests). Needs sipp, baresip
+ * and root for network namespaces for the full set; those parts report "not installed" otherwise.
+ */
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+describe('make bench (tiny run)', function () {
+  this.timeout(150_000);
+
+  it('runs all five benchmarks, prints the table and writes results JSON', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'icephone-bench-')), 'results.json');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'bench', 'run.ts')], {
+      cwd: ROOT, env: { ...process.env, BENCH_TINY: '1', BENCH_OUT: out }, encoding: 'utf8', timeout: 140_000,
+    });
+    expect(r.status, `${r.stderr}`.slice(-3000)).to.equal(0);
+    expect(r.stdout).to.match(/^\| benchmark \| metric \| value/);
+    const results = JSON.parse(readFileSync(out, 'utf8')) as { tiny: boolean; rows: Array<{ benchmark: string; value: number | null }>; failures: string[] };
+    expect(results.tiny).to.equal(true);
+    expect(results.failures).to.deep.equal([]);
+    const names = new Set(results.rows.map((row) => row.benchmark));
+    for (const name of ['sip-parse', 'sipp-load', 'concurrent-calls', 'answer-to-media', 'stun-responder', 'rtp-path']) expect([...names]).to.include(name);
+    const parse = results.rows.find((row) => row.benchmark === 'sip-parse')!;
+    expect(parse.value).to.be.greaterThan(0);
+  });
+});
