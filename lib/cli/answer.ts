@@ -7,7 +7,8 @@ import { parseCommon, parseCount, parseSeconds } from './options.js';
 import { handleSignals, startPhone } from './run-phone.js';
 
 export const ANSWER_USAGE = `usage: icephone answer --listen HOST:PORT [--user NAME] [--max-calls N] [--duration SECONDS] [--transport udp|tcp]
-                       [--stun URI]... [--play tone:HZ|FILE.wav] [--record FILE.wav] [--trace] [--json] [--quiet] [--verbose]`;
+                       [--stun URI]... [--play tone:HZ|FILE.wav] [--record FILE.wav] [--preconditions none|optional|mandatory]
+                     [--trace] [--json] [--quiet] [--verbose]   (SIGUSR2 or the r key: ICE restart on the live call)`;
 
 export async function runAnswer(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommon(argv);

@@ -9,7 +9,8 @@ import { handleSignals, startPhone } from './run-phone.js';
 
 export const CALL_USAGE = `usage: icephone call SIP-URI --listen HOST:PORT [--transport udp|tcp] [--stun URI]... [--play tone:HZ|FILE.wav]
                      [--record FILE.wav] [--duration SECONDS] [--ice-timeout SECONDS] [--codec PCMU|PCMA]... [--no-rtcp-mux]
-                     [--media-address IP]... [--trace] [--json] [--quiet] [--verbose]`;
+                     [--media-address IP]... [--preconditions none|optional|mandatory]
+                     [--trace] [--json] [--quiet] [--verbose]   (SIGUSR2 or the r key: ICE restart on the live call)`;
 
 export async function runCall(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommon(argv);

@@ -47,6 +47,7 @@ export const COMMON_OPTIONS = {
   proxy: { type: 'string' },
   'ice-transport': { type: 'string', default: 'all' },
   sdp: { type: 'string', default: 'both' },
+  preconditions: { type: 'string', default: 'none' },
   'media-address': { type: 'string', multiple: true },
   'no-rtcp-mux': { type: 'boolean', default: false },
   codec: { type: 'string', multiple: true },
@@ -145,6 +146,10 @@ export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptio
   const iceTimeout = parseSeconds(values['ice-timeout'], '--ice-timeout');
   const sdpFormat = values.sdp;
   if (!isSdpFormatSetting(sdpFormat)) throw new UsageError(`--sdp: expected ice, alt or both, got '${sdpFormat}'`);
+  const preconditions = values.preconditions;
+  if (preconditions !== 'none' && preconditions !== 'optional' && preconditions !== 'mandatory') {
+    throw new UsageError(`--preconditions: expected none, optional or mandatory, got '${preconditions}'`);
+  }
   const testExtraAlternates = testExtraAlternatesFromEnv(process.env.ICEPHONE_TEST_EXTRA_ALT);
   for (const [flag, v] of [['--register', values.register], ['--registrar', values.registrar], ['--outbound-proxy', values['outbound-proxy']]] as const) {
     if (v !== undefined && !/^sips?:[^\s]+$/i.test(v)) throw new UsageError(`${flag}: not a SIP URI: '${v}'`);
@@ -159,6 +164,7 @@ export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptio
     outboundProxy: values['outbound-proxy'],
     authUser: values['auth-user'],
     authPassword: values['auth-pass'],
+    preconditions,
     user: values.user,
     restrictUser: values.user !== undefined,
     media: {

@@ -3,6 +3,7 @@
  * wires tracing and progress, prints each call's summary (`--json`: one object per call on
  * stdout), and turns the outcome into an exit status.
  */
+import { errorMessage } from '../base/errors.js';
 import { StderrLogger, scrub } from '../base/log.js';
 import { Phone, type Call, type CallSummary } from '../sip/user-agent.js';
 import { phoneOptionsFrom, type ParsedValues } from './options.js';
@@ -35,7 +36,8 @@ export async function startPhone(values: ParsedValues): Promise<RunContext> {
   });
   out.line(`sip: listening on ${options.listen.address}:${phone.port}/${options.transport} as ${phone.contactUri}`);
   phone.on('media-created', (call, media) => watchMedia(call, media, out));
-  phone.on('rejected', (callId, reason) => out.line(`sip: refused INVITE ${callId} with 488: ${reason}`));
+  phone.on('rejected', (callId, reason) => out.line(`sip: refused INVITE ${callId}: ${reason}`));
+  watchRestartRequests(phone, out);
   const summaries: CallSummary[] = [];
   return {
     phone,
@@ -60,6 +62,34 @@ export async function startPhone(values: ParsedValues): Promise<RunContext> {
       return `no two-way media (sent ${bad.rtp.packetsSent}, received ${bad.rtp.packetsReceived} RTP packets)`;
     },
   };
+}
+
+/**
+ * ICE restart on every established call (RFC 8445 §9, by re-INVITE): on SIGUSR2, or the `r` key
+ * when stdin is a terminal (then Ctrl-C still hangs up).
+ */
+function watchRestartRequests(phone: Phone, out: Progress): void {
+  const restartAll = () => {
+    const calls = phone.activeCalls.filter((c) => c.session.state === 'Established');
+    if (calls.length === 0) out.line('ice: no established call to restart ICE on');
+    for (const c of calls) {
+      out.line(`ice: restarting ICE on call ${c.callId}`);
+      c.restartIce().then(
+        () => out.line(`ice: restart offer answered on call ${c.callId}`),
+        (e) => out.line(`ice: restart failed on call ${c.callId}: ${errorMessage(e)}`),
+      );
+    }
+  };
+  process.on('SIGUSR2', restartAll);
+  if (process.stdin.isTTY) {
+    process.stdin.setRawMode(true);
+    process.stdin.on('data', (d: Buffer) => {
+      const key = d.toString();
+      if (key === 'r') restartAll();
+      else if (key === '\u0003') process.kill(process.pid, 'SIGINT');
+    });
+    process.stdin.unref();
+  }
 }
 
 /** Stops the phone on SIGINT/SIGTERM (hanging up calls), then runs `onStop`. */

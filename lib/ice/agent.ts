@@ -83,6 +83,8 @@ export interface IceAgentEvents {
   check: [info: { pair: CandidatePairInfo; result: 'sent' | 'succeeded' | 'failed' | 'received' }];
   /** A component's TURN allocation finished (allocated, or every server failed). */
   relay: [RelayResult];
+  /** The first valid pair of a component (data may flow on it before selection, RFC 8445 §12.1). */
+  'valid-pair': [component: number, pair: CandidatePairInfo];
 }
 
 export interface IceAgentStats {
@@ -99,7 +101,8 @@ export interface IceAgentStats {
 const STATE_PREDECESSORS: Record<IceState, readonly IceState[]> = {
   new: [],
   gathering: ['new'],
-  checking: ['gathering'],
+  // RFC 8445 §9: an ICE restart runs checks again from any state after gathering (restart()).
+  checking: ['gathering', 'connected', 'completed', 'failed'],
   connected: ['checking'],
   completed: ['connected'],
   failed: ['checking'],
@@ -129,8 +132,9 @@ function randomIceString(length: number): string {
 const TYPE_RANK: Record<CandidateType, number> = { relay: 3, srflx: 2, prflx: 1, host: 0 };
 
 export class IceAgent extends TypedEmitter<IceAgentEvents> {
-  readonly localUfrag: string;
-  readonly localPwd: string;
+  /** Our ICE credentials (RFC 8445 §5.3); new ones after restart(). */
+  localUfrag: string;
+  localPwd: string;
   readonly tieBreaker: bigint;
   /** Components in use; lowered by `useComponents()` once offer/answer settles rtcp-mux. */
   components: number;
@@ -158,6 +162,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   private readonly nomination: RegularNomination;
   private bases: LocalBase[] = [];
   private relayBases: LocalBase[] = [];
+  private readonly validAnnounced = new Set<number>();
   private readonly turnOnHost = new Map<PacketSocket, Set<TurnClient>>();
   private readonly checks = new Map<string, CheckRecord>();
   private remoteUfrag?: string;
@@ -169,6 +174,11 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   private nominationTimer?: TimerHandle;
   private readonly keepaliveTimers = new Map<number, TimerHandle>();
   private readonly selected = new Map<number, CandidatePair>();
+  /** After restart(): the pairs selected before it, carrying media until the new checks select others (RFC 8445 §9). */
+  private readonly previousSelected = new Map<number, CandidatePair>();
+  private restarted = false;
+  /** Checks in flight when restart() was called: their outcome no longer matters. */
+  private readonly abandoned = new WeakSet<CheckRecord>();
   private readonly lastSentAt = new Map<number, number>();
   private readonly fallback = new Map<number, { address: string; port: number }>();
   private remotePrflxCount = 0;
@@ -445,7 +455,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
 
   start(): void {
     if (this.started) throw new StateError('start() called twice');
-    if (this.bases.length === 0 || this.currentState !== 'gathering') throw new StateError(`start() in state ${this.currentState} before gathering finished`);
+    if (this.bases.length === 0 || (this.currentState !== 'gathering' && !(this.restarted && this.currentState !== 'closed'))) throw new StateError(`start() in state ${this.currentState} before gathering finished`);
     this.started = true;
     this.transition('checking');
     this.formPairs();
@@ -453,6 +463,39 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     this.failTimer = this.clock.setTimer(this.checkTimeoutMs, () => this.onCheckTimeout());
     this.afterCheckUpdate();
     this.kick();
+  }
+
+  /**
+   * ICE restart (RFC 8445 §9): new local ufrag and password; the remote credentials, remote
+   * candidates, check list and nomination state are forgotten. Sockets and gathered candidates are
+   * reused (§9: "the agent MAY ... reuse" them). The pairs selected so far keep carrying media until
+   * the new checks select others. Then, as for the first run: setRemoteCredentials(),
+   * addRemoteCandidate(), start().
+   * @throws StateError before gathering finished or after close().
+   */
+  restart(): void {
+    if (this.currentState === 'closed' || this.currentState === 'new' || this.bases.length === 0) throw new StateError(`restart() in state ${this.currentState}`);
+    this.localUfrag = randomIceString(8);
+    this.localPwd = randomIceString(24);
+    redact(this.localPwd);
+    for (const record of this.checks.values()) {
+      record.cancelled = true;
+      this.abandoned.add(record);
+      this.transactions.cancel(record.transactionId);
+    }
+    this.checks.clear();
+    for (const t of [this.paceTimer, this.failTimer, this.nominationTimer]) this.clock.clearTimer(t);
+    this.paceTimer = this.failTimer = this.nominationTimer = undefined;
+    for (const [component, pair] of this.selected) this.previousSelected.set(component, pair);
+    this.selected.clear();
+    this.remoteUfrag = undefined;
+    this.remotePwd = undefined;
+    this.remoteCandidates = [];
+    this.checklist = new CheckList({ role: this.currentRole, components: this.components });
+    this.nomination.reset();
+    this.started = false;
+    this.restarted = true;
+    this.log.info(`ICE restart: new ufrag ${this.localUfrag}`);
   }
 
   private canRunChecks(): boolean {
@@ -575,6 +618,12 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       }
       this.log.debug(`check succeeded ${pair.describe()}${valid !== pair ? ` (valid pair ${valid.describe()})` : ''}`);
       this.safeEmit('check', { pair: pair.info(), result: 'succeeded' });
+      // RFC 8445 §12.1: "An ICE agent MAY send data on any valid pair before selected pairs have
+      // been produced": announce the first one so media need not wait for nomination.
+      if (!this.validAnnounced.has(pair.component)) {
+        this.validAnnounced.add(pair.component);
+        this.safeEmit('valid-pair', pair.component, valid.info());
+      }
     } else {
       this.log.debug(`check failed ${pair.describe()}: ${outcome.reason}`);
       if (!this.checklist.checkFailed(pair)) this.safeEmit('check', { pair: pair.info(), result: 'failed' });
@@ -609,6 +658,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   }
 
   private onCheckError(record: CheckRecord, err: unknown): void {
+    if (this.abandoned.has(record)) return;
     this.checks.delete(record.transactionId.toString('hex'));
     if (this.currentState === 'closed') return;
     const pair = record.pair;
@@ -797,11 +847,22 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
    * else to the fallback remote address from the default candidate's socket.
    * @returns false when there is nowhere to send.
    */
+  /**
+   * The pair media uses now: the selected pair, else (before selection, RFC 8445 §12.1) the
+   * highest-priority valid pair. `selected` tells which.
+   */
+  mediaPair(component: number): { pair: CandidatePairInfo; selected: boolean } | undefined {
+    const selected = this.selected.get(component);
+    if (selected) return { pair: selected.info(), selected: true };
+    const valid = this.checklist.bestValid(component) ?? this.previousSelected.get(component);
+    return valid ? { pair: valid.info(), selected: false } : undefined;
+  }
+
   send(component: number, data: Buffer): boolean {
     if (this.currentState === 'closed') return false;
     const path = this.mediaPath.get(component);
     if (path) return this.sendFrom(path.base, data, path.remote);
-    const pair = this.selected.get(component) ?? this.checklist.bestValid(component);
+    const pair = this.selected.get(component) ?? this.checklist.bestValid(component) ?? this.previousSelected.get(component);
     if (pair) {
       const base = this.baseOf(pair.base);
       if (!base) return false;

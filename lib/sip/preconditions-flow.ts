@@ -31,6 +31,7 @@ import {
   CONNECTIVITY_PRECONDITION,
   answerTable,
   applyRemote,
+  cloneTable,
   directionOf,
   hasOptionTag,
   newStatusTable,
@@ -81,6 +82,13 @@ export interface PreconditionFlowOptions {
   timeoutMs?: number;
   /** Offerer: after its own ICE failure, how long to wait for the answerer's 580 before CANCEL, ms. Default 4000. */
   failureGraceMs?: number;
+  /**
+   * Answerer: once its own ICE reports connected, how long to wait for the offerer's confirming
+   * UPDATE (the answerer asked for it with `a=conf`, RFC 3312 §5.1) before sending its own, ms.
+   * 0 (default): whoever knows first sends it. The phone waits, so the wire shows Figure 2 with the
+   * UPDATE from A whenever A's confirmation comes in time, and B's otherwise.
+   */
+  confirmWaitMs?: number;
 }
 
 /** What an INVITE/response/UPDATE brought, as far as this flow cares. */
@@ -102,6 +110,19 @@ const ALLOWED: Record<FlowState, FlowState[]> = {
   failed: ['idle', 'offered', 'answered', 'met', 'plain'],
 };
 
+/**
+ * The SDP lines for our table, without confirmation requests for rows already current: with e2e
+ * status both sides know a confirmed direction, so asking again is moot (RFC 3312 §5.1 example:
+ * the 200 UPDATE answer carries no a=conf once the status is met).
+ */
+function linesOf(table: StatusTable): PreconditionAttribute[] {
+  const t = cloneTable(table);
+  for (const seg of Object.values(t.segments)) {
+    for (const d of ['send', 'recv'] as const) if (seg[d].current) seg[d].confirm = false;
+  }
+  return tableToAttributes(t);
+}
+
 export class PreconditionFlow {
   readonly role: FlowRole;
   readonly policy: PreconditionPolicy;
@@ -111,6 +132,9 @@ export class PreconditionFlow {
   private readonly act: (a: FlowAction) => void;
   private readonly timeoutMs: number;
   private readonly failureGraceMs: number;
+  private readonly confirmWaitMs: number;
+  /** Answerer: waiting (confirmWaitMs) for the offerer's confirmation before confirming itself. */
+  private confirmTimer?: TimerHandle;
   private guard?: TimerHandle;
   private grace?: TimerHandle;
   /** An UPDATE may go out (offerer: reliable answer received; answerer: its PRACK arrived). */
@@ -120,6 +144,8 @@ export class PreconditionFlow {
   private reported: PreconditionDirection = 'none';
   private peerReported: PreconditionDirection = 'none';
   private iceConnected = false;
+  /** A 2xx answered our UPDATE reporting `reported`. */
+  private confirmedToPeer = false;
   /** Offerer: our failure was signalled (UPDATE with `failure`) and the grace timer runs. */
   private failureSignalled = false;
   private _failureReason?: string;
@@ -131,6 +157,7 @@ export class PreconditionFlow {
     this.clock = options.clock ?? systemClock;
     this.timeoutMs = options.timeoutMs ?? 40_000;
     this.failureGraceMs = options.failureGraceMs ?? 4000;
+    this.confirmWaitMs = options.confirmWaitMs ?? 0;
   }
 
   get state(): FlowState {
@@ -149,21 +176,33 @@ export class PreconditionFlow {
   /** Stops the timers (call ended, CANCEL received); later events are still accepted but nothing fires. */
   dispose(): void {
     this.clearGuard();
+    this.stopConfirmWait();
     this.clock.clearTimer(this.grace);
     this.grace = undefined;
   }
 
   /** Whether a retried UPDATE (after 491) is still needed (RFC 3261 §14.1 "if it still desires"). */
   updateStillWanted(): boolean {
-    return this.needsUpdate();
+    // Asked while our UPDATE waits out a 491 back-off: still wanted unless the peer has since told
+    // us the same (its own UPDATE crossed ours), or the flow moved on (met, failed, ended).
+    if (this.failureSignalled) return this._state !== 'failed';
+    return (this._state === 'answered' || this._state === 'met') && this.table !== undefined && this.currentDirection() !== 'none' && this.peerReported !== 'sendrecv';
   }
 
   private transition(to: FlowState): void {
     if (!ALLOWED[to].includes(this._state)) throw new StateError(`precondition flow: ${this._state} → ${to} not allowed`);
     this._state = to;
-    if (to === 'met' || to === 'alerting' || to === 'plain' || to === 'failed') this.clearGuard();
+    if (to === 'met' || to === 'alerting' || to === 'plain' || to === 'failed') {
+      this.clearGuard();
+      this.stopConfirmWait();
+    }
     if (to !== 'failed') return;
     this.clock.clearTimer(this.grace);
+  }
+
+  private stopConfirmWait(): void {
+    this.clock.clearTimer(this.confirmTimer);
+    this.confirmTimer = undefined;
   }
 
   private clearGuard(): void {
@@ -198,10 +237,10 @@ export class PreconditionFlow {
   }
 
   private maybeSendUpdate(): void {
-    if (!this.canUpdate || this.updateInFlight || !this.needsUpdate()) return;
+    if (this.confirmTimer || !this.canUpdate || this.updateInFlight || !this.needsUpdate()) return;
     this.updateInFlight = true;
     this.reported = this.currentDirection();
-    this.act({ kind: 'send-update', attributes: tableToAttributes(this.table!) });
+    this.act({ kind: 'send-update', attributes: linesOf(this.table!) });
   }
 
   private checkMet(): void {
@@ -211,13 +250,20 @@ export class PreconditionFlow {
       return;
     }
     if (!preconditionsMet(this.table)) return;
-    // Figure 2: the answerer alerts once the peer knows too — after the 200 to its own UPDATE.
-    if (this.role === 'answerer' && this.updateInFlight) return;
+    // Figure 2: the answerer alerts once the peer knows too — after the 200 to its own UPDATE
+    // (or the peer's UPDATE saying so); not on its own knowledge alone (e.g. before the PRACK that
+    // lets it send that UPDATE).
+    if (this.role === 'answerer' && (this.updateInFlight || this.confirmTimer || !this.peerKnows())) return;
     this.transition('met');
     if (this.role === 'answerer') {
       this.transition('alerting');
       this.act({ kind: 'alert', preconditionsMet: true });
     }
+  }
+
+  /** The peer's last SDP reported everything current, or it accepted our UPDATE that did. */
+  private peerKnows(): boolean {
+    return this.peerReported === 'sendrecv' || (this.confirmedToPeer && this.reported === this.currentDirection());
   }
 
   private notePeer(attributes: PreconditionAttribute[]): void {
@@ -297,7 +343,9 @@ export class PreconditionFlow {
       if ((this._state as FlowState) !== 'plain') return;
     }
     if (this._state === 'met' || this._state === 'plain' || this._state === 'answered') {
-      const met = this._state === 'met';
+      // A 180 may overtake the 200 to our UPDATE (its retransmission, over UDP with loss): the peer
+      // alerts because it deems the preconditions met, and so do we when our own table says so.
+      const met = this._state === 'met' || (this._state === 'answered' && this.table !== undefined && preconditionsMet(this.table));
       this.transition('alerting');
       this.act({ kind: 'remote-alerting', preconditionsMet: met });
     }
@@ -421,6 +469,15 @@ export class PreconditionFlow {
     this.iceConnected = true;
     if (!this.table || (this._state !== 'answered' && this._state !== 'offered')) return;
     this.table = setCurrent(this.table, 'e2e', 'sendrecv');
+    if (this.role === 'answerer' && this.confirmWaitMs > 0 && this._state === 'answered' && this.peerReported !== 'sendrecv' && !this.confirmTimer) {
+      // We asked the offerer to confirm (a=conf): give its UPDATE (Figure 2, message 6) a chance first.
+      this.confirmTimer = this.clock.setTimer(this.confirmWaitMs, () => {
+        this.confirmTimer = undefined;
+        this.maybeSendUpdate();
+        this.checkMet();
+      });
+      return;
+    }
     this.maybeSendUpdate();
     this.checkMet();
   }
@@ -438,8 +495,9 @@ export class PreconditionFlow {
       return;
     }
     this.notePeer(attrs);
+    if (this.peerReported !== 'none') this.stopConfirmWait();
     this.reported = this.currentDirection();
-    this.act({ kind: 'answer-update', attributes: tableToAttributes(this.table) });
+    this.act({ kind: 'answer-update', attributes: linesOf(this.table) });
     if (preconditionsFailed(this.table) && this.role === 'answerer') {
       this.onPreconditionsImpossible('the peer reports a precondition failure');
       return;
@@ -450,6 +508,7 @@ export class PreconditionFlow {
   /** The final response to our UPDATE (after update.ts's 491 retries). */
   updateResponse(statusCode: number, d: SignalledDescription = {}): void {
     this.updateInFlight = false;
+    if (statusCode >= 200 && statusCode < 300) this.confirmedToPeer = this.reported !== 'none';
     if (statusCode >= 200 && statusCode < 300 && d.sdp && this.table) {
       this.notePeer(preconditionsFromSdp(d.sdp)[0]?.attributes ?? []);
       this.checkMet();

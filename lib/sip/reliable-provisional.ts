@@ -58,6 +58,8 @@ export interface ReliableProvisionalOptions {
   reject?: (statusCode: number) => void;
   /** Answers an offer carried by a PRACK (RFC 3262 §5); without it such a PRACK gets 488. */
   onPrackOffer?: (offer: SipBody) => Promise<SipBody>;
+  /** Called once, when the first provisional created the early dialog (before any PRACK or UPDATE can arrive in it). */
+  onDialog?: (dialog: Core.SessionDialog) => void;
 }
 
 export interface SendProvisionalOptions {
@@ -183,6 +185,7 @@ export class ReliableProvisionalSender {
       const dialog = response.session as unknown as Core.SessionDialog;
       this.dialog = dialog;
       this.extensions.setPrackHandler(dialog, (uas, message) => this.onPrack(uas, message));
+      this.options.onDialog?.(dialog);
     }
   }
 

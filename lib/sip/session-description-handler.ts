@@ -11,7 +11,7 @@
 import type { BodyAndContentType, SessionDescriptionHandler } from 'sip.js';
 import type { Clock } from '../base/clock.js';
 import { systemClock } from '../base/clock.js';
-import { ParseError, errorMessage } from '../base/errors.js';
+import { ParseError, StateError, errorMessage } from '../base/errors.js';
 import { TypedEmitter } from '../base/events.js';
 import type { Logger } from '../base/log.js';
 import { silentLogger } from '../base/log.js';
@@ -30,6 +30,7 @@ import {
 import { RtpSession, type RtpStats } from '../rtp/session.js';
 import { AltAgent, type AltPath } from '../ice/alt-agent.js';
 import type { AltCandidate } from '../sdp/alt-attributes.js';
+import type { RemoteCandidate } from '../sdp/ice-attributes.js';
 import {
   altAttributes,
   answerFormat,
@@ -88,7 +89,8 @@ export interface MediaSummary {
     format: 'ice' | 'alt' | 'none';
     localCandidates: Candidate[];
     remoteCandidates: Candidate[];
-    selectedPair: { local: PairEnd; remote: PairEnd } | null;
+    /** The pair media used; `nominated` false when ICE had not selected one yet (media on the best valid pair). */
+    selectedPair: { local: PairEnd; remote: PairEnd; nominated: boolean } | null;
     connectedMs: number | null;
   };
   rtp: { packetsSent: number; packetsReceived: number; packetsLost: number; jitterMs: number; rtcpSent: number; rtcpReceived: number };
@@ -126,6 +128,8 @@ export interface MediaEvents {
    * it; `getDescription()` then produces the new offer.
    */
   renegotiate: [reason: string];
+  /** An ICE restart (RFC 8445 §9) began: new local credentials, checks run again. */
+  'ice-restart': [initiator: 'local' | 'remote'];
 }
 
 const SDP = 'application/sdp';
@@ -180,6 +184,14 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   private firstPacketSeen = false;
   private malformedSdpLines = 0;
   private gathering?: Promise<void>;
+  /** RFC 3312 lines written into our SDP (lib/sip/precondition-call.ts); undefined: none. */
+  private preconditionLines?: PreconditionAttribute[];
+  /** The offer being built is the controlling agent's after nomination (RFC 8839 §4.4.1.2.2). */
+  private offerAfterNomination = false;
+  /** requestIceRestart() was called: the next offer restarts ICE. */
+  private restartRequested = false;
+  /** Our ICE-restart offer is out: the next remote description with new credentials is its answer. */
+  private restartOfferSent = false;
   private readonly clock: Clock;
   private readonly log: Logger;
 
@@ -218,6 +230,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
    */
   async getDescription(): Promise<BodyAndContentType> {
     if (this.closed) throw new Error('media session closed');
+    if (this.started && this.restartRequested && !this.pendingRemoteOffer) return { body: this.restartOffer(), contentType: SDP };
     if (this.started && this.format === 'alt' && this.alt && !this.pendingRemoteOffer) {
       // draft §5.8: an additional offer of ours in an established session, with every alternate
       // (the new peer derived ones and, "if an offer/answer exchange is taking place anyway", the rest).
@@ -273,6 +286,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       // peer's new alternates are checked (draft §5.8: a new ICE cycle).
       if (this.awaitingAnswer) this.awaitingAnswer = false;
       else this.pendingRemoteOffer = true;
+      this.followRemoteIce(this.remote, remote);
       this.remote = remote;
       if (this.format === 'alt' && this.alt && describedFormat(remote) !== 'none') {
         this.remoteAlternates = readRemoteAlternates(remote).alternates;
@@ -313,6 +327,158 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     }
   }
 
+  // ------------------------------------------------------------ preconditions, UPDATE, ICE restart
+  // Used by lib/sip/precondition-call.ts and Call.restartIce(). UPDATE offers and answers go through
+  // these explicit methods, never through getDescription/setDescription, which guess offer vs answer
+  // from sip.js's INVITE state (wrong for an UPDATE in an early dialog).
+
+  /** RFC 3312 curr/des/conf lines for the (first) m= section of every SDP we write from now on. */
+  setPreconditionLines(lines: PreconditionAttribute[] | undefined): void {
+    this.preconditionLines = lines ? [...lines] : undefined;
+  }
+
+  /** The last SDP we produced (offer or answer). */
+  get localDescription(): string | undefined {
+    return this.localSdp;
+  }
+
+  /**
+   * A new offer in the same session (UPDATE, RFC 3311): same media and candidates, o= version + 1,
+   * the current precondition lines. `afterNomination`: the controlling agent's offer once ICE has
+   * selected pairs (RFC 8839 §4.4.1.2.2): m/c name the local candidate of the selected pair and
+   * `a=remote-candidates` lists its remote ones.
+   * @throws StateError before both descriptions are known or after close.
+   */
+  async createUpdateOffer(options: { afterNomination?: boolean } = {}): Promise<string> {
+    if (this.closed) throw new StateError('media session closed');
+    if (!this.agent || !this.remote || !this.localSdp) throw new StateError('no session to update yet');
+    await this.gathering;
+    this.offerAfterNomination = options.afterNomination === true && this.nominationComplete();
+    try {
+      this.localSdp = this.build(this.codec ? [this.codec] : this.preferredCodecs(), this.components < 2);
+    } finally {
+      this.offerAfterNomination = false;
+    }
+    return this.localSdp;
+  }
+
+  /**
+   * Answers an offer received in UPDATE (or PRACK): media keeps flowing; new ICE credentials from
+   * the peer mean an ICE restart (RFC 8839 §4.4.1.1.1), new alternates a new draft §5.8 cycle.
+   * @throws ParseError for an SDP we cannot use (the caller answers 488).
+   */
+  async answerUpdateOffer(sdp: string): Promise<string> {
+    if (this.closed) throw new StateError('media session closed');
+    const remote = this.parseLater(sdp);
+    if (this.codec && !negotiateCodec(remote.codecs, [this.codec])) throw new ParseError(`the offer drops our codec ${this.codec.name}`, 'm=audio');
+    this.applyLater(remote);
+    await this.gathering;
+    this.localSdp = this.build(this.codec ? [this.codec] : [], this.components < 2);
+    return this.localSdp;
+  }
+
+  /** Applies the answer to our UPDATE offer. @throws ParseError for an unusable SDP. */
+  async applyUpdateAnswer(sdp: string): Promise<void> {
+    if (this.closed) throw new StateError('media session closed');
+    this.applyLater(this.parseLater(sdp));
+  }
+
+  /**
+   * Asks for an ICE restart (RFC 8445 §9): the next offer we produce (re-INVITE through sip.js, or
+   * `createUpdateOffer`) carries a new ufrag and password; checks run again once the answer comes,
+   * media stays on the previously selected pair meanwhile.
+   * @throws StateError unless ICE (a=candidate) is in use in a started session.
+   */
+  requestIceRestart(): void {
+    if (this.closed || !this.started || !this.agent) throw new StateError('no running media session to restart ICE in');
+    if (this.format !== 'ice') throw new StateError(`ICE restart needs a=candidate ICE, this call uses format '${this.format ?? 'none'}'`);
+    this.restartRequested = true;
+  }
+
+  private restartOffer(): string {
+    this.restartRequested = false;
+    this.agent!.restart();
+    this.restartOfferSent = true;
+    // The answer comes back through setDescription (sip.js re-INVITE): it is an answer, not an offer.
+    this.awaitingAnswer = true;
+    this.safeEmit('ice-restart', 'local');
+    this.localSdp = this.build(this.codec ? [this.codec] : this.preferredCodecs(), this.components < 2);
+    return this.localSdp;
+  }
+
+  private parseLater(sdp: string): RemoteDescription {
+    let remote: RemoteDescription;
+    try {
+      remote = parseDescription(sdp);
+    } catch (e) {
+      this.malformedSdpLines++;
+      this.log.warn(`rejecting SDP: ${errorMessage(e)}`);
+      throw e;
+    }
+    this.malformedSdpLines += remote.invalidLines.length;
+    return remote;
+  }
+
+  private applyLater(remote: RemoteDescription): void {
+    this.followRemoteIce(this.remote, remote);
+    this.remote = remote;
+    if (this.format === 'alt' && this.alt && describedFormat(remote) !== 'none') {
+      this.remoteAlternates = readRemoteAlternates(remote).alternates;
+      this.alt.setRemote(this.remoteAlternates);
+    }
+  }
+
+  /**
+   * A later description from the peer (offer or answer, INVITE or UPDATE): with new ICE credentials
+   * it is an ICE restart (RFC 8839 §4.4.1.1.1) — the answer to ours, or the peer's own, which we
+   * join with new credentials of ours (RFC 8445 §9) before checks run again. Otherwise new
+   * candidates are added to the running checks.
+   */
+  private followRemoteIce(previous: RemoteDescription | undefined, remote: RemoteDescription): void {
+    const agent = this.agent;
+    if (!agent || !this.started || this.format !== 'ice' || !remote.ice) return;
+    const restarted = previous?.ice !== undefined && (previous.ice.ufrag !== remote.ice.ufrag || previous.ice.pwd !== remote.ice.pwd);
+    if (restarted) {
+      if (!this.restartOfferSent) {
+        agent.restart();
+        this.safeEmit('ice-restart', 'remote');
+      }
+      this.restartOfferSent = false;
+      agent.setRemoteCredentials(remote.ice.ufrag, remote.ice.pwd);
+    }
+    for (const c of remote.ice.candidates) {
+      if (c.component <= this.components && c.transport === 'udp') agent.addRemoteCandidate(c);
+    }
+    if (restarted) agent.start();
+  }
+
+  /** RFC 8839 §4.4.1.2.2 offer: ICE selected a pair for every component and we are controlling. */
+  private nominationComplete(): boolean {
+    const agent = this.agent;
+    if (!agent || this.format !== 'ice' || agent.role !== 'controlling') return false;
+    for (let c = 1; c <= this.components; c++) if (!agent.selectedPair(c)) return false;
+    return true;
+  }
+
+  private nominatedLocal(component: number): Candidate | undefined {
+    return this.offerAfterNomination ? this.agent?.selectedPair(component)?.local : undefined;
+  }
+
+  private nominatedRemotes(): RemoteCandidate[] | undefined {
+    if (!this.offerAfterNomination || !this.agent) return undefined;
+    const out: RemoteCandidate[] = [];
+    for (let c = 1; c <= this.components; c++) {
+      const pair = this.agent.selectedPair(c);
+      if (pair) out.push({ component: c, address: pair.remote.address, port: pair.remote.port });
+    }
+    return out;
+  }
+
+  /** Our SDP plus the precondition lines (RFC 3312 §5), when preconditions are in use. */
+  private withExtensions(sdp: string): string {
+    return this.preconditionLines ? withPreconditions(sdp, [this.preconditionLines]) : sdp;
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -335,9 +501,13 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   summary(): MediaSummary {
     const format: MediaSummary['ice']['format'] = this.format ?? (this.remote?.ice ? 'ice' : 'none');
     const altPath = format === 'alt' ? this.alt?.path(1) : undefined;
-    const selected = format === 'alt' ? (altPath ? altPairEnds(altPath) : undefined) : this.agent?.selectedPair(1);
+    // Before (or without) selection media uses the best valid pair (RFC 8445 §12.1): report that
+    // pair, marked not nominated, rather than none.
+    const mediaPair = format === 'alt' ? undefined : this.agent?.mediaPair(1);
+    const selected = format === 'alt' ? (altPath ? altPairEnds(altPath) : undefined) : mediaPair?.pair;
     const st = this.rtp?.stats;
-    const iceState = format === 'alt' ? (altPath ? 'connected' : undefined) : this.agent?.state;
+    const agentState = this.agent?.state;
+    const iceState = format === 'alt' ? (altPath ? 'connected' : undefined) : agentState === 'checking' && mediaPair ? 'connected' : agentState;
     return {
       ice: {
         state: iceState === 'connected' || iceState === 'completed' ? iceState : this.connectedAt !== undefined && format !== 'alt' ? 'connected' : 'failed',
@@ -345,7 +515,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
         format,
         localCandidates: this.agent ? [...this.agent.localCandidates] : [],
         remoteCandidates: format === 'alt' ? (this.alt?.remoteCandidates() ?? []) : format === 'ice' && this.remote?.ice ? [...this.remote.ice.candidates] : [],
-        selectedPair: selected ? { local: pairEnd(selected.local), remote: pairEnd(selected.remote) } : null,
+        selectedPair: selected ? { local: pairEnd(selected.local), remote: pairEnd(selected.remote), nominated: format === 'alt' ? true : mediaPair?.selected === true } : null,
         connectedMs: this.connectedAt !== undefined && this.startedAt !== undefined ? Math.round(this.connectedAt - this.startedAt) : null,
       },
       rtp: {
@@ -404,6 +574,11 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     agent.on('selected-pair', (component, pair) => this.safeEmit('selected-pair', component, pair));
     agent.on('check', (info) => this.safeEmit('check', info));
     agent.on('relay', (r) => this.safeEmit('relay', r));
+    // RFC 8445 §12.1: media may use a valid pair before selection; starting RTP on the first one
+    // saves the nomination round trip (and survives a lost nomination exchange on a lossy path).
+    agent.on('valid-pair', (component) => {
+      if (component === 1 && this.format === 'ice') this.beginRtp();
+    });
     agent.on('data', (component, data, from) => this.onData(component, data, from));
     this.gathering = agent.gather().then(() => undefined);
     await this.gathering;
@@ -411,15 +586,15 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
 
   private build(codecs: CodecDescription[], rtcpMux: boolean): string {
     const agent = this.agent!;
-    const rtpDefault = agent.defaultCandidate(1);
-    const rtcpDefault = this.components >= 2 ? agent.defaultCandidate(2) : undefined;
+    const rtpDefault = this.nominatedLocal(1) ?? agent.defaultCandidate(1);
+    const rtcpDefault = this.components >= 2 ? (this.nominatedLocal(2) ?? agent.defaultCandidate(2)) : undefined;
     this.sessionVersion++;
     // lib/sdp/format.ts: an offer carries what the setting says, an answer (or a later offer) the
     // negotiated format only; m/c is the default candidate (relayed if any, draft §5.4).
     const carry = this.format === undefined ? (this.offered ?? { ice: true, alt: false }) : { ice: this.format === 'ice', alt: this.format === 'alt' };
     const alternates = carry.alt && this.alt ? this.alt.localAlternates() : [];
     if (carry.alt) this.alt?.markAnnounced();
-    return buildDescription({
+    return this.withExtensions(buildDescription({
       sessionId: this.sessionId,
       sessionVersion: this.sessionVersion,
       originAddress: rtpDefault.address,
@@ -427,9 +602,9 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       defaultRtp: { address: rtpDefault.address, port: rtpDefault.port },
       defaultRtcp: rtcpDefault ? { address: rtcpDefault.address, port: rtcpDefault.port } : undefined,
       rtcpMux,
-      ice: carry.ice ? { ufrag: agent.localUfrag, pwd: agent.localPwd, candidates: agent.localCandidates } : undefined,
+      ice: carry.ice ? { ufrag: agent.localUfrag, pwd: agent.localPwd, candidates: agent.localCandidates, remoteCandidates: this.nominatedRemotes() } : undefined,
       extraMediaAttributes: altAttributes(alternates),
-    });
+    }));
   }
 
   /** Starts the draft-rosenberg-sipping-ice-01 engine on the gathered sockets (STUN servers from now on). */

@@ -245,6 +245,32 @@ export class DialogExtensions {
     }
   }
 
+  /** The transaction of a PRACK of ours in `dialog` that still waits for its final response. */
+  private pendingPrack(dialog: SessionDialog): Core.Transaction | undefined {
+    for (const uac of (this.core as unknown as { userAgentClients: Map<string, Core.UserAgentClient> }).userAgentClients.values()) {
+      if (!(uac instanceof Core.PrackUserAgentClient)) continue;
+      const m = uac.message;
+      if (m.callId !== dialog.callId || m.fromTag !== dialog.localTag) continue;
+      const state = uac.transaction.state;
+      if (state === Core.TransactionState.Trying || state === Core.TransactionState.Proceeding) return uac.transaction;
+    }
+    return undefined;
+  }
+
+  /**
+   * Holds a request back while our PRACK in the same dialog is unanswered (Timer F bounds it). Over UDP
+   * the UPDATE (CSeq n+1) could otherwise overtake a lost-and-retransmitted PRACK (CSeq n); the
+   * peer then rejects the PRACK as out of order with 500 (RFC 3261 §12.2.2) and its reliable 183
+   * is never acknowledged. Figure 2 has the same order: (4) 200 PRACK before (6) UPDATE.
+   */
+  private async untilPrackAnswered(dialog: SessionDialog): Promise<void> {
+    for (let transaction = this.pendingPrack(dialog); transaction; transaction = this.pendingPrack(dialog)) {
+      const t = transaction;
+      // The transaction layer ends it (final response, Timer F, transport error): no timer of ours needed.
+      await new Promise<void>((resolve) => t.addStateChangeListener(() => resolve(), { once: true }));
+    }
+  }
+
   private intercept(message: IncomingRequestMessage): boolean {
     const method = message.method;
     if (method !== 'UPDATE' && method !== 'PRACK' && method !== 'INVITE') return false;
@@ -360,6 +386,7 @@ export class DialogExtensions {
     for (let attempts = 1; ; attempts++) {
       if (dialog.signalingState === Core.SignalingState.Closed) throw new StateError(`dialog ${dialog.id} is closed`);
       if (options.body) await this.untilAcked(dialog);
+      await this.untilPrackAnswered(dialog);
       const body = typeof options.body === 'function' ? await options.body() : options.body;
       if (body && dialog.signalingState !== Core.SignalingState.Stable) {
         throw new StateError(`cannot offer in UPDATE: offer/answer state is ${dialog.signalingState} (RFC 3311 §5.1)`);

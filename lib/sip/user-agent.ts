@@ -9,19 +9,25 @@ import {
   Registerer,
   RegistererState,
   SessionState,
+  SIPExtension,
   UserAgent,
+  type Core,
   type Session,
   type URI,
 } from 'sip.js';
+import { AllowedMethods } from 'sip.js/lib/core/user-agent-core/allowed-methods.js';
 import type { Clock } from '../base/clock.js';
 import { systemClock } from '../base/clock.js';
-import { UsageError, errorMessage } from '../base/errors.js';
+import { StateError, UsageError, errorMessage } from '../base/errors.js';
 import { TypedEmitter } from '../base/events.js';
 import type { Logger } from '../base/log.js';
 import { silentLogger } from '../base/log.js';
 import { negotiateCodec, parseDescription } from '../sdp/offer-answer.js';
 import { MediaSession, type MediaOptions, type MediaSummary } from './session-description-handler.js';
 import './install-fast-parser.js';
+import { IncomingPreconditions, OutgoingPreconditions } from './precondition-call.js';
+import type { PreconditionPolicy } from './preconditions-flow.js';
+import { DialogExtensions, type IncomingUpdate } from './update.js';
 import { sipJsTransportOptions, type SipJsTransportOptions, type SipTraceFn, type SipTransport } from './transport.js';
 
 export type SipTransportProtocol = 'udp' | 'tcp';
@@ -49,6 +55,13 @@ export interface PhoneOptions {
   /** Digest credentials for a registrar or proxy that challenges (RFC 3261 §22). */
   authUser?: string;
   authPassword?: string;
+  /**
+   * Connectivity preconditions (RFC 3312/4032 with RFC 5898 `conn`; draft-rosenberg-sipping-ice-01 §8):
+   * `none` (default: a UA without the extension, 420 to `Require: precondition`), `optional`
+   * (used when the peer supports them, a normal call otherwise), `mandatory` (no call without them;
+   * 580 when ICE cannot connect).
+   */
+  preconditions?: PreconditionPolicy;
   clock?: Clock;
   log?: Logger;
 }
@@ -57,7 +70,14 @@ export type CallDirection = 'outgoing' | 'incoming';
 
 /** What `--json` prints of one call (DESIGN.md contract). */
 export interface CallSummary {
-  call: { state: string; sipCallId: string; durationMs: number; alertedAfterConnected: boolean; direction: CallDirection; reason?: string };
+  call: {
+    state: string; sipCallId: string; durationMs: number; alertedAfterConnected: boolean; direction: CallDirection; reason?: string;
+    /**
+     * With `preconditions` optional/mandatory: `met` (the phone rang only once media could flow),
+     * `not-used` (the peer does not do preconditions: a plain call), `failed`, or `pending`.
+     */
+    preconditions?: 'met' | 'not-used' | 'failed' | 'pending';
+  };
   ice: MediaSummary['ice'];
   rtp: MediaSummary['rtp'];
   codec: string | null;
@@ -68,7 +88,11 @@ export interface CallSummary {
 export interface CallEvents {
   /** SIP session state (sip.js SessionState names, lower case). */
   state: [string];
-  /** The remote party is being alerted (180/183 for outgoing; our own 180 for incoming). */
+  /**
+   * The remote party is being alerted (180/183 for outgoing; our own 180 for incoming). With
+   * preconditions in use it fires only once they are met: after the confirming UPDATE exchange,
+   * when media can flow both ways (never on the 183 that carries the answer).
+   */
   alerting: [];
   /** The call was answered (200 OK). */
   established: [];
@@ -91,9 +115,12 @@ export class Call extends TypedEmitter<CallEvents> {
   private endResolve!: (s: CallSummary) => void;
   /** Resolves when the call has ended and its media is released. */
   readonly finished: Promise<CallSummary>;
+  private currentSession: Session;
+  /** @internal Connectivity preconditions of this call (precondition-call.ts), when in use. */
+  preconditions?: OutgoingPreconditions | IncomingPreconditions;
 
   constructor(
-    readonly session: Session,
+    session: Session,
     readonly direction: CallDirection,
     private readonly clock: Clock,
     private readonly log: Logger,
@@ -102,7 +129,51 @@ export class Call extends TypedEmitter<CallEvents> {
     super();
     this.startedAt = clock.now();
     this.finished = new Promise((r) => (this.endResolve = r));
-    session.stateChange.addListener((s) => this.onState(s));
+    this.currentSession = session;
+    this.listen(session);
+  }
+
+  /** The sip.js session (a later INVITE replaces it when a call is retried without preconditions). */
+  get session(): Session {
+    return this.currentSession;
+  }
+
+  private listen(session: Session): void {
+    session.stateChange.addListener((s) => {
+      if (session !== this.currentSession) return;
+      // Terminated is reported after the same tick, so a retry can still take the call over.
+      if (s === SessionState.Terminated) void Promise.resolve().then(() => session === this.currentSession && this.onState(s));
+      else this.onState(s);
+    });
+  }
+
+  /** @internal A new INVITE carries on this call (retry without preconditions after 420, RFC 3261 §8.1.3.5). */
+  replaceSession(session: Session): void {
+    this.currentSession = session;
+    this.media = undefined;
+    this.listen(session);
+  }
+
+  /**
+   * ICE restart on the live call (RFC 8445 §9, RFC 8839 §4.4.1.1.1): a re-INVITE whose offer has a
+   * new ufrag and password; the peer answers with new ones, checks run again, media stays on the
+   * old pair until a new one is selected.
+   * @throws StateError when the call is not established or does not use a=candidate ICE.
+   */
+  async restartIce(): Promise<void> {
+    const s = this.currentSession;
+    if (s.state !== SessionState.Established || !this.media) throw new StateError('ICE restart needs an established call');
+    this.media.requestIceRestart();
+    await new Promise<void>((resolve, reject) => {
+      void s
+        .invite({
+          requestDelegate: {
+            onAccept: () => resolve(),
+            onReject: (r) => reject(new Error(`re-INVITE for the ICE restart failed: ${r.message.statusCode} ${r.message.reasonPhrase}`)),
+          },
+        })
+        .catch(reject);
+    });
   }
 
   get callId(): string {
@@ -138,7 +209,10 @@ export class Call extends TypedEmitter<CallEvents> {
     const m = this.media?.summary();
     const connectedAt = this.media?.connectedAtMs;
     // True only when the user was alerted after media could flow (RFC 3312 preconditions met first).
-    const alertedAfterConnected = this.alertedAt !== undefined && connectedAt !== undefined && this.alertedAt >= connectedAt;
+    // With connectivity preconditions met, the peer's STUN checks may be what verified the path (e2e
+    // status, RFC 5898): alerting waited for connectivity even if our own agent concluded later.
+    const alertedAfterConnected = this.alertedAt !== undefined
+      && ((connectedAt !== undefined && this.alertedAt >= connectedAt) || this.preconditions?.outcome === 'met');
     return {
       call: {
         state: this.finalState,
@@ -147,6 +221,7 @@ export class Call extends TypedEmitter<CallEvents> {
         alertedAfterConnected,
         direction: this.direction,
         ...(this.reason ? { reason: this.reason } : {}),
+        ...(this.preconditions ? { preconditions: this.preconditions.outcome } : {}),
       },
       ice: m?.ice ?? {
         state: 'failed', role: this.direction === 'outgoing' ? 'controlling' : 'controlled', format: 'none',
@@ -181,6 +256,7 @@ export class Call extends TypedEmitter<CallEvents> {
     if (this.ending) return;
     this.ending = true;
     if (reason) this.setReason(reason);
+    this.preconditions?.dispose();
     this.endedAt = this.clock.now();
     const summary = this.summary();
     summary.call.state = this.answeredAt !== undefined ? 'ended' : 'failed';
@@ -203,6 +279,24 @@ export class Call extends TypedEmitter<CallEvents> {
   }
 }
 
+/**
+ * UPDATE is handled (update.ts), so it belongs in Allow (RFC 3311 §6; PRACK is there already).
+ * sip.js's module-level `AllowedMethods` feeds the Allow of its 2xx to INVITE and of re-INVITEs;
+ * our core hook receives UPDATE before sip.js's method check reads that list, so adding it
+ * changes what we advertise only. The initial INVITE's Allow is a fixed list inside Inviter:
+ * `fixInviteAllow` rewrites it.
+ */
+function advertiseUpdate(): void {
+  if (!AllowedMethods.includes('UPDATE')) AllowedMethods.push('UPDATE');
+}
+
+/** Rewrites the Allow header sip.js's Inviter wrote (without PRACK and UPDATE) on its INVITE. */
+function fixInviteAllow(inviter: Inviter): void {
+  const message = inviter.request as unknown as { extraHeaders: string[] };
+  const allow = `Allow: ${AllowedMethods.filter((m) => m !== 'REGISTER' && m !== 'SUBSCRIBE').join(',')}`;
+  message.extraHeaders = message.extraHeaders.map((h) => (/^allow\s*:/i.test(h) ? allow : h));
+}
+
 export interface PhoneEvents {
   /** An incoming call arrived (before it is answered). */
   incoming: [Call];
@@ -222,11 +316,17 @@ export class Phone extends TypedEmitter<PhoneEvents> {
   private readonly log: Logger;
   private readonly calls = new Set<Call>();
   private readonly callBySession = new WeakMap<Session, Call>();
+  /** UPDATE (RFC 3311) and PRACK handling added to sip.js's core (update.ts). */
+  readonly dialogExtensions: DialogExtensions;
+  /** In-dialog UPDATEs find their call by dialog id (early and confirmed dialogs share it). */
+  private readonly callByDialog = new Map<string, Call>();
+  private readonly preconditionPolicy: PreconditionPolicy;
 
   private constructor(private readonly opts: PhoneOptions, transportOpts: SipJsTransportOptions) {
     super();
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? silentLogger;
+    this.preconditionPolicy = opts.preconditions ?? 'none';
     const host = opts.listen.address.includes(':') ? `[${opts.listen.address}]` : opts.listen.address;
     const aor = opts.register ? UserAgent.makeURI(opts.register) : undefined;
     if (opts.register && !aor) throw new UsageError(`--register: not a SIP URI: '${opts.register}'`);
@@ -249,11 +349,15 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       // We send 180 ourselves when the application answers (and, with preconditions, only once
       // media can flow); sip.js's automatic 180 would alert too early (DESIGN.md).
       sendInitialProvisionalResponse: false,
+      // Preconditions (RFC 3312 §11): we say `Supported: 100rel, precondition`; reliable provisionals
+      // we send ourselves (reliable-provisional.ts), sip.js PRACKs those it receives.
+      ...(this.preconditionPolicy !== 'none' ? { sipExtension100rel: SIPExtension.Supported, sipExtensionExtraSupported: ['precondition'] } : {}),
       sessionDescriptionHandlerFactory: (session: Session) => {
         const m = new MediaSession({ ...opts.media, clock: this.clock, log: this.log.child('media') });
         const call = this.callBySession.get(session);
         if (call) {
           call.media = m;
+          call.preconditions?.mediaCreated(m);
           this.safeEmit('media-created', call, m);
         }
         return m;
@@ -263,6 +367,12 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       },
     });
     if (!opts.restrictUser) this.acceptAnyRequestUri();
+    this.dialogExtensions = DialogExtensions.install(this.ua.userAgentCore, {
+      clock: this.clock,
+      log: this.log.child('sip'),
+      onUpdate: (u) => this.onUpdate(u),
+    });
+    advertiseUpdate();
   }
 
   /**
@@ -385,7 +495,9 @@ export class Phone extends TypedEmitter<PhoneEvents> {
   call(target: string): Call {
     const uri = UserAgent.makeURI(target);
     if (!uri || !/^sips?:/i.test(target)) throw new UsageError(`not a SIP URI: '${target}'`);
+    if (this.preconditionPolicy !== 'none') return this.callWithPreconditions(uri);
     const inviter = new Inviter(this.ua, uri);
+    fixInviteAllow(inviter);
     const call = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped);
     this.track(call);
     void inviter
@@ -407,9 +519,57 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     return call;
   }
 
-  /** Answers an incoming call: 180 Ringing, then 200 OK with our SDP answer. */
+  /** How long preconditions may take once negotiated: the ICE check timeout plus a margin. */
+  private get preconditionTimeoutMs(): number {
+    return (this.opts.media?.checkTimeoutMs ?? 15000) + 10000;
+  }
+
+  private preconditionOptions() {
+    return {
+      policy: this.preconditionPolicy,
+      ext: this.dialogExtensions,
+      clock: this.clock,
+      log: this.log.child('preconditions'),
+      timeoutMs: this.preconditionTimeoutMs,
+    };
+  }
+
+  /** Places a call with connectivity preconditions (precondition-call.ts). */
+  private callWithPreconditions(uri: URI): Call {
+    let call!: Call;
+    const base = this.preconditionOptions();
+    const controller = new OutgoingPreconditions(
+      { ...base, registerDialog: (d) => this.callByDialog.set(d.id, call) },
+      this.ua,
+      uri,
+      (inviter) => {
+        fixInviteAllow(inviter);
+        call.replaceSession(inviter);
+        this.callBySession.set(inviter, call);
+      },
+    );
+    const inviter = controller.createInviter();
+    fixInviteAllow(inviter);
+    call = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped);
+    call.preconditions = controller;
+    controller.attach(call);
+    this.track(call);
+    controller.invite();
+    return call;
+  }
+
+  /** Answers an incoming call: 180 Ringing, then 200 OK with our SDP answer (with preconditions: once they are met). */
   async answer(call: Call): Promise<void> {
     const inv = call.session as Invitation;
+    if (call.preconditions instanceof IncomingPreconditions) {
+      try {
+        await call.preconditions.answer();
+      } catch (e) {
+        call.setReason(errorMessage(e));
+        this.log.warn(`answer failed: ${errorMessage(e)}`);
+      }
+      return;
+    }
     try {
       await inv.progress();
       call.markAlerting();
@@ -418,6 +578,11 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       call.setReason(errorMessage(e));
       this.log.warn(`answer failed: ${errorMessage(e)}`);
     }
+  }
+
+  /** Calls in progress or established (not yet ended). */
+  get activeCalls(): Call[] {
+    return [...this.calls];
   }
 
   /** Rejects an incoming call with `statusCode` (default 486 Busy Here). */
@@ -440,7 +605,24 @@ export class Phone extends TypedEmitter<PhoneEvents> {
         new Promise((r) => this.clock.setTimer(2000, () => r(undefined))),
       ]);
     }
+    // sip.js calls a session terminated as soon as its BYE leaves (RFC 3261 §15.1.1), but over UDP
+    // the BYE's retransmissions (Timer E) live in our transport: give them a moment before it closes,
+    // or a lost BYE leaves the peer's call up.
+    await within(3000, this.untilByesAnswered());
     await Promise.race([this.ua.stop(), new Promise((r) => this.clock.setTimer(3000, () => r(undefined)))]);
+  }
+
+  private async untilByesAnswered(): Promise<void> {
+    const clients = (this.ua.userAgentCore as unknown as { userAgentClients: Map<string, { message: { method: string }; transaction: { state: string } }> }).userAgentClients;
+    const pending = () => [...clients.values()].some((u) => u.message.method === 'BYE' && (u.transaction.state === 'Trying' || u.transaction.state === 'Proceeding'));
+    while (pending()) await new Promise((r) => this.clock.setTimer(50, () => r(undefined)));
+  }
+
+  /** Option tags in the INVITE's Require that we do not implement (`precondition` only with preconditions on). */
+  private unsupportedRequirements(invitation: Invitation): string[] {
+    const supported = new Set(['100rel', ...this.ua.userAgentCore.configuration.supportedOptionTags].map((t) => t.toLowerCase()));
+    const required = invitation.request.getHeaders('require').flatMap((h) => h.split(',')).map((t) => t.trim()).filter(Boolean);
+    return required.filter((t) => !supported.has(t.toLowerCase()));
   }
 
   /** Why an INVITE's SDP offer is unusable, or undefined when it is fine (or absent: we then offer). */
@@ -459,13 +641,26 @@ export class Phone extends TypedEmitter<PhoneEvents> {
   private track(call: Call): void {
     this.calls.add(call);
     this.callBySession.set(call.session, call);
-    void call.finished.then(() => this.calls.delete(call));
+    void call.finished.then(() => {
+      this.calls.delete(call);
+      for (const [id, c] of this.callByDialog) if (c === call) this.callByDialog.delete(id);
+    });
   }
 
   private onInvite(invitation: Invitation): void {
     const ruser = invitation.request.ruri?.user;
     if (this.opts.restrictUser && this.opts.user && ruser !== this.opts.user) {
       void invitation.reject({ statusCode: 404 });
+      return;
+    }
+    const unsupported = this.unsupportedRequirements(invitation);
+    if (unsupported.length) {
+      // RFC 3261 §8.2.2.3 (sip.js leaves it as a TODO): "the UAS MUST respond by generating a 420
+      // (Bad Extension) response ... and MUST add an Unsupported header field" listing them.
+      const reason = `420 Bad Extension: Require: ${unsupported.join(', ')} is not supported`;
+      this.log.warn(`rejecting INVITE (Call-ID ${invitation.request.callId}) with ${reason}`);
+      void invitation.reject({ statusCode: 420, extraHeaders: [`Unsupported: ${unsupported.join(', ')}`] }).catch(() => undefined);
+      this.safeEmit('rejected', invitation.request.callId, reason);
       return;
     }
     const problem = this.checkOffer(invitation);
@@ -479,8 +674,53 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       this.safeEmit('rejected', invitation.request.callId, problem);
       return;
     }
-    const call = new Call(invitation, 'incoming', this.clock, this.log, () => this.sipMalformedDropped);
+    let controller: IncomingPreconditions | undefined;
+    let call: Call | undefined;
+    if (this.preconditionPolicy !== 'none') {
+      const base = this.preconditionOptions();
+      controller = new IncomingPreconditions({ ...base, registerDialog: (d) => { if (call) this.callByDialog.set(d.id, call); } }, invitation);
+      const refused = controller.start();
+      if (refused) {
+        this.log.warn(`refused INVITE (Call-ID ${invitation.request.callId}): ${refused}`);
+        this.safeEmit('rejected', invitation.request.callId, refused);
+        return;
+      }
+    }
+    call = new Call(invitation, 'incoming', this.clock, this.log, () => this.sipMalformedDropped);
+    if (controller) {
+      call.preconditions = controller;
+      controller.attach(call);
+    }
     this.track(call);
     this.safeEmit('incoming', call);
+  }
+
+  /** An UPDATE (RFC 3311) in one of our dialogs: the call's preconditions answer it, else the media does. */
+  private onUpdate(update: IncomingUpdate): void {
+    const call = this.callByDialog.get(update.dialog.id) ?? [...this.calls].find((c) => (c.session.dialog as unknown as Core.SessionDialog | undefined)?.id === update.dialog.id);
+    if (!call) {
+      update.reject({ statusCode: update.offer ? 488 : 500 });
+      return;
+    }
+    if (call.preconditions) {
+      call.preconditions.updateReceived(update);
+      return;
+    }
+    const media = call.media;
+    if (!update.offer) {
+      update.accept();
+      return;
+    }
+    if (!media) {
+      update.reject({ statusCode: 500, extraHeaders: ['Retry-After: 1'] });
+      return;
+    }
+    media.answerUpdateOffer(update.offer.content).then(
+      (sdp) => update.accept({ body: { contentType: 'application/sdp', content: sdp } }),
+      (e) => {
+        this.log.warn(`488 to UPDATE: ${errorMessage(e)}`);
+        update.reject({ statusCode: 488 });
+      },
+    );
   }
 }

@@ -17,9 +17,9 @@ class Wire {
   private queue: Array<() => void> = [];
   aPeerSupported = 'timer, 100rel, precondition';
 
-  constructor(aPolicy: PreconditionPolicy, bPolicy: PreconditionPolicy, private readonly bSupports = true) {
+  constructor(aPolicy: PreconditionPolicy, bPolicy: PreconditionPolicy, private readonly bSupports = true, bConfirmWaitMs = 0) {
     this.a = new PreconditionFlow({ role: 'offerer', policy: aPolicy, clock: this.clock, act: (x) => this.fromA(x) });
-    this.b = new PreconditionFlow({ role: 'answerer', policy: bPolicy, clock: this.clock, act: (x) => this.fromB(x) });
+    this.b = new PreconditionFlow({ role: 'answerer', policy: bPolicy, clock: this.clock, act: (x) => this.fromB(x), confirmWaitMs: bConfirmWaitMs });
   }
 
   private fromA(x: FlowAction): void {
@@ -117,7 +117,7 @@ describe('sip/preconditions-flow (draft-rosenberg-sipping-ice-01 Figure 2)', () 
       'B→A 183 a=curr:conn e2e none a=des:conn mandatory e2e sendrecv a=conf:conn e2e recv',
       'A→B PRACK',
       'A→B UPDATE a=curr:conn e2e sendrecv a=des:conn mandatory e2e sendrecv',
-      'B→A 200 UPDATE a=curr:conn e2e sendrecv a=des:conn mandatory e2e sendrecv a=conf:conn e2e recv',
+      'B→A 200 UPDATE a=curr:conn e2e sendrecv a=des:conn mandatory e2e sendrecv',
       'B: alert met=true',
       'B→A 180',
       'A: remote-alerting met=true',
@@ -148,12 +148,67 @@ describe('sip/preconditions-flow (draft-rosenberg-sipping-ice-01 Figure 2)', () 
       'A→B INVITE a=curr:conn e2e none a=des:conn mandatory e2e sendrecv',
       'B→A 183 a=curr:conn e2e none a=des:conn mandatory e2e sendrecv a=conf:conn e2e recv',
       'A→B PRACK',
-      'B→A UPDATE a=curr:conn e2e sendrecv a=des:conn mandatory e2e sendrecv a=conf:conn e2e recv',
+      'B→A UPDATE a=curr:conn e2e sendrecv a=des:conn mandatory e2e sendrecv',
       'A→B 200 UPDATE a=curr:conn e2e sendrecv a=des:conn mandatory e2e sendrecv',
       'B: alert met=true',
       'B→A 180',
       'A: remote-alerting met=true',
     ]);
+  });
+
+  it('with confirmWaitMs the callee whose ICE connects first waits for the caller\'s UPDATE (Figure 2 exactly)', () => {
+    const w = new Wire('mandatory', 'mandatory', true, 2000);
+    w.a.start();
+    w.run();
+    w.b.iceConnectedEvent();
+    w.run();
+    w.clock.advance(500);
+    expect(w.log).to.have.length(3); // INVITE, 183, PRACK: B neither updates nor alerts yet
+    w.a.iceConnectedEvent();
+    w.run();
+    expect(w.log.slice(3)).to.deep.equal([
+      'A→B UPDATE a=curr:conn e2e sendrecv a=des:conn mandatory e2e sendrecv',
+      'B→A 200 UPDATE a=curr:conn e2e sendrecv a=des:conn mandatory e2e sendrecv',
+      'B: alert met=true',
+      'B→A 180',
+      'A: remote-alerting met=true',
+    ]);
+    w.clock.advance(5000);
+    w.run();
+    expect(w.log).to.have.length(8); // the wait timer was stopped: no UPDATE from B
+  });
+
+  it('with confirmWaitMs the callee confirms itself when the caller\'s UPDATE does not come in time', () => {
+    const w = new Wire('mandatory', 'mandatory', true, 2000);
+    w.a.start();
+    w.run();
+    w.b.iceConnectedEvent();
+    w.run();
+    w.clock.advance(2000);
+    w.run();
+    expect(w.log.slice(3)).to.deep.equal([
+      'B→A UPDATE a=curr:conn e2e sendrecv a=des:conn mandatory e2e sendrecv',
+      'A→B 200 UPDATE a=curr:conn e2e sendrecv a=des:conn mandatory e2e sendrecv',
+      'B: alert met=true',
+      'B→A 180',
+      'A: remote-alerting met=true',
+    ]);
+  });
+
+  it('a callee whose connectivity is up before the PRACK alerts only after telling the caller (its UPDATE and 200)', () => {
+    const acts: FlowAction[] = [];
+    const b = new PreconditionFlow({ role: 'answerer', policy: 'mandatory', clock: new ManualClock(), act: (x) => acts.push(x) });
+    const offer: PreconditionAttribute[] = [
+      { kind: 'curr', type: 'conn', statusType: 'e2e', direction: 'none' },
+      { kind: 'des', type: 'conn', strength: 'mandatory', statusType: 'e2e', direction: 'sendrecv' },
+    ];
+    b.invite({ sdp: sdpWith(offer), require: 'precondition', supported: '100rel, precondition' });
+    b.iceConnectedEvent();
+    expect(acts.map((x) => x.kind)).to.deep.equal(['send-reliable-answer']);
+    b.prack();
+    expect(acts.map((x) => x.kind)).to.deep.equal(['send-reliable-answer', 'send-update']);
+    b.updateResponse(200, { sdp: sdpWith([{ ...offer[0]!, direction: 'sendrecv' } as PreconditionAttribute, offer[1]!]) });
+    expect(acts.map((x) => x.kind)).to.deep.equal(['send-reliable-answer', 'send-update', 'alert']);
   });
 
   it('callee confirms first, later ICE event on the caller: no second UPDATE', () => {
@@ -301,7 +356,7 @@ describe('sip/preconditions-flow (draft-rosenberg-sipping-ice-01 Figure 2)', () 
     a.provisional(183, true, { sdp: sdpWith([{ kind: 'curr', type: 'conn', statusType: 'e2e', direction: 'none' }, { kind: 'des', type: 'conn', strength: 'mandatory', statusType: 'e2e', direction: 'sendrecv' }]) });
     a.iceConnectedEvent();
     expect(acts.at(-1)!.kind).to.equal('send-update');
-    expect(a.updateStillWanted()).to.equal(false); // already told (reported = sendrecv)
+    expect(a.updateStillWanted()).to.equal(true); // a 491 now would be retried: the peer does not know yet
     // Glare: the peer's UPDATE arrives while ours got 491.
     a.updateReceived({ sdp: sdpWith([{ kind: 'curr', type: 'conn', statusType: 'e2e', direction: 'sendrecv' }, { kind: 'des', type: 'conn', strength: 'mandatory', statusType: 'e2e', direction: 'sendrecv' }]) });
     a.updateResponse(491);

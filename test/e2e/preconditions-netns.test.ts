@@ -1,0 +1,157 @@
+/**
+ * Connectivity preconditions on a real (lossy, then blocked) network: two network namespaces
+ * joined by a veth pair (test/helpers/netns.ts), one icephone process in each.
+ *  - 20% random loss each way (iptables statistic, as test/sip/loss.test.ts), plus the first copy
+ *    of every PRACK, UPDATE and 183 dropped (string match, nth): the call of Figure 2 still
+ *    completes, through the retransmitted reliable 183 (RFC 3262 §3), PRACK and UPDATE (Timer E).
+ *  - Media blocked (every UDP datagram except SIP dropped): ICE fails, the callee never alerts,
+ *    the caller gets 580 Precondition Failure; nothing crashes and the media ports are released.
+ */
+import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { exitWithin, runIcephone } from '../helpers/icephone.js';
+import { NetnsLab, netnsSupport } from '../helpers/netns.js';
+import { FIGURE_2_AT_A, parseTrace, sequence, type TracedMessage } from './preconditions-trace.js';
+
+const A_IP = '198.51.100.1';
+const B_IP = '198.51.100.2';
+const SIP_PORT = 5060;
+
+/** How many times `dir` `label` (same start line and CSeq) went over the wire, at most. */
+function maxCopies(trace: TracedMessage[], dir: 'send' | 'recv', label: string): number {
+  const counts = new Map<string, number>();
+  for (const m of trace) {
+    if (m.dir !== dir || m.label !== label) continue;
+    const key = `${m.startLine} ${m.header('CSeq')} ${m.header('RSeq') ?? ''}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return Math.max(0, ...counts.values());
+}
+
+describe('e2e: connectivity preconditions across network namespaces (loss, blocked media)', function () {
+  this.timeout(180_000);
+  const support = netnsSupport();
+  let lab: NetnsLab | undefined;
+  let a = '';
+  let b = '';
+
+  before(function () {
+    if (!support.ok) {
+      console.log(`    skipped: ${support.reason}`);
+      this.skip();
+    }
+  });
+  beforeEach(() => {
+    lab = new NetnsLab();
+    a = lab.createNamespace('a');
+    b = lab.createNamespace('b');
+    lab.connect(a, `${A_IP}/24`, b, `${B_IP}/24`);
+  });
+  afterEach(() => lab?.destroy());
+
+  it('20% random loss each way, first PRACK/UPDATE/183 dropped: the mandatory call still completes via retransmissions', async () => {
+    for (const ns of [a, b]) {
+      // Deterministic: the first copy (and every other one) of each of these is lost...
+      for (const text of ['SIP/2.0 183 Session Progress', 'PRACK sip:', 'UPDATE sip:']) {
+        lab!.exec(ns, 'iptables', ['-A', 'INPUT', '-p', 'udp', '-m', 'string', '--string', text, '--algo', 'bm', '-m', 'statistic', '--mode', 'nth', '--every', '2', '--packet', '0', '-j', 'DROP']);
+      }
+      // ...and 20% of everything at random (SIP, STUN, RTP).
+      lab!.exec(ns, 'iptables', ['-A', 'INPUT', '-m', 'statistic', '--mode', 'random', '--probability', '0.2', '-j', 'DROP']);
+    }
+    const callee = runIcephone([
+      'answer', '--listen', `${B_IP}:${SIP_PORT}`, '--max-calls', '1', '--preconditions', 'mandatory', '--play', 'tone:660', '--json', '--trace',
+    ], { prefix: ['ip', 'netns', 'exec', b] });
+    await callee.waitForStderr(/sip: listening/, 20000);
+    const caller = runIcephone([
+      'call', `sip:bob@${B_IP}:${SIP_PORT}`, '--listen', `${A_IP}:${SIP_PORT}`, '--preconditions', 'mandatory',
+      '--duration', '3', '--ice-timeout', '20', '--json', '--trace',
+    ], { prefix: ['ip', 'netns', 'exec', a] });
+    const [callerCode, calleeCode] = await Promise.all([exitWithin(caller, 90_000), exitWithin(callee, 90_000)]);
+    const tail = (t: string) => t.split('\n').filter((l) => !l.startsWith('rtp:')).join('\n').slice(-6000);
+    if (process.env.ICEPHONE_TEST_DUMP) {
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(`${process.env.ICEPHONE_TEST_DUMP}.caller`, caller.stderr());
+      writeFileSync(`${process.env.ICEPHONE_TEST_DUMP}.callee`, callee.stderr());
+    }
+    expect(callerCode, tail(caller.stderr())).to.equal(0);
+    expect(calleeCode, tail(callee.stderr())).to.equal(0);
+
+    const atA = parseTrace(caller.stderr());
+    const atB = parseTrace(callee.stderr());
+    const seq = sequence(atA);
+    console.log(`      caller saw: ${seq.join(', ')}`);
+    // Every message of Figure 2 made it; the causal order holds whatever was retransmitted.
+    for (const step of FIGURE_2_AT_A) expect(seq, step).to.include(step === 'send UPDATE' || step === 'recv 200 UPDATE' ? seq.find((s) => s.endsWith('UPDATE'))! : step);
+    const at = (s: string) => seq.indexOf(s);
+    expect(at('send INVITE')).to.be.lessThan(at('recv 183 INVITE'));
+    expect(at('recv 183 INVITE')).to.be.lessThan(at('send PRACK'));
+    expect(at('send PRACK')).to.be.lessThan(seq.findIndex((s) => s.endsWith('UPDATE')));
+    expect(at('recv 200 INVITE')).to.be.lessThan(seq.lastIndexOf('send ACK'));
+    // The callee alerted only after the UPDATE exchange.
+    const bSeq = sequence(atB);
+    expect(bSeq.indexOf('send 180 INVITE')).to.be.greaterThan(bSeq.findIndex((s) => s.endsWith('200 UPDATE')));
+
+    // Retransmissions: the reliable 183 by B (RFC 3262 §3), PRACK by A, the UPDATE by whoever sent it.
+    const copies = {
+      reliable183: maxCopies(atB, 'send', '183 INVITE'),
+      prack: maxCopies(atA, 'send', 'PRACK'),
+      update: Math.max(maxCopies(atA, 'send', 'UPDATE'), maxCopies(atB, 'send', 'UPDATE')),
+    };
+    console.log(`      transmissions: ${JSON.stringify(copies)}`);
+    expect(copies.reliable183).to.be.at.least(2);
+    expect(copies.prack).to.be.at.least(2);
+    expect(copies.update).to.be.at.least(2);
+
+    const [cs] = caller.summaries();
+    const [bs] = callee.summaries();
+    for (const s of [cs, bs]) {
+      expect(s.call.state).to.equal('ended');
+      expect(s.call.preconditions).to.equal('met');
+      expect(s.call.alertedAfterConnected).to.equal(true);
+      expect(s.rtp.packetsReceived).to.be.greaterThan(20);
+    }
+  });
+
+  it('media blocked: ICE fails, the callee never alerts, the caller gets 580; no crash, media ports released', async () => {
+    for (const ns of [a, b]) {
+      lab!.exec(ns, 'iptables', ['-A', 'INPUT', '-p', 'udp', '!', '--dport', String(SIP_PORT), '-j', 'DROP']);
+    }
+    const callee = runIcephone([
+      'answer', '--listen', `${B_IP}:${SIP_PORT}`, '--preconditions', 'mandatory', '--ice-timeout', '5', '--json', '--trace',
+    ], { prefix: ['ip', 'netns', 'exec', b] });
+    await callee.waitForStderr(/sip: listening/, 20000);
+    const caller = runIcephone([
+      'call', `sip:bob@${B_IP}:${SIP_PORT}`, '--listen', `${A_IP}:${SIP_PORT}`, '--preconditions', 'mandatory',
+      '--ice-timeout', '5', '--duration', '2', '--json', '--trace',
+    ], { prefix: ['ip', 'netns', 'exec', a] });
+    const callerCode = await exitWithin(caller, 60_000);
+    expect(callerCode, caller.stderr().slice(-4000)).to.equal(1);
+    expect(caller.stderr()).to.match(/icephone: call failed: 580/);
+    const atA = parseTrace(caller.stderr());
+    const failure = atA.find((m) => m.dir === 'recv' && m.label === '580 INVITE');
+    expect(failure, caller.stderr().slice(-4000)).to.not.equal(undefined);
+    expect(failure!.preconditions()).to.include('des:conn failure e2e sendrecv');
+    expect(sequence(atA)).to.not.include('recv 180 INVITE');
+    const [cs] = caller.summaries();
+    expect(cs.call.state).to.equal('failed');
+    expect(cs.call.alertedAfterConnected).to.equal(false);
+    expect(cs.ice.state).to.equal('failed');
+
+    // The callee is still up: it reported the failed call, never sent 180, and holds only its SIP socket.
+    for (let i = 0; i < 100 && callee.summaries().length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 500));
+    const [bs] = callee.summaries();
+    expect(bs, callee.stderr().slice(-4000)).to.not.equal(undefined);
+    expect(bs.call.state).to.equal('failed');
+    expect(bs.call.preconditions).to.equal('failed');
+    expect(bs.call.alertedAfterConnected).to.equal(false);
+    expect(sequence(parseTrace(callee.stderr()))).to.not.include('send 180 INVITE');
+    expect(callee.stderr()).to.not.match(/sip: ringing|internal error/);
+    expect(caller.stderr()).to.not.match(/internal error/);
+    const sockets = execFileSync('ip', ['netns', 'exec', b, 'ss', '-uanp'], { encoding: 'utf8' })
+      .split('\n').filter((l) => l.includes(`pid=${callee.child.pid},`));
+    expect(sockets.map((l) => /\s(\S+:\d+)\s/.exec(l)?.[1]), sockets.join('\n')).to.deep.equal([`${B_IP}:${SIP_PORT}`]);
+    callee.kill('SIGTERM');
+    expect(await exitWithin(callee, 15000)).to.be.oneOf([0, 1]);
+  });
+});
