@@ -355,6 +355,13 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       sessionDescriptionHandlerFactory: (session: Session) => {
         const m = new MediaSession({ ...opts.media, clock: this.clock, log: this.log.child('media') });
         const call = this.callBySession.get(session);
+        // draft-rosenberg-sipping-ice-01 §5.8: the alt engine asks for another offer/answer only when
+        // it learned an address that outranks what the peer already reached; a re-INVITE carries it.
+        m.on('renegotiate', (reason) => {
+          if (session.state !== SessionState.Established) return;
+          this.log.info(`re-INVITE for a better address (${reason})`);
+          void session.invite().catch((e) => this.log.warn(`re-INVITE failed: ${errorMessage(e)}`));
+        });
         if (call) {
           call.media = m;
           call.preconditions?.mediaCreated(m);
