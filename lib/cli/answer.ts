@@ -3,12 +3,10 @@
  * `--user` restricts it), plays the source, hangs up after `--duration` seconds if given (else
  * waits for the caller's BYE), and exits after `--max-calls` calls (else runs until SIGINT/SIGTERM).
  */
-import { parseCommon, parseCount, parseSeconds } from './options.js';
+import { COMMON_USAGE, parseCommon, parseCount, parseSeconds } from './options.js';
 import { handleSignals, startPhone } from './run-phone.js';
 
-export const ANSWER_USAGE = `usage: icephone answer --listen HOST:PORT [--user NAME] [--max-calls N] [--duration SECONDS] [--transport udp|tcp]
-                       [--stun URI]... [--play tone:HZ|FILE.wav] [--record FILE.wav] [--preconditions none|optional|mandatory]
-                     [--trace] [--json] [--quiet] [--verbose]   (SIGUSR2 or the r key: ICE restart on the live call)`;
+export const ANSWER_USAGE = `usage: icephone answer --listen HOST:PORT [options]\n` + COMMON_USAGE;
 
 export async function runAnswer(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommon(argv);

@@ -4,13 +4,10 @@
  * media flowed both ways.
  */
 import { UsageError } from '../base/errors.js';
-import { parseCommon, parseSeconds } from './options.js';
+import { COMMON_USAGE, parseCommon, parseSeconds } from './options.js';
 import { handleSignals, startPhone } from './run-phone.js';
 
-export const CALL_USAGE = `usage: icephone call SIP-URI --listen HOST:PORT [--transport udp|tcp] [--stun URI]... [--play tone:HZ|FILE.wav]
-                     [--record FILE.wav] [--duration SECONDS] [--ice-timeout SECONDS] [--codec PCMU|PCMA]... [--no-rtcp-mux]
-                     [--media-address IP]... [--preconditions none|optional|mandatory]
-                     [--trace] [--json] [--quiet] [--verbose]   (SIGUSR2 or the r key: ICE restart on the live call)`;
+export const CALL_USAGE = `usage: icephone call SIP-URI --listen HOST:PORT [options]\n` + COMMON_USAGE;
 
 export async function runCall(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommon(argv);

@@ -33,6 +33,25 @@ function testExtraAlternatesFromEnv(value: string | undefined): AltCandidate[] |
   });
 }
 
+/** The options `call` and `answer` share, for their --help. */
+export const COMMON_USAGE = `common options:
+  --listen HOST:PORT             SIP address to bind (port 0: any); media binds on the same IP (0.0.0.0: every interface)
+  --transport udp|tcp            SIP transport (default udp)
+  --user NAME                    our user part (answer: accept only this user)
+  --register sip:AOR             REGISTER with the AOR's registrar (or --registrar sip:HOST:PORT)
+  --outbound-proxy sip:HOST:PORT send every request through this proxy; --auth-user/--auth-pass for digest
+  --stun stun:HOST[:PORT]        server-reflexive candidates (repeatable)
+  --turn turn:HOST[:PORT][?transport=udp|tcp] | turns:HOST[:PORT]   relayed candidates (repeatable, in order)
+  --turn-user U --turn-pass P | --turn-secret S   TURN credentials (long-term, or coturn use-auth-secret)
+  --turn-ca FILE.pem  --turn-timeout SECONDS  --proxy http://HOST:PORT (TURN over TCP/TLS via CONNECT)
+  --ice-transport all|relay      relay: offer relayed candidates only
+  --sdp ice|alt|both             candidate formats in offers (default both); answers mirror the offer
+  --preconditions none|optional|mandatory   connectivity preconditions (RFC 3312/5898; default none)
+  --play tone:HZ|silence|FILE.wav  --record FILE.wav  --codec PCMU|PCMA (repeatable)  --no-rtcp-mux
+  --media-address IP (repeatable)  --ice-timeout SECONDS
+  --duration SECONDS  --max-calls N (answer)  --trace  --json  --quiet  --verbose
+  SIGUSR2 (or the r key on a terminal) restarts ICE on the live call`;
+
 export const COMMON_OPTIONS = {
   listen: { type: 'string' },
   transport: { type: 'string', default: 'udp' },
