@@ -269,16 +269,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
    */
   async setDescription(sdp: string): Promise<void> {
     if (this.closed) throw new Error('media session closed');
-    let remote: RemoteDescription;
-    try {
-      remote = parseDescription(sdp);
-    } catch (e) {
-      this.malformedSdpLines++;
-      this.log.warn(`rejecting SDP: ${errorMessage(e)}`);
-      throw e;
-    }
-    this.malformedSdpLines += remote.invalidLines.length;
-    for (const line of remote.invalidLines) this.log.warn(`dropped malformed SDP line: ${line}`);
+    const remote = this.parseLater(sdp);
     const isOffer = !this.localSdp || (this.remote !== undefined && this.started);
     if (this.started) {
       // A re-offer or re-answer in an established session: keep media as it is unless the peer's
@@ -406,6 +397,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     return this.localSdp;
   }
 
+  /** Parses a remote SDP, counting (and logging) malformed lines. @throws ParseError for an unusable SDP. */
   private parseLater(sdp: string): RemoteDescription {
     let remote: RemoteDescription;
     try {
@@ -416,6 +408,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       throw e;
     }
     this.malformedSdpLines += remote.invalidLines.length;
+    for (const line of remote.invalidLines) this.log.warn(`dropped malformed SDP line: ${line}`);
     return remote;
   }
 
