@@ -30,6 +30,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export type Variant = 'clean' | 'loss' | 'noturn';
 export const LOSS_PROBABILITY = 0.05;
 export const CALL_SECONDS = 4;
+/**
+ * Calls under WAN loss last longer: a lost check or USE-CANDIDATE exchange is retransmitted after
+ * RTO (500 ms, doubling), so regular nomination can take a few seconds to agree on both sides; the
+ * pair each side reports is read at hang-up.
+ */
+export const LOSSY_CALL_SECONDS = 8;
+const callSeconds = (variant: Variant): number => (variant === 'loss' ? LOSSY_CALL_SECONDS : CALL_SECONDS);
 const TURN_PASSWORD = 'lab-secret';
 const REALM = 'lab.example';
 
@@ -179,12 +186,12 @@ function icephoneArgs(spec: ScenarioSpec, name: string, role: 'caller' | 'callee
     // its own address, through the outbound proxy when there is one (the proxy relays foreign domains).
     const byAor = useProxy && !spec.phones[callee]!.sipp;
     const target = byAor ? `sip:${callee}@${spec.proxy!.domain}` : `sip:${callee}@${spec.call.direct}`;
-    args.push('call', target, '--duration', String(CALL_SECONDS));
+    args.push('call', target, '--duration', String(callSeconds(variant)));
   } else {
     args.push('answer', '--max-calls', '1');
     // Without a proxy, in-dialog requests go to the peer's Contact, which behind a NAT is a private
     // address: the caller's BYE may never arrive, so the callee hangs up on its own too.
-    if (!useProxy) args.push('--duration', String(CALL_SECONDS + 2));
+    if (!useProxy) args.push('--duration', String(callSeconds(variant) + 2));
   }
   args.push('--listen', `${phone.address}:${port}`, '--play', `tone:${phone.tone}`, '--record', record, '--json', '--ice-timeout', '15');
   if (phone.stun && spec.turn) args.push('--stun', `stun:${phone.stun}:3478`);
@@ -380,7 +387,7 @@ export async function runScenario(spec: ScenarioSpec, variant: Variant, opts: Ru
     const callerRun = startIcephone(topology, spec, callerName, icephoneArgs(spec, callerName, 'caller', variant, features, useProxy, join(dir, `${callerName}.wav`)), dir);
     phones.push(callerRun);
 
-    const limit = (CALL_SECONDS + 45) * 1000;
+    const limit = (callSeconds(variant) + 45) * 1000;
     await callerRun.proc.waitForExit(limit).catch(() => terminate(callerRun.proc));
     if (calleeRun) await calleeRun.proc.waitForExit(8_000).catch(() => terminate(calleeRun!.proc));
     if (sipp) await sipp.waitForExit(10_000).catch(() => sipp!.stop());
