@@ -244,6 +244,10 @@ export class Call extends TypedEmitter<CallEvents> {
     this.safeEmit('state', this.finalState);
     if (s === SessionState.Established) {
       this.answeredAt = this.clock.now();
+      // A 180 lost on UDP and overtaken by the 200 (the callee answered at once): with connectivity
+      // preconditions met the callee alerted, and only after they were met (RFC 3312 §5), so the
+      // caller's alerting indication is the answer itself.
+      if (this.direction === 'outgoing' && this.alertedAt === undefined && this.preconditions?.outcome === 'met') this.markAlerting();
       this.safeEmit('established');
     }
     if (s === SessionState.Terminated) this.end();
