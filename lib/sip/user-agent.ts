@@ -530,9 +530,14 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     return call;
   }
 
-  /** How long preconditions may take once negotiated: the ICE check timeout plus a margin. */
+  /**
+   * How long preconditions may take once negotiated (a backstop: ICE failure ends them at once):
+   * the ICE check timeout, plus one full non-INVITE transaction (Timer F, 64*T1 = 32 s, RFC 3261
+   * §17.1.2.2) for a lost UPDATE and its 491 back-off, plus a margin. 25 s was too short under 20%
+   * loss: the callee gave up while the caller's confirming UPDATE was still being retransmitted.
+   */
   private get preconditionTimeoutMs(): number {
-    return (this.opts.media?.checkTimeoutMs ?? 15000) + 10000;
+    return (this.opts.media?.checkTimeoutMs ?? 15000) + 32000 + 10000;
   }
 
   private preconditionOptions() {
