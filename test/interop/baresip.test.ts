@@ -12,7 +12,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { baresipAvailable, missingBaresipModules, startBaresip, type BaresipInstance } from '../helpers/baresip.js';
-import { exitWithin, runIcephone } from '../helpers/icephone.js';
+import { exitWithin, runIcephone, type IcephoneRun } from '../helpers/icephone.js';
 import { NetnsLab, netnsSupport } from '../helpers/netns.js';
 import { isRoot } from '../helpers/process.js';
 import { assertToneInWav } from '../helpers/tone.js';
@@ -61,6 +61,24 @@ describe('interop with baresip (ICE, G.711)', function () {
     expect(s.rtp.packetsReceived).to.be.greaterThan(100);
   }
 
+  /** After the call: icephone exited 0 with the expected pair and role, baresip completed ICE in the
+   * other role, and each recording holds the other side's 440 Hz tone. */
+  async function checkCall(run: IcephoneRun, role: 'controlling' | 'controlled', dir: string): Promise<void> {
+    const code = await exitWithin(run, 40000);
+    expect(code, run.stderr().slice(-4000)).to.equal(0);
+    const [s] = run.summaries();
+    checkIcephoneSummary(s, role);
+    const ice = await peer!.waitForIceCompleted(5000);
+    expect(ice.completed).to.equal(true);
+    expect(ice.role).to.equal(role === 'controlling' ? 'controlled' : 'controlling');
+    await peer!.waitForCallTerminated(10000);
+    await peer!.stop();
+    const heard = peer!.decodedWavs();
+    expect(heard, 'baresip recorded the call').to.have.length.greaterThan(0);
+    await assertToneInWav(heard[heard.length - 1], 440);
+    await assertToneInWav(join(dir, 'icephone.wav'), 440);
+  }
+
   it('icephone calls baresip: ICE completes on both sides and each hears the other\'s 440 Hz tone', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'icephone-bsp-'));
     peer = await startBaresip({ listenPort: 5060, user: 'bob', host: BARESIP_IP, netns: nsBaresip, toneHz: 440 });
@@ -68,19 +86,7 @@ describe('interop with baresip (ICE, G.711)', function () {
       ['call', `sip:bob@${BARESIP_IP}:5060`, '--listen', `${ICEPHONE_IP}:5070`, '--duration', '4', '--play', 'tone:440', '--record', join(dir, 'icephone.wav'), '--json'],
       { prefix: ['ip', 'netns', 'exec', nsIcephone] },
     );
-    const code = await exitWithin(call, 40000);
-    expect(code, call.stderr().slice(-4000)).to.equal(0);
-    const [s] = call.summaries();
-    checkIcephoneSummary(s, 'controlling');
-    const ice = await peer.waitForIceCompleted(5000);
-    expect(ice.completed).to.equal(true);
-    expect(ice.role).to.equal('controlled');
-    await peer.waitForCallTerminated(10000);
-    await peer.stop();
-    const heard = peer.decodedWavs();
-    expect(heard, 'baresip recorded the call').to.have.length.greaterThan(0);
-    await assertToneInWav(heard[heard.length - 1], 440);
-    await assertToneInWav(join(dir, 'icephone.wav'), 440);
+    await checkCall(call, 'controlling', dir);
   });
 
   it('baresip calls icephone: ICE completes on both sides and each hears the other\'s 440 Hz tone', async () => {
@@ -91,18 +97,6 @@ describe('interop with baresip (ICE, G.711)', function () {
     );
     await answer.waitForStderr(/sip: listening/, 15000);
     peer = await startBaresip({ listenPort: 5060, user: 'alice', host: BARESIP_IP, netns: nsBaresip, toneHz: 440, dial: `sip:bob@${ICEPHONE_IP}:5070` });
-    const code = await exitWithin(answer, 40000);
-    expect(code, answer.stderr().slice(-4000)).to.equal(0);
-    const [s] = answer.summaries();
-    checkIcephoneSummary(s, 'controlled');
-    const ice = await peer.waitForIceCompleted(5000);
-    expect(ice.completed).to.equal(true);
-    expect(ice.role).to.equal('controlling');
-    await peer.waitForCallTerminated(10000);
-    await peer.stop();
-    const heard = peer.decodedWavs();
-    expect(heard, 'baresip recorded the call').to.have.length.greaterThan(0);
-    await assertToneInWav(heard[heard.length - 1], 440);
-    await assertToneInWav(join(dir, 'icephone.wav'), 440);
+    await checkCall(answer, 'controlled', dir);
   });
 });
