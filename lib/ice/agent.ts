@@ -3,27 +3,28 @@ import { systemClock, type Clock, type TimerHandle } from '../base/clock.js';
 import { StateError, errorMessage } from '../base/errors.js';
 import { TypedEmitter } from '../base/events.js';
 import { redact, silentLogger, type Logger } from '../base/log.js';
-import { PacketDemux } from '../net/demux.js';
 import { formatAddress, sameAddress, type PacketSocket, type TransportAddress } from '../net/socket.js';
-import { shortTermKey } from '../stun/integrity.js';
 import { StunMessage } from '../stun/message.js';
-import { StunTransactionManager, TransactionCancelledError } from '../stun/transaction.js';
+import { StunTransactionManager } from '../stun/transaction.js';
 import { computePriority, describeCandidate, type Candidate, type CandidateType } from './candidate.js';
 import type { CandidatePair, CandidatePairInfo, IceRole } from './candidate-pair.js';
 import { CheckList, type ScheduledCheck } from './checklist.js';
-import {
-  ICE_CHARS, authenticateResponse, buildCheckRequest, encodeErrorResponse, encodeKeepalive, encodeSuccessResponse,
-  judgeCheckResponse, judgeIncomingCheck, resolveRoleConflict,
-} from './connectivity-check.js';
-import { FoundationRegistry, gatherHostCandidates, gatherServerReflexive, type IceServer, type LocalBase } from './gatherer.js';
+import { CheckResponder } from './check-responder.js';
+import { CheckSender, type CheckRecord, type CheckResult } from './check-sender.js';
+import { ICE_CHARS, encodeKeepalive, judgeCheckResponse } from './connectivity-check.js';
+import { ConsentFreshness } from './consent.js';
+import { FoundationRegistry, type IceServer, type LocalBase } from './gatherer.js';
+import { LocalBases } from './local-bases.js';
 import { RegularNomination } from './nomination.js';
-import { allocateRelay, type RelayResult, type TurnServer } from './relay.js';
-import type { TurnClient } from '../turn/client.js';
+import type { RelayResult, TurnServer } from './relay.js';
 
 /**
- * The ICE agent (RFC 8445, full implementation, UDP, one data stream with 1 or 2
- * components): gathering, answering checks, the paced check list, regular nomination,
- * keepalives, and the media path on the selected pair.
+ * The ICE agent (RFC 8445; full or lite, UDP, one data stream with 1 or 2 components): roles,
+ * state and selection, on top of
+ * - `LocalBases` (sockets, demultiplexing, TURN sharing, gathering),
+ * - `CheckList` (pure: pairs, their states, nomination state, the valid list, the selected pair),
+ * - `CheckSender` (check transactions, RTO, §7.3.1.4 cancellation) and `CheckResponder` (§7.3),
+ * - `RegularNomination` (pure, §8.1.1) and `ConsentFreshness` (RFC 7675 and §11 keepalives).
  */
 export type { IceRole, CandidatePairInfo } from './candidate-pair.js';
 export { pairPriority } from './candidate-pair.js';
@@ -40,13 +41,19 @@ export interface IceAgentOptions {
   role: IceRole;
   /** 1 (rtcp-mux) or 2. */
   components: number;
+  /**
+   * A lite agent (RFC 8445 §2.5, §8.2): host candidates only, no checks of its own, answers
+   * checks and takes the pairs the full peer nominates. Its role is always controlled
+   * (§6.1.1); `role` is ignored. Default false (full).
+   */
+  lite?: boolean;
   clock?: Clock;
   log?: Logger;
   /** Restrict host candidates to these local IPs; default every usable interface (lib/net/interfaces.ts). */
   addresses?: string[];
   /** Also gather on loopback when no `addresses` given. */
   includeLoopback?: boolean;
-  /** Server-reflexive candidates: Binding request, RTO 500 ms, 3 sends, gives up after 2.5 s. */
+  /** Server-reflexive candidates: Binding request, RTO 500 ms, 3 sends, gives up after 2.5 s. Not for a lite agent. */
   stunServers?: IceServer[];
   /** Pacing Ta (RFC 8445 §14.2), default 50 ms. */
   taMs?: number;
@@ -55,21 +62,29 @@ export interface IceAgentOptions {
   pwd?: string;
   /** The agent goes 'failed' when some component has no valid pair this long after start(). Default 15000. */
   checkTimeoutMs?: number;
-  /** Binding indications on the selected pair when nothing was sent for this long (RFC 8445 §11). Default 15000. */
+  /** Binding indications when nothing was sent for this long (RFC 8445 §11), where no consent checks run. Default 15000. */
   keepaliveMs?: number;
+  /** Consent freshness (RFC 7675) on the pair media uses: default true for a full agent, never for a lite one. */
+  consent?: boolean;
+  /** Consent check interval, ms, randomised 0.8..1.2 (RFC 7675 §5.1). Default 5000. */
+  consentIntervalMs?: number;
+  /** Consent lifetime after the last response, ms (RFC 7675 §5.1). Default 30000. */
+  consentExpiryMs?: number;
+  /** Random source in [0,1) for consent jitter (tests). */
+  random?: () => number;
   /** Controlling agent: how long to wait after a component's first valid pair for a better one before nominating. Default 1000. */
   nominationWaitMs?: number;
   /** Rc for connectivity checks (transmissions per check). Default 7 (RFC 8489). */
   checkMaxRequests?: number;
   /** Socket factory (tests); default UdpSocket.bind(address, 0). */
   bindSocket?: (address: string) => Promise<PacketSocket>;
-  /** TURN servers in order of preference: one relayed candidate per component from the first that allocates. */
+  /** TURN servers in order of preference: one relayed candidate per component from the first that allocates. Not for a lite agent. */
   turnServers?: TurnServer[];
   /** Time one TURN server may take before the next is tried, ms. Default 5000. */
   turnTimeoutMs?: number;
   /**
    * 'relay' signals and checks from relayed candidates only (WebRTC's iceTransportPolicy); host
-   * sockets still carry the TURN traffic. Default 'all'.
+   * sockets still carry the TURN traffic, and checks arriving on them are dropped. Default 'all'.
    */
   transportPolicy?: 'all' | 'relay';
 }
@@ -85,6 +100,8 @@ export interface IceAgentEvents {
   relay: [RelayResult];
   /** The first valid pair of a component (data may flow on it before selection, RFC 8445 §12.1). */
   'valid-pair': [component: number, pair: CandidatePairInfo];
+  /** Consent for the pair media used expired (RFC 7675 §5.1); the agent goes 'failed'. */
+  'consent-lost': [component: number, pair: CandidatePairInfo];
 }
 
 export interface IceAgentStats {
@@ -95,6 +112,14 @@ export interface IceAgentStats {
   integrityFailures: number;
   roleConflicts: number;
   unauthorized401Sent: number;
+  /** Unsigned 400/401 responses to our checks, discarded (RFC 8489 §6.3.4). */
+  unauthenticatedErrorsDropped: number;
+  /** Checks that arrived on a host socket under transport policy 'relay', dropped. */
+  policyDropped: number;
+  /** Consent checks sent (RFC 7675). */
+  consentChecksSent: number;
+  /** Media datagrams not sent because consent had expired. */
+  sendsBlockedByConsent: number;
 }
 
 /** Allowed predecessors of each agent state. */
@@ -105,28 +130,19 @@ const STATE_PREDECESSORS: Record<IceState, readonly IceState[]> = {
   checking: ['gathering', 'connected', 'completed', 'failed'],
   connected: ['checking'],
   completed: ['connected'],
-  failed: ['checking'],
+  // Failed during checks, or later when consent expires (RFC 7675 §5.1).
+  failed: ['checking', 'connected', 'completed'],
   closed: ['new', 'gathering', 'checking', 'connected', 'completed', 'failed'],
 };
-
-/** One connectivity check in flight. */
-interface CheckRecord {
-  transactionId: Buffer;
-  pair: CandidatePair;
-  nominate: boolean;
-  base: LocalBase;
-  remote: { address: string; port: number };
-  roleSent: IceRole;
-  /** PRIORITY sent: a peer-reflexive local candidate learned from this check gets it (§7.2.5.3.1). */
-  priority: number;
-  remotePwd: string;
-  cancelled: boolean;
-}
 
 function randomIceString(length: number): string {
   let s = '';
   for (let i = 0; i < length; i++) s += ICE_CHARS[randomInt(ICE_CHARS.length)];
   return s;
+}
+
+function remoteKey(component: number, a: { address: string; port: number }): string {
+  return `${component}|${a.address.toLowerCase()}|${a.port}`;
 }
 
 const TYPE_RANK: Record<CandidateType, number> = { relay: 3, srflx: 2, prflx: 1, host: 0 };
@@ -136,16 +152,21 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   localUfrag: string;
   localPwd: string;
   readonly tieBreaker: bigint;
+  /** A lite agent (RFC 8445 §2.5). */
+  readonly lite: boolean;
   /** Components in use; lowered by `useComponents()` once offer/answer settles rtcp-mux. */
   components: number;
-  /** Host and server-reflexive candidates (the ones to signal). */
+  /** Host, server-reflexive and relayed candidates (the ones to signal). */
   localCandidates: Candidate[] = [];
   /** Peer-reflexive local candidates learned from XOR-MAPPED-ADDRESS (§7.2.5.3.1); not signalled. */
   readonly peerReflexiveLocal: Candidate[] = [];
   /** Signalled remote candidates and peer-reflexive ones learned from checks (§7.3.1.3). */
   remoteCandidates: Candidate[] = [];
+  /** Why the agent went 'failed' (check timeout, every pair failed, consent expired). */
+  failureReason?: string;
   readonly stats: IceAgentStats = {
     checksSent: 0, checksReceived: 0, responsesReceived: 0, malformedDropped: 0, integrityFailures: 0, roleConflicts: 0, unauthorized401Sent: 0,
+    unauthenticatedErrorsDropped: 0, policyDropped: 0, consentChecksSent: 0, sendsBlockedByConsent: 0,
   };
 
   private currentRole: IceRole;
@@ -154,34 +175,31 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   private readonly log: Logger;
   private readonly taMs: number;
   private readonly checkTimeoutMs: number;
-  private readonly keepaliveMs: number;
   private readonly checkMaxRequests: number;
   private readonly transactions: StunTransactionManager;
   private readonly foundations = new FoundationRegistry();
+  private readonly localBases: LocalBases;
+  private readonly sender: CheckSender;
+  private readonly responder: CheckResponder;
+  private readonly consent: ConsentFreshness;
   private checklist: CheckList;
   private readonly nomination: RegularNomination;
-  private bases: LocalBase[] = [];
-  private relayBases: LocalBase[] = [];
   private readonly validAnnounced = new Set<number>();
-  private readonly turnOnHost = new Map<PacketSocket, Set<TurnClient>>();
-  private readonly checks = new Map<string, CheckRecord>();
+  private readonly remoteIndex = new Map<string, Candidate>();
   private remoteUfrag?: string;
   private remotePwd?: string;
   private started = false;
+  private gathered = false;
   private paceTimer?: TimerHandle;
   private lastCheckAt = -Infinity;
   private failTimer?: TimerHandle;
   private nominationTimer?: TimerHandle;
-  private readonly keepaliveTimers = new Map<number, TimerHandle>();
   private readonly selected = new Map<number, CandidatePair>();
   /** After restart(): the pairs selected before it, carrying media until the new checks select others (RFC 8445 §9). */
   private readonly previousSelected = new Map<number, CandidatePair>();
   private restarted = false;
-  /** Checks in flight when restart() was called: their outcome no longer matters. */
-  private readonly abandoned = new WeakSet<CheckRecord>();
   private readonly lastSentAt = new Map<number, number>();
   private readonly fallback = new Map<number, { address: string; port: number }>();
-  private remotePrflxCount = 0;
   private gatherPromise?: Promise<Candidate[]>;
   /** Hooks for the draft-rosenberg-sipping-ice-01 engine (lib/ice/alt-agent.ts); see `interceptStun`. */
   private stunInterceptor?: StunInterceptor;
@@ -192,13 +210,14 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     if (!Number.isInteger(opts.components) || opts.components < 1 || opts.components > 256) {
       throw new RangeError(`components must be 1..256, got ${opts.components}`);
     }
+    this.lite = opts.lite ?? false;
     this.components = opts.components;
-    this.currentRole = opts.role;
+    // RFC 8445 §6.1.1: with one full and one lite agent the full one is controlling; a lite agent never is.
+    this.currentRole = this.lite ? 'controlled' : opts.role;
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? silentLogger;
     this.taMs = opts.taMs ?? 50;
     this.checkTimeoutMs = opts.checkTimeoutMs ?? 15000;
-    this.keepaliveMs = opts.keepaliveMs ?? 15000;
     this.checkMaxRequests = opts.checkMaxRequests ?? 7;
     // RFC 8445 §5.3: ufrag at least 24 bits (4 ice-chars), password at least 128 bits (22 ice-chars).
     this.localUfrag = opts.ufrag ?? randomIceString(8);
@@ -208,15 +227,59 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     this.transactions = new StunTransactionManager(this.clock);
     this.checklist = new CheckList({ role: this.currentRole, components: this.components });
     this.nomination = new RegularNomination(opts.nominationWaitMs ?? 1000);
+    this.localBases = new LocalBases({
+      components: this.components,
+      addresses: opts.addresses,
+      includeLoopback: opts.includeLoopback,
+      // RFC 8445 §2.5: a lite agent has host candidates only.
+      stunServers: this.lite ? undefined : opts.stunServers,
+      turnServers: this.lite ? undefined : opts.turnServers,
+      turnTimeoutMs: opts.turnTimeoutMs,
+      bindSocket: opts.bindSocket,
+      transactions: this.transactions,
+      foundations: this.foundations,
+      clock: this.clock,
+      log: this.log,
+    }, {
+      stun: (base, data, from) => this.onStun(base, data, from),
+      data: (component, data, from) => this.safeEmit('data', component, data, from),
+      malformed: (base, from, reason) => {
+        this.stats.malformedDropped++;
+        this.log.debug(`dropped datagram from ${formatAddress(from)} on ${formatAddress(base.candidate)}: ${reason}`);
+      },
+      candidate: (c) => this.addLocalCandidate(c),
+      relay: (r) => this.safeEmit('relay', r),
+    });
+    this.sender = new CheckSender(this.transactions, this.clock, this.log, this.stats, (record, result) => this.onCheckResult(record, result));
+    this.responder = new CheckResponder(this.stats, this.log);
+    const consentChecks = !this.lite && (opts.consent ?? true);
+    this.consent = new ConsentFreshness({
+      clock: this.clock,
+      checks: consentChecks,
+      intervalMs: opts.consentIntervalMs,
+      expiryMs: opts.consentExpiryMs,
+      keepaliveMs: opts.keepaliveMs,
+      random: opts.random,
+    }, {
+      pathOf: (component) => this.currentPath(component),
+      sendCheck: (pair) => this.sendConsentCheck(pair),
+      sendIndication: (pair) => {
+        if (this.localBases.sendFrom(pair.base, encodeKeepalive(), pair.remote)) this.lastSentAt.set(pair.component, this.clock.now());
+      },
+      lastSentAt: (component) => this.lastSentAt.get(component),
+      expired: (component, pair) => this.onConsentExpired(component, pair),
+    });
   }
 
   get role(): IceRole { return this.currentRole; }
   /**
    * Sets the role decided by offer/answer (RFC 8445 §6.1.1); normally before start(). Pair
-   * priorities are recomputed. Role conflicts found by checks change it on their own.
+   * priorities are recomputed. Role conflicts found by checks change it on their own. A lite
+   * agent stays controlled.
    */
   set role(role: IceRole) {
     if (role !== 'controlling' && role !== 'controlled') throw new RangeError(`not an ICE role: ${String(role)}`);
+    if (this.lite) return;
     this.setRole(role, 'set by caller');
     this.afterCheckUpdate();
   }
@@ -234,9 +297,10 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   // ---------------------------------------------------------------- gathering
 
   /**
-   * Gathers host candidates (one UDP socket per component per address) and server-reflexive
-   * ones. From the moment the sockets are bound the agent answers incoming checks.
-   * @throws StateError when called twice; Error when no socket could be bound.
+   * Gathers host candidates (one UDP socket per component per address) and, for a full agent,
+   * server-reflexive and relayed ones. From the moment the sockets are bound the agent answers
+   * incoming checks.
+   * @throws StateError when called in another state than 'new'; Error when no socket could be bound.
    */
   gather(): Promise<Candidate[]> {
     if (this.gatherPromise) return this.gatherPromise;
@@ -247,112 +311,16 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   }
 
   private async doGather(): Promise<Candidate[]> {
-    const bases = await gatherHostCandidates({
-      components: this.components,
-      addresses: this.opts.addresses,
-      includeLoopback: this.opts.includeLoopback,
-      foundations: this.foundations,
-      log: this.log,
-      bind: this.opts.bindSocket,
-    });
-    if (this.currentState === 'closed') {
-      await Promise.all(bases.map((b) => b.socket.close()));
-      return [];
-    }
-    this.bases = bases;
-    for (const base of bases) {
-      const demux = new PacketDemux(
-        {
-          stun: (data, from) => this.onStun(base, data, from),
-          rtp: (data, from) => this.safeEmit('data', base.candidate.component, data, from),
-        },
-        (_data, from, reason) => {
-          this.stats.malformedDropped++;
-          this.log.debug(`dropped datagram from ${formatAddress(from)} on ${formatAddress(base.candidate)}: ${reason}`);
-        },
-      );
-      base.socket.onPacket((data, from) => {
-        // Packets from a TURN server whose allocation shares this socket go to its client first.
-        const clients = this.turnOnHost.get(base.socket);
-        if (clients) for (const client of clients) if (client.handlePacket(data, from)) return;
-        demux.handle(data, from);
-      });
-      this.addLocalCandidate(base.candidate);
-    }
-    const jobs: Promise<unknown>[] = [];
-    if (this.opts.stunServers?.length) {
-      jobs.push(gatherServerReflexive(bases, {
-        servers: this.opts.stunServers,
-        transactions: this.transactions,
-        foundations: this.foundations,
-        log: this.log,
-        onCandidate: (c) => this.addLocalCandidate(c),
-      }));
-    }
-    if (this.opts.turnServers?.length) {
-      for (let component = 1; component <= this.components; component++) {
-        const host = bases.find((b) => b.candidate.component === component && b.socket.local.family === 'IPv4') ?? bases.find((b) => b.candidate.component === component);
-        if (host) jobs.push(this.gatherRelay(component, host));
-      }
-    }
-    await Promise.all(jobs);
+    await this.localBases.gather(this.components);
     if (this.isClosed()) return [];
+    this.gathered = true;
     this.safeEmit('gathering-complete');
     this.formPairs();
     return [...this.localCandidates];
   }
 
-  /** One relayed candidate for a component (RFC 8445 §5.1.1.2), its base the allocation itself. */
-  private async gatherRelay(component: number, host: LocalBase): Promise<void> {
-    const { socket, result } = await allocateRelay({
-      component,
-      servers: this.opts.turnServers!,
-      hostSocket: host.socket,
-      attachToHost: (client) => {
-        let set = this.turnOnHost.get(host.socket);
-        if (!set) this.turnOnHost.set(host.socket, (set = new Set()));
-        set.add(client);
-      },
-      detachFromHost: (client) => this.turnOnHost.get(host.socket)?.delete(client),
-      perServerTimeoutMs: this.opts.turnTimeoutMs,
-      clock: this.clock,
-      log: this.log,
-    });
-    for (const f of result.failures) this.log.debug(f.error);
-    this.safeEmit('relay', result);
-    if (!socket) return;
-    if (this.isClosed()) {
-      await socket.close();
-      return;
-    }
-    const mapped = socket.client.mappedAddress;
-    const candidate: Candidate = {
-      foundation: this.foundations.get('relay', socket.local.address, socket.client.server.address),
-      component,
-      transport: 'udp',
-      priority: computePriority('relay', host.localPreference, component),
-      address: socket.local.address,
-      port: socket.local.port,
-      type: 'relay',
-      relatedAddress: mapped?.address ?? host.candidate.address,
-      relatedPort: mapped?.port ?? host.candidate.port,
-    };
-    const base: LocalBase = { socket, candidate, localPreference: host.localPreference };
-    const demux = new PacketDemux(
-      {
-        stun: (data, from) => this.onStun(base, data, from),
-        rtp: (data, from) => this.safeEmit('data', component, data, from),
-      },
-      () => void this.stats.malformedDropped++,
-    );
-    socket.onPacket((data, from) => demux.handle(data, from));
-    this.relayBases.push(base);
-    this.bases.push(base);
-    this.addLocalCandidate(candidate);
-  }
-
   private addLocalCandidate(c: Candidate): void {
-    if (this.currentState === 'closed') return;
+    if (this.isClosed()) return;
     if (this.opts.transportPolicy === 'relay' && c.type !== 'relay') {
       this.log.debug(`not offering ${describeCandidate(c)}: transport policy is relay`);
       return;
@@ -375,15 +343,12 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   }
 
   private baseOf(c: Candidate): LocalBase | undefined {
-    if (c.type === 'relay') return this.relayBases.find((b) => b.candidate.component === c.component && sameAddress(b.candidate, c));
-    if (c.type === 'host') return this.bases.find((b) => b.candidate.component === c.component && sameAddress(b.candidate, c));
-    if (c.relatedAddress === undefined || c.relatedPort === undefined) return undefined;
-    const related = { address: c.relatedAddress, port: c.relatedPort };
-    return this.bases.find((b) => b.candidate.component === c.component && sameAddress(b.candidate, related));
+    return this.localBases.baseOf(c);
   }
 
   // ---------------------------------------------------------------- remote side
 
+  /** @throws RangeError on an empty ufrag or password. */
   setRemoteCredentials(ufrag: string, pwd: string): void {
     if (!ufrag || !pwd) throw new RangeError('remote ufrag and pwd must not be empty');
     this.remoteUfrag = ufrag;
@@ -392,9 +357,12 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     this.kick();
   }
 
-  /** Adds a signalled remote candidate; pairs it with the local ones (§6.1.2.2, pruning §6.1.2.4). */
+  /**
+   * Adds a signalled remote candidate and pairs it with the local ones (§6.1.2.2, pruning
+   * §6.1.2.4), at a cost linear in the number of local candidates.
+   */
   addRemoteCandidate(c: Candidate): void {
-    if (this.currentState === 'closed') return;
+    if (this.isClosed()) return;
     if (c.component < 1 || c.component > this.components) {
       this.log.debug(`ignoring remote candidate for component ${c.component}`);
       return;
@@ -403,18 +371,28 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       this.log.debug(`ignoring remote ${c.transport} candidate ${describeCandidate(c)} (UDP only)`);
       return;
     }
-    const known = this.remoteCandidates.find((r) => r.component === c.component && sameAddress(r, c));
+    const key = remoteKey(c.component, c);
+    const known = this.remoteIndex.get(key);
     if (known) {
       // A signalled candidate equal to a peer-reflexive one learned earlier: keep the pair, adopt the signalled identity.
       if (known.type === 'prflx' && c.type !== 'prflx') Object.assign(known, { ...c });
       return;
     }
-    this.remoteCandidates.push({ ...c });
-    this.formPairs();
+    const remote = { ...c };
+    this.remoteCandidates.push(remote);
+    this.remoteIndex.set(key, remote);
+    if (!this.gathered || this.lite) return;
+    const added = this.checklist.pairNewRemote(remote, this.localCandidates, (l) => this.baseOf(l)?.candidate);
+    if (added.length) this.kick();
+  }
+
+  /** The components the peer gave candidates for (1..n), in order. */
+  remoteComponents(): number[] {
+    return [...new Set(this.remoteCandidates.filter((c) => c.type !== 'prflx').map((c) => c.component))].sort((a, b) => a - b);
   }
 
   private formPairs(): void {
-    if (this.bases.length === 0) return;
+    if (this.localBases.bases.length === 0 || this.lite) return;
     const added = this.checklist.formPairs(this.localCandidates, this.remoteCandidates, (c) => this.baseOf(c)?.candidate);
     if (added.length) {
       this.log.debug(`formed ${added.length} pair(s); check list has ${this.checklist.pairs.length}`);
@@ -425,15 +403,11 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   // ---------------------------------------------------------------- checks
 
   /**
-   * Starts connectivity checks: initial pair states (§6.1.2.6), Ta-paced checks (§6.1.4.2),
-   * and the overall timeout.
-   * @throws StateError before gather() has resolved, or when already started.
-   */
-  /**
    * Drops the components above `count` before checks start: an offer that proposed rtcp-mux
-   * (RFC 5761 §5.1.3) still carries component 2 candidates for a peer that declines it; when the
-   * answer accepts mux, component 2's sockets are closed and its candidates withdrawn.
-   * Remote candidates added so far are kept for the remaining components.
+   * (RFC 5761 §5.1.3) still carries component 2 candidates for a peer that declines it, and a
+   * peer may give candidates for component 1 only (RTCP off, RFC 8445 §6.1.2.2: pairs exist only
+   * for components both agents have). Component `count+1..` sockets are closed and its
+   * candidates withdrawn; remote candidates added so far are kept for the remaining components.
    * @throws StateError after start(); RangeError when `count` is not 1..components.
    */
   async useComponents(count: number): Promise<void> {
@@ -441,25 +415,29 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     if (!Number.isInteger(count) || count < 1 || count > this.components) throw new RangeError(`component count ${count} not in 1..${this.components}`);
     if (count === this.components) return;
     await this.gatherPromise;
-    const dropped = this.bases.filter((b) => b.candidate.component > count);
-    this.bases = this.bases.filter((b) => b.candidate.component <= count);
-    const droppedRelays = this.relayBases.filter((b) => b.candidate.component > count);
-    this.relayBases = this.relayBases.filter((b) => b.candidate.component <= count);
     this.localCandidates = this.localCandidates.filter((c) => c.component <= count);
     this.remoteCandidates = this.remoteCandidates.filter((c) => c.component <= count);
+    for (const [key, c] of this.remoteIndex) if (c.component > count) this.remoteIndex.delete(key);
     this.components = count;
     this.checklist = new CheckList({ role: this.currentRole, components: count });
-    await Promise.all(droppedRelays.map((b) => b.socket.close()));
-    await Promise.all(dropped.filter((b) => !droppedRelays.includes(b)).map((b) => b.socket.close()));
+    this.formPairs();
+    await this.localBases.dropComponentsAbove(count);
   }
 
+  /**
+   * Starts connectivity checks: initial pair states (§6.1.2.6), Ta-paced checks (§6.1.4.2),
+   * and the overall timeout. A lite agent only waits for the full peer's nominations (§8.2).
+   * @throws StateError before gather() has resolved, or when already started.
+   */
   start(): void {
     if (this.started) throw new StateError('start() called twice');
-    if (this.bases.length === 0 || (this.currentState !== 'gathering' && !(this.restarted && this.currentState !== 'closed'))) throw new StateError(`start() in state ${this.currentState} before gathering finished`);
+    if (this.localBases.bases.length === 0 || (this.currentState !== 'gathering' && !(this.restarted && this.currentState !== 'closed'))) {
+      throw new StateError(`start() in state ${this.currentState} before gathering finished`);
+    }
     this.started = true;
     this.transition('checking');
     this.formPairs();
-    this.checklist.unfreezeInitial();
+    if (!this.lite) this.checklist.unfreezeInitial();
     this.failTimer = this.clock.setTimer(this.checkTimeoutMs, () => this.onCheckTimeout());
     this.afterCheckUpdate();
     this.kick();
@@ -474,23 +452,21 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
    * @throws StateError before gathering finished or after close().
    */
   restart(): void {
-    if (this.currentState === 'closed' || this.currentState === 'new' || this.bases.length === 0) throw new StateError(`restart() in state ${this.currentState}`);
+    if (this.currentState === 'closed' || this.currentState === 'new' || this.localBases.bases.length === 0) throw new StateError(`restart() in state ${this.currentState}`);
     this.localUfrag = randomIceString(8);
     this.localPwd = randomIceString(24);
     redact(this.localPwd);
-    for (const record of this.checks.values()) {
-      record.cancelled = true;
-      this.abandoned.add(record);
-      this.transactions.cancel(record.transactionId);
-    }
-    this.checks.clear();
+    this.sender.abandonAll();
     for (const t of [this.paceTimer, this.failTimer, this.nominationTimer]) this.clock.clearTimer(t);
     this.paceTimer = this.failTimer = this.nominationTimer = undefined;
     for (const [component, pair] of this.selected) this.previousSelected.set(component, pair);
     this.selected.clear();
+    this.validAnnounced.clear();
     this.remoteUfrag = undefined;
     this.remotePwd = undefined;
     this.remoteCandidates = [];
+    this.remoteIndex.clear();
+    this.failureReason = undefined;
     this.checklist = new CheckList({ role: this.currentRole, components: this.components });
     this.nomination.reset();
     this.started = false;
@@ -499,7 +475,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   }
 
   private canRunChecks(): boolean {
-    return this.started && this.remoteUfrag !== undefined && this.remotePwd !== undefined
+    return this.started && !this.lite && this.remoteUfrag !== undefined && this.remotePwd !== undefined
       && this.currentState !== 'failed' && this.currentState !== 'closed';
   }
 
@@ -521,36 +497,50 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     this.paceTimer = this.clock.setTimer(this.taMs, () => this.tick());
   }
 
+  /** RFC 8445 §14.3: RTO = MAX(500 ms, Ta * (Num-Waiting + Num-In-Progress)). */
+  private rtoMs(): number {
+    const active = this.checklist.pairs.filter((p) => p.state === 'waiting' || p.state === 'in-progress').length;
+    return Math.max(500, this.taMs * active);
+  }
+
   private sendCheck(check: ScheduledCheck): void {
     const { pair, nominate } = check;
-    const base = this.baseOf(pair.base);
     if (nominate && this.currentRole !== 'controlling') {
-      pair.nominating = false;
+      this.checklist.nominationAbandoned(pair);
       return;
     }
+    const base = this.baseOf(pair.base);
     if (!base || base.socket.closed) {
       if (!nominate) this.checklist.checkFailed(pair);
+      else this.checklist.nominationFailed(pair);
       return;
     }
-    // RFC 8445 §7.1.1: PRIORITY is the priority a peer-reflexive candidate of this base would have.
-    const priority = computePriority('prflx', base.localPreference, pair.component);
-    const request = buildCheckRequest({
-      localUfrag: this.localUfrag, remoteUfrag: this.remoteUfrag!, priority, role: this.currentRole, tieBreaker: this.tieBreaker, useCandidate: nominate,
+    this.sender.send({
+      pair, kind: nominate ? 'nominate' : 'check', base,
+      localUfrag: this.localUfrag, remoteUfrag: this.remoteUfrag!, remotePwd: this.remotePwd!, role: this.currentRole, tieBreaker: this.tieBreaker,
+      // RFC 8445 §7.1.1: PRIORITY is the priority a peer-reflexive candidate of this base would have.
+      priority: computePriority('prflx', base.localPreference, pair.component),
+      rtoMs: this.rtoMs(), maxRequests: this.checkMaxRequests,
     });
-    const remote = { address: pair.remote.address, port: pair.remote.port };
-    const record: CheckRecord = {
-      transactionId: request.transactionId, pair, nominate, base, remote, roleSent: this.currentRole, priority, remotePwd: this.remotePwd!, cancelled: false,
-    };
-    this.checks.set(request.transactionId.toString('hex'), record);
-    this.stats.checksSent++;
+    this.lastSentAt.set(pair.component, this.clock.now());
     this.log.trace(`check ${nominate ? '(USE-CANDIDATE) ' : ''}${pair.describe()}`);
     this.safeEmit('check', { pair: pair.info(), result: 'sent' });
-    // RFC 8445 §14.3: RTO = MAX(500 ms, Ta * (Num-Waiting + Num-In-Progress)).
-    const active = this.checklist.pairs.filter((p) => p.state === 'waiting' || p.state === 'in-progress').length;
-    const rtoMs = Math.max(500, this.taMs * active);
-    this.transactions.request(request, (bytes) => base.socket.send(bytes, remote), {
-      rtoMs, maxRequests: this.checkMaxRequests, integrityKey: shortTermKey(record.remotePwd), fingerprint: true,
-    }).then(() => undefined, (err: unknown) => this.onCheckError(record, err));
+  }
+
+  /** RFC 7675 §5.1: a consent check is an ordinary Binding request on the pair, without USE-CANDIDATE. */
+  private sendConsentCheck(pair: CandidatePair): void {
+    if (this.remoteUfrag === undefined || this.remotePwd === undefined || this.isClosed()) return;
+    const base = this.baseOf(pair.base);
+    if (!base || base.socket.closed) return;
+    this.stats.consentChecksSent++;
+    this.sender.send({
+      pair, kind: 'consent', base,
+      localUfrag: this.localUfrag, remoteUfrag: this.remoteUfrag, remotePwd: this.remotePwd, role: this.currentRole, tieBreaker: this.tieBreaker,
+      priority: computePriority('prflx', base.localPreference, pair.component),
+      // One consent check lives at most until the next one is due.
+      rtoMs: 500, maxRequests: 3,
+    });
+    this.lastSentAt.set(pair.component, this.clock.now());
   }
 
   private onStun(base: LocalBase, data: Buffer, from: TransportAddress): void {
@@ -565,68 +555,66 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     if (this.stunInterceptor?.(base.candidate, msg, from)) return;
     if (msg.messageClass === 'request') this.onRequest(base, msg, from);
     else if (msg.messageClass === 'indication') return; // keepalives (§11): nothing to do
-    else this.onResponse(base, msg, from);
-  }
-
-  private onResponse(base: LocalBase, msg: StunMessage, from: TransportAddress): void {
-    const record = this.checks.get(msg.transactionId.toString('hex'));
-    if (!record) {
+    else if (!this.sender.handleResponse(base, msg, from)) {
       // Gathering (server-reflexive) responses, or a stray one.
       if (!this.transactions.handleResponse(msg, from)) this.log.trace(`unmatched STUN response from ${formatAddress(from)}`);
-      return;
     }
-    const auth = authenticateResponse(msg, record.remotePwd);
-    if (auth === 'bad-integrity') {
-      // RFC 8489 §9.1.4: discarded "as if it was never received".
-      this.stats.integrityFailures++;
-      this.log.debug(`check response from ${formatAddress(from)} failed MESSAGE-INTEGRITY: dropped`);
-      return;
-    }
-    if (!this.transactions.handleResponse(msg, from)) return;
-    this.stats.responsesReceived++;
-    this.checks.delete(msg.transactionId.toString('hex'));
-    if (record.cancelled || this.currentState === 'closed') return;
-    this.completeCheck(record, msg, from, base);
   }
 
-  private completeCheck(record: CheckRecord, msg: StunMessage, from: TransportAddress, arrivedOn: LocalBase): void {
+  private onCheckResult(record: CheckRecord, result: CheckResult): void {
+    if (this.isClosed()) return;
     const pair = record.pair;
-    const outcome = judgeCheckResponse(msg, from, record.remote, arrivedOn === record.base);
+    if (record.kind === 'consent') {
+      if (result.kind === 'response') {
+        const outcome = judgeCheckResponse(result.message, result.from, record.remote, result.arrivedOn === record.base);
+        if (outcome.kind === 'success') this.consent.granted(pair);
+        else this.log.debug(`consent check ${pair.describe()}: ${outcome.kind === 'failure' ? outcome.reason : 'role conflict'}`);
+      }
+      return;
+    }
+    if (result.kind === 'timeout') {
+      this.log.debug(`check ${pair.describe()} ended: ${result.reason}`);
+      if (record.kind === 'nominate') this.checklist.nominationFailed(pair);
+      else if (pair.state === 'in-progress') this.checklist.checkFailed(pair);
+      this.safeEmit('check', { pair: pair.info(), result: 'failed' });
+      this.afterCheckUpdate();
+      return;
+    }
+    const outcome = judgeCheckResponse(result.message, result.from, record.remote, result.arrivedOn === record.base);
     if (outcome.kind === 'role-conflict') {
       // RFC 8445 §7.2.5.1: switch to the role opposite to the one the request claimed, and retry.
       this.stats.roleConflicts++;
-      if (this.currentRole === record.roleSent) this.setRole(record.roleSent === 'controlling' ? 'controlled' : 'controlling');
-      if (record.nominate) pair.nominating = false;
-      else this.checklist.retry(pair);
-    } else if (record.nominate) {
+      if (this.currentRole === record.roleSent && !this.lite) this.setRole(record.roleSent === 'controlling' ? 'controlled' : 'controlling');
+      if (record.kind === 'nominate') this.checklist.nominationAbandoned(pair);
+      else if (pair.state === 'in-progress') this.checklist.retry(pair);
+    } else if (record.kind === 'nominate') {
       if (outcome.kind === 'success') {
-        this.checklist.nominate(pair);
+        this.checklist.nominationSucceeded(pair);
+        this.consent.granted(pair);
         this.log.debug(`nominated ${pair.describe()}`);
         this.safeEmit('check', { pair: pair.info(), result: 'succeeded' });
       } else {
-        pair.nominating = false;
-        pair.nominationFailed = true;
+        this.checklist.nominationFailed(pair);
         this.safeEmit('check', { pair: pair.info(), result: 'failed' });
       }
     } else if (outcome.kind === 'success') {
+      if (pair.state !== 'in-progress' && pair.state !== 'waiting') return; // already decided
       const local = this.mappedLocalCandidate(record, outcome.mapped);
       const valid = this.checklist.checkSucceeded(pair, local);
-      // RFC 8445 §7.3.1.5: USE-CANDIDATE arrived before this check succeeded.
-      if (pair.nominateOnSuccess && this.currentRole === 'controlled') {
-        pair.nominateOnSuccess = false;
-        this.checklist.nominate(valid);
-      }
+      this.consent.granted(valid);
       this.log.debug(`check succeeded ${pair.describe()}${valid !== pair ? ` (valid pair ${valid.describe()})` : ''}`);
       this.safeEmit('check', { pair: pair.info(), result: 'succeeded' });
       // RFC 8445 §12.1: "An ICE agent MAY send data on any valid pair before selected pairs have
       // been produced": announce the first one so media need not wait for nomination.
       if (!this.validAnnounced.has(pair.component)) {
         this.validAnnounced.add(pair.component);
+        this.consent.watch(pair.component);
         this.safeEmit('valid-pair', pair.component, valid.info());
       }
     } else {
       this.log.debug(`check failed ${pair.describe()}: ${outcome.reason}`);
-      if (!this.checklist.checkFailed(pair)) this.safeEmit('check', { pair: pair.info(), result: 'failed' });
+      if (pair.state === 'in-progress') this.checklist.checkFailed(pair);
+      this.safeEmit('check', { pair: pair.info(), result: 'failed' });
     }
     this.afterCheckUpdate();
   }
@@ -638,7 +626,6 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
    */
   private mappedLocalCandidate(record: CheckRecord, mapped: TransportAddress): Candidate {
     const component = record.pair.component;
-    if (sameAddress(mapped, record.base.candidate)) return record.base.candidate;
     const known = [...this.localCandidates, ...this.peerReflexiveLocal].find((c) => c.component === component && sameAddress(c, mapped));
     if (known) return known;
     const prflx: Candidate = {
@@ -657,87 +644,62 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     return prflx;
   }
 
-  private onCheckError(record: CheckRecord, err: unknown): void {
-    if (this.abandoned.has(record)) return;
-    this.checks.delete(record.transactionId.toString('hex'));
-    if (this.currentState === 'closed') return;
-    const pair = record.pair;
-    if (record.nominate) {
-      pair.nominating = false;
-      pair.nominationFailed = true;
-    } else if (pair.state === 'in-progress') {
-      if (record.cancelled || err instanceof TransactionCancelledError) pair.retriggerOnFailure = false;
-      this.log.debug(`check ${pair.describe()} ended: ${errorMessage(err)}`);
-      if (this.checklist.checkFailed(pair)) {
-        this.kick();
-        return;
-      }
-    }
-    this.safeEmit('check', { pair: pair.info(), result: 'failed' });
-    this.afterCheckUpdate();
-  }
-
-  /** RFC 8445 §7.3: answering an incoming check, then §7.3.1.3-§7.3.1.5. */
+  /** RFC 8445 §7.3: an incoming check, then §7.3.1.3-§7.3.1.5 (lite: §8.2). */
   private onRequest(base: LocalBase, msg: StunMessage, from: TransportAddress): void {
-    this.stats.checksReceived++;
-    const verdict = judgeIncomingCheck(msg, { localUfrag: this.localUfrag, localPwd: this.localPwd, remoteUfrag: this.remoteUfrag });
-    if (verdict.kind === 'drop') {
-      this.stats.malformedDropped++;
-      this.log.debug(`dropped request from ${formatAddress(from)}: ${verdict.reason}`);
+    if (this.opts.transportPolicy === 'relay' && base.candidate.type !== 'relay') {
+      // The host socket is only a carrier for TURN here: it is no candidate of ours.
+      this.stats.policyDropped++;
+      this.log.debug(`dropped check from ${formatAddress(from)} on host ${formatAddress(base.candidate)}: transport policy is relay`);
       return;
     }
-    if (verdict.kind === 'reject') {
-      if (verdict.code === 401) this.stats.unauthorized401Sent++;
-      if (verdict.integrityFailure) this.stats.integrityFailures++;
-      this.log.debug(`answering ${verdict.code} to ${formatAddress(from)}: ${verdict.reason}`);
-      base.socket.send(encodeErrorResponse(msg, verdict.code, verdict.reason, {
-        localPwd: verdict.authenticated ? this.localPwd : undefined, unknownAttributes: verdict.unknownAttributes,
-      }), from);
-      return;
-    }
-    const conflict = resolveRoleConflict(this.currentRole, this.tieBreaker, verdict);
-    if (conflict !== 'none') {
-      this.stats.roleConflicts++;
-      if (conflict === 'reject-487') {
-        this.log.debug(`role conflict with ${formatAddress(from)}: answering 487`);
-        base.socket.send(encodeErrorResponse(msg, 487, 'Role Conflict', { localPwd: this.localPwd }), from);
-        return;
-      }
-      this.setRole(conflict === 'switch-to-controlled' ? 'controlled' : 'controlling');
-    }
-    base.socket.send(encodeSuccessResponse(msg, from, this.localPwd), from);
-
+    const outcome = this.responder.respond(base, msg, from, {
+      localUfrag: this.localUfrag,
+      localPwd: this.localPwd,
+      remoteUfrag: this.remoteUfrag,
+      role: this.currentRole,
+      tieBreaker: this.tieBreaker,
+      lite: this.lite,
+      switchRole: (role) => this.setRole(role),
+      findRemote: (component, addr) => this.remoteIndex.get(remoteKey(component, addr)),
+      addRemote: (c) => {
+        this.remoteCandidates.push(c);
+        this.remoteIndex.set(remoteKey(c.component, c), c);
+        this.log.debug(`learned remote peer-reflexive candidate ${describeCandidate(c)}`);
+      },
+    });
+    if (outcome.kind !== 'answered' || this.isClosed()) return;
     const component = base.candidate.component;
-    let remote = this.remoteCandidates.find((r) => r.component === component && r.transport === 'udp' && sameAddress(r, from));
-    if (!remote) {
-      // RFC 8445 §7.3.1.3: a peer-reflexive remote candidate, priority from PRIORITY, fresh foundation.
-      remote = {
-        foundation: `prflx${++this.remotePrflxCount}`,
-        component, transport: 'udp', priority: verdict.priority, address: from.address, port: from.port, type: 'prflx',
-      };
-      this.remoteCandidates.push(remote);
-      this.log.debug(`learned remote peer-reflexive candidate ${describeCandidate(remote)}`);
+    if (component > this.components) return;
+    if (this.lite) {
+      // RFC 8445 §7.3.1.5 (lite): the pair (this host candidate, the source) is valid and, with
+      // USE-CANDIDATE, nominated at once.
+      if (outcome.useCandidate) {
+        this.checklist.addNominatedPair(base.candidate, outcome.remote);
+        this.afterCheckUpdate();
+      }
+      return;
     }
-    const added = this.checklist.addPair(base.candidate, remote);
+    const added = this.checklist.addPair(base.candidate, outcome.remote);
     if (!added) return;
     const pair = added.pair;
     this.safeEmit('check', { pair: pair.info(), result: 'received' });
-    // RFC 8445 §7.3.1.4: triggered check (not once this component is concluded, §8.1.2).
-    if (!this.checklist.nominated(component)) this.checklist.trigger(pair);
-    // RFC 8445 §7.3.1.5: the controlled agent nominates on USE-CANDIDATE.
-    if (verdict.useCandidate && this.currentRole === 'controlled') {
-      if (pair.state === 'succeeded' && pair.validPair) {
-        if (!pair.validPair.nominated) this.checklist.nominate(pair.validPair);
-      } else {
-        pair.nominateOnSuccess = true;
-      }
+    let triggerNow = !this.checklist.nominated(component); // §8.1.2: a concluded component runs no more checks...
+    if (outcome.useCandidate && this.currentRole === 'controlled') {
+      // RFC 8445 §7.3.1.5: the controlled agent nominates on USE-CANDIDATE; a pair whose own check
+      // has not succeeded yet gets a triggered check even on a concluded component (...but a new
+      // nomination must be checkable, or the two ends would select different pairs).
+      this.checklist.requestNomination(pair);
+      if (pair.state !== 'succeeded') triggerNow = true;
+    }
+    if (triggerNow) {
+      if (this.checklist.trigger(pair) === 'cancel-in-progress') this.sender.cancelRetransmissions(pair, 2 * this.rtoMs());
     }
     this.afterCheckUpdate();
     this.kick();
   }
 
   private setRole(role: IceRole, why = 'role conflict'): void {
-    if (role === this.currentRole) return;
+    if (role === this.currentRole || this.lite) return;
     this.log.info(`ICE role ${this.currentRole} -> ${role} (${why})`);
     this.currentRole = role;
     this.checklist.setRole(role);
@@ -746,16 +708,17 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   /** Re-evaluates nomination, selection, conclusion and the agent state after any change. */
   private afterCheckUpdate(): void {
     if (this.currentState === 'closed' || this.currentState === 'failed') return;
-    if (this.started && this.currentRole === 'controlling') this.runNomination();
+    if (this.started && this.currentRole === 'controlling' && !this.lite) this.runNomination();
     for (let c = 1; c <= this.components; c++) {
-      const chosen = this.checklist.nominated(c);
+      const chosen = this.checklist.selected(c);
       if (!chosen || this.selected.get(c) === chosen) continue;
       this.selected.set(c, chosen);
+      this.previousSelected.delete(c);
       this.log.info(`selected pair c${c}: ${chosen.describe()}`);
+      this.consent.watch(c);
       this.safeEmit('selected-pair', c, chosen.info());
-      this.scheduleKeepalive(c);
       // RFC 8445 §8.1.2: stop lower-priority checks of this component.
-      for (const p of this.checklist.concludeComponent(c)) this.cancelChecksOf(p);
+      for (const p of this.checklist.concludeComponent(c)) this.sender.cancelRetransmissions(p, 0);
     }
     if (!this.started) return;
     const allSelected = this.selected.size === this.components;
@@ -763,10 +726,11 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       this.clock.clearTimer(this.failTimer);
       this.transition('connected');
     }
-    if (this.currentState === 'connected' && this.checklist.state === 'completed' && this.checklist.inProgressCount() === 0) {
+    // RFC 8445 §8.2: a lite agent completes once every component has a nominated pair.
+    if (this.currentState === 'connected' && (this.lite || (this.checklist.state === 'completed' && this.checklist.inProgressCount() === 0))) {
       this.transition('completed');
     }
-    if (this.currentState === 'checking' && this.checklist.state === 'failed') this.fail('every candidate pair failed');
+    if (this.currentState === 'checking' && !this.lite && this.checklist.state === 'failed') this.fail('every candidate pair failed');
     this.kick();
   }
 
@@ -787,66 +751,44 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     if (decision.nominate.length) this.kick();
   }
 
-  private cancelChecksOf(pair: CandidatePair): void {
-    for (const record of this.checks.values()) {
-      if (record.pair !== pair || record.nominate) continue;
-      record.cancelled = true;
-      this.transactions.cancel(record.transactionId);
-    }
-  }
-
   private onCheckTimeout(): void {
     this.failTimer = undefined;
     if (this.currentState !== 'checking') return;
     for (let c = 1; c <= this.components; c++) {
       if (!this.checklist.bestValid(c)) {
-        this.fail(`no valid pair for component ${c} after ${this.checkTimeoutMs} ms`);
+        this.fail(this.lite ? `no nomination for component ${c} after ${this.checkTimeoutMs} ms` : `no valid pair for component ${c} after ${this.checkTimeoutMs} ms`);
         return;
       }
     }
     this.log.warn(`valid pairs but no nomination after ${this.checkTimeoutMs} ms; media uses the best valid pairs`);
   }
 
+  private onConsentExpired(component: number, pair: CandidatePair): void {
+    if (this.isClosed() || this.currentState === 'failed') return;
+    const reason = `consent expired on component ${component} (${pair.describe()}): no check response for ${this.consent.expiryMs} ms (RFC 7675)`;
+    this.safeEmit('consent-lost', component, pair.info());
+    this.fail(reason);
+  }
+
   private fail(reason: string): void {
+    this.failureReason = reason;
     this.log.warn(`ICE failed: ${reason}`);
     this.clock.clearTimer(this.paceTimer);
     this.paceTimer = undefined;
     this.clock.clearTimer(this.nominationTimer);
     this.clock.clearTimer(this.failTimer);
-    for (const record of this.checks.values()) record.cancelled = true;
+    this.consent.stop();
+    this.sender.abandonAll();
     this.transition('failed');
-    this.transactions.cancelAll();
   }
 
   // ---------------------------------------------------------------- media
 
-  private scheduleKeepalive(component: number): void {
-    this.clock.clearTimer(this.keepaliveTimers.get(component));
-    const last = this.lastSentAt.get(component) ?? this.clock.now();
-    const delay = Math.max(0, last + this.keepaliveMs - this.clock.now());
-    this.keepaliveTimers.set(component, this.clock.setTimer(delay, () => this.onKeepaliveTimer(component)));
+  /** The pair carrying media now: selected, else the best valid pair (§12.1), else the pre-restart one. */
+  private currentPath(component: number): CandidatePair | undefined {
+    return this.selected.get(component) ?? this.checklist.bestValid(component) ?? this.previousSelected.get(component);
   }
 
-  /** RFC 8445 §11: a Binding indication when nothing was sent on the selected pair for Tr. */
-  private onKeepaliveTimer(component: number): void {
-    this.keepaliveTimers.delete(component);
-    if (this.currentState === 'closed') return;
-    const pair = this.selected.get(component);
-    if (!pair) return;
-    const last = this.lastSentAt.get(component) ?? -Infinity;
-    if (this.clock.now() - last >= this.keepaliveMs) {
-      const base = this.baseOf(pair.base);
-      if (base) base.socket.send(encodeKeepalive(), pair.remote);
-      this.lastSentAt.set(component, this.clock.now());
-    }
-    this.scheduleKeepalive(component);
-  }
-
-  /**
-   * Sends one datagram of `component`: on the selected pair, else the best valid pair,
-   * else to the fallback remote address from the default candidate's socket.
-   * @returns false when there is nowhere to send.
-   */
   /**
    * The pair media uses now: the selected pair, else (before selection, RFC 8445 §12.1) the
    * highest-priority valid pair. `selected` tells which.
@@ -858,28 +800,35 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     return valid ? { pair: valid.info(), selected: false } : undefined;
   }
 
+  /**
+   * Sends one datagram of `component`: on the selected pair, else the best valid pair, else to
+   * the fallback remote address from the default candidate's socket. Nothing is sent on a pair
+   * whose consent expired (RFC 7675 §5.1 "MUST cease transmission").
+   * @returns false when there is nowhere to send.
+   */
   send(component: number, data: Buffer): boolean {
-    if (this.currentState === 'closed') return false;
+    if (this.isClosed()) return false;
     const path = this.mediaPath.get(component);
     if (path) return this.sendFrom(path.base, data, path.remote);
-    const pair = this.selected.get(component) ?? this.checklist.bestValid(component) ?? this.previousSelected.get(component);
+    const pair = this.currentPath(component);
     if (pair) {
-      const base = this.baseOf(pair.base);
-      if (!base) return false;
-      base.socket.send(data, pair.remote);
+      if (!this.consent.allowed(pair)) {
+        this.stats.sendsBlockedByConsent++;
+        return false;
+      }
+      if (!this.localBases.sendFrom(pair.base, data, pair.remote)) return false;
       this.lastSentAt.set(component, this.clock.now());
       return true;
     }
     const fallback = this.fallback.get(component);
     if (!fallback) return false;
-    let base: LocalBase | undefined;
+    let local: Candidate;
     try {
-      base = this.baseOf(this.defaultCandidate(component));
+      local = this.defaultCandidate(component);
     } catch {
       return false;
     }
-    if (!base) return false;
-    base.socket.send(data, fallback);
+    if (!this.localBases.sendFrom(local, data, fallback)) return false;
     this.lastSentAt.set(component, this.clock.now());
     return true;
   }
@@ -900,7 +849,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
 
   // ---------------------------------------------------------------- hooks for lib/ice/alt-agent.ts
   // draft-rosenberg-sipping-ice-01 peers are served by a separate engine that reuses this agent's
-  // gathered sockets; these hooks are all it needs. None of them is used on the RFC 8445 path.
+  // local bases; these hooks are all it needs. None of them is used on the RFC 8445 path.
 
   /**
    * Every decoded STUN message on every base (host and relayed) goes to `handler` first; when it
@@ -913,7 +862,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
 
   /** The candidates that own a socket: host candidates and relayed ones (not srflx/prflx). */
   baseCandidates(): Candidate[] {
-    return this.bases.map((b) => ({ ...b.candidate }));
+    return this.localBases.bases.map((b) => ({ ...b.candidate }));
   }
 
   /**
@@ -922,10 +871,8 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
    * @returns false when that candidate has no open socket.
    */
   sendFrom(local: Candidate, data: Buffer, to: { address: string; port: number }): boolean {
-    if (this.currentState === 'closed') return false;
-    const base = this.baseOf(local);
-    if (!base || base.socket.closed) return false;
-    base.socket.send(data, to);
+    if (this.isClosed()) return false;
+    if (!this.localBases.sendFrom(local, data, to)) return false;
     this.lastSentAt.set(local.component, this.clock.now());
     return true;
   }
@@ -946,34 +893,27 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
    * @returns false when `relay` is not a live relayed candidate of this agent.
    */
   async releaseRelay(relay: Candidate): Promise<boolean> {
-    const base = this.relayBases.find((b) => b.candidate.component === relay.component && sameAddress(b.candidate, relay));
-    if (!base) return false;
-    this.relayBases = this.relayBases.filter((b) => b !== base);
-    this.bases = this.bases.filter((b) => b !== base);
+    const known = this.localBases.relayBases.some((b) => b.candidate.component === relay.component && sameAddress(b.candidate, relay));
+    if (!known) return false;
     this.localCandidates = this.localCandidates.filter((c) => !(c.type === 'relay' && c.component === relay.component && sameAddress(c, relay)));
-    this.log.info(`released relayed candidate ${describeCandidate(relay)}`);
-    await base.socket.close();
-    return true;
+    return this.localBases.releaseRelay(relay);
   }
 
   /** Local transport addresses the agent's sockets are bound to (one per component per address). */
   localSockets(): Array<{ component: number; local: TransportAddress }> {
-    return this.bases.map((b) => ({ component: b.candidate.component, local: b.socket.local }));
+    return this.localBases.bases.map((b) => ({ component: b.candidate.component, local: b.socket.local }));
   }
 
+  /** Stops every timer and check, closes every socket (TURN allocations are released first). */
   async close(): Promise<void> {
-    if (this.currentState === 'closed') return;
+    if (this.isClosed()) return;
     this.transition('closed');
     this.clock.clearTimer(this.paceTimer);
     this.clock.clearTimer(this.failTimer);
     this.clock.clearTimer(this.nominationTimer);
-    for (const t of this.keepaliveTimers.values()) this.clock.clearTimer(t);
-    this.keepaliveTimers.clear();
-    for (const record of this.checks.values()) record.cancelled = true;
+    this.consent.stop();
+    this.sender.abandonAll();
     this.transactions.cancelAll();
-    this.checks.clear();
-    // Relays first: their deallocation (Refresh, LIFETIME 0) may still need the host socket.
-    await Promise.all(this.relayBases.map((b) => b.socket.close()));
-    await Promise.all(this.bases.map((b) => b.socket.close()));
+    await this.localBases.close();
   }
 }

@@ -49,16 +49,29 @@ export function pairPriorityFor(role: IceRole, local: Candidate, remote: Candida
  *   ← in-progress (triggered re-check §7.3.1.4, retry after 487 §7.2.5.1),
  *   ← failed (triggered check on a failed pair, §7.3.1.4);
  * - in-progress ← waiting (a check is sent, §6.1.4.2);
- * - succeeded ← in-progress (§7.2.5.3);
+ * - succeeded ← in-progress (§7.2.5.3), ← waiting (late response to a cancelled check, §7.3.1.4);
  * - failed ← in-progress (timeout, error response, asymmetric addresses, §7.2.5.2).
  */
 export const PAIR_PREDECESSORS: Record<PairState, readonly PairState[]> = {
   frozen: [],
   waiting: ['frozen', 'in-progress', 'failed'],
   'in-progress': ['waiting'],
-  succeeded: ['in-progress'],
+  // A late response to a check cancelled by a triggered check (§7.3.1.4) may arrive while the
+  // pair waits for the new one: it counts (waiting -> succeeded).
+  succeeded: ['in-progress', 'waiting'],
   failed: ['in-progress'],
 };
+
+/**
+ * Nomination state of a pair (RFC 8445 §8.1):
+ * - `none`: not nominated, nothing pending;
+ * - `requested`: (controlled) USE-CANDIDATE arrived on this check-list pair before our own check on
+ *   it succeeded; the valid pair it produces is nominated then (§7.3.1.5);
+ * - `pending`: (controlling) a check with USE-CANDIDATE on this valid pair is queued or in flight;
+ * - `nominated`: the nominated flag is set (§7.2.5.3.4, §7.3.1.5);
+ * - `failed`: (controlling) the USE-CANDIDATE check on it failed: it is not nominated again.
+ */
+export type NominationState = 'none' | 'requested' | 'pending' | 'nominated' | 'failed';
 
 let nextPairId = 1;
 
@@ -67,27 +80,20 @@ export class CandidatePair {
   readonly id = nextPairId++;
   private current: PairState = 'frozen';
   priority: bigint;
-  /** RFC 8445 §8.1.1: the nominated flag (set on valid pairs only). */
-  nominated = false;
   /** On the valid list (§7.2.5.3.2). */
   valid = false;
   /** The valid pair this pair's successful check produced (§7.2.5.3.2); may be itself. */
   validPair?: CandidatePair;
   /**
-   * RFC 8445 §7.3.1.5: the controlled agent received USE-CANDIDATE for this pair before its
-   * own check succeeded; the valid pair is nominated when it does.
+   * Where this pair stands in nomination (RFC 8445 §8.1): one state, owned and changed by the
+   * CheckList only (`CheckList.nominationTransition`). See `NominationState`.
    */
-  nominateOnSuccess = false;
-  /** A nomination check (USE-CANDIDATE) on this valid pair failed: do not try it again. */
-  nominationFailed = false;
-  /** A nomination check on this pair is queued or in flight. */
-  nominating = false;
+  nomination: NominationState = 'none';
   /**
-   * RFC 8445 §7.3.1.4 asks for a new check when a check arrives on an In-Progress pair. We keep
-   * the in-flight transaction (its retransmissions are the new check) and, should it time
-   * out, send one more check instead of failing the pair.
+   * Order in which pairs became nominated (a CheckList-wide counter): the selected pair of a
+   * component is its most recently nominated pair (see CheckList.selected).
    */
-  retriggerOnFailure = false;
+  nominatedSeq = 0;
 
   /**
    * @param local the local candidate (host or relay for check-list pairs; may be peer-reflexive for valid pairs)
@@ -111,6 +117,8 @@ export class CandidatePair {
   }
 
   get state(): PairState { return this.current; }
+  /** RFC 8445 §8.1.1: the nominated flag. */
+  get nominated(): boolean { return this.nomination === 'nominated'; }
   get component(): number { return this.local.component; }
   /** RFC 8445 §6.1.2.6: the pair foundation is the local and remote foundations together. */
   get foundation(): string { return `${this.local.foundation}:${this.remote.foundation}`; }

@@ -38,10 +38,28 @@ function sameCandidateAddress(a: Candidate, b: Candidate): boolean {
   return a.component === b.component && a.transport === b.transport && sameAddress(a, b);
 }
 
+/** Map key of a check-list pair: component, base transport address, remote transport address. */
+function pairKey(component: number, base: { address: string; port: number }, remote: { address: string; port: number }): string {
+  return `${component}|${base.address.toLowerCase()}|${base.port}|${remote.address.toLowerCase()}|${remote.port}`;
+}
+
+/** What `CheckList.trigger` did (RFC 8445 §7.3.1.4). */
+export type TriggerResult =
+  /** Nothing: the pair already succeeded. */
+  | 'none'
+  /** Queued a triggered check (the pair was Frozen, Waiting or Failed). */
+  | 'queued'
+  /** The pair was In-Progress: the agent MUST cancel that transaction's retransmissions; a new check is queued. */
+  | 'cancel-in-progress';
+
 export class CheckList {
   private list: CandidatePair[] = [];
+  /** The check list indexed by `pairKey` (§6.1.2.4 redundancy and `find` in O(1)). */
+  private readonly index = new Map<string, CandidatePair>();
   /** Valid pairs whose local candidate was discovered by a check (not on the check list). */
   private discovered: CandidatePair[] = [];
+  /** Counter behind `CandidatePair.nominatedSeq`. */
+  private nominationSeq = 0;
   private queue: ScheduledCheck[] = [];
   private currentRole: IceRole;
   private unfrozen = false;
@@ -78,19 +96,22 @@ export class CheckList {
     if (!base || !canPair(base, remote)) return undefined;
     const existing = this.find(base, remote);
     if (existing) return { pair: existing, added: false };
+    const pair = new CandidatePair(base, remote, this.currentRole);
     if (this.list.length >= this.maxPairs) {
       // §6.1.2.5: drop the lowest-priority frozen pair if the new one beats it, else refuse.
-      const candidate = new CandidatePair(base, remote, this.currentRole);
-      const victim = [...this.list].reverse().find((p) => p.state === 'frozen');
-      if (!victim || victim.priority >= candidate.priority) return undefined;
-      this.list = this.list.filter((p) => p !== victim);
-      return { pair: this.insert(candidate), added: true };
+      let victim: CandidatePair | undefined;
+      for (let i = this.list.length - 1; i >= 0; i--) if (this.list[i].state === 'frozen') { victim = this.list[i]; break; }
+      if (!victim || victim.priority >= pair.priority) return undefined;
+      this.remove(victim);
     }
-    const pair = new CandidatePair(base, remote, this.currentRole);
     return { pair: this.insert(pair), added: true };
   }
 
-  /** Pairs every local candidate with every remote one (§6.1.2.2) and prunes (§6.1.2.4). Returns the new pairs. */
+  /**
+   * Pairs every local candidate with every remote one (§6.1.2.2) and prunes (§6.1.2.4). Returns
+   * the new pairs. O(locals x remotes): for a candidate added later use `pairNewRemote` /
+   * `pairNewLocal`, which cost O(locals) or O(remotes).
+   */
   formPairs(locals: readonly Candidate[], remotes: readonly Candidate[], baseOf?: (c: Candidate) => Candidate | undefined): CandidatePair[] {
     const added: CandidatePair[] = [];
     for (const l of locals) for (const r of remotes) {
@@ -100,9 +121,27 @@ export class CheckList {
     return added;
   }
 
+  /** Pairs one new remote candidate with the local ones (§6.1.2.2). Returns the new pairs. */
+  pairNewRemote(remote: Candidate, locals: readonly Candidate[], baseOf?: (c: Candidate) => Candidate | undefined): CandidatePair[] {
+    return this.formPairs(locals, [remote], baseOf);
+  }
+
+  /** Pairs one new local candidate with the remote ones (§6.1.2.2). Returns the new pairs. */
+  pairNewLocal(local: Candidate, remotes: readonly Candidate[], baseOf?: (c: Candidate) => Candidate | undefined): CandidatePair[] {
+    return this.formPairs([local], remotes, baseOf);
+  }
+
+  /** Inserts in priority order (binary search; equal priorities keep insertion order). */
   private insert(pair: CandidatePair): CandidatePair {
-    this.list.push(pair);
-    this.list.sort(byPriorityDescending);
+    let lo = 0;
+    let hi = this.list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (byPriorityDescending(this.list[mid], pair) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    this.list.splice(lo, 0, pair);
+    this.index.set(pairKey(pair.component, pair.base, pair.remote), pair);
     if (this.unfrozen) {
       // Added after checks began: if its foundation already succeeded, it may run at once
       // (§7.2.5.3.3); otherwise it waits for §6.1.4.2 step 2.
@@ -111,9 +150,14 @@ export class CheckList {
     return pair;
   }
 
+  private remove(pair: CandidatePair): void {
+    this.list = this.list.filter((p) => p !== pair);
+    this.index.delete(pairKey(pair.component, pair.base, pair.remote));
+  }
+
   /** The check-list pair with this base (local) transport address and remote transport address. */
   find(local: { address: string; port: number; component: number }, remote: { address: string; port: number }): CandidatePair | undefined {
-    return this.list.find((p) => p.component === local.component && sameAddress(p.base, local) && sameAddress(p.remote, remote));
+    return this.index.get(pairKey(local.component, local, remote));
   }
 
   /**
@@ -147,8 +191,8 @@ export class CheckList {
     while (this.queue.length > 0) {
       const entry = this.queue.shift()!;
       if (entry.nominate) {
-        if (entry.pair.valid) return entry;
-        entry.pair.nominating = false;
+        if (entry.pair.valid && entry.pair.nomination === 'pending') return entry;
+        if (entry.pair.nomination === 'pending') entry.pair.nomination = 'none';
         continue;
       }
       if (entry.pair.state !== 'waiting') continue;
@@ -176,29 +220,74 @@ export class CheckList {
 
   /**
    * RFC 8445 §7.3.1.4 triggered check for a pair an incoming check arrived on:
-   * Succeeded → nothing; In-Progress → the in-flight check stands, retried once should it
-   * time out; Waiting/Frozen/Failed → Waiting and queued. Returns whether a check was queued.
+   * - Succeeded: nothing;
+   * - In-Progress: "the ICE agent MUST generate a new connectivity check for the pair": the pair
+   *   goes back to Waiting and into the triggered-check queue, and the caller cancels the
+   *   in-progress transaction's retransmissions (a late response to it still counts);
+   * - Waiting, Frozen, Failed: Waiting and queued.
    */
-  trigger(pair: CandidatePair): boolean {
-    switch (pair.state) {
-      case 'succeeded':
-        return false;
-      case 'in-progress':
-        pair.retriggerOnFailure = true;
-        return false;
-      default:
-        if (pair.state !== 'waiting') pair.transition('waiting');
-        if (!this.queue.some((e) => e.pair === pair && !e.nominate)) this.queue.push({ pair, nominate: false, triggered: true });
-        return true;
-    }
+  trigger(pair: CandidatePair): TriggerResult {
+    if (pair.state === 'succeeded') return 'none';
+    const wasInProgress = pair.state === 'in-progress';
+    if (pair.state !== 'waiting') pair.transition('waiting');
+    if (!this.queue.some((e) => e.pair === pair && !e.nominate)) this.queue.push({ pair, nominate: false, triggered: true });
+    return wasInProgress ? 'cancel-in-progress' : 'queued';
   }
 
   /** Queues a check with USE-CANDIDATE on a valid pair (§8.1.1, controlling agent). */
   queueNomination(validPair: CandidatePair): void {
     if (!validPair.valid) throw new RangeError(`pair ${validPair.describe()} is not valid: cannot nominate`);
-    if (validPair.nominating) return;
-    validPair.nominating = true;
+    if (validPair.nomination === 'pending' || validPair.nomination === 'nominated') return;
+    validPair.nomination = 'pending';
     this.queue.push({ pair: validPair, nominate: true, triggered: true });
+  }
+
+  /** (controlling) The USE-CANDIDATE check on `validPair` succeeded (§7.2.5.3.4). */
+  nominationSucceeded(validPair: CandidatePair): void {
+    this.nominate(validPair);
+  }
+
+  /** (controlling) The USE-CANDIDATE check on `validPair` failed: it is not nominated again (§8.1.1). */
+  nominationFailed(validPair: CandidatePair): void {
+    if (validPair.nomination !== 'nominated') validPair.nomination = 'failed';
+  }
+
+  /** (controlling) A queued or in-flight nomination was dropped (role change, restart): back to none. */
+  nominationAbandoned(validPair: CandidatePair): void {
+    if (validPair.nomination === 'pending') validPair.nomination = 'none';
+  }
+
+  /**
+   * (controlled) RFC 8445 §7.3.1.5: a check with USE-CANDIDATE arrived on `pair`. When its own
+   * check already succeeded, the valid pair it produced is nominated now; otherwise once it succeeds.
+   * @returns the pair nominated now, if any
+   */
+  requestNomination(pair: CandidatePair): CandidatePair | undefined {
+    if (pair.state === 'succeeded' && pair.validPair) {
+      const valid = pair.validPair;
+      // Re-nominating the selected pair changes nothing; a different pair becomes the latest nomination.
+      if (valid.nominated && this.selected(valid.component) === valid) return undefined;
+      this.nominate(valid);
+      return valid;
+    }
+    if (pair.nomination !== 'nominated') pair.nomination = 'requested';
+    return undefined;
+  }
+
+  /**
+   * RFC 8445 §7.3.1.5 for a lite agent (and §8.2): the pair (local host candidate the request
+   * arrived on, remote = its source) is valid and nominated at once. Returns that valid pair.
+   */
+  addNominatedPair(local: Candidate, remote: Candidate): CandidatePair {
+    let pair = this.discovered.find((p) => sameCandidateAddress(p.local, local) && sameAddress(p.remote, remote));
+    if (!pair) {
+      pair = CandidatePair.discovered(local, remote, this.currentRole, local);
+      pair.valid = true;
+      pair.validPair = pair;
+      this.discovered.push(pair);
+    }
+    if (!(pair.nominated && this.selected(pair.component) === pair)) this.nominate(pair);
+    return pair;
   }
 
   /**
@@ -208,7 +297,6 @@ export class CheckList {
    */
   checkSucceeded(pair: CandidatePair, mappedLocal: Candidate): CandidatePair {
     pair.transition('succeeded');
-    pair.retriggerOnFailure = false;
     let valid: CandidatePair | undefined;
     if (sameCandidateAddress(mappedLocal, pair.local)) valid = pair;
     else {
@@ -221,23 +309,18 @@ export class CheckList {
     }
     valid.valid = true;
     pair.validPair = valid;
+    // RFC 8445 §7.3.1.5: USE-CANDIDATE arrived before this check succeeded.
+    if (pair.nomination === 'requested') {
+      if (valid !== pair) pair.nomination = 'none';
+      this.nominate(valid);
+    }
     for (const p of this.list) if (p.state === 'frozen' && p.foundation === pair.foundation) p.transition('waiting');
     return valid;
   }
 
-  /**
-   * The check on `pair` failed (timeout, error, asymmetric addresses: §7.2.5.2). A pair
-   * with a pending triggered re-check (§7.3.1.4) is queued again instead; returns whether it was.
-   */
-  checkFailed(pair: CandidatePair): boolean {
-    if (pair.retriggerOnFailure) {
-      pair.retriggerOnFailure = false;
-      pair.transition('waiting');
-      this.queue.push({ pair, nominate: false, triggered: true });
-      return true;
-    }
+  /** The check on `pair` failed (timeout, error, asymmetric addresses: §7.2.5.2). */
+  checkFailed(pair: CandidatePair): void {
     pair.transition('failed');
-    return false;
   }
 
   /** RFC 8445 §7.2.5.1: after a 487 the pair goes back to Waiting and into the triggered queue. */
@@ -253,16 +336,33 @@ export class CheckList {
     this.list.sort(byPriorityDescending);
   }
 
-  /** Sets the nominated flag on a valid pair (§7.2.5.3.4, §7.3.1.5). */
+  /** Sets the nominated flag on a valid pair (§7.2.5.3.4, §7.3.1.5); it becomes the component's latest nomination. */
   nominate(validPair: CandidatePair): void {
     if (!validPair.valid) throw new RangeError(`pair ${validPair.describe()} is not valid: cannot nominate`);
-    validPair.nominated = true;
-    validPair.nominating = false;
+    validPair.nomination = 'nominated';
+    validPair.nominatedSeq = ++this.nominationSeq;
   }
 
-  /** Highest-priority nominated pair of the component: the selected pair (§8.1.1). */
+  /**
+   * The selected pair of a component: its most recently nominated valid pair.
+   * RFC 8445 §8.1.1 has the agents use the highest-priority nominated pair when several are
+   * nominated. A controlling agent nominates a second pair only after the USE-CANDIDATE check on
+   * the first failed, and when that failure was lost responses (the controlled side did get the
+   * request) the highest-priority rule leaves the two ends on different pairs for good. The latest
+   * nomination is the one both ends know of, so it is the one selected here, on both roles.
+   */
+  selected(component: number): CandidatePair | undefined {
+    let best: CandidatePair | undefined;
+    for (const p of [...this.list, ...this.discovered]) {
+      if (p.component !== component || !p.valid || !p.nominated) continue;
+      if (!best || p.nominatedSeq > best.nominatedSeq) best = p;
+    }
+    return best;
+  }
+
+  /** Alias of `selected` (the nominated pair in use). */
   nominated(component: number): CandidatePair | undefined {
-    return this.validList(component).find((p) => p.nominated);
+    return this.selected(component);
   }
 
   /** Highest-priority valid pair of the component. */
@@ -278,8 +378,9 @@ export class CheckList {
   concludeComponent(component: number): CandidatePair[] {
     const chosen = this.nominated(component);
     if (!chosen) return [];
+    for (const p of this.list) if (p.component === component && (p.state === 'frozen' || p.state === 'waiting')) this.index.delete(pairKey(p.component, p.base, p.remote));
     this.list = this.list.filter((p) => p.component !== component || (p.state !== 'frozen' && p.state !== 'waiting'));
-    this.queue = this.queue.filter((e) => e.pair.component !== component);
+    this.queue = this.queue.filter((e) => e.pair.component !== component || (e.nominate && e.pair === chosen));
     return this.list.filter((p) => p.component === component && p.state === 'in-progress' && p.priority < chosen.priority);
   }
 

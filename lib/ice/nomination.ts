@@ -26,8 +26,8 @@ export class RegularNomination {
     for (let component = 1; component <= checklist.components; component++) {
       const valid = checklist.validList(component);
       // "MUST NOT nominate more than one candidate pair per component" unless the first failed.
-      if (valid.some((p) => p.nominated || p.nominating)) continue;
-      const best = valid.find((p) => !p.nominationFailed);
+      if (valid.some((p) => p.nomination === 'nominated' || p.nomination === 'pending')) continue;
+      const best = valid.find((p) => p.nomination !== 'failed');
       if (!best) continue;
       let first = this.firstValidAt.get(component);
       if (first === undefined) {

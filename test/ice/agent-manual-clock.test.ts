@@ -83,8 +83,8 @@ describe('IceAgent under a ManualClock (in-memory network)', () => {
     expect(states).to.deep.equal(['checking', 'failed']);
   });
 
-  it('connects with a responsive peer: valid pair, USE-CANDIDATE nomination, keepalives (§11)', async () => {
-    await setup({ taMs: 20, keepaliveMs: 1000 });
+  it('connects with a responsive peer: valid pair, USE-CANDIDATE nomination, keepalives (§11) without consent checks', async () => {
+    await setup({ taMs: 20, keepaliveMs: 1000, consent: false });
     onPeerRequest((msg, from) => respond(msg, peer, from));
     agent.start();
     await run(clock, 400, 5);

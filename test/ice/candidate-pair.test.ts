@@ -73,7 +73,7 @@ describe('CandidatePair state machine', () => {
     expect(() => p.transition('succeeded')).to.throw(StateError);
     expect(() => p.transition('failed')).to.throw(StateError);
     p.transition('waiting');
-    expect(() => p.transition('succeeded')).to.throw(StateError);
+    expect(() => p.transition('frozen')).to.throw(StateError);
     p.transition('in-progress');
     p.transition('failed');
     expect(() => p.transition('succeeded')).to.throw(StateError);

@@ -114,17 +114,25 @@ describe('CheckList (RFC 8445 §6.1.2)', () => {
     list.formPairs(f.locals, f.remotes, f.baseOf);
     list.unfreezeInitial();
     const low = list.pairs[list.pairs.length - 1];
-    expect(list.trigger(low)).to.equal(true);
+    expect(list.trigger(low)).to.equal('queued');
     const n = list.nextCheck()!;
     expect(n.pair).to.equal(low);
     expect(n.triggered).to.equal(true);
-    // In progress: no second check, but a failure re-queues it once.
-    expect(list.trigger(low)).to.equal(false);
-    expect(list.checkFailed(low)).to.equal(true);
+    // In progress: the caller cancels the in-flight transaction; a new check is queued at once.
+    expect(list.trigger(low)).to.equal('cancel-in-progress');
     expect(low.state).to.equal('waiting');
-    expect(list.nextCheck()!.pair).to.equal(low);
+    const again = list.nextCheck()!;
+    expect(again.pair).to.equal(low);
+    expect(again.triggered).to.equal(true);
     list.checkSucceeded(low, low.local);
-    expect(list.trigger(low)).to.equal(false); // succeeded: nothing
+    expect(list.trigger(low)).to.equal('none'); // succeeded: nothing
+    // Failed: back to Waiting and queued.
+    const other = list.pairs.find((p) => p !== low && p.state !== 'succeeded')!;
+    if (other.state === 'frozen') other.transition('waiting');
+    if (other.state === 'waiting') other.transition('in-progress');
+    list.checkFailed(other);
+    expect(list.trigger(other)).to.equal('queued');
+    expect(other.state).to.equal('waiting');
   });
 
   it('builds a discovered valid pair for a peer-reflexive mapped address and completes on nomination (§8.1.2)', () => {

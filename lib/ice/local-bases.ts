@@ -1,0 +1,219 @@
+import type { Clock } from '../base/clock.js';
+import type { Logger } from '../base/log.js';
+import { PacketDemux } from '../net/demux.js';
+import { formatAddress, sameAddress, type PacketSocket, type TransportAddress } from '../net/socket.js';
+import type { StunTransactionManager } from '../stun/transaction.js';
+import type { TurnClient } from '../turn/client.js';
+import { computePriority, describeCandidate, type Candidate } from './candidate.js';
+import { FoundationRegistry, gatherHostCandidates, gatherServerReflexive, type IceServer, type LocalBase } from './gatherer.js';
+import { allocateRelay, type RelayResult, type TurnServer } from './relay.js';
+
+/**
+ * The local bases of one ICE agent (RFC 8445 §5.1.1): the sockets that host and relayed
+ * candidates are bound to, the RFC 7983 demultiplexing of what arrives on them (STUN to the
+ * agent, RTP/RTCP to the media path), TURN allocations sharing a host socket with checks and
+ * media, and the candidates derived from them (server-reflexive through STUN servers, relayed
+ * through TURN). Both the RFC 8445 agent and the draft's `a=alt` engine use one set of bases.
+ */
+export interface LocalBasesOptions {
+  /** Component count (1 with rtcp-mux, 2 without). */
+  components: number;
+  /** Host candidates only on these IPs; default every usable interface (lib/net/interfaces.ts). */
+  addresses?: string[];
+  includeLoopback?: boolean;
+  stunServers?: IceServer[];
+  turnServers?: TurnServer[];
+  /** Time one TURN server may take before the next is tried, ms. */
+  turnTimeoutMs?: number;
+  /** Socket factory (tests); default UdpSocket.bind(address, 0). */
+  bindSocket?: (address: string) => Promise<PacketSocket>;
+  /** Answers to the server-reflexive Binding requests are matched here. */
+  transactions: StunTransactionManager;
+  foundations: FoundationRegistry;
+  clock: Clock;
+  log: Logger;
+}
+
+/** Where the bases deliver what they receive and find. */
+export interface LocalBasesHandlers {
+  /** A STUN message (still encoded) arrived on `base`. */
+  stun(base: LocalBase, data: Buffer, from: TransportAddress): void;
+  /** An RTP or RTCP datagram arrived on a base of `component`. */
+  data(component: number, data: Buffer, from: TransportAddress): void;
+  /** A datagram that is neither (counted by the agent). */
+  malformed(base: LocalBase, from: TransportAddress, reason: string): void;
+  /** A new local candidate (host, server-reflexive or relayed), in the order found. */
+  candidate(candidate: Candidate): void;
+  /** A component's TURN allocation finished (allocated, or every server failed). */
+  relay(result: RelayResult): void;
+}
+
+export class LocalBases {
+  /** Every base: host sockets and relayed allocations. */
+  bases: LocalBase[] = [];
+  /** The relayed ones among `bases`. */
+  relayBases: LocalBase[] = [];
+  private readonly turnOnHost = new Map<PacketSocket, Set<TurnClient>>();
+  private closed = false;
+
+  constructor(private readonly opts: LocalBasesOptions, private readonly handlers: LocalBasesHandlers) {}
+
+  /**
+   * Binds the host sockets (one per component per address), then gathers server-reflexive and
+   * relayed candidates. Resolves when every STUN and TURN server has answered or timed out.
+   * @throws Error when no host socket could be bound.
+   */
+  async gather(components: number): Promise<void> {
+    const hosts = await gatherHostCandidates({
+      components,
+      addresses: this.opts.addresses,
+      includeLoopback: this.opts.includeLoopback,
+      foundations: this.opts.foundations,
+      log: this.opts.log,
+      bind: this.opts.bindSocket,
+    });
+    if (this.closed) {
+      await Promise.all(hosts.map((b) => b.socket.close()));
+      return;
+    }
+    this.bases = hosts;
+    for (const base of hosts) {
+      const demux = this.demuxFor(base);
+      base.socket.onPacket((data, from) => {
+        // Packets from a TURN server whose allocation shares this socket go to its client first.
+        const clients = this.turnOnHost.get(base.socket);
+        if (clients) for (const client of clients) if (client.handlePacket(data, from)) return;
+        demux.handle(data, from);
+      });
+      this.handlers.candidate(base.candidate);
+    }
+    const jobs: Promise<unknown>[] = [];
+    if (this.opts.stunServers?.length) {
+      jobs.push(gatherServerReflexive(hosts, {
+        servers: this.opts.stunServers,
+        transactions: this.opts.transactions,
+        foundations: this.opts.foundations,
+        log: this.opts.log,
+        onCandidate: (c) => { if (!this.closed) this.handlers.candidate(c); },
+      }));
+    }
+    if (this.opts.turnServers?.length) {
+      for (let component = 1; component <= components; component++) {
+        const host = hosts.find((b) => b.candidate.component === component && b.socket.local.family === 'IPv4') ?? hosts.find((b) => b.candidate.component === component);
+        if (host) jobs.push(this.gatherRelay(component, host));
+      }
+    }
+    await Promise.all(jobs);
+  }
+
+  private demuxFor(base: LocalBase): PacketDemux {
+    return new PacketDemux(
+      {
+        stun: (data, from) => this.handlers.stun(base, data, from),
+        rtp: (data, from) => this.handlers.data(base.candidate.component, data, from),
+      },
+      (_data, from, reason) => this.handlers.malformed(base, from, reason),
+    );
+  }
+
+  /** One relayed candidate for a component (RFC 8445 §5.1.1.2), its base the allocation itself. */
+  private async gatherRelay(component: number, host: LocalBase): Promise<void> {
+    const { socket, result } = await allocateRelay({
+      component,
+      servers: this.opts.turnServers!,
+      hostSocket: host.socket,
+      attachToHost: (client) => {
+        let set = this.turnOnHost.get(host.socket);
+        if (!set) this.turnOnHost.set(host.socket, (set = new Set()));
+        set.add(client);
+      },
+      detachFromHost: (client) => this.turnOnHost.get(host.socket)?.delete(client),
+      perServerTimeoutMs: this.opts.turnTimeoutMs,
+      clock: this.opts.clock,
+      log: this.opts.log,
+    });
+    for (const f of result.failures) this.opts.log.debug(f.error);
+    if (!this.closed) this.handlers.relay(result);
+    if (!socket) return;
+    if (this.closed) {
+      await socket.close();
+      return;
+    }
+    const mapped = socket.client.mappedAddress;
+    const candidate: Candidate = {
+      foundation: this.opts.foundations.get('relay', socket.local.address, socket.client.server.address),
+      component,
+      transport: 'udp',
+      priority: computePriority('relay', host.localPreference, component),
+      address: socket.local.address,
+      port: socket.local.port,
+      type: 'relay',
+      relatedAddress: mapped?.address ?? host.candidate.address,
+      relatedPort: mapped?.port ?? host.candidate.port,
+    };
+    const base: LocalBase = { socket, candidate, localPreference: host.localPreference };
+    const demux = this.demuxFor(base);
+    socket.onPacket((data, from) => demux.handle(data, from));
+    this.relayBases.push(base);
+    this.bases.push(base);
+    this.handlers.candidate(candidate);
+  }
+
+  /**
+   * The base of a local candidate (RFC 8445 §5.1.1.3): a host or relayed candidate is its own
+   * base; a server- or peer-reflexive one's base is the host whose address is its related address.
+   */
+  baseOf(c: Candidate): LocalBase | undefined {
+    if (c.type === 'relay') return this.relayBases.find((b) => b.candidate.component === c.component && sameAddress(b.candidate, c));
+    if (c.type === 'host') return this.bases.find((b) => b.candidate.type === 'host' && b.candidate.component === c.component && sameAddress(b.candidate, c));
+    if (c.relatedAddress === undefined || c.relatedPort === undefined) return undefined;
+    const related = { address: c.relatedAddress, port: c.relatedPort };
+    return this.bases.find((b) => b.candidate.component === c.component && sameAddress(b.candidate, related));
+  }
+
+  /**
+   * Sends one datagram from a local candidate's base.
+   * @returns false when that candidate has no open socket.
+   */
+  sendFrom(local: Candidate, data: Buffer, to: { address: string; port: number }): boolean {
+    const base = this.baseOf(local);
+    if (!base || base.socket.closed) return false;
+    base.socket.send(data, to);
+    return true;
+  }
+
+  /** Closes the bases of components above `count` (relays first). */
+  async dropComponentsAbove(count: number): Promise<void> {
+    const dropped = this.bases.filter((b) => b.candidate.component > count);
+    const droppedRelays = this.relayBases.filter((b) => b.candidate.component > count);
+    this.bases = this.bases.filter((b) => b.candidate.component <= count);
+    this.relayBases = this.relayBases.filter((b) => b.candidate.component <= count);
+    await Promise.all(droppedRelays.map((b) => b.socket.close()));
+    await Promise.all(dropped.filter((b) => !droppedRelays.includes(b)).map((b) => b.socket.close()));
+  }
+
+  /**
+   * Frees a relayed candidate (closes its socket: TURN Refresh with LIFETIME 0).
+   * @returns false when `relay` is not a live relayed base.
+   */
+  async releaseRelay(relay: Candidate): Promise<boolean> {
+    const base = this.relayBases.find((b) => b.candidate.component === relay.component && sameAddress(b.candidate, relay));
+    if (!base) return false;
+    this.relayBases = this.relayBases.filter((b) => b !== base);
+    this.bases = this.bases.filter((b) => b !== base);
+    this.opts.log.info(`released relayed candidate ${describeCandidate(relay)}`);
+    await base.socket.close();
+    return true;
+  }
+
+  describe(base: LocalBase): string {
+    return formatAddress(base.candidate);
+  }
+
+  /** Closes every socket: relays first (their deallocation may still need the host socket). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.relayBases.map((b) => b.socket.close()));
+    await Promise.all(this.bases.map((b) => b.socket.close()));
+  }
+}
