@@ -48,6 +48,8 @@ export const COMMON_USAGE = `common options:
   --sdp ice|alt|both             candidate formats in offers (default both); answers mirror the offer
   --preconditions none|optional|mandatory   connectivity preconditions (RFC 3312/5898; default none)
   --play tone:HZ|silence|FILE.wav  --record FILE.wav  --codec PCMU|PCMA (repeatable)  --no-rtcp-mux
+  --no-rtcp                      no RTCP: one component without rtcp-mux
+  --ice-lite                     run as an ICE-lite agent (RFC 8445 §2.5: host candidates only, answers checks, a=ice-lite)
   --media-address IP (repeatable)  --ice-timeout SECONDS
   --duration SECONDS  --max-calls N (answer)  --trace  --json  --quiet  --verbose
   SIGUSR2 (or the r key on a terminal) restarts ICE on the live call`;
@@ -69,6 +71,8 @@ export const COMMON_OPTIONS = {
   preconditions: { type: 'string', default: 'none' },
   'media-address': { type: 'string', multiple: true },
   'no-rtcp-mux': { type: 'boolean', default: false },
+  'no-rtcp': { type: 'boolean', default: false },
+  'ice-lite': { type: 'boolean', default: false },
   codec: { type: 'string', multiple: true },
   play: { type: 'string', default: 'tone:440' },
   record: { type: 'string' },
@@ -149,6 +153,9 @@ export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptio
   const policy = values['ice-transport'];
   if (policy !== 'all' && policy !== 'relay') throw new UsageError(`--ice-transport: expected all or relay, got '${policy}'`);
   if (policy === 'relay' && turnServers.length === 0) throw new UsageError('--ice-transport relay needs at least one --turn server');
+  if (values['ice-lite'] && (turnServers.length > 0 || (values.stun ?? []).length > 0)) {
+    throw new UsageError('--ice-lite gathers host candidates only (RFC 8445 §2.5): drop --stun/--turn');
+  }
   const turnTimeout = parseSeconds(values['turn-timeout'], '--turn-timeout');
   const mediaAddresses = values['media-address'] ?? [];
   for (const a of mediaAddresses) if (!isIP(a)) throw new UsageError(`--media-address: '${a}' is not an IP address`);
@@ -194,6 +201,8 @@ export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptio
       transportPolicy: policy,
       turnTimeoutMs: turnTimeout !== undefined ? turnTimeout * 1000 : undefined,
       rtcpMux: !values['no-rtcp-mux'],
+      rtcp: !values['no-rtcp'],
+      iceLite: values['ice-lite'],
       codecs,
       play,
       record: values.record,

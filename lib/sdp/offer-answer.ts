@@ -94,6 +94,8 @@ export interface LocalDescriptionOptions {
     options?: string[];
     /** a=end-of-candidates (RFC 8840 §8.2). */
     endOfCandidates?: boolean;
+    /** Session-level `a=ice-lite` (RFC 8839 §5.3): we are a lite agent. */
+    lite?: boolean;
   };
   /** Appended to the audio m-section verbatim (a=alt, preconditions). */
   extraMediaAttributes?: SdpAttribute[];
@@ -225,6 +227,7 @@ export function buildDescription(opts: LocalDescriptionOptions): string {
     if (!isValidPwd(ice.pwd)) throw new RangeError('ice.pwd is not 22-256 ice-chars (RFC 8839 §5.4)');
     const options = ice.options ?? [];
     for (const o of options) if (!/^[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+$/.test(o)) throw new RangeError(`ice option ${JSON.stringify(o)} is not a token`);
+    if (ice.lite) session.icelite = 'ice-lite';
     const level: sdpTransform.SharedAttributes = ice.sessionLevel ? session : media;
     level.iceUfrag = ice.ufrag;
     level.icePwd = ice.pwd;

@@ -59,6 +59,20 @@ export interface MediaOptions {
   transportPolicy?: 'all' | 'relay';
   /** Offer rtcp-mux (RFC 5761) with one component; false offers two components. Default true. */
   rtcpMux?: boolean;
+  /**
+   * false: no RTCP at all, one component and no rtcp-mux (a softphone with RTCP switched off);
+   * a peer that offers two components gets an answer with one (RFC 8445 §6.1.2.2). Default true.
+   */
+  rtcp?: boolean;
+  /**
+   * Run as an ICE-lite agent (RFC 8445 §2.5, RFC 8839 §5.3 `a=ice-lite`): host candidates only,
+   * no checks of our own, always controlled. For a gateway on a public address. Default false.
+   */
+  iceLite?: boolean;
+  /** Consent freshness (RFC 7675) on the media path; default true (never for a lite agent). */
+  consent?: boolean;
+  /** RFC 7675 consent lifetime, ms (default 30000). */
+  consentExpiryMs?: number;
   /** Codec names in preference order; default ['PCMU', 'PCMA']. */
   codecs?: string[];
   /** `tone:HZ`, `silence` or a WAV path; default `tone:440`. */
@@ -85,6 +99,8 @@ export interface MediaOptions {
 export interface MediaSummary {
   ice: {
     state: 'connected' | 'completed' | 'failed';
+    /** Why ICE failed (no valid pair, consent expired), when it did. */
+    reason?: string;
     role: IceRole;
     format: 'ice' | 'alt' | 'none';
     localCandidates: Candidate[];
@@ -130,6 +146,8 @@ export interface MediaEvents {
   renegotiate: [reason: string];
   /** An ICE restart (RFC 8445 §9) began: new local credentials, checks run again. */
   'ice-restart': [initiator: 'local' | 'remote'];
+  /** Media can no longer flow (ICE failed after connecting: consent expired, RFC 7675 §5.1); the call should end. */
+  'media-failed': [reason: string];
 }
 
 const SDP = 'application/sdp';
@@ -174,6 +192,10 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   private role?: IceRole;
   private codec?: CodecDescription;
   private components = 1;
+  /** RTP/RTCP multiplexing agreed (RFC 5761); before the answer, what our offer proposed. */
+  private rtcpMux = false;
+  /** The last ICE agent state before it closed (the summary reports the call, not the teardown). */
+  private lastIceState?: IceState;
   private readonly sessionId = sessionIdNow();
   private sessionVersion = 0;
   private started = false;
@@ -235,29 +257,31 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       // draft §5.8: an additional offer of ours in an established session, with every alternate
       // (the new peer derived ones and, "if an offer/answer exchange is taking place anyway", the rest).
       this.awaitingAnswer = true;
-      this.localSdp = this.build(this.codec ? [this.codec] : this.preferredCodecs(), this.components < 2);
+      this.localSdp = this.build(this.codec ? [this.codec] : this.preferredCodecs(), this.rtcpMux);
       return { body: this.localSdp, contentType: SDP };
     }
     if (this.started) {
       // Answer to a re-offer (or a re-offer in another format): the same media, the current alternates.
       this.pendingRemoteOffer = false;
-      this.localSdp = this.build(this.codec ? [this.codec] : [], this.components < 2);
+      this.localSdp = this.build(this.codec ? [this.codec] : [], this.rtcpMux);
       return { body: this.localSdp, contentType: SDP };
     }
     if (!this.remote) {
       // We are the offerer: controlling (RFC 8445 §6.1.1). The offer proposes rtcp-mux but
       // still carries component 2 candidates and a=rtcp (RFC 5761 §5.1.3): peers such as
       // baresip 1.0 treat an offer without them as ICE-incapable.
-      await this.ensureAgent('controlling', 2);
+      const noRtcp = this.options.rtcp === false;
+      await this.ensureAgent('controlling', noRtcp ? 1 : 2);
       this.offered = offerFormat(this.options.sdpFormat ?? 'both');
       // draft §5.2: the STUN servers run from the moment the alternates are handed out.
       if (this.offered.alt) this.ensureAlt();
       const codecs = this.preferredCodecs();
-      this.localSdp = this.build(codecs, this.options.rtcpMux !== false);
+      this.rtcpMux = !noRtcp && this.options.rtcpMux !== false;
+      this.localSdp = this.build(codecs, this.rtcpMux);
     } else {
       if (!this.agent) throw new Error('answer requested before the offer was applied');
       await this.gathering;
-      this.localSdp = this.build(this.codec ? [this.codec] : [], this.remote.rtcpMux);
+      this.localSdp = this.build(this.codec ? [this.codec] : [], this.rtcpMux);
       this.startMedia();
     }
     return { body: this.localSdp, contentType: SDP };
@@ -299,8 +323,14 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     this.format = format;
     this.remoteAlternates = alternates?.alternates ?? [];
     if (isOffer && !this.localSdp) {
-      // Remote offer: we answer, controlled.
-      await this.ensureAgent('controlled', remote.rtcpMux ? 1 : 2);
+      // Remote offer: we answer, controlled, unless the offerer is lite and we are not (RFC 8445
+      // §6.1.1: "the full agent MUST take the controlling role"). Components: one with rtcp-mux, one
+      // when the peer gave ICE candidates for component 1 only or we run without RTCP (RFC 8445
+      // §6.1.2.2), else two.
+      const liteOfferer = remote.ice?.iceLite === true && format === 'ice' && !this.options.iceLite;
+      const oneComponent = remote.rtcpMux || this.options.rtcp === false || (format === 'ice' && !remote.ice!.candidates.some((c) => c.component === 2));
+      this.rtcpMux = remote.rtcpMux && this.options.rtcp !== false;
+      await this.ensureAgent(liteOfferer ? 'controlling' : 'controlled', oneComponent ? 1 : 2);
       if (format === 'alt') this.ensureAlt();
     } else {
       if (format !== 'alt' && this.alt) {
@@ -308,8 +338,11 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
         this.alt.close();
         this.alt = undefined;
       }
-      // Remote answer to our offer: with rtcp-mux accepted, component 2 is withdrawn.
-      if (remote.rtcpMux && this.components > 1) {
+      // Remote answer to our offer: with rtcp-mux accepted, or ICE candidates for component 1
+      // only (RFC 8445 §6.1.2.2), component 2 is withdrawn.
+      this.rtcpMux = this.rtcpMux && remote.rtcpMux;
+      const peerOneComponent = format === 'ice' && remote.ice !== undefined && !remote.ice.candidates.some((c) => c.component === 2);
+      if ((remote.rtcpMux || peerOneComponent) && this.components > 1) {
         await this.agent?.useComponents(1);
         this.alt?.useComponents(1);
         this.components = 1;
@@ -346,7 +379,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     await this.gathering;
     this.offerAfterNomination = options.afterNomination === true && this.nominationComplete();
     try {
-      this.localSdp = this.build(this.codec ? [this.codec] : this.preferredCodecs(), this.components < 2);
+      this.localSdp = this.build(this.codec ? [this.codec] : this.preferredCodecs(), this.rtcpMux);
     } finally {
       this.offerAfterNomination = false;
     }
@@ -364,7 +397,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     if (this.codec && !negotiateCodec(remote.codecs, [this.codec])) throw new ParseError(`the offer drops our codec ${this.codec.name}`, 'm=audio');
     this.applyLater(remote);
     await this.gathering;
-    this.localSdp = this.build(this.codec ? [this.codec] : [], this.components < 2);
+    this.localSdp = this.build(this.codec ? [this.codec] : [], this.rtcpMux);
     return this.localSdp;
   }
 
@@ -393,7 +426,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     // The answer comes back through setDescription (sip.js re-INVITE): it is an answer, not an offer.
     this.awaitingAnswer = true;
     this.safeEmit('ice-restart', 'local');
-    this.localSdp = this.build(this.codec ? [this.codec] : this.preferredCodecs(), this.components < 2);
+    this.localSdp = this.build(this.codec ? [this.codec] : this.preferredCodecs(), this.rtcpMux);
     return this.localSdp;
   }
 
@@ -499,12 +532,16 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     const mediaPair = format === 'alt' ? undefined : this.agent?.mediaPair(1);
     const selected = format === 'alt' ? (altPath ? altPairEnds(altPath) : undefined) : mediaPair?.pair;
     const st = this.rtp?.stats;
-    const agentState = this.agent?.state;
+    // After close the agent says 'closed': report the state the call ended in.
+    const agentState = this.agent?.state === 'closed' ? this.lastIceState : this.agent?.state;
     const iceState = format === 'alt' ? (altPath ? 'connected' : undefined) : agentState === 'checking' && mediaPair ? 'connected' : agentState;
     return {
       ice: {
-        state: iceState === 'connected' || iceState === 'completed' ? iceState : this.connectedAt !== undefined && format !== 'alt' ? 'connected' : 'failed',
-        role: this.role ?? 'controlling',
+        state: iceState === 'connected' || iceState === 'completed' ? iceState
+          : iceState === 'failed' ? 'failed'
+            : this.connectedAt !== undefined && format !== 'alt' ? 'connected' : 'failed',
+        ...(iceState === 'failed' && this.agent?.failureReason ? { reason: this.agent.failureReason } : {}),
+        role: this.agent?.role ?? this.role ?? 'controlling',
         format,
         localCandidates: this.agent ? [...this.agent.localCandidates] : [],
         remoteCandidates: format === 'alt' ? (this.alt?.remoteCandidates() ?? []) : format === 'ice' && this.remote?.ice ? [...this.remote.ice.candidates] : [],
@@ -560,8 +597,12 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       transportPolicy: this.options.transportPolicy,
       taMs: this.options.taMs,
       checkTimeoutMs: this.options.checkTimeoutMs,
+      lite: this.options.iceLite,
+      consent: this.options.consent,
+      consentExpiryMs: this.options.consentExpiryMs,
     });
     this.agent = agent;
+    this.role = agent.role;
     agent.on('candidate', (c) => this.safeEmit('candidate', c));
     agent.on('state', (s) => this.onIceState(s));
     agent.on('selected-pair', (component, pair) => this.safeEmit('selected-pair', component, pair));
@@ -595,7 +636,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       defaultRtp: { address: rtpDefault.address, port: rtpDefault.port },
       defaultRtcp: rtcpDefault ? { address: rtcpDefault.address, port: rtcpDefault.port } : undefined,
       rtcpMux,
-      ice: carry.ice ? { ufrag: agent.localUfrag, pwd: agent.localPwd, candidates: agent.localCandidates, remoteCandidates: this.nominatedRemotes() } : undefined,
+      ice: carry.ice ? { ufrag: agent.localUfrag, pwd: agent.localPwd, candidates: agent.localCandidates, remoteCandidates: this.nominatedRemotes(), lite: agent.lite } : undefined,
       extraMediaAttributes: altAttributes(alternates),
     }));
   }
@@ -690,7 +731,9 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       sendRtcp: (b) => {
         if (!this.agent) return;
         if (this.components >= 2) this.agent.send(2, b);
-        else this.agent.send(1, b);
+        // One component: RTCP goes on it only when multiplexing was agreed (RFC 5761 §5.1.3); a
+        // one-component peer without rtcp-mux has RTCP switched off.
+        else if (this.rtcpMux) this.agent.send(1, b);
       },
     });
     if (this.rtpStarted) this.rtp.start();
@@ -704,7 +747,12 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   }
 
   private onIceState(s: IceState): void {
+    if (s !== 'closed') this.lastIceState = s;
     this.safeEmit('ice-state', s);
+    if (s === 'failed' && this.connectedAt !== undefined && !this.closed) {
+      // After connecting only consent can fail the agent (RFC 7675 §5.1): media has stopped.
+      this.safeEmit('media-failed', this.agent?.failureReason ?? 'ICE failed');
+    }
     if ((s === 'connected' || s === 'completed') && this.connectedAt === undefined) {
       this.connectedAt = this.clock.now();
       this.beginRtp();

@@ -366,6 +366,13 @@ export class Phone extends TypedEmitter<PhoneEvents> {
           this.log.info(`re-INVITE for a better address (${reason})`);
           void session.invite().catch((e) => this.log.warn(`re-INVITE failed: ${errorMessage(e)}`));
         });
+        // RFC 7675 §5.1: consent lost mid-call; media has stopped, the call ends with that reason.
+        m.on('media-failed', (reason) => {
+          const c = this.callBySession.get(session);
+          this.log.warn(`ending the call: ${reason}`);
+          c?.setReason(reason);
+          if (c) void c.hangup();
+        });
         if (call) {
           call.media = m;
           call.preconditions?.mediaCreated(m);

@@ -11,6 +11,9 @@ export class FakeNetwork {
   private readonly sockets = new Map<string, FakeSocket>();
   private nextPort = 40000;
   readonly log: Datagram[] = [];
+  /** Drops a datagram when it returns false (loss, NAT filtering); it is still logged, with `dropped`. */
+  filter?: (d: Datagram) => boolean;
+  readonly dropped: Datagram[] = [];
 
   constructor(readonly clock: Clock, readonly latencyMs = 1) {}
 
@@ -27,7 +30,12 @@ export class FakeNetwork {
 
   /** Called by sockets. */
   transmit(from: TransportAddress, to: { address: string; port: number }, data: Buffer): void {
-    this.log.push({ at: this.clock.now(), from, to, data: Buffer.from(data) });
+    const d: Datagram = { at: this.clock.now(), from, to, data: Buffer.from(data) };
+    this.log.push(d);
+    if (this.filter && !this.filter(d)) {
+      this.dropped.push(d);
+      return;
+    }
     const copy = Buffer.from(data);
     this.clock.setTimer(this.latencyMs, () => {
       const dest = this.sockets.get(`${to.address}|${to.port}`);
