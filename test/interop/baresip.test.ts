@@ -99,4 +99,20 @@ describe('interop with baresip (ICE, G.711)', function () {
     peer = await startBaresip({ listenPort: 5060, user: 'alice', host: BARESIP_IP, netns: nsBaresip, toneHz: 440, dial: `sip:bob@${ICEPHONE_IP}:5070` });
     await checkCall(answer, 'controlled', dir);
   });
+
+  it('baresip calls `icephone answer --ice-lite`: baresip controls and nominates, icephone completes (RFC 8445 §8.2)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'icephone-bsp-'));
+    const answer = runIcephone(
+      ['answer', '--listen', `${ICEPHONE_IP}:5070`, '--ice-lite', '--max-calls', '1', '--duration', '4', '--play', 'tone:440', '--record', join(dir, 'icephone.wav'), '--json', '--trace'],
+      { prefix: ['ip', 'netns', 'exec', nsIcephone] },
+    );
+    await answer.waitForStderr(/sip: listening/, 15000);
+    peer = await startBaresip({ listenPort: 5060, user: 'alice', host: BARESIP_IP, netns: nsBaresip, toneHz: 440, dial: `sip:bob@${ICEPHONE_IP}:5070` });
+    await checkCall(answer, 'controlled', dir);
+    expect(answer.stderr()).to.match(/^a=ice-lite\r?$/m);
+    const [s] = answer.summaries();
+    expect(s.ice.state).to.equal('completed');
+    expect(s.ice.selectedPair.nominated).to.equal(true);
+    expect(s.ice.localCandidates.every((c: any) => c.type === 'host')).to.equal(true);
+  });
 });
