@@ -4,7 +4,7 @@
  * answer to two-way media, tone found both ways.
  *
  *   npx tsx scripts/lab/run.ts [--variants clean,loss,noturn] [--only 9.1.1,9.3] [--signalling proxy|direct]
- *                              [--markdown] [--out DIR]
+ *                              [--markdown] [--out DIR] [--repeat N]
  * Exit status 0 when every run matched its expectation (connected, or for TURN-stopped runs
  * without a direct path, failed with a reason), 1 otherwise, 2 when the lab cannot run here.
  */
@@ -22,6 +22,7 @@ async function main(): Promise<number> {
       signalling: { type: 'string' },
       markdown: { type: 'boolean', default: false },
       out: { type: 'string' },
+      repeat: { type: 'string', default: '1' },
     },
   });
   const missing = labPrerequisites();
@@ -42,9 +43,14 @@ async function main(): Promise<number> {
   const stop = (): void => process.exit(130);
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  const repeat = Number(values.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1) {
+    process.stderr.write(`lab: --repeat: expected a positive integer, got '${values.repeat}'\n`);
+    return 2;
+  }
   for (const variant of variants) {
-    for (const spec of scenarios) {
-      process.stderr.write(`lab: ${spec.id} (${natSummary(spec)}) ${variant} ... `);
+    for (const spec of scenarios) for (let round = 1; round <= repeat; round++) {
+      process.stderr.write(`lab: ${spec.id} (${natSummary(spec)}) ${variant}${repeat > 1 ? ` #${round}` : ''} ... `);
       const r = await runScenario(spec, variant, { outDir: values.out, signalling });
       results.push(r);
       process.stderr.write(`${r.status}${r.reason ? `: ${r.reason}` : ''} (${(r.durationMs / 1000).toFixed(1)} s)\n`);
