@@ -288,8 +288,10 @@ export function isUnspecifiedIp(text: string): boolean {
 /**
  * The address to hand to a socket of `socketFamily` for sending to (or connecting to) `address`:
  * an IPv6 (dual-stack) socket reaches an IPv4 peer only through its IPv4-mapped form (Node
- * answers EINVAL to a plain IPv4 destination on a `udp6` socket). Anything else is unchanged.
+ * answers EINVAL to a plain IPv4 destination on a `udp6` socket), and an IPv4 socket reaches an
+ * IPv4-mapped destination only as plain IPv4. Anything else is unchanged.
  */
 export function socketAddressFor(address: string, socketFamily: AddressFamily): string {
-  return socketFamily === 'IPv6' && !address.includes(':') && isIp(address) ? `::ffff:${address}` : address;
+  if (socketFamily === 'IPv6') return !address.includes(':') && isIp(address) ? `::ffff:${address}` : address;
+  return address.includes(':') && addressFamily(address) === 'IPv4' ? normalizeAddress(address) : address;
 }

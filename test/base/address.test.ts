@@ -184,11 +184,14 @@ describe('base/address: canonical IP text (RFC 5952) and transport-address ident
       expect(addressFamily('host.example.com')).to.equal('IPv4');
       expect(addressFamily('not-an-ip:really')).to.equal('IPv6');
     });
-    it('an IPv4 destination on an IPv6 socket is sent to its mapped form, nothing else changes', () => {
+    it('an IPv4 destination on an IPv6 socket is sent to its mapped form, a mapped one on an IPv4 socket to IPv4, nothing else changes', () => {
       expect(socketAddressFor('192.0.2.1', 'IPv6')).to.equal('::ffff:192.0.2.1');
       expect(socketAddressFor('192.0.2.1', 'IPv4')).to.equal('192.0.2.1');
       expect(socketAddressFor('2001:db8::1', 'IPv6')).to.equal('2001:db8::1');
       expect(socketAddressFor('host.example.com', 'IPv6')).to.equal('host.example.com');
+      expect(socketAddressFor('::ffff:192.0.2.1', 'IPv4')).to.equal('192.0.2.1');
+      expect(socketAddressFor('::ffff:192.0.2.1', 'IPv6')).to.equal('::ffff:192.0.2.1');
+      expect(socketAddressFor('2001:db8::1', 'IPv4')).to.equal('2001:db8::1');
     });
   });
 });
