@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import { ManualClock } from '../../lib/base/clock.js';
 import { IceAgent } from '../../lib/ice/agent.js';
 import { computePriority, type Candidate } from '../../lib/ice/candidate.js';
+import { parseCandidateAttribute } from '../../lib/sdp/ice-attributes.js';
 import { buildCheckRequest } from '../../lib/ice/connectivity-check.js';
 import type { TransportAddress } from '../../lib/net/socket.js';
 import { shortTermKey } from '../../lib/stun/integrity.js';
@@ -34,6 +35,8 @@ const signalled: Array<[string, () => Candidate]> = [
   ['added as the peer spelled it (2001:DB8::2)', () => ({
     foundation: 'R1', component: 1, transport: 'udp', priority: computePriority('host', 65535, 1), address: '2001:DB8::2', port: 5000, type: 'host',
   })],
+  ['parsed from a=candidate with 2001:DB8::2', () => parseCandidateAttribute('a=candidate:R1 1 UDP 2130706431 2001:DB8::2 5000 typ host')],
+  ['parsed from a=candidate fully expanded and zero-padded', () => parseCandidateAttribute('a=candidate:R1 1 UDP 2130706431 2001:0DB8:0000:0000:0000:0000:0000:0002 5000 typ host')],
 ];
 
 describe('IceAgent: an IPv6 candidate signalled in one spelling, checks arriving in another (issue 10)', () => {
@@ -73,6 +76,7 @@ describe('IceAgent: an IPv6 candidate signalled in one spelling, checks arriving
         expect(selected.nominated).to.equal(true);
         expect(selected.remote.type).to.equal('host');
         expect(selected.remote.port).to.equal(5000);
+        if (how.startsWith('parsed')) expect(selected.remote.address, 'the SDP parser stores canonical text').to.equal('2001:db8::2');
         // The peer's check came from the signalled candidate: no peer-reflexive duplicate (§7.3.1.3).
         expect(answers.map((a) => a.messageClass)).to.include('success');
         expect(agent.remoteCandidates.map((c) => c.type)).to.deep.equal(['host']);
