@@ -8,6 +8,9 @@ export { formatCandidateAttribute, parseCandidateAttribute } from './sdp/ice-att
 export { convertSdp, detectCandidateFormat } from './sdp/convert.js';
 export { parseIceServerUri, type IceServerUri } from './turn/servers.js';
 export { ParseError, StateError, TimeoutError, UsageError } from './base/errors.js';
+export {
+  canonicalIp, normalizeAddress, sameIp, sameTransportAddress, transportAddressKey, ipFamily, type AddressFamily,
+} from './base/address.js';
 export { SystemClock, ManualClock, type Clock } from './base/clock.js';
 export { TurnClient, TurnError, type TurnAllocateOptions } from './turn/client.js';
 export { ephemeralCredentials, EphemeralCredentialProvider } from './turn/credentials.js';

@@ -5,7 +5,8 @@
  */
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
-import { UsageError } from '../base/errors.js';
+import { canonicalIp, isLoopbackIp, isUnspecifiedIp } from '../base/address.js';
+import { UsageError, errorMessage } from '../base/errors.js';
 import { redact } from '../base/log.js';
 import type { PhoneOptions } from '../sip/user-agent.js';
 import { parseIceServerUri, resolveIceServer, resolveServerAddress } from '../turn/servers.js';
@@ -106,13 +107,29 @@ export function parseCommon(argv: string[], extra: Record<string, { type: 'strin
   }
 }
 
-/** Parses `HOST:PORT` or `[V6]:PORT`. @throws UsageError */
+/** The canonical text of an IP address given on the command line. @throws UsageError */
+function canonicalOption(address: string, flag: string): string {
+  try {
+    return canonicalIp(address);
+  } catch (e) {
+    throw new UsageError(`${flag}: ${errorMessage(e)}`);
+  }
+}
+
+/**
+ * Parses `HOST:PORT` or `[V6]:PORT`; the address comes back canonical (base/address.ts), so
+ * `[0:0:0:0:0:0:0:1]:5060` listens, advertises and gathers exactly as `[::1]:5060` does.
+ * @throws UsageError
+ */
 export function parseHostPort(value: string | undefined, flag: string): { address: string; port: number } {
   if (!value) throw new UsageError(`${flag} HOST:PORT is required`);
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(value) ?? /^([^:]+):(\d+)$/.exec(value);
+  const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(value);
+  const m = bracketed ?? /^([^:]+):(\d+)$/.exec(value);
   if (!m) throw new UsageError(`${flag}: expected HOST:PORT, got '${value}'`);
-  const address = m[1] === 'localhost' ? '127.0.0.1' : m[1];
-  if (!isIP(address)) throw new UsageError(`${flag}: '${m[1]}' is not an IP address`);
+  const written = m[1] === 'localhost' ? '127.0.0.1' : m[1];
+  if (!isIP(written)) throw new UsageError(`${flag}: '${m[1]}' is not an IP address`);
+  if (bracketed && isIP(written) !== 6) throw new UsageError(`${flag}: brackets are for IPv6 addresses, got '${value}'`);
+  const address = canonicalOption(written, flag);
   const port = Number(m[2]);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${flag}: port ${m[2]} out of range 0..65535`);
   return { address, port };
@@ -134,10 +151,6 @@ export function parseCount(value: string | undefined, flag: string): number | un
   return n;
 }
 
-function isLoopback(address: string): boolean {
-  return address.startsWith('127.') || address === '::1';
-}
-
 /** Turns validated flags into PhoneOptions (resolving STUN server names). @throws UsageError */
 export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptions> {
   const listen = parseHostPort(values.listen, '--listen');
@@ -157,11 +170,12 @@ export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptio
     throw new UsageError('--ice-lite gathers host candidates only (RFC 8445 §2.5): drop --stun/--turn');
   }
   const turnTimeout = parseSeconds(values['turn-timeout'], '--turn-timeout');
-  const mediaAddresses = values['media-address'] ?? [];
-  for (const a of mediaAddresses) if (!isIP(a)) throw new UsageError(`--media-address: '${a}' is not an IP address`);
+  for (const a of values['media-address'] ?? []) if (!isIP(a)) throw new UsageError(`--media-address: '${a}' is not an IP address`);
+  // Canonical, and one address given in two spellings binds once.
+  const mediaAddresses = [...new Set((values['media-address'] ?? []).map((a) => canonicalOption(a, '--media-address')))];
   // Media binds where SIP binds when that is a specific address (a loopback test stays on loopback);
   // a wildcard --listen gathers on every usable interface (RFC 8445 §5.1.1.1).
-  const wildcard = listen.address === '0.0.0.0' || listen.address === '::';
+  const wildcard = isUnspecifiedIp(listen.address);
   const addresses = mediaAddresses.length ? mediaAddresses : wildcard ? undefined : [listen.address];
   const codecs = values.codec?.map((c) => c.toUpperCase());
   for (const c of codecs ?? []) if (c !== 'PCMU' && c !== 'PCMA') throw new UsageError(`--codec: supported codecs are PCMU and PCMA, got '${c}'`);
@@ -195,7 +209,7 @@ export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptio
     restrictUser: values.user !== undefined,
     media: {
       addresses,
-      includeLoopback: addresses ? addresses.some(isLoopback) : false,
+      includeLoopback: addresses ? addresses.some(isLoopbackIp) : false,
       stunServers,
       turnServers,
       transportPolicy: policy,

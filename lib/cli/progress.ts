@@ -3,6 +3,7 @@
  * packets per second. Machine-readable output (`--json`) goes to stdout elsewhere.
  */
 import { describeCandidate } from '../ice/candidate.js';
+import { formatAddress } from '../net/socket.js';
 import type { Call, CallSummary } from '../sip/user-agent.js';
 import type { MediaSession } from '../sip/session-description-handler.js';
 
@@ -33,7 +34,7 @@ export function watchMedia(call: Call, media: MediaSession, out: Progress): void
   media.on('relay', (r) => {
     for (const f of r.failures) out.line(`turn: ${f.error}`);
     if (r.relayedAddress) {
-      out.line(`turn: component ${r.component} relayed at ${r.relayedAddress.address}:${r.relayedAddress.port} via ${r.server} in ${Math.round(r.elapsedMs)} ms${r.failures.length ? ` (after ${r.failures.length} failed server${r.failures.length > 1 ? 's' : ''})` : ''}`);
+      out.line(`turn: component ${r.component} relayed at ${formatAddress(r.relayedAddress)} via ${r.server} in ${Math.round(r.elapsedMs)} ms${r.failures.length ? ` (after ${r.failures.length} failed server${r.failures.length > 1 ? 's' : ''})` : ''}`);
     } else {
       out.line(`turn: no relayed candidate for component ${r.component}; continuing with the other candidates`);
     }
@@ -54,7 +55,7 @@ export function watchMedia(call: Call, media: MediaSession, out: Progress): void
 /** One-paragraph human summary of a finished call. */
 export function describeSummary(s: CallSummary): string {
   const sp = s.ice.selectedPair;
-  const pair = sp ? `${sp.local.type} ${sp.local.address}:${sp.local.port} -> ${sp.remote.type} ${sp.remote.address}:${sp.remote.port}` : 'none';
+  const pair = sp ? `${sp.local.type} ${formatAddress(sp.local)} -> ${sp.remote.type} ${formatAddress(sp.remote)}` : 'none';
   return [
     `call ${s.call.direction} ${s.call.state}${s.call.reason ? ` (${s.call.reason})` : ''}, ${s.call.durationMs} ms, Call-ID ${s.call.sipCallId}`,
     `ice: ${s.ice.state} as ${s.ice.role}, format ${s.ice.format}, selected ${pair}, connected after ${s.ice.connectedMs ?? '-'} ms`,

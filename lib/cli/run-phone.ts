@@ -7,6 +7,7 @@ import { errorMessage } from '../base/errors.js';
 import { StderrLogger, scrub } from '../base/log.js';
 import { Phone, type Call, type CallSummary } from '../sip/user-agent.js';
 import { phoneOptionsFrom, type ParsedValues } from './options.js';
+import { formatAddress } from '../net/socket.js';
 import { describeSummary, hadTwoWayMedia, stderrProgress, watchMedia, type Progress } from './progress.js';
 
 export interface RunContext {
@@ -29,12 +30,12 @@ export async function startPhone(values: ParsedValues): Promise<RunContext> {
     log,
     trace: values.trace
       ? (direction, text, peer, protocol) => {
-          const arrow = direction === 'send' ? `>>> to ${peer.address}:${peer.port}` : `<<< from ${peer.address}:${peer.port}`;
+          const arrow = direction === 'send' ? `>>> to ${formatAddress(peer)}` : `<<< from ${formatAddress(peer)}`;
           process.stderr.write(scrub(`${arrow} (${protocol})\n${text.replace(/\r\n/g, '\n')}\n`));
         }
       : undefined,
   });
-  out.line(`sip: listening on ${options.listen.address}:${phone.port}/${options.transport} as ${phone.contactUri}`);
+  out.line(`sip: listening on ${formatAddress({ address: options.listen.address, port: phone.port })}/${options.transport} as ${phone.contactUri}`);
   phone.on('media-created', (call, media) => watchMedia(call, media, out));
   phone.on('rejected', (callId, reason) => out.line(`sip: refused INVITE ${callId}: ${reason}`));
   watchRestartRequests(phone, out);

@@ -54,7 +54,7 @@ import { systemClock, type Clock, type TimerHandle } from '../base/clock.js';
 import { StateError, errorMessage } from '../base/errors.js';
 import { TypedEmitter } from '../base/events.js';
 import { silentLogger, type Logger } from '../base/log.js';
-import { formatAddress, sameAddress, type TransportAddress } from '../net/socket.js';
+import { familyOf, formatAddress, sameAddress, type TransportAddress } from '../net/socket.js';
 import { alternatesToCandidates, formatQvalue, qvalueToPriority, type AltCandidate } from '../sdp/alt-attributes.js';
 import { buildLegacyBindingRequest, judgeLegacyResponse, legacyKey } from '../stun/legacy.js';
 import { StunAttr, type StunMessage } from '../stun/message.js';
@@ -347,8 +347,8 @@ export class AltAgent extends TypedEmitter<AltAgentEvents> {
       }
       return [base];
     }
-    const v6 = to.address.includes(':');
-    return this.agent.baseCandidates().filter((b) => b.component === component && b.type === 'host' && b.address.includes(':') === v6);
+    const family = familyOf(to.address);
+    return this.agent.baseCandidates().filter((b) => b.component === component && b.type === 'host' && familyOf(b.address) === family);
   }
 
   private startCheck(remote: AltCandidate, remoteIndex: number, component: number, to: { address: string; port: number }, base: Candidate): void {

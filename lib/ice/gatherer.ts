@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { lookup } from 'node:dns/promises';
+import { addressKey } from '../base/address.js';
 import type { Logger } from '../base/log.js';
 import { errorMessage } from '../base/errors.js';
 import { familyOf, formatAddress, sameAddress, type PacketSocket } from '../net/socket.js';
@@ -34,7 +35,8 @@ export class FoundationRegistry {
   private next = 1;
 
   get(type: CandidateType, baseAddress: string, serverAddress = '', transport: 'udp' | 'tcp' = 'udp'): string {
-    const key = `${type}|${baseAddress}|${serverAddress}|${transport}`;
+    // Same IP address in any spelling (base/address.ts).
+    const key = `${type}|${addressKey(baseAddress)}|${serverAddress === '' ? '' : addressKey(serverAddress)}|${transport}`;
     let f = this.map.get(key);
     if (!f) {
       f = String(this.next++);

@@ -1,4 +1,5 @@
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
+import { isLoopbackIp, normalizeAddress } from '../base/address.js';
 import type { AddressFamily } from './socket.js';
 
 /**
@@ -38,9 +39,9 @@ export function isIPv4LinkLocal(address: string): boolean {
   return address.startsWith('169.254.');
 }
 
-/** True for 127.0.0.0/8 and ::1. */
+/** True for 127.0.0.0/8 and ::1, in any spelling (base/address.ts). */
 export function isLoopback(address: string): boolean {
-  return address.startsWith('127.') || address === '::1';
+  return isLoopbackIp(address);
 }
 
 /**
@@ -70,7 +71,8 @@ export function listLocalAddresses(opts: ListAddressOptions = {}): LocalAddress[
   for (const [name, infos] of Object.entries(table)) {
     for (const info of infos ?? []) {
       const family: AddressFamily = info.family === 'IPv6' || (info.family as unknown) === 6 ? 'IPv6' : 'IPv4';
-      const address = info.address;
+      // Filtered on the OS's text, returned (and deduplicated) in canonical form.
+      const address = normalizeAddress(info.address);
       if (seen.has(address)) continue;
       const loopback = info.internal || isLoopback(address);
       if (loopback && !opts.includeLoopback) continue;
@@ -78,7 +80,7 @@ export function listLocalAddresses(opts: ListAddressOptions = {}): LocalAddress[
         if (isIPv4LinkLocal(address)) continue;
       } else {
         if (!includeIPv6) continue;
-        if (!(loopback && address === '::1') && !isGlobalIPv6(address)) continue;
+        if (!(loopback && address === '::1') && !isGlobalIPv6(info.address)) continue;
       }
       seen.add(address);
       out.push({ address, family, interfaceName: name, internal: loopback });

@@ -1,7 +1,8 @@
 import * as net from 'node:net';
 import type { Logger } from '../base/log.js';
 import { silentLogger } from '../base/log.js';
-import { familyOf, formatAddress, type TransportAddress } from './socket.js';
+import { isUnspecifiedIp, normalizeAddress, transportAddressKey } from '../base/address.js';
+import { familyOf, type TransportAddress } from './socket.js';
 
 /**
  * SIP over TCP: messages framed by Content-Length (RFC 3261 §18.3), plus a small endpoint
@@ -88,8 +89,15 @@ interface Connection {
   remote: TransportAddress;
 }
 
+/** Connections are found by address, not by its spelling (base/address.ts). */
 function key(a: { address: string; port: number }): string {
-  return formatAddress(a);
+  return transportAddressKey(a);
+}
+
+/** A transport address with canonical text (a dual-stack listener's `::ffff:a.b.c.d` peer is `a.b.c.d`). */
+function canonical(address: string, port: number): TransportAddress {
+  const a = normalizeAddress(address);
+  return { address: a, port, family: familyOf(a) };
 }
 
 /**
@@ -123,7 +131,7 @@ export class TcpStreamEndpoint {
       });
     });
     const info = server.address() as net.AddressInfo;
-    return new TcpStreamEndpoint(server, { address: info.address, port: info.port, family: familyOf(info.address) }, log);
+    return new TcpStreamEndpoint(server, canonical(info.address, info.port), log);
   }
 
   get closed(): boolean { return this.isClosed; }
@@ -146,12 +154,12 @@ export class TcpStreamEndpoint {
     if (this.isClosed) throw new Error('TCP endpoint closed');
     let conn = this.connections.get(key(to));
     if (!conn) {
-      const socket = net.connect({ host: to.address, port: to.port, localAddress: this.local.address === '0.0.0.0' || this.local.address === '::' ? undefined : this.local.address });
+      const socket = net.connect({ host: to.address, port: to.port, localAddress: isUnspecifiedIp(this.local.address) ? undefined : this.local.address });
       const ready = new Promise<void>((resolve, reject) => {
         socket.once('connect', resolve);
         socket.once('error', reject);
       });
-      conn = this.adopt(socket, ready, { address: to.address, port: to.port, family: familyOf(to.address) });
+      conn = this.adopt(socket, ready, canonical(to.address, to.port));
     }
     await conn.ready;
     await new Promise<void>((resolve, reject) => {
@@ -160,11 +168,7 @@ export class TcpStreamEndpoint {
   }
 
   private adopt(socket: net.Socket, ready: Promise<void>, remote?: TransportAddress): Connection {
-    const addr: TransportAddress = remote ?? {
-      address: socket.remoteAddress ?? '0.0.0.0',
-      port: socket.remotePort ?? 0,
-      family: familyOf(socket.remoteAddress ?? '0.0.0.0'),
-    };
+    const addr: TransportAddress = remote ?? canonical(socket.remoteAddress ?? '0.0.0.0', socket.remotePort ?? 0);
     const k = key(addr);
     const conn: Connection = { socket, ready, framer: new SipStreamFramer(), remote: addr };
     ready.catch(() => {});

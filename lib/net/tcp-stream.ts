@@ -4,7 +4,8 @@ import { TimeoutError } from '../base/errors.js';
 import type { Logger } from '../base/log.js';
 import { silentLogger } from '../base/log.js';
 import { httpConnect, type HttpProxy } from './http-connect.js';
-import { familyOf, formatAddress, type PacketHandler, type PacketSocket, type TransportAddress } from './socket.js';
+import { normalizeAddress } from '../base/address.js';
+import { familyOf, formatAddress, sameAddress, type PacketHandler, type PacketSocket, type TransportAddress } from './socket.js';
 
 /**
  * A client-side TCP or TLS connection to one STUN/TURN server, presented as a PacketSocket.
@@ -179,9 +180,10 @@ export class StreamPacketSocket implements PacketSocket {
       });
       stream = await waitConnected(secure, 'secureConnect', where, remaining());
     }
-    const localAddress = raw.localAddress ?? '0.0.0.0';
+    const localAddress = normalizeAddress(raw.localAddress ?? '0.0.0.0');
+    const remoteAddress = normalizeAddress(opts.remote.address);
     const local: TransportAddress = { address: localAddress, port: raw.localPort ?? 0, family: familyOf(localAddress) };
-    const remote: TransportAddress = { address: opts.remote.address, port: opts.remote.port, family: familyOf(opts.remote.address) };
+    const remote: TransportAddress = { address: remoteAddress, port: opts.remote.port, family: familyOf(remoteAddress) };
     log.debug(`${where}: connected from ${formatAddress(local)}`);
     return new StreamPacketSocket(stream, local, remote, opts.tls !== undefined, log);
   }
@@ -195,7 +197,7 @@ export class StreamPacketSocket implements PacketSocket {
 
   send(data: Buffer, to: { address: string; port: number }): void {
     if (this.isClosed) return;
-    if (to.address !== this.remote.address || to.port !== this.remote.port) {
+    if (!sameAddress(to, this.remote)) {
       this.log.debug(`dropping a frame for ${formatAddress(to)}: this stream goes to ${formatAddress(this.remote)}`);
       return;
     }

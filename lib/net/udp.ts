@@ -2,12 +2,18 @@ import DgramAsPromised from 'dgram-as-promised';
 import type { SocketAsPromised } from 'dgram-as-promised';
 import type { Logger } from '../base/log.js';
 import { silentLogger } from '../base/log.js';
+import { canonicalIp, normalizeAddress, socketAddressFor } from '../base/address.js';
 import { familyOf, type PacketHandler, type PacketSocket, type TransportAddress } from './socket.js';
 
 /**
  * A bound UDP socket as a PacketSocket. Binding, closing and the socket itself come from
  * dgram-as-promised; sends are fire-and-forget (a send error is logged and counted,
  * never thrown into protocol code, as a lost datagram would be).
+ *
+ * Addresses are canonical (base/address.ts) both ways: the `from` of every datagram is the
+ * canonical text of what the OS reported (a dual-stack socket's `::ffff:192.0.2.1` is
+ * `192.0.2.1`, family IPv4), and a send to an IPv4 address from an IPv6 socket goes to the
+ * mapped form the socket needs.
  */
 export class UdpSocket implements PacketSocket {
   readonly protocol = 'udp' as const;
@@ -17,6 +23,9 @@ export class UdpSocket implements PacketSocket {
   sendErrors = 0;
   private inFlight = 0;
   private drained?: () => void;
+  /** The last source text the OS reported and its canonical form (a one-entry memo: media comes from one peer). */
+  private lastRaw = '';
+  private lastCanonical = '';
 
   private constructor(
     private readonly sock: SocketAsPromised,
@@ -26,7 +35,8 @@ export class UdpSocket implements PacketSocket {
     sock.socket.on('message', (msg: Buffer, rinfo: { address: string; port: number; family: string }) => {
       if (this.isClosed) return;
       try {
-        this.handler(msg, { address: rinfo.address, port: rinfo.port, family: rinfo.family === 'IPv6' ? 'IPv6' : 'IPv4' });
+        const address = this.canonicalSource(rinfo.address);
+        this.handler(msg, { address, port: rinfo.port, family: address.includes(':') ? 'IPv6' : 'IPv4' });
       } catch (e) {
         this.log.warn(`packet handler threw on datagram from ${rinfo.address}:${rinfo.port}: ${e instanceof Error ? e.message : String(e)}`);
       }
@@ -38,10 +48,21 @@ export class UdpSocket implements PacketSocket {
    * @throws Error (EADDRINUSE, EADDRNOTAVAIL) when the address cannot be bound.
    */
   static async bind(address: string, port = 0, log: Logger = silentLogger): Promise<UdpSocket> {
-    const type = familyOf(address) === 'IPv6' ? 'udp6' : 'udp4';
+    // Canonical first: `::ffff:127.0.0.1` binds an IPv4 socket to 127.0.0.1, `0:0::1` is `::1`.
+    const bindTo = normalizeAddress(address);
+    const type = familyOf(bindTo) === 'IPv6' ? 'udp6' : 'udp4';
     const sock = DgramAsPromised.createSocket({ type, reuseAddr: false });
-    const info = await sock.bind(port, address);
-    return new UdpSocket(sock, { address: info.address, port: info.port, family: familyOf(info.address) }, log);
+    const info = await sock.bind(port, bindTo);
+    const local = canonicalIp(info.address);
+    return new UdpSocket(sock, { address: local, port: info.port, family: type === 'udp6' ? 'IPv6' : 'IPv4' }, log);
+  }
+
+  private canonicalSource(raw: string): string {
+    if (raw !== this.lastRaw) {
+      this.lastCanonical = canonicalIp(raw);
+      this.lastRaw = raw;
+    }
+    return this.lastCanonical;
   }
 
   get closed(): boolean { return this.isClosed; }
@@ -51,7 +72,7 @@ export class UdpSocket implements PacketSocket {
   send(data: Buffer, to: { address: string; port: number }): void {
     if (this.isClosed) return;
     this.inFlight++;
-    this.sock.socket.send(data, to.port, to.address, (err) => {
+    this.sock.socket.send(data, to.port, socketAddressFor(to.address, this.local.family), (err) => {
       if (--this.inFlight === 0) this.drained?.();
       if (err) {
         this.sendErrors++;

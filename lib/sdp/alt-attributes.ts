@@ -74,6 +74,7 @@
  * With these, alt → candidates → alt gives back the same alternates (id, qvalue, derived-from,
  * credentials, RTCP pair or its absence); the order is kept by the priorities and by list order.
  */
+import { normalizeAddress } from '../base/address.js';
 import { ParseError } from '../base/errors.js';
 import { computePriority, type Candidate, type CandidateType } from '../ice/candidate.js';
 import { isValidConnectionAddress } from './ice-attributes.js';
@@ -208,7 +209,7 @@ function parsePort(text: string | undefined, field: string): number {
 function parseAddress(text: string | undefined, field: string): string {
   if (text === undefined || text === '') throw new ParseError(`missing ${field}`, field);
   if (!isValidConnectionAddress(text)) throw new ParseError(`${field} ${quote(text)} is not an IPv4/IPv6 address or FQDN`, field);
-  return text;
+  return normalizeAddress(text); // IP literals canonical (base/address.ts), names as written
 }
 
 /** `10.0.2.88:6584`, `[2001:db8::1]:5000`, `host.example.com:5000` → [address, port], else undefined. */

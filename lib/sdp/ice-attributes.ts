@@ -9,6 +9,7 @@
  * extension attribute, so it may legally follow other extensions).
  */
 import { isIPv4, isIPv6 } from 'node:net';
+import { normalizeAddress } from '../base/address.js';
 import { ParseError } from '../base/errors.js';
 import type { Candidate, CandidateType } from '../ice/candidate.js';
 
@@ -71,10 +72,15 @@ function parsePort(text: string | undefined, field: string): number {
   return port;
 }
 
+/**
+ * A connection-address field, IP literals in canonical form (base/address.ts: `2001:DB8::2` is
+ * `2001:db8::2`, `::ffff:192.0.2.1` is `192.0.2.1`), so the candidate compares equal to the
+ * source address of the peer's packets (issue 10). FQDNs are kept as written.
+ */
 function parseAddress(text: string | undefined, field: string): string {
   if (text === undefined) throw new ParseError(`missing ${field}`, field);
   if (!isValidConnectionAddress(text)) throw new ParseError(`${field} ${quote(text)} is not an IPv4/IPv6 address or FQDN`, field);
-  return text;
+  return normalizeAddress(text);
 }
 
 function parseComponent(text: string | undefined, field = 'component'): number {

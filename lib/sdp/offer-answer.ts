@@ -6,6 +6,7 @@
  */
 import { isIPv6 } from 'node:net';
 import * as sdpTransform from 'sdp-transform';
+import { normalizeAddress, sameIp } from '../base/address.js';
 import { ParseError, errorMessage } from '../base/errors.js';
 import type { Candidate } from '../ice/candidate.js';
 import {
@@ -196,7 +197,7 @@ export function buildDescription(opts: LocalDescriptionOptions): string {
     // Written with rtcp-mux too: an offer proposing mux still names its RTCP default for a peer
     // that declines (RFC 5761 §5.1.3). RFC 3605 §2.1: the address part is needed only when it differs from the c= address.
     media.rtcp =
-      opts.defaultRtcp.address === opts.defaultRtp.address
+      sameIp(opts.defaultRtcp.address, opts.defaultRtp.address)
         ? { port: opts.defaultRtcp.port }
         : { port: opts.defaultRtcp.port, netType: 'IN', ipVer: addressVersion(opts.defaultRtcp.address), address: opts.defaultRtcp.address };
   }
@@ -281,26 +282,6 @@ function oneLine(s: string): string {
   return flat.length > 80 ? `${flat.slice(0, 80)}…` : flat;
 }
 
-/** Compares transport addresses: IPv6 in any textual form, names case-insensitively. */
-function sameAddress(a: string, b: string): boolean {
-  if (isIPv6(a) && isIPv6(b)) return expandIPv6(a) === expandIPv6(b);
-  return a.toLowerCase() === b.toLowerCase();
-}
-
-function expandIPv6(address: string): string {
-  let text = address.toLowerCase();
-  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (dotted) {
-    const octets = dotted[1]!.split('.').map(Number);
-    text = text.slice(0, -dotted[1]!.length) + `${((octets[0]! << 8) | octets[1]!).toString(16)}:${((octets[2]! << 8) | octets[3]!).toString(16)}`;
-  }
-  const [head, tail] = text.split('::') as [string, string | undefined];
-  const headGroups = head ? head.split(':') : [];
-  const tailGroups = tail ? tail.split(':') : [];
-  const fill = tail === undefined ? [] : new Array<string>(8 - headGroups.length - tailGroups.length).fill('0');
-  return [...headGroups, ...fill, ...tailGroups].map((g) => parseInt(g, 16).toString(16)).join(':');
-}
-
 function parseDirection(value: unknown): MediaDirection | undefined {
   return value === 'sendrecv' || value === 'sendonly' || value === 'recvonly' || value === 'inactive' ? value : undefined;
 }
@@ -340,10 +321,12 @@ export function parseDescription(sdp: string): RemoteDescription {
   }
   const connection = media.connection ?? parsed.connection;
   // RFC 4566 §5.7: multicast addresses may carry /ttl and /number-of-addresses.
-  const address = typeof connection?.ip === 'string' ? connection.ip.split('/')[0]! : '';
-  if (!connection || !isValidConnectionAddress(address)) {
-    throw new ParseError(connection ? `c= address ${JSON.stringify(oneLine(address))} not usable` : 'no c= line for the audio stream', 'c=');
+  const written = typeof connection?.ip === 'string' ? connection.ip.split('/')[0]! : '';
+  if (!connection || !isValidConnectionAddress(written)) {
+    throw new ParseError(connection ? `c= address ${JSON.stringify(oneLine(written))} not usable` : 'no c= line for the audio stream', 'c=');
   }
+  // Canonical (base/address.ts): the default destination of a non-ICE peer compares with its packets' source.
+  const address = normalizeAddress(written);
   const port = media.port;
   const invalidLines: string[] = [];
 
@@ -353,7 +336,7 @@ export function parseDescription(sdp: string): RemoteDescription {
     const r = media.rtcp;
     const rtcpAddress = typeof r.address === 'string' ? r.address : undefined;
     if (Number.isInteger(r.port) && r.port >= 0 && r.port <= 65535 && (rtcpAddress === undefined || isValidConnectionAddress(rtcpAddress))) {
-      rtcp = { address: rtcpAddress ?? address, port: r.port };
+      rtcp = { address: rtcpAddress !== undefined ? normalizeAddress(rtcpAddress) : address, port: r.port };
     } else {
       invalidLines.push(...rawMedia.attributes.filter((a) => a.startsWith('rtcp:')).map((a) => `a=${a}`));
     }
@@ -483,7 +466,7 @@ function detectMismatch(description: RemoteDescription, candidates: Candidate[],
   if (placeholder) return false;
   if (candidates.length === 0 && options.includes('trickle')) return false;
   const listed = (component: number, address: string, port: number): boolean =>
-    candidates.some((c) => c.component === component && c.port === port && sameAddress(c.address, address));
+    candidates.some((c) => c.component === component && c.port === port && sameIp(c.address, address));
   if (!listed(1, description.address, description.port)) return true;
   const explicitRtcp = description.mediaAttributes.some((a) => a.name === 'rtcp');
   if (!description.rtcpMux && explicitRtcp && description.rtcp && candidates.some((c) => c.component === 2)) {

@@ -5,6 +5,7 @@ import { networkInterfaces } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { EmitterImpl, TransportState } from 'sip.js';
 import type { Core, Emitter, Transport, UserAgent, UserAgentOptions } from 'sip.js';
+import { canonicalIp, isUnspecifiedIp, normalizeAddress, sameIp } from '../base/address.js';
 import { systemClock, type Clock, type TimerHandle } from '../base/clock.js';
 import { StateError, errorMessage } from '../base/errors.js';
 import { silentLogger, type Logger } from '../base/log.js';
@@ -188,9 +189,9 @@ export class SipTransport implements Transport {
   }
 
   private pickAdvertisedHost(): string {
-    if (this.options.advertisedAddress) return this.options.advertisedAddress;
+    if (this.options.advertisedAddress) return normalizeAddress(this.options.advertisedAddress);
     const bound = this.localAddress!.address;
-    if (bound !== '0.0.0.0' && bound !== '::') return bound;
+    if (!isUnspecifiedIp(bound)) return bound;
     const family = familyOf(bound);
     for (const list of Object.values(networkInterfaces())) {
       for (const i of list ?? []) {
@@ -296,13 +297,14 @@ export class SipTransport implements Transport {
     }
     const received = via.params.get('received');
     const rport = via.params.get('rport');
-    const address = received ? bareHost(received) : await this.resolve(bareHost(via.host));
+    const address = received ? normalizeAddress(bareHost(received)) : await this.resolve(bareHost(via.host));
     const port = rport && /^\d{1,5}$/.test(rport) ? Number(rport) : via.port ?? 5060;
     return { address, port };
   }
 
+  /** An IP literal in canonical form (base/address.ts), or a name resolved with A/AAAA. */
   private async resolve(host: string): Promise<string> {
-    if (isIP(host)) return host;
+    if (isIP(host)) return canonicalIp(host);
     const v6 = familyOf(this.localAddress!.address) === 'IPv6';
     if (host.toLowerCase() === 'localhost') return v6 ? '::1' : '127.0.0.1';
     const r = await dns.lookup(host, { family: v6 ? 6 : 4 });
@@ -342,7 +344,7 @@ export class SipTransport implements Transport {
     if (via.params.has('rport')) {
       via.params.set('received', from.address);
       via.params.set('rport', String(from.port));
-    } else if (bareHost(via.host) !== from.address) {
+    } else if (!sameIp(bareHost(via.host), from.address)) {
       via.params.set('received', from.address);
     }
     replaceTopVia(msg, via);
@@ -358,7 +360,7 @@ export class SipTransport implements Transport {
     // RFC 3261 §18.1.2: "If the value of the sent-by parameter in that header field value
     // does not correspond to a value that the client transport is configured to insert
     // into requests, the response MUST be silently discarded."
-    if (bareHost(via.host) !== this.advertisedHost || (via.port ?? 5060) !== local.port) {
+    if (!sameIp(bareHost(via.host), this.advertisedHost) || (via.port ?? 5060) !== local.port) {
       throw new Error(`response ${msg.status} from ${hostPort(from.address, from.port)} has sent-by ${via.host}:${via.port ?? ''}, not ours`);
     }
     const branch = via.params.get('branch') ?? '';

@@ -16,6 +16,7 @@ import {
   type URI,
 } from 'sip.js';
 import { AllowedMethods } from 'sip.js/lib/core/user-agent-core/allowed-methods.js';
+import { normalizeAddress } from '../base/address.js';
 import type { Clock } from '../base/clock.js';
 import { systemClock } from '../base/clock.js';
 import { StateError, UsageError, errorMessage } from '../base/errors.js';
@@ -310,6 +311,12 @@ export interface PhoneEvents {
   'media-created': [Call, MediaSession];
 }
 
+/** A SIP URI host for an IP literal: canonical (base/address.ts), IPv6 in brackets (RFC 3261 §19.1.1). */
+function uriHost(address: string): string {
+  const a = normalizeAddress(address);
+  return a.includes(':') ? `[${a}]` : a;
+}
+
 /**
  * A SIP phone. `Phone.start()` binds the transport; `call(uri)` places a call; incoming
  * calls are emitted as 'incoming' and answered with `answer(call)`.
@@ -331,7 +338,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? silentLogger;
     this.preconditionPolicy = opts.preconditions ?? 'none';
-    const host = opts.listen.address.includes(':') ? `[${opts.listen.address}]` : opts.listen.address;
+    const host = uriHost(opts.listen.address);
     const aor = opts.register ? UserAgent.makeURI(opts.register) : undefined;
     if (opts.register && !aor) throw new UsageError(`--register: not a SIP URI: '${opts.register}'`);
     const user = opts.user ?? aor?.user ?? 'icephone';
@@ -501,7 +508,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
 
   /** `sip:user@host:port;transport=…` at which this phone can be called. */
   get contactUri(): string {
-    const host = this.opts.listen.address.includes(':') ? `[${this.opts.listen.address}]` : this.opts.listen.address;
+    const host = uriHost(this.opts.listen.address);
     const t = this.opts.transport === 'tcp' ? ';transport=tcp' : '';
     return `sip:${this.opts.user ?? 'icephone'}@${host}:${this.port}${t}`;
   }

@@ -1,5 +1,6 @@
 import { ByteReader, ByteWriter } from '../base/bytes.js';
-import { ParseError } from '../base/errors.js';
+import { canonicalIp, formatIpBytes, parseIp } from '../base/address.js';
+import { ParseError, errorMessage } from '../base/errors.js';
 import type { AddressFamily, TransportAddress } from '../net/socket.js';
 
 /**
@@ -17,100 +18,27 @@ export const FAMILY_IPV6 = 0x02;
 
 /**
  * Parses IPv4 dotted-quad or IPv6 text (RFC 4291 §2.2, including the `::` shorthand,
- * an embedded dotted IPv4 tail and a `%zone` suffix, which is dropped) to 4 or 16 bytes.
- * @throws RangeError when `text` is not an IP address.
+ * an embedded dotted IPv4 tail and a `%zone` suffix, which is dropped) to 4 or 16 bytes
+ * (base/address.ts parseIp).
+ * @throws RangeError when `text` is not an IP address (the message says why).
  */
 export function ipToBytes(text: string): Buffer {
-  const v4 = parseIpv4(text);
-  if (v4) return v4;
-  const v6 = parseIpv6(text);
-  if (v6) return v6;
-  throw new RangeError(`not an IP address: '${text}'`);
-}
-
-function parseIpv4(text: string): Buffer | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  const out = Buffer.alloc(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^[0-9]{1,3}$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    out[i] = n;
+  try {
+    return parseIp(text).bytes;
+  } catch (e) {
+    throw new RangeError(errorMessage(e));
   }
-  return out;
-}
-
-function parseIpv6(input: string): Buffer | undefined {
-  const text = input.includes('%') ? input.slice(0, input.indexOf('%')) : input;
-  if (!text.includes(':')) return undefined;
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const parseGroups = (s: string, allowV4Tail: boolean): number[] | undefined => {
-    if (s === '') return [];
-    const groups: number[] = [];
-    const parts = s.split(':');
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i]!;
-      if (allowV4Tail && i === parts.length - 1 && p.includes('.')) {
-        const v4 = parseIpv4(p);
-        if (!v4) return undefined;
-        groups.push(v4.readUInt16BE(0), v4.readUInt16BE(2));
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return undefined;
-        groups.push(parseInt(p, 16));
-      }
-    }
-    return groups;
-  };
-  let groups: number[];
-  if (halves.length === 1) {
-    const g = parseGroups(halves[0]!, true);
-    if (!g || g.length !== 8) return undefined;
-    groups = g;
-  } else {
-    const head = parseGroups(halves[0]!, false);
-    const tail = parseGroups(halves[1]!, true);
-    if (!head || !tail || head.length + tail.length > 7) return undefined;
-    groups = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-  }
-  const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(g, i * 2));
-  return out;
 }
 
 /**
  * Formats 4 or 16 address bytes as text: dotted quad, or RFC 5952 canonical IPv6
  * (lower case, no leading zeros, longest run of two or more zero groups as `::`, the
- * first on a tie; IPv4-mapped addresses as `::ffff:a.b.c.d`, RFC 5952 §5).
+ * first on a tie; IPv4-mapped addresses as `::ffff:a.b.c.d`, RFC 5952 §5). Byte-level:
+ * decoded attributes go further, to the canonical address (decodeAddress).
  * @throws RangeError for any other length.
  */
 export function bytesToIp(bytes: Uint8Array): string {
-  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
-  if (bytes.length !== 16) throw new RangeError(`an IP address is 4 or 16 bytes, not ${bytes.length}`);
-  const b = Buffer.from(bytes);
-  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
-    return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
-  }
-  const groups: number[] = [];
-  for (let i = 0; i < 8; i++) groups.push(b.readUInt16BE(i * 2));
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) { bestStart = i; bestLength = j - i; }
-    i = j;
-  }
-  const hex = (gs: number[]) => gs.map((g) => g.toString(16)).join(':');
-  if (bestStart < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLength))}`;
-}
-
-function familyName(code: number): AddressFamily {
-  return code === FAMILY_IPV6 ? 'IPv6' : 'IPv4';
+  return formatIpBytes(bytes);
 }
 
 /**
@@ -137,7 +65,12 @@ export function encodeAddress(addr: { address: string; port: number }): Buffer {
   return new ByteWriter(20).u8(0).u8(ip.length === 4 ? FAMILY_IPV4 : FAMILY_IPV6).u16(addr.port).bytes(ip).toBuffer();
 }
 
-/** Decodes an RFC 8489 §14.1 address value. @throws ParseError when malformed. */
+/**
+ * Decodes an RFC 8489 §14.1 address value to a canonical transport address (base/address.ts):
+ * an IPv4-mapped IPv6 value (`::ffff:a.b.c.d`, what a dual-stack server reports for an IPv4
+ * client) is the IPv4 address, family IPv4, so it compares equal to the socket's view of it.
+ * @throws ParseError when malformed.
+ */
 export function decodeAddress(value: Buffer, what = 'address attribute'): TransportAddress {
   checkAddressValue(value, what);
   const r = new ByteReader(value);
@@ -145,7 +78,8 @@ export function decodeAddress(value: Buffer, what = 'address attribute'): Transp
   const family = r.u8('family');
   const port = r.u16('port');
   const ip = r.bytes(family === FAMILY_IPV4 ? 4 : 16, 'address');
-  return { address: bytesToIp(ip), port, family: familyName(family) };
+  const address = canonicalIp(bytesToIp(ip));
+  return { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4' };
 }
 
 /**

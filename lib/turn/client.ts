@@ -5,6 +5,7 @@ import { TypedEmitter } from '../base/events.js';
 import { redact, scrub, silentLogger, type Logger } from '../base/log.js';
 import type { HttpProxy } from '../net/http-connect.js';
 import { familyOf, formatAddress, sameAddress, type PacketSocket, type TransportAddress } from '../net/socket.js';
+import { addressKey, transportAddressKey } from '../base/address.js';
 import { StreamPacketSocket } from '../net/tcp-stream.js';
 import { UdpSocket } from '../net/udp.js';
 import { longTermKey, verifyFingerprint, verifyMessageIntegrity } from '../stun/integrity.js';
@@ -464,10 +465,10 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
   }
 
   private permissionFor(address: string): Permission {
-    let p = this.permissions.get(address);
+    let p = this.permissions.get(addressKey(address));
     if (!p) {
       p = { installed: false, expiresAt: 0, queue: [] };
-      this.permissions.set(address, p);
+      this.permissions.set(addressKey(address), p);
     }
     return p;
   }
@@ -513,7 +514,7 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
    */
   bindChannel(peer: { address: string; port: number }): Promise<number> {
     this.requireAllocated('ChannelBind');
-    const key = formatAddress(peer);
+    const key = transportAddressKey(peer);
     let channel = this.channelsByPeer.get(key);
     if (channel?.pending) return channel.pending;
     if (!channel) {
@@ -564,7 +565,7 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
       this.stats.droppedSends++;
       return;
     }
-    const channel = this.channelsByPeer.get(formatAddress(peer));
+    const channel = this.channelsByPeer.get(transportAddressKey(peer));
     if (channel?.bound) {
       this.stats.channelDataSent++;
       this.stats.bytesSent += data.length;
@@ -579,7 +580,7 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
         this.stats.droppedSends++;
       }
       p.queue.push({ data, peer: { address: peer.address, port: peer.port, family: familyOf(peer.address) } });
-      if (!p.pending && !this.channelsByPeer.get(formatAddress(peer))?.pending) this.createPermission(peer).catch((e: unknown) => this.warn(e));
+      if (!p.pending && !this.channelsByPeer.get(transportAddressKey(peer))?.pending) this.createPermission(peer).catch((e: unknown) => this.warn(e));
       return;
     }
     const indication = new StunMessage({ method: StunMethod.Send, messageClass: 'indication' });

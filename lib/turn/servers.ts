@@ -6,6 +6,7 @@
 import type { SrvRecord } from 'node:dns';
 import { lookup, Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { canonicalIp, normalizeAddress, transportAddressKey } from '../base/address.js';
 import { TimeoutError, UsageError } from '../base/errors.js';
 import { formatAddress } from '../net/socket.js';
 
@@ -49,10 +50,10 @@ export function parseIceServerUri(uri: string): IceServerUri {
  * @throws Error naming the server when it does not resolve.
  */
 export async function resolveServerAddress(server: IceServerUri): Promise<string> {
-  if (isIP(server.host)) return server.host;
+  if (isIP(server.host)) return canonicalIp(server.host);
   try {
     const r = await lookup(server.host);
-    return r.address;
+    return normalizeAddress(r.address);
   } catch (e) {
     throw new Error(`${server.uri}: cannot resolve '${server.host}': ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -123,7 +124,7 @@ export function orderSrvRecords(records: readonly SrvRecord[], random: () => num
 
 /**
  * Resolves a STUN/TURN URI to the transport addresses to try, in order.
- * - IP literal: that address and the URI's (or default) port.
+ * - IP literal: that address (canonical, base/address.ts) and the URI's (or default) port.
  * - Host name with an explicit port: its A/AAAA addresses.
  * - Host name without a port (RFC 7065 §3.2 / RFC 5928): DNS SRV `_turn._udp`, `_turn._tcp`,
  *   `_turns._tcp` or `_stun._udp` (`_stuns._tcp`), targets ordered per RFC 2782, each target's
@@ -134,7 +135,7 @@ export function orderSrvRecords(records: readonly SrvRecord[], random: () => num
  */
 export async function resolveIceServer(uri: IceServerUri, resolver: IceServerResolver = systemResolver, random: () => number = Math.random): Promise<ResolvedIceServer[]> {
   const transport = transportOf(uri);
-  if (isIP(uri.host)) return [{ address: uri.host, port: uri.port, transport }];
+  if (isIP(uri.host)) return [{ address: canonicalIp(uri.host), port: uri.port, transport }];
   const targets: Array<{ host: string; port: number }> = [];
   if (!uri.explicitPort) {
     let records: SrvRecord[] = [];
@@ -162,10 +163,11 @@ export async function resolveIceServer(uri: IceServerUri, resolver: IceServerRes
       continue;
     }
     for (const a of addresses) {
-      const key = `${a.address}|${t.port}`;
+      const address = normalizeAddress(a.address); // canonical (base/address.ts), so duplicates in any spelling go
+      const key = transportAddressKey({ address, port: t.port });
       if (seen.has(key)) continue;
       seen.add(key);
-      out.push({ address: a.address, port: t.port, transport });
+      out.push({ address, port: t.port, transport });
     }
   }
   if (out.length === 0) throw new Error(`${uri.uri}: cannot resolve ${failures.length > 0 ? failures.join('; ') : `'${uri.host}'`}`);

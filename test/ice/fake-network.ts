@@ -1,3 +1,4 @@
+import { canonicalIp, transportAddressKey } from '../../lib/base/address.js';
 import type { Clock } from '../../lib/base/clock.js';
 import { familyOf, type PacketHandler, type PacketSocket, type TransportAddress } from '../../lib/net/socket.js';
 
@@ -6,6 +7,8 @@ export interface Datagram { at: number; from: TransportAddress; to: { address: s
 /**
  * An in-memory datagram network driven by a Clock: each datagram is delivered `latencyMs`
  * later through a clock timer, so tests run under a ManualClock without real sockets.
+ * Like a real network (and UdpSocket), it routes by address, not by its spelling: sockets
+ * bind to the canonical text and a datagram to `2001:DB8::2` reaches the one on `2001:db8::2`.
  */
 export class FakeNetwork {
   private readonly sockets = new Map<string, FakeSocket>();
@@ -21,9 +24,10 @@ export class FakeNetwork {
 
   bindSync(address: string, port = 0): FakeSocket {
     const p = port || this.nextPort++;
-    const key = `${address}|${p}`;
+    const local = canonicalIp(address);
+    const key = transportAddressKey({ address: local, port: p });
     if (this.sockets.has(key)) throw new Error(`EADDRINUSE ${address}:${p}`);
-    const s = new FakeSocket(this, { address, port: p, family: familyOf(address) });
+    const s = new FakeSocket(this, { address: local, port: p, family: familyOf(local) });
     this.sockets.set(key, s);
     return s;
   }
@@ -38,13 +42,13 @@ export class FakeNetwork {
     }
     const copy = Buffer.from(data);
     this.clock.setTimer(this.latencyMs, () => {
-      const dest = this.sockets.get(`${to.address}|${to.port}`);
+      const dest = this.sockets.get(transportAddressKey(to));
       if (dest && !dest.closed) dest.deliver(copy, from);
     });
   }
 
   unbind(s: FakeSocket): void {
-    this.sockets.delete(`${s.local.address}|${s.local.port}`);
+    this.sockets.delete(transportAddressKey(s.local));
   }
 }
 

@@ -25,6 +25,13 @@ describe('gathering (RFC 8445 §5.1.1)', () => {
     expect(f.get('host', '10.0.0.1', '', 'tcp')).to.not.equal(a);
   });
 
+  it('one IP address in any spelling is one foundation (issue 10)', () => {
+    const f = new FoundationRegistry();
+    expect(f.get('prflx', '2001:DB8::1')).to.equal(f.get('prflx', '2001:db8:0:0:0:0:0:1'));
+    expect(f.get('srflx', '2001:db8::1', '::FFFF:192.0.2.1')).to.equal(f.get('srflx', '2001:db8::1', '192.0.2.1'));
+    expect(f.get('prflx', '2001:db8::1')).to.not.equal(f.get('prflx', '2001:db8::2'));
+  });
+
   it('gathers host and server-reflexive candidates; a dead STUN server costs at most ~2.5 s', async () => {
     const clock = new ManualClock();
     const net = new FakeNetwork(clock);

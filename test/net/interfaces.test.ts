@@ -25,6 +25,11 @@ describe('local interface addresses', () => {
     expect(listLocalAddresses({ table, includeIPv6: false }).map((a) => a.address)).to.deep.equal(['192.168.1.10']);
   });
 
+  it('returns canonical addresses, one per address however the table spells it (issue 10)', () => {
+    const spelled = { eth0: [v6('2001:DB8:0:0:0:0:0:10'), v6('2001:db8::10'), v4('192.168.1.10')], lo: [v6('0:0:0:0:0:0:0:1', true)] };
+    expect(listLocalAddresses({ table: spelled, includeLoopback: true }).map((a) => a.address)).to.deep.equal(['2001:db8::10', '192.168.1.10', '::1']);
+  });
+
   it('classifies IPv6 scopes', () => {
     expect(isIPv6LinkLocal('fe80::1%eth0')).to.equal(true);
     expect(isIPv6LinkLocal('febf::1')).to.equal(true);

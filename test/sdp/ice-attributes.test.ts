@@ -121,6 +121,26 @@ describe('sdp/ice-attributes', () => {
     });
   });
 
+  describe('addresses are read in canonical form (issue 10)', () => {
+    const table: Array<[written: string, canonical: string]> = [
+      ['2001:DB8::2', '2001:db8::2'],
+      ['2001:0db8:0000:0000:0000:0000:0000:0002', '2001:db8::2'],
+      ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+      ['::FFFF:192.0.2.1', '192.0.2.1'],
+    ];
+    for (const [written, canonical] of table) {
+      it(`${written} -> ${canonical} in the address, raddr and remote-candidates`, () => {
+        const c = parseCandidateAttribute(`candidate:1 1 UDP 1694498815 ${written} 45664 typ srflx raddr ${written} rport 8998`);
+        expect(c.address).to.equal(canonical);
+        expect(c.relatedAddress).to.equal(canonical);
+        expect(parseRemoteCandidates(`remote-candidates:1 ${written} 45664`)).to.deep.equal([{ component: 1, address: canonical, port: 45664 }]);
+      });
+    }
+    it('FQDNs (mDNS names) are kept as written', () => {
+      expect(parseCandidateAttribute('candidate:1 1 udp 2122260223 Host-A.Example.com 54321 typ host').address).to.equal('Host-A.Example.com');
+    });
+  });
+
   describe('RFC 8839 examples', () => {
     it('§5.1 host and srflx candidates', () => {
       // RFC 8839 §5.1 / Appendix: "a=candidate:1 1 UDP 2130706431 10.0.1.1 8998 typ host"

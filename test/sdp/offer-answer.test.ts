@@ -269,6 +269,15 @@ describe('sdp/offer-answer', () => {
       expect(parseDescription(sdp.replace('c=IN IP6 2001:db8::7\r\n', '')).address).to.equal('10.0.0.1');
     });
 
+    it('c= and a=rtcp addresses are read in canonical form (issue 10)', () => {
+      const sdp = ['v=0', 'o=- 1 1 IN IP6 2001:DB8::7', 's=-', 'c=IN IP6 2001:0DB8:0000:0000:0000:0000:0000:0007', 't=0 0', 'm=audio 7000 RTP/AVP 0', 'a=rtcp:7005 IN IP6 2001:DB8::8', ''].join('\r\n');
+      const remote = parseDescription(sdp);
+      expect(remote.address).to.equal('2001:db8::7');
+      expect(remote.rtcp).to.deep.equal({ address: '2001:db8::8', port: 7005 });
+      const placeholder = parseDescription(sdp.replace('c=IN IP6 2001:0DB8:0000:0000:0000:0000:0000:0007', 'c=IN IP6 0:0:0:0:0:0:0:0'));
+      expect(placeholder.address).to.equal('::');
+    });
+
     it('a=rtcp with and without an address, and direction at session level', () => {
       const base = ['v=0', 'o=- 1 1 IN IP4 10.0.0.1', 's=-', 'c=IN IP4 10.0.0.1', 't=0 0', 'a=recvonly', 'm=audio 7000 RTP/AVP 0'];
       const withPort = parseDescription([...base, 'a=rtcp:7005', ''].join('\r\n'));
@@ -325,6 +334,13 @@ describe('sdp/offer-answer', () => {
         const c: Candidate = { ...host1, address: '2001:0db8:0000::0010' };
         const sdp = buildDescription(options({ defaultRtp: { address: '2001:db8::10', port: 40000 }, ice: { ufrag: UFRAG, pwd: PWD, candidates: [c] } }));
         expect(parseDescription(sdp).ice?.mismatch).to.equal(false);
+      });
+      it('IPv4-mapped candidate for an IPv4 default destination matches', () => {
+        const c: Candidate = { ...host1, address: '::ffff:192.0.2.10' };
+        const sdp = buildDescription(options({ ice: { ufrag: UFRAG, pwd: PWD, candidates: [c] } }));
+        const remote = parseDescription(sdp);
+        expect(remote.ice?.mismatch).to.equal(false);
+        expect(remote.ice?.candidates[0]?.address).to.equal('192.0.2.10');
       });
       it('trickle placeholder 0.0.0.0:9 with no candidates is not a mismatch', () => {
         const sdp = buildDescription(options({ defaultRtp: { address: '0.0.0.0', port: 9 }, ice: { ufrag: UFRAG, pwd: PWD, candidates: [], options: ['trickle'] } }));

@@ -97,22 +97,27 @@ describe('STUN message codec', () => {
       { address: '::', port: 3478 },
       { address: 'fe80::1:2:3:4', port: 9 },
       { address: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', port: 65535 },
-      { address: '::ffff:192.0.2.9', port: 5060 },
+      // IPv4-mapped goes on the wire as family 0x02 and is read back as the IPv4 address it maps (base/address.ts).
+      { address: '::ffff:192.0.2.9', port: 5060, decoded: '192.0.2.9' },
+      // Other spellings are read back canonical (issue 10).
+      { address: '2001:DB8:0:0:0:0:0:0002', port: 3478, decoded: '2001:db8::2' },
     ];
-    for (const a of addresses) {
-      const family = a.address.includes(':') ? 'IPv6' : 'IPv4';
+    for (const { decoded, ...a } of addresses) {
+      const address = decoded ?? a.address;
+      const expected = { address, port: a.port, family: address.includes(':') ? 'IPv6' : 'IPv4' };
       it(`XOR and plain address ${a.address} port ${a.port}`, () => {
         for (const type of [StunAttr.XOR_MAPPED_ADDRESS, StunAttr.XOR_PEER_ADDRESS, StunAttr.XOR_RELAYED_ADDRESS]) {
           const m = roundTrip(binding('success').addXorAddress(type, a));
-          expect(m.getXorAddress(type)).to.deep.equal({ ...a, family });
+          expect(m.getXorAddress(type)).to.deep.equal(expected);
           // The XOR form really differs from the plain one (cookie/tid applied).
           expect(m.get(type)!.subarray(2, 4).readUInt16BE(0)).to.equal(a.port ^ 0x2112);
+          expect(m.get(type)![1], 'family octet as sent').to.equal(a.address.includes(':') ? 0x02 : 0x01);
         }
         const plain = roundTrip(binding('success').addMappedAddress(StunAttr.MAPPED_ADDRESS, a).addMappedAddress(StunAttr.ALTERNATE_SERVER, a));
-        expect(plain.getMappedAddress()).to.deep.equal({ ...a, family });
-        expect(plain.getMappedAddress(StunAttr.ALTERNATE_SERVER)).to.deep.equal({ ...a, family });
+        expect(plain.getMappedAddress()).to.deep.equal(expected);
+        expect(plain.getMappedAddress(StunAttr.ALTERNATE_SERVER)).to.deep.equal(expected);
         expect(plain.getXorMappedAddress()).to.equal(undefined);
-        expect(plain.reflexiveAddress()).to.deep.equal({ ...a, family });
+        expect(plain.reflexiveAddress()).to.deep.equal(expected);
       });
     }
     it('XOR-MAPPED-ADDRESS value depends on the transaction ID for IPv6', () => {
