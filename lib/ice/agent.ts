@@ -3,6 +3,7 @@ import { systemClock, type Clock, type TimerHandle } from '../base/clock.js';
 import { StateError, errorMessage } from '../base/errors.js';
 import { TypedEmitter } from '../base/events.js';
 import { redact, silentLogger, type Logger } from '../base/log.js';
+import { normalizeAddress, transportAddressKey } from '../base/address.js';
 import { formatAddress, sameAddress, type PacketSocket, type TransportAddress } from '../net/socket.js';
 import { StunMessage } from '../stun/message.js';
 import { StunTransactionManager } from '../stun/transaction.js';
@@ -142,7 +143,7 @@ function randomIceString(length: number): string {
 }
 
 function remoteKey(component: number, a: { address: string; port: number }): string {
-  return `${component}|${a.address.toLowerCase()}|${a.port}`;
+  return `${component}|${transportAddressKey(a)}`;
 }
 
 const TYPE_RANK: Record<CandidateType, number> = { relay: 3, srflx: 2, prflx: 1, host: 0 };
@@ -378,7 +379,9 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       if (known.type === 'prflx' && c.type !== 'prflx') Object.assign(known, { ...c });
       return;
     }
-    const remote = { ...c };
+    // Canonical text (lib/base/address.ts), so logs, summaries and comparisons see one spelling.
+    const remote: Candidate = { ...c, address: normalizeAddress(c.address) };
+    if (c.relatedAddress !== undefined) remote.relatedAddress = normalizeAddress(c.relatedAddress);
     this.remoteCandidates.push(remote);
     this.remoteIndex.set(key, remote);
     if (!this.gathered || this.lite) return;
@@ -835,7 +838,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
 
   /** A non-ICE peer: send() goes from the default candidate's socket to this address until a pair is valid. */
   setFallbackRemote(component: number, addr: { address: string; port: number }): void {
-    this.fallback.set(component, { address: addr.address, port: addr.port });
+    this.fallback.set(component, { address: normalizeAddress(addr.address), port: addr.port });
   }
 
   selectedPair(component: number): CandidatePairInfo | undefined {

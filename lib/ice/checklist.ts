@@ -1,4 +1,5 @@
 import { familyOf, sameAddress } from '../net/socket.js';
+import { transportAddressKey } from '../base/address.js';
 import type { Candidate } from './candidate.js';
 import { byPriorityDescending, CandidatePair, type IceRole } from './candidate-pair.js';
 
@@ -40,7 +41,7 @@ function sameCandidateAddress(a: Candidate, b: Candidate): boolean {
 
 /** Map key of a check-list pair: component, base transport address, remote transport address. */
 function pairKey(component: number, base: { address: string; port: number }, remote: { address: string; port: number }): string {
-  return `${component}|${base.address.toLowerCase()}|${base.port}|${remote.address.toLowerCase()}|${remote.port}`;
+  return `${component}|${transportAddressKey(base)}|${transportAddressKey(remote)}`;
 }
 
 /** What `CheckList.trigger` did (RFC 8445 §7.3.1.4). */

@@ -57,6 +57,22 @@ export interface HostGatherOptions {
   bind?: (address: string) => Promise<PacketSocket>;
 }
 
+/**
+ * RFC 8421 §4 (dual stack): local preferences are assigned so that the check list alternates
+ * address families, IPv6 first ("the ICE agent SHOULD prefer IPv6 ... the candidates ... interleaved"),
+ * rather than running every pair of one family before the other's. The order within a family is kept.
+ */
+export function interleaveFamilies(addresses: readonly string[]): string[] {
+  const v6 = addresses.filter((a) => familyOf(a) === 'IPv6');
+  const v4 = addresses.filter((a) => familyOf(a) !== 'IPv6');
+  const out: string[] = [];
+  for (let i = 0; i < Math.max(v6.length, v4.length); i++) {
+    if (i < v6.length) out.push(v6[i]);
+    if (i < v4.length) out.push(v4[i]);
+  }
+  return out;
+}
+
 /** Local preference of the i-th address: unique per IP (RFC 8445 §5.1.2.1), first listed highest. */
 export function localPreferenceFor(index: number): number {
   return Math.max(0, 65535 - index);
@@ -68,7 +84,7 @@ export function localPreferenceFor(index: number): number {
  * @throws Error when no socket at all could be bound.
  */
 export async function gatherHostCandidates(opts: HostGatherOptions): Promise<LocalBase[]> {
-  const addresses = opts.addresses ?? listLocalAddresses({ includeLoopback: opts.includeLoopback }).map((a) => a.address);
+  const addresses = interleaveFamilies(opts.addresses ?? listLocalAddresses({ includeLoopback: opts.includeLoopback }).map((a) => a.address));
   const bind = opts.bind ?? ((address: string) => UdpSocket.bind(address, 0, opts.log));
   const bases: LocalBase[] = [];
   for (let i = 0; i < addresses.length; i++) {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { ManualClock } from '../../lib/base/clock.js';
 import { IceAgent } from '../../lib/ice/agent.js';
 import { computePriority, type Candidate } from '../../lib/ice/candidate.js';
-import { FoundationRegistry } from '../../lib/ice/gatherer.js';
+import { FoundationRegistry, interleaveFamilies } from '../../lib/ice/gatherer.js';
 import { StunAttr, StunMessage } from '../../lib/stun/message.js';
 import { FakeNetwork } from './fake-network.js';
 
@@ -97,6 +97,31 @@ describe('gathering (RFC 8445 §5.1.1)', () => {
     expect(done!.map((c) => c.type)).to.deep.equal(['host']);
     expect(agent.defaultCandidate(1).type).to.equal('host');
     expect(() => agent.defaultCandidate(2)).to.throw();
+    await agent.close();
+  });
+});
+
+describe('RFC 8421 dual-stack ordering', () => {
+  it('interleaves the address families, IPv6 first, keeping the order within each family', () => {
+    expect(interleaveFamilies(['10.0.0.1', '10.0.0.2', '10.0.0.3', '2001:db8::1', '2001:db8::2'])).to.deep.equal([
+      '2001:db8::1', '10.0.0.1', '2001:db8::2', '10.0.0.2', '10.0.0.3',
+    ]);
+    expect(interleaveFamilies(['10.0.0.1'])).to.deep.equal(['10.0.0.1']);
+  });
+
+  it('gives the host candidates alternating families in priority order, so the check list alternates', async () => {
+    const clock = new ManualClock();
+    const net = new FakeNetwork(clock);
+    const agent = new IceAgent({ role: 'controlling', components: 1, clock, bindSocket: net.bind, addresses: ['10.0.0.1', '10.0.0.2', '2001:db8::1', '2001:db8::2'] });
+    await agent.gather();
+    const byPriority = [...agent.localCandidates].sort((a, b) => b.priority - a.priority).map((c) => c.address);
+    expect(byPriority).to.deep.equal(['2001:db8::1', '10.0.0.1', '2001:db8::2', '10.0.0.2']);
+    agent.setRemoteCredentials('peer', 'peerpasswordpeerpassword');
+    for (const [i, a] of ['10.0.0.9', '2001:db8::9'].entries()) {
+      agent.addRemoteCandidate({ foundation: `r${i}`, component: 1, transport: 'udp', priority: 2130706431 - i, address: a, port: 5000, type: 'host' });
+    }
+    const families = agent.pairs().map((p) => (p.remote.address.includes(':') ? 6 : 4));
+    expect(families).to.deep.equal([6, 4, 6, 4]);
     await agent.close();
   });
 });
