@@ -20,7 +20,7 @@
  * compiled rules 0.3-6 µs (a whole INVITE: 1.7 ms stock, ~45 µs here).
  * test/sip/parser*.test.ts compare the results with stock sip.js on a corpus and on mutations of it.
  *
- * Installed by `installFastSipParser()` (install-fast-parser.ts, imported by user-agent.ts); it
+ * Installed by `installFastSipParser()` (called by installSipJsAdapter() in sipjs/install.ts when a Phone is made); it
  * replaces `Grammar.parse` on the namespace object sip.js's own modules call through, so they
  * pick it up without any file in node_modules being changed.
  */

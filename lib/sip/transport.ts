@@ -1,4 +1,3 @@
-import './sipjs-fixes.js';
 import { promises as dns } from 'node:dns';
 import { isIP, isIPv6 } from 'node:net';
 import { networkInterfaces } from 'node:os';

@@ -25,7 +25,7 @@ import type { Logger } from '../base/log.js';
 import { silentLogger } from '../base/log.js';
 import { negotiateCodec, parseDescription } from '../sdp/offer-answer.js';
 import { MediaSession, type MediaOptions, type MediaSummary } from './session-description-handler.js';
-import './install-fast-parser.js';
+import { installSipJsAdapter } from './sipjs/install.js';
 import { IncomingPreconditions, OutgoingPreconditions } from './precondition-call.js';
 import type { PreconditionPolicy } from './preconditions-flow.js';
 import { DialogExtensions, type IncomingUpdate } from './update.js';
@@ -284,17 +284,6 @@ export class Call extends TypedEmitter<CallEvents> {
   }
 }
 
-/**
- * UPDATE is handled (update.ts), so it belongs in Allow (RFC 3311 §6; PRACK is there already).
- * sip.js's module-level `AllowedMethods` feeds the Allow of its 2xx to INVITE and of re-INVITEs;
- * our core hook receives UPDATE before sip.js's method check reads that list, so adding it
- * changes what we advertise only. The initial INVITE's Allow is a fixed list inside Inviter:
- * `fixInviteAllow` rewrites it.
- */
-function advertiseUpdate(): void {
-  if (!AllowedMethods.includes('UPDATE')) AllowedMethods.push('UPDATE');
-}
-
 /** Rewrites the Allow header sip.js's Inviter wrote (without PRACK and UPDATE) on its INVITE. */
 function fixInviteAllow(inviter: Inviter): void {
   const message = inviter.request as unknown as { extraHeaders: string[] };
@@ -335,6 +324,8 @@ export class Phone extends TypedEmitter<PhoneEvents> {
 
   private constructor(private readonly opts: PhoneOptions, transportOpts: SipJsTransportOptions) {
     super();
+    // Everything icephone changes in sip.js, applied when a Phone is made, never on import.
+    installSipJsAdapter();
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? silentLogger;
     this.preconditionPolicy = opts.preconditions ?? 'none';
@@ -397,7 +388,6 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       log: this.log.child('sip'),
       onUpdate: (u) => this.onUpdate(u),
     });
-    advertiseUpdate();
   }
 
   /**

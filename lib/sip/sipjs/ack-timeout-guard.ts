@@ -1,7 +1,7 @@
 /**
- * Guards around sip.js 0.21.2 behaviour that would crash the process. Installed once, on import,
- * by the SIP transport (every user agent of ours runs on it). Each fix names the sip.js code it
- * wraps, so upgrading the pinned version means re-checking this file.
+ * Guards around sip.js 0.21.2 behaviour that would crash the process. Installed once by
+ * `installSipJsAdapter()` (./install.ts) when the first Phone starts, never on import. Each fix
+ * names the sip.js code it wraps, so upgrading the pinned version means re-checking this file.
  */
 import { Invitation, SessionState } from 'sip.js';
 
@@ -12,7 +12,7 @@ interface InvitationInternals {
 
 let installed = false;
 
-export function installSipJsFixes(): void {
+export function installAckTimeoutGuard(): void {
   if (installed) return;
   installed = true;
   const proto = Invitation.prototype as unknown as InvitationInternals;
@@ -27,4 +27,3 @@ export function installSipJsFixes(): void {
   };
 }
 
-installSipJsFixes();

@@ -1,0 +1,34 @@
+/**
+ * The one place where icephone changes sip.js 0.21.2 process-wide (DESIGN.md "sip.js: what it
+ * gives and what we add"). `installSipJsAdapter()` runs when the first Phone is made; importing
+ * icephone changes nothing. What it installs, each idempotent:
+ * - the ACK-timeout guard (./ack-timeout-guard.ts): `Invitation.prototype.onAckTimeout`;
+ * - the fast parse path (../fast-parser.ts): `Grammar.parse`, equal in results to the stock one,
+ *   unless `ICEPHONE_STOCK_SIP_PARSER=1`;
+ * - `UPDATE` in sip.js's module-level `AllowedMethods` (RFC 3311 §6: UPDATE is answered by our
+ *   core hook, ../update.ts), which feeds the Allow header of its responses.
+ * Per-user-agent hooks (UPDATE dispatch, reliable provisionals, any-user Request-URI) are
+ * installed on that user agent's own core objects by the Phone, not here.
+ * The internals touched, here and in ../update.ts, ../reliable-provisional.ts,
+ * ../precondition-call.ts and ../user-agent.ts, are listed in ./internals.ts and checked against the
+ * pinned sip.js by test/sip/sipjs-internals.test.ts.
+ */
+import { AllowedMethods } from 'sip.js/lib/core/user-agent-core/allowed-methods.js';
+import { installFastSipParser } from '../fast-parser.js';
+import { installAckTimeoutGuard } from './ack-timeout-guard.js';
+
+let installed = false;
+
+/** Applies icephone's sip.js changes once per process. Safe to call repeatedly. */
+export function installSipJsAdapter(): void {
+  if (installed) return;
+  installed = true;
+  installAckTimeoutGuard();
+  if (process.env.ICEPHONE_STOCK_SIP_PARSER !== '1') installFastSipParser();
+  if (!AllowedMethods.includes('UPDATE')) AllowedMethods.push('UPDATE');
+}
+
+/** Whether `installSipJsAdapter()` has run in this process. */
+export function sipJsAdapterInstalled(): boolean {
+  return installed;
+}
