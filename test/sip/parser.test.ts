@@ -4,6 +4,7 @@
  * header value), and on seeded mutations of it.
  */
 import { expect } from 'chai';
+import { installSipJsAdapter } from '../../lib/sip/sipjs/install.js';
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { Core, Grammar } from 'sip.js';
@@ -82,8 +83,9 @@ describe('sip/fast-parser: pinned to sip.js ' + PINNED_SIPJS_VERSION, () => {
     expect(() => hoistGrammarSource('export const parse = 1;')).to.throw(/not found/);
   });
 
-  it('importing the user agent installs it (and it can be taken out and put back)', () => {
+  it('the sip.js adapter installs it when a Phone is made (and it can be taken out and put back)', () => {
     expect(Phone).to.be.a('function');
+    installSipJsAdapter();
     if (process.env.ICEPHONE_STOCK_SIP_PARSER === '1') return;
     expect(fastSipParserInstalled()).to.equal(true);
     uninstallFastSipParser();
