@@ -1,7 +1,7 @@
 /**
  * Translates an SDP body between the two candidate formats icephone speaks: RFC 8839 §5.1
  * `a=candidate` lines and the legacy `a=alt` lines of draft-rosenberg-sipping-ice-01 §7 (see
- * alt-attributes.ts for the field mapping). Used by `icephone sdp convert --to ice|alt|both`.
+ * lib/ice/alternate.ts for the field mapping). Used by `icephone sdp convert --to ice|alt|both`.
  *
  * Only candidate attributes change. Every other line, the order of lines and each line's ending
  * (CRLF as RFC 4566 §5 requires, or bare LF as some peers send) are kept byte for byte, so
@@ -13,14 +13,9 @@
 import { ParseError } from '../base/errors.js';
 import type { Candidate } from '../ice/candidate.js';
 import { formatCandidateAttribute, parseCandidateAttribute } from './ice-attributes.js';
-import {
-  alternatesToCandidates,
-  candidatesToAlternates,
-  formatAltAttribute,
-  parseAltAttributes,
-  type AltCandidate,
-  type AltWarning,
-} from './alt-attributes.js';
+import { alternatesToCandidates, type AltCandidate } from '../ice/alternate.js';
+import { formatAltAttribute, parseAltAttributes, type AltWarning } from './alt-attributes.js';
+import { candidatesToAlternates } from './alt-candidates.js';
 
 /** Which candidate attributes an SDP carries. */
 export type CandidateFormat = 'ice' | 'alt' | 'both' | 'none';

@@ -24,7 +24,8 @@
  * The format in use is what the `--json` summary reports as `ice.format`.
  */
 import { ParseError } from '../base/errors.js';
-import { formatAltAttribute, parseAltAttributes, type AltCandidate, type AltWarning } from './alt-attributes.js';
+import type { AltCandidate } from '../ice/alternate.js';
+import { formatAltAttribute, parseAltAttributes, type AltWarning } from './alt-attributes.js';
 import type { RemoteDescription, SdpAttribute } from './offer-answer.js';
 
 /** The `--sdp` setting: what our offers carry. */

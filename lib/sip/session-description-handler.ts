@@ -29,7 +29,7 @@ import {
 } from '../sdp/offer-answer.js';
 import { RtpSession, type RtpStats } from '../rtp/session.js';
 import { AltAgent, type AltPath } from '../ice/alt-agent.js';
-import type { AltCandidate } from '../sdp/alt-attributes.js';
+import type { AltCandidate } from '../ice/alternate.js';
 import type { RemoteCandidate } from '../sdp/ice-attributes.js';
 import {
   altAttributes,

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { ParseError } from '../../lib/base/errors.js';
-import { candidatesToAlternates } from '../../lib/sdp/alt-attributes.js';
+import { candidatesToAlternates } from '../../lib/sdp/alt-candidates.js';
 import { convertSdp, detectCandidateFormat, parseSdpAlternates, type ConvertWarning } from '../../lib/sdp/convert.js';
 import { parseCandidateAttribute } from '../../lib/sdp/ice-attributes.js';
 import { DRAFT_FIGURES, readFigure } from '../fixtures/draft/figures.js';
