@@ -32,6 +32,24 @@
  * recommended host (126) → 1.0, prflx (110) → 0.880–0.887, srflx (100) → 0.800–0.807,
  * relay (0) → 0.0–0.007. The map is monotonic, so priority order is kept (ties may merge).
  *
+ * ## Integer ranks, read liberally (draft §7 "qvalue … indicates the relative preference of this
+ * address amongst any others conveyed in alt-attributes in this media stream")
+ * Deployed endpoints wrote integer ranks instead of 0..1 qvalues (`2` above `1`). The reader
+ * (lib/base/qvalue.ts `readQvalue`) keeps such a rank as the number it is, and this is the rule
+ * for comparing it (`compareQvalues`): **every qvalue of one m-section is compared as a number**.
+ * So a higher rank ranks higher, every rank (2, 3, …) ranks above every 0..1 qvalue of the same
+ * m-section, and "1" is the qvalue 1.0, equal to "1.0" and below "2". Equal numbers are ties,
+ * broken as always by peer derived, then document order (§5.5, §2). As the qvalue only orders the
+ * alternates of one m-section, nothing compares across m-sections.
+ *
+ * What is written (our offers, `sdp convert`, the `alt-q` extension) and what the connectivity
+ * engine ranks by stays on the 0..1 scale: `toQvalueScale` puts an m-section that has ranks on it
+ * by order alone. Its k distinct values, lowest first, become the qvalues i/k (i = 1..k, rounded to
+ * thousandths): the best becomes 1.0 and the order, ties included, is kept exactly (for up to 1000
+ * distinct values; beyond, neighbours may merge and document order decides). An m-section without
+ * ranks is left as it is. `alternatesToCandidates` does this itself; `qvalueToPriority` and
+ * `alternateToCandidates`, which see one alternate, refuse a rank.
+ *
  * ## derived-from ↔ peer reflexive, related address (draft §5.5, §7)
  * The draft's "peer derived transport address" is RFC 8445's peer reflexive candidate: the
  * MAPPED-ADDRESS learned from a check sent to the peer. `derived-from` is ":" for every other
@@ -56,14 +74,18 @@
  * With these, alt → candidates → alt gives back the same alternates (id, qvalue, derived-from,
  * credentials, RTCP pair or its absence); the order is kept by the priorities and by list order.
  */
-import { formatQvalue, qvalueToMilli } from '../base/qvalue.js';
+import { formatQvalue, isQvalueRank, qvalueToMilli } from '../base/qvalue.js';
 import { computePriority, type Candidate, type CandidateType } from './candidate.js';
 
 /** What one `a=alt` line stands for: an alternate transport address (pair, for RTP) of draft §7. */
 export interface AltCandidate {
   /** `id = token`, unique among the alternates one agent sends in a dialog. */
   id: string;
-  /** Preference 0..1, three decimals at most (RFC 3261 qvalue). 1 is most preferred. */
+  /**
+   * Preference 0..1, three decimals at most (RFC 3261 qvalue); 1 is most preferred. As read from
+   * a deployed endpoint it may instead be an integer rank above 1 (see "Integer ranks" above);
+   * `toQvalueScale` brings a list back to 0..1.
+   */
   qvalue: number;
   /** The peer's alternate id this address was learned through (peer derived), or null for ":". */
   derivedFrom: string | null;
@@ -96,6 +118,30 @@ export const ALT_EXTENSION = {
 const ICE_CHARS = /^[A-Za-z0-9+/]{1,32}$/;
 
 // ---------------------------------------------------------------------------------------------
+// ranking (see the module comment)
+
+/**
+ * draft §7 qvalue order, read liberally: negative when `a` ranks below `b`, 0 for a tie, positive
+ * above. qvalues and integer ranks are compared as numbers: 0.4 < 1 = 1.0 < 2 < 3 (see "Integer
+ * ranks" in the module comment).
+ */
+export function compareQvalues(a: number, b: number): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * The alternates of one m-section with their qvalues on the draft's 0..1 scale (copies): unchanged
+ * without integer ranks; with them, the k distinct values, in `compareQvalues` order, become i/k
+ * (i = 1..k, three decimals), so the order and the ties are kept and the best is 1.0.
+ */
+export function toQvalueScale(alternates: readonly AltCandidate[]): AltCandidate[] {
+  if (!alternates.some((a) => isQvalueRank(a.qvalue))) return alternates.map((a) => ({ ...a }));
+  const distinct = [...new Set(alternates.map((a) => a.qvalue))].sort(compareQvalues);
+  const scaled = new Map(distinct.map((value, i) => [value, Math.round((1000 * (i + 1)) / distinct.length) / 1000]));
+  return alternates.map((a) => ({ ...a, qvalue: scaled.get(a.qvalue)! }));
+}
+
+// ---------------------------------------------------------------------------------------------
 // qvalue ↔ priority (see the module comment)
 
 const QVALUE_STEP = 8192;
@@ -105,7 +151,8 @@ const MAX_TIE_BREAK = 4095;
 /**
  * RFC 8445 §5.1.2.1 priority for an alternate (draft §5.5 ranking): qvalue first, then peer derived, then position.
  * @param index position of the alternate in its list (earlier = preferred among equals).
- * @throws RangeError on a qvalue outside 0..1 or with more than three decimals, or a bad component.
+ * @throws RangeError on a qvalue outside 0..1 (an integer rank included: see `toQvalueScale`) or
+ *   with more than three decimals, or a bad component.
  */
 export function qvalueToPriority(qvalue: number, options: { peerDerived?: boolean; index?: number; component?: number } = {}): number {
   const index = Math.max(0, Math.min(options.index ?? 0, MAX_TIE_BREAK));
@@ -145,6 +192,7 @@ function foundationFor(id: string): string {
 /**
  * The candidates of one alternate: component 1 (RTP), then component 2 (RTCP) when the alternate has
  * an RTCP pair or `impliedRtcp` is on. Both carry the `alt-*` extensions (see the module comment).
+ * @throws RangeError on an integer-rank qvalue (use `alternatesToCandidates` for a whole list).
  */
 export function alternateToCandidates(alt: AltCandidate, index = 0, options: AltToCandidateOptions = {}): Candidate[] {
   const peerDerived = alt.derivedFrom !== null;
@@ -184,7 +232,11 @@ export function alternateToCandidates(alt: AltCandidate, index = 0, options: Alt
   return candidates;
 }
 
-/** All alternates' candidates, in alternate order (each alternate's RTP then RTCP candidate). */
-export function alternatesToCandidates(alternates: AltCandidate[], options: AltToCandidateOptions = {}): Candidate[] {
-  return alternates.flatMap((alt, index) => alternateToCandidates(alt, index, options));
+/**
+ * All alternates' candidates, in alternate order (each alternate's RTP then RTCP candidate). The
+ * list is one m-section's: integer ranks are put on the 0..1 scale first (`toQvalueScale`), so
+ * `alt-q` and the priorities carry only draft-conforming qvalues.
+ */
+export function alternatesToCandidates(alternates: readonly AltCandidate[], options: AltToCandidateOptions = {}): Candidate[] {
+  return toQvalueScale(alternates).flatMap((alt, index) => alternateToCandidates(alt, index, options));
 }

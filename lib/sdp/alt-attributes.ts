@@ -27,7 +27,7 @@
  * §20.10) is lib/base/qvalue.ts.
  */
 import { ParseError } from '../base/errors.js';
-import { formatQvalue, parseQvalueMilli, qvalueToMilli } from '../base/qvalue.js';
+import { formatQvalue, qvalueText, readQvalue } from '../base/qvalue.js';
 import type { AltCandidate } from '../ice/alternate.js';
 import { isValidConnectionAddress } from './ice-attributes.js';
 
@@ -37,6 +37,9 @@ import { isValidConnectionAddress } from './ice-attributes.js';
  *   (draft Figure 22 and Figure 26, alternate 2). IPv6 needs brackets: `[2001:db8::1]:5000`.
  * - `extra-whitespace`: runs of spaces/tabs, or leading/trailing white space, between fields
  *   (hand-edited and re-folded SDP; RFC 2327 fields are separated by exactly one SP).
+ * - `qvalue-rank`: an integer above 1 in place of the qvalue (`2` ranking above `1`), as deployed
+ *   endpoints wrote them; kept as that number in `qvalue` (lib/base/qvalue.ts `readQvalue`; how it
+ *   compares with 0..1 qvalues of the same m-section: lib/ice/alternate.ts `compareQvalues`).
  * - `duplicate-address`: two alternates with the same transport address (§7: each "MUST contain a
  *   different IP address and port"); both are kept.
  * - `derived-from-unknown`, `derived-from-qvalue`: from `checkDerivedFrom`, a derived-from id the
@@ -45,7 +48,7 @@ import { isValidConnectionAddress } from './ice-attributes.js';
  *   alternative from the offer"; draft Figure 19, alternate 7, says derived from 2 (qvalue 0.5)
  *   with qvalue 0.4, while the text says the address came through alternate 3, which has 0.4).
  */
-export type AltWarningCode = 'address-port-joined' | 'extra-whitespace' | 'duplicate-address' | 'derived-from-unknown' | 'derived-from-qvalue';
+export type AltWarningCode = 'address-port-joined' | 'extra-whitespace' | 'qvalue-rank' | 'duplicate-address' | 'derived-from-unknown' | 'derived-from-qvalue';
 
 export interface AltWarning {
   code: AltWarningCode;
@@ -128,11 +131,15 @@ export function parseAltAttribute(value: string): AltParseResult {
     warnings.push({ code: 'extra-whitespace', field: 'alt', message: 'fields separated by other than one SP' });
   }
   const fields = text.trim() === '' ? [] : text.trim().split(/[ \t]+/);
-  const [id, qvalueText, derivedFromText, username, password] = fields;
+  const [id, qvalueField, derivedFromText, username, password] = fields;
 
   if (id === undefined) throw new ParseError('empty alt attribute', 'id');
   if (!TOKEN.test(id)) throw new ParseError(`id ${quote(id)} is not a token`, 'id');
-  const milli = parseQvalueMilli(qvalueText);
+  const qvalue = readQvalue(qvalueField);
+  if (qvalue.rank) {
+    // Deviation: an integer rank where §7 wants an RFC 3261 qvalue (lib/ice/alternate.ts orders it).
+    warnings.push({ code: 'qvalue-rank', field: 'qvalue', message: `qvalue ${quote(qvalueField!)} read as an integer rank, above every 0..1 qvalue` });
+  }
   if (derivedFromText === undefined) throw new ParseError('missing derived-from', 'derived-from');
   if (derivedFromText !== ':' && !TOKEN.test(derivedFromText)) throw new ParseError(`derived-from ${quote(derivedFromText)} is neither ":" nor an id`, 'derived-from');
 
@@ -154,7 +161,7 @@ export function parseAltAttribute(value: string): AltParseResult {
   if (rtp === undefined) throw new ParseError('missing address', 'address');
   const alternate: AltCandidate = {
     id,
-    qvalue: milli / 1000,
+    qvalue: qvalue.value,
     derivedFrom: derivedFromText === ':' ? null : derivedFromText,
     username,
     password,
@@ -270,14 +277,14 @@ export function checkDerivedFrom(alternates: AltCandidate[], peerAlternates: Alt
     const from = peer.get(alt.derivedFrom);
     if (from === undefined) {
       warnings.push({ code: 'derived-from-unknown', field: 'derived-from', line, message: `alternate ${quote(alt.id)} is derived from ${quote(alt.derivedFrom)}, which the peer did not send` });
-    } else if (qvalueToMilli(from.qvalue) !== qvalueToMilli(alt.qvalue)) {
+    } else if (Math.round(from.qvalue * 1000) !== Math.round(alt.qvalue * 1000)) {
       // draft §5.5: "The priority of this transport address is set to the value of the qvalue of
       // that alternative from the offer."
       warnings.push({
         code: 'derived-from-qvalue',
         field: 'qvalue',
         line,
-        message: `alternate ${quote(alt.id)} has qvalue ${formatQvalue(alt.qvalue)} but peer alternate ${quote(from.id)} it is derived from has ${formatQvalue(from.qvalue)}`,
+        message: `alternate ${quote(alt.id)} has qvalue ${qvalueText(alt.qvalue)} but peer alternate ${quote(from.id)} it is derived from has ${qvalueText(from.qvalue)}`,
       });
     }
   });

@@ -29,7 +29,7 @@ import {
 } from '../sdp/offer-answer.js';
 import { RtpSession, type RtpStats } from '../rtp/session.js';
 import { AltAgent, type AltPath } from '../ice/alt-agent.js';
-import type { AltCandidate } from '../ice/alternate.js';
+import { toQvalueScale, type AltCandidate } from '../ice/alternate.js';
 import type { RemoteCandidate } from '../sdp/ice-attributes.js';
 import {
   altAttributes,
@@ -280,7 +280,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       this.followRemoteIce(this.remote, remote);
       this.remote = remote;
       if (this.format === 'alt' && this.alt && describedFormat(remote) !== 'none') {
-        this.remoteAlternates = readRemoteAlternates(remote).alternates;
+        this.remoteAlternates = toQvalueScale(readRemoteAlternates(remote).alternates);
         this.alt.setRemote(this.remoteAlternates);
       }
       return;
@@ -297,7 +297,8 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     this.codec = codec;
     this.remote = remote;
     this.format = format;
-    this.remoteAlternates = alternates?.alternates ?? [];
+    // Integer ranks (read liberally) go to the engine on the draft's 0..1 scale, order kept.
+    this.remoteAlternates = toQvalueScale(alternates?.alternates ?? []);
     if (isOffer && !this.localSdp) {
       // Remote offer: we answer, controlled.
       await this.ensureAgent('controlled', remote.rtcpMux ? 1 : 2);
@@ -416,7 +417,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     this.followRemoteIce(this.remote, remote);
     this.remote = remote;
     if (this.format === 'alt' && this.alt && describedFormat(remote) !== 'none') {
-      this.remoteAlternates = readRemoteAlternates(remote).alternates;
+      this.remoteAlternates = toQvalueScale(readRemoteAlternates(remote).alternates);
       this.alt.setRemote(this.remoteAlternates);
     }
   }

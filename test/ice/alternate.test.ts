@@ -4,7 +4,16 @@
  */
 import { expect } from 'chai';
 import { computePriority, TYPE_PREFERENCE } from '../../lib/ice/candidate.js';
-import { ALT_EXTENSION, alternatesToCandidates, alternateToCandidates, priorityToQvalue, qvalueToPriority, type AltCandidate } from '../../lib/ice/alternate.js';
+import {
+  ALT_EXTENSION,
+  alternatesToCandidates,
+  alternateToCandidates,
+  compareQvalues,
+  priorityToQvalue,
+  qvalueToPriority,
+  toQvalueScale,
+  type AltCandidate,
+} from '../../lib/ice/alternate.js';
 import { DRAFT_FIGURES, figure } from '../fixtures/draft/figures.js';
 
 function draftOrder(alternates: AltCandidate[]): string[] {
@@ -96,6 +105,55 @@ describe('ice/alternate', () => {
         expect(q).to.be.at.least(previous);
         previous = q;
       }
+    });
+  });
+
+  describe('integer ranks, read liberally (draft §7 qvalue: "relative preference … in this media stream")', () => {
+    it('compares qvalues and ranks as numbers: 0..1 below every rank, "1" equal to 1.0, higher ranks higher', () => {
+      const ascending = [0, 0.4, 0.999, 1, 2, 3, 10, 4294967295];
+      for (let i = 0; i < ascending.length; i++) {
+        for (let j = 0; j < ascending.length; j++) expect(Math.sign(compareQvalues(ascending[i]!, ascending[j]!)), `${ascending[i]} vs ${ascending[j]}`).to.equal(Math.sign(i - j));
+      }
+      expect(compareQvalues(1, 1.0)).to.equal(0);
+    });
+
+    const alt = (id: string, qvalue: number, derivedFrom: string | null = null): AltCandidate => ({ id, qvalue, derivedFrom, username: 'u', password: 'p', address: '10.0.1.1', port: 1000 + Number(id) * 2 });
+    const scaleTable: Array<[what: string, qvalues: number[], scaled: number[]]> = [
+      ['no ranks: unchanged', [1, 0.8, 0.4, 0], [1, 0.8, 0.4, 0]],
+      ['ranks 2 over 1', [2, 1], [1, 0.5]],
+      ['ranks written worst first', [1, 2, 3], [0.333, 0.667, 1]],
+      ['ranks above 0..1 qvalues of the same m-section', [3, 2, 1, 0.5], [1, 0.75, 0.5, 0.25]],
+      ['ties stay ties', [5, 5, 2, 0.4, 0.4], [1, 1, 0.667, 0.333, 0.333]],
+      ['sparse ranks keep their order', [1000, 7, 2], [1, 0.667, 0.333]],
+    ];
+    for (const [what, qvalues, scaled] of scaleTable) {
+      it(`toQvalueScale: ${what}`, () => {
+        const list = qvalues.map((q, i) => alt(String(i + 1), q));
+        const out = toQvalueScale(list);
+        expect(out.map((a) => a.qvalue)).to.deep.equal(scaled);
+        expect(list.map((a) => a.qvalue), 'input untouched').to.deep.equal(qvalues);
+        expect(out.map(({ qvalue, ...rest }) => rest)).to.deep.equal(list.map(({ qvalue, ...rest }) => rest));
+      });
+    }
+
+    it('toQvalueScale keeps the order of 1000 distinct values exactly', () => {
+      const list = Array.from({ length: 1000 }, (_, i) => alt(String(i + 1), i + 2));
+      const scaled = toQvalueScale(list).map((a) => a.qvalue);
+      expect(new Set(scaled).size).to.equal(1000);
+      for (let i = 1; i < scaled.length; i++) expect(scaled[i]!).to.be.greaterThan(scaled[i - 1]!);
+    });
+
+    it('alternatesToCandidates ranks by the ranks (then peer derived, then order) and writes alt-q on the 0..1 scale', () => {
+      const list = [alt('1', 1), alt('2', 3), alt('3', 2), alt('4', 2, '9'), alt('5', 0.5)];
+      const candidates = alternatesToCandidates(list, { impliedRtcp: false });
+      const byPriority = [...candidates].sort((a, b) => b.priority - a.priority).map((c) => c.extensions!.find(([n]) => n === ALT_EXTENSION.id)![1]);
+      expect(byPriority).to.deep.equal(['2', '4', '3', '1', '5']);
+      expect(candidates.map((c) => c.extensions!.find(([n]) => n === ALT_EXTENSION.qvalue)![1])).to.deep.equal(['0.5', '1.0', '0.75', '0.75', '0.25']);
+    });
+
+    it('one alternate alone cannot be ranked: qvalueToPriority and alternateToCandidates refuse a rank', () => {
+      expect(() => qvalueToPriority(2)).to.throw(RangeError, 'not in 0..1');
+      expect(() => alternateToCandidates(alt('1', 2))).to.throw(RangeError);
     });
   });
 

@@ -4,7 +4,7 @@
  * tables of valid and invalid lines.
  */
 import { expect } from 'chai';
-import { formatQvalue, parseQvalue } from '../../lib/base/qvalue.js';
+import { formatQvalue, parseQvalue, qvalueText, readQvalue } from '../../lib/base/qvalue.js';
 import type { AltCandidate } from '../../lib/ice/alternate.js';
 import { checkDerivedFrom, formatAltAttribute, parseAltAttribute, parseAltAttributes } from '../../lib/sdp/alt-attributes.js';
 import { altLines, DRAFT_FIGURES, EXCHANGES, figure, readFigure } from '../fixtures/draft/figures.js';
@@ -51,6 +51,14 @@ describe('sdp/alt-attributes', () => {
       });
     }
 
+    it('checkDerivedFrom compares integer ranks too (it used to throw a RangeError on them)', () => {
+      const peer = parseAltAttributes(['alt:1 2 : u p 10.0.1.1 1010', 'alt:2 1 : u p 192.0.2.1 9988']).alternates;
+      const ours = parseAltAttributes(['alt:7 2 1 v q 192.0.2.10 5556', 'alt:8 0.4 2 v q 192.0.2.10 5558']).alternates;
+      const warnings = checkDerivedFrom(ours, peer);
+      expect(warnings.map((w) => [w.line, w.code])).to.deep.equal([[1, 'derived-from-qvalue']]);
+      expect(warnings[0]!.message).to.include('has qvalue 0.4 but peer alternate "2" it is derived from has 1.0');
+    });
+
     it('checkDerivedFrom flags a derived-from id the peer never sent', () => {
       const warnings = checkDerivedFrom(figure(8).alternates, figure(16).alternates.slice(0, 2));
       expect(warnings.map((w) => w.code)).to.deep.equal(['derived-from-unknown']);
@@ -95,6 +103,19 @@ describe('sdp/alt-attributes', () => {
       for (const [text, q] of table) expect(parseQvalue(text), text).to.equal(q);
     });
 
+    it('reads an integer qvalue above 1 as a rank (deployed endpoints), flagged qvalue-rank; "1" stays the qvalue 1.0', () => {
+      const table: Array<[text: string, qvalue: number, rank: boolean]> = [
+        ['2', 2, true], ['3', 3, true], ['10', 10, true], ['4294967295', 4294967295, true],
+        ['1', 1, false], ['1.0', 1, false], ['0.5', 0.5, false], ['0', 0, false],
+      ];
+      for (const [text, qvalue, rank] of table) {
+        expect(readQvalue(text), text).to.deep.equal({ value: qvalue, rank });
+        const { alternate, warnings } = parseAltAttribute(`a=alt:1 ${text} : user 9kksj== 10.0.1.1 1010`);
+        expect(alternate.qvalue, text).to.equal(qvalue);
+        expect(warnings.map((w) => [w.code, w.field]), text).to.deep.equal(rank ? [['qvalue-rank', 'qvalue']] : []);
+      }
+    });
+
     describe('throws ParseError naming the field', () => {
       const table: Array<[string, string, string]> = [
         ['qvalue 1.5', 'alt:1 1.5 : user pw 10.0.1.1 1010', 'qvalue'],
@@ -102,6 +123,12 @@ describe('sdp/alt-attributes', () => {
         ['qvalue 1.1', 'alt:1 1.1 : user pw 10.0.1.1 1010', 'qvalue'],
         ['qvalue not a number', 'alt:1 high : user pw 10.0.1.1 1010', 'qvalue'],
         ['negative qvalue', 'alt:1 -0.5 : user pw 10.0.1.1 1010', 'qvalue'],
+        ['negative rank', 'alt:1 -2 : user pw 10.0.1.1 1010', 'qvalue'],
+        ['rank with decimals', 'alt:1 2.0 : user pw 10.0.1.1 1010', 'qvalue'],
+        ['rank with a leading zero', 'alt:1 02 : user pw 10.0.1.1 1010', 'qvalue'],
+        ['rank above 32 bits', 'alt:1 4294967296 : user pw 10.0.1.1 1010', 'qvalue'],
+        ['rank of eleven digits', 'alt:1 10000000000 : user pw 10.0.1.1 1010', 'qvalue'],
+        ['qvalue with an exponent', 'alt:1 1e3 : user pw 10.0.1.1 1010', 'qvalue'],
         ['port 70000', 'alt:1 0.5 : user pw 10.0.1.1 70000', 'port'],
         ['port 0', 'alt:1 0.5 : user pw 10.0.1.1 0', 'port'],
         ['port not a number', 'alt:1 0.5 : user pw 10.0.1.1 http', 'port'],
@@ -141,7 +168,7 @@ describe('sdp/alt-attributes', () => {
 
     it('names the line of a broken entry', () => {
       const e = expectParseError(() => parseAltAttributes(['alt:1 1.0 : u p 10.0.1.1 1010', 'alt:2 1.5 : u p 10.0.1.2 1010']), 'qvalue');
-      expect(e.message).to.match(/^alt line 1: qvalue "1\.5" not in 0\.\.1 \(at qvalue\)$/);
+      expect(e.message).to.match(/^alt line 1: qvalue "1\.5" is neither in 0\.\.1 \(RFC 3261\) nor an integer rank above 1 \(at qvalue\)$/);
     });
 
     it('warns on a repeated transport address (§7 MUST differ) and keeps both', () => {
@@ -161,6 +188,7 @@ describe('sdp/alt-attributes', () => {
 
     const invalid: Array<[string, Partial<Record<keyof AltCandidate, unknown>>, string]> = [
       ['qvalue 1.5', { qvalue: 1.5 }, 'qvalue'],
+      ['an integer rank (read liberally, never written)', { qvalue: 2 }, 'qvalue'],
       ['qvalue with four decimals', { qvalue: 0.1234 }, 'qvalue'],
       ['port 70000', { port: 70000 }, 'port'],
       ['rtcp-port 70000', { rtcpAddress: '10.0.1.1', rtcpPort: 70000 }, 'rtcp-port'],
@@ -183,6 +211,8 @@ describe('sdp/alt-attributes', () => {
     it('writes qvalues canonically', () => {
       expect([1, 0.8, 0.5, 0.4, 0.125, 0.05, 0].map(formatQvalue)).to.deep.equal(['1.0', '0.8', '0.5', '0.4', '0.125', '0.05', '0.0']);
       expect(() => formatQvalue(1.5)).to.throw(RangeError);
+      expect(() => formatQvalue(2)).to.throw(RangeError);
+      expect([1, 0.4, 2, 17].map(qvalueText)).to.deep.equal(['1.0', '0.4', '2', '17']);
     });
   });
 });

@@ -1,10 +1,14 @@
 import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ParseError } from '../../lib/base/errors.js';
 import { candidatesToAlternates } from '../../lib/sdp/alt-candidates.js';
 import { convertSdp, detectCandidateFormat, parseSdpAlternates, type ConvertWarning } from '../../lib/sdp/convert.js';
 import { parseCandidateAttribute } from '../../lib/sdp/ice-attributes.js';
 import { DRAFT_FIGURES, readFigure } from '../fixtures/draft/figures.js';
 
+const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 const lines = (sdp: string): string[] => sdp.split('\r\n');
 const isCandidateLine = (l: string): boolean => l.startsWith('a=alt:') || l.startsWith('a=candidate:');
 
@@ -91,6 +95,54 @@ describe('sdp/convert', () => {
       const warnings: ConvertWarning[] = [];
       convertSdp(readFigure(22), 'ice', { onWarning: (w) => warnings.push(w) });
       expect(warnings.map((w) => [w.line, w.code])).to.deep.equal([[8, 'address-port-joined']]);
+    });
+  });
+
+  describe('a=alt as deployed endpoints wrote it (test/fixtures/sdp/alt-deployed-ranks.sdp)', () => {
+    // Integer ranks instead of 0..1 qvalues, a=alt in two m-sections (ids repeated per section),
+    // IPv6 alternates (one bracketed and joined to its port).
+    const sdp = readFileSync(join(fixtures, 'sdp', 'alt-deployed-ranks.sdp'), 'utf8');
+
+    it('reads both sections, keeping the ranks and flagging them with their SDP line numbers', () => {
+      const sections = parseSdpAlternates(sdp);
+      expect(sections.map((s) => [s.mediaIndex, s.media, s.alternates.map((a) => `${a.id} ${a.qvalue} ${a.address} ${a.port}`)])).to.deep.equal([
+        [0, 'audio', ['1 3 2001:db8::10 1010', '2 2 10.0.1.1 1010', '3 1 192.0.2.10 8076']],
+        [1, 'video', ['1 2 2001:db8::10 8078', '2 1 2001:db8::20 5004']],
+      ]);
+      expect(sections.flatMap((s) => s.warnings.map((w) => [w.line, w.code]))).to.deep.equal([
+        [9, 'qvalue-rank'],
+        [10, 'qvalue-rank'],
+        [14, 'qvalue-rank'],
+        [15, 'address-port-joined'],
+      ]);
+    });
+
+    it('--to ice writes candidates ranked as the ranks say, with alt-q on the 0..1 scale', () => {
+      const ice = convertSdp(sdp, 'ice');
+      const candidates = lines(ice).filter((l) => l.startsWith('a=candidate:')).map(parseCandidateAttribute);
+      const audio = candidates.slice(0, 6).filter((c) => c.component === 1);
+      expect([...audio].sort((a, b) => b.priority - a.priority).map((c) => c.address)).to.deep.equal(['2001:db8::10', '10.0.1.1', '192.0.2.10']);
+      expect(audio.map((c) => c.extensions!.find(([n]) => n === 'alt-q')![1])).to.deep.equal(['1.0', '0.667', '0.333']);
+      const video = candidates.slice(6);
+      expect(video.map((c) => `${c.component} ${c.address} ${c.port}`)).to.deep.equal(['1 2001:db8::10 8078', '2 2001:db8::10 8081', '1 2001:db8::20 5004', '2 2001:db8::20 5005']);
+    });
+
+    it('--to ice then --to alt writes strictly: the same alternates, ranks put on the 0..1 scale', () => {
+      const back = convertSdp(convertSdp(sdp, 'ice'), 'alt');
+      expect(lines(back).filter((l) => l.startsWith('a=alt:'))).to.deep.equal([
+        'a=alt:1 1.0 : user 9kksj== 2001:db8::10 1010',
+        'a=alt:2 0.667 : user1 9kksk== 10.0.1.1 1010',
+        'a=alt:3 0.333 : user2 9kksl== 192.0.2.10 8076',
+        'a=alt:1 1.0 : user3 9kksm== 2001:db8::10 8078 2001:db8::10 8081',
+        'a=alt:2 0.5 : user4 9kksn== 2001:db8::20 5004',
+      ]);
+      expect(parseSdpAlternates(back).flatMap((s) => s.warnings)).to.deep.equal([]);
+    });
+
+    it('--to both keeps the deployed a=alt lines byte for byte', () => {
+      const both = convertSdp(sdp, 'both');
+      expect(lines(both).filter((l) => l.startsWith('a=alt:'))).to.deep.equal(lines(sdp).filter((l) => l.startsWith('a=alt:')));
+      expect(convertSdp(both, 'alt')).to.equal(sdp);
     });
   });
 
