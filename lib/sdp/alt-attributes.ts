@@ -35,6 +35,8 @@ import { isValidConnectionAddress } from './ice-attributes.js';
  * Deviations from the §7 grammar that the reader accepts.
  * - `address-port-joined`: `10.0.2.88:6584` written as one field instead of address SP port
  *   (draft Figure 22 and Figure 26, alternate 2). IPv6 needs brackets: `[2001:db8::1]:5000`.
+ * - `address-bracketed`: an IPv6 address in brackets with the port as its own field,
+ *   `[2001:db8::1] 5000` (the URI form of RFC 3986 §3.2.2, which some writers use everywhere).
  * - `extra-whitespace`: runs of spaces/tabs, or leading/trailing white space, between fields
  *   (hand-edited and re-folded SDP; RFC 2327 fields are separated by exactly one SP).
  * - `qvalue-rank`: an integer above 1 in place of the qvalue (`2` ranking above `1`), as deployed
@@ -48,7 +50,7 @@ import { isValidConnectionAddress } from './ice-attributes.js';
  *   alternative from the offer"; draft Figure 19, alternate 7, says derived from 2 (qvalue 0.5)
  *   with qvalue 0.4, while the text says the address came through alternate 3, which has 0.4).
  */
-export type AltWarningCode = 'address-port-joined' | 'extra-whitespace' | 'qvalue-rank' | 'duplicate-address' | 'derived-from-unknown' | 'derived-from-qvalue';
+export type AltWarningCode = 'address-port-joined' | 'address-bracketed' | 'extra-whitespace' | 'qvalue-rank' | 'duplicate-address' | 'derived-from-unknown' | 'derived-from-qvalue';
 
 export interface AltWarning {
   code: AltWarningCode;
@@ -68,6 +70,8 @@ export interface AltParseResult {
 export interface AltListParseResult {
   alternates: AltCandidate[];
   warnings: AltWarning[];
+  /** Lines refused with `dropInvalid` (always empty without it). */
+  dropped: AltDroppedLine[];
 }
 
 /** RFC 3261 §25.1 `token`. */
@@ -76,12 +80,12 @@ const TOKEN = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
 const NON_WS_STRING = /^[\x21-\x7e\u0080-\uffff]+$/;
 
 /** draft §7 `id = token` (RFC 3261 §25.1), also the form of `derived-from` when it is not ":". */
-export function isAltId(s: unknown): s is string {
+export function isAltId(s: unknown): boolean {
   return typeof s === 'string' && TOKEN.test(s);
 }
 
 /** draft §7 `username`/`password` = RFC 4566 non-ws-string (no SP, no control characters, no NUL). */
-export function isNonWsString(s: unknown): s is string {
+export function isNonWsString(s: unknown): boolean {
   return typeof s === 'string' && NON_WS_STRING.test(s);
 }
 
@@ -101,6 +105,8 @@ function parsePort(text: string | undefined, field: string): number {
 
 function parseAddress(text: string | undefined, field: string): string {
   if (text === undefined || text === '') throw new ParseError(`missing ${field}`, field);
+  // RFC 4007 §11 zone ids (fe80::1%eth0) name an interface of the writer's host: nothing the peer can use.
+  if (text.includes(':') && text.includes('%')) throw new ParseError(`${field} ${quote(text)} has an IPv6 zone id, which names an interface of the sender's host`, field);
   if (!isValidConnectionAddress(text)) throw new ParseError(`${field} ${quote(text)} is not an IPv4/IPv6 address or FQDN`, field);
   return text;
 }
@@ -193,33 +199,68 @@ function takeTransportAddress(fields: string[], at: number, addressField: string
     warnings.push({ code: 'address-port-joined', field: addressField, message: `${addressField} and ${portField} joined by ":" in ${quote(first)}` });
     return { address, port, next: at + 1 };
   }
+  const bracketed = /^\[([^\]]*)\]$/.exec(first);
+  if (bracketed) {
+    // Deviation: an IPv6 address in URI brackets (RFC 3986 §3.2.2) with its port as its own field.
+    const address = parseAddress(bracketed[1], addressField);
+    if (!address.includes(':')) throw new ParseError(`${addressField} ${quote(first)}: only IPv6 addresses are written in brackets`, addressField);
+    warnings.push({ code: 'address-bracketed', field: addressField, message: `${addressField} ${quote(first)} in brackets` });
+    return { address, port: parsePort(fields[at + 1], portField), next: at + 2 };
+  }
   return { address: parseAddress(first, addressField), port: parsePort(fields[at + 1], portField), next: at + 2 };
+}
+
+export interface AltParseOptions {
+  /**
+   * Drop a line that cannot be understood (or repeats an id) and list it in `dropped`, instead of
+   * throwing: what a media session does with a peer's SDP, where one bad line must cost only that
+   * line (as a bad `a=candidate` line does, lib/sdp/offer-answer.ts). Default false (throw).
+   */
+  dropInvalid?: boolean;
+}
+
+/** A line `parseAltAttributes` dropped (`dropInvalid`), with why. */
+export interface AltDroppedLine {
+  /** Index into the `values` given. */
+  line: number;
+  value: string;
+  error: ParseError;
 }
 
 /**
  * Parses the alt attributes of one media section, in order. Adds list-level checks: ids must be
- * unique (a repeated id makes derived-from ambiguous, so it throws), transport addresses should be.
- * Warnings carry the `line` index into `values`.
- * @throws ParseError naming the field; the message starts with the line index.
+ * unique (a repeated id makes derived-from ambiguous, so the line is refused), transport addresses
+ * should be. Warnings carry the `line` index into `values`.
+ * @throws ParseError naming the field, the message starting with the line index; with
+ *   `dropInvalid` never, the line is listed in `dropped` instead.
  */
-export function parseAltAttributes(values: string[]): AltListParseResult {
+export function parseAltAttributes(values: string[], options: AltParseOptions = {}): AltListParseResult {
   const alternates: AltCandidate[] = [];
   const warnings: AltWarning[] = [];
+  const dropped: AltDroppedLine[] = [];
   const ids = new Set<string>();
   const addresses = new Map<string, string>();
+  const refuse = (line: number, value: string, error: ParseError): void => {
+    if (!options.dropInvalid) throw error;
+    dropped.push({ line, value, error });
+  };
   values.forEach((value, line) => {
     let result: AltParseResult;
     try {
       result = parseAltAttribute(value);
     } catch (e) {
-      if (e instanceof ParseError) throw new ParseError(`alt line ${line}: ${e.message.replace(/ \(at [^)]*\)$/, '')}`, e.where);
-      throw e;
+      if (!(e instanceof ParseError)) throw e;
+      refuse(line, value, new ParseError(`alt line ${line}: ${e.message.replace(/ \(at [^)]*\)$/, '')}`, e.where));
+      return;
     }
     const alt = result.alternate;
-    for (const w of result.warnings) warnings.push({ ...w, line });
     // draft §7: "id" is a unique identifier … within the scope of a dialog.
-    if (ids.has(alt.id)) throw new ParseError(`alt line ${line}: duplicate id ${quote(alt.id)}`, 'id');
+    if (ids.has(alt.id)) {
+      refuse(line, value, new ParseError(`alt line ${line}: duplicate id ${quote(alt.id)}`, 'id'));
+      return;
+    }
     ids.add(alt.id);
+    for (const w of result.warnings) warnings.push({ ...w, line });
     // draft §7: "each of them MUST contain a different IP address and port".
     const key = `${alt.address.toLowerCase()} ${alt.port}`;
     const previous = addresses.get(key);
@@ -228,7 +269,7 @@ export function parseAltAttributes(values: string[]): AltListParseResult {
     } else addresses.set(key, alt.id);
     alternates.push(alt);
   });
-  return { alternates, warnings };
+  return { alternates, warnings, dropped };
 }
 
 /**

@@ -23,9 +23,8 @@
  * (from a peer not following these rules) is taken as `ice` if we offered it, else `alt`.
  * The format in use is what the `--json` summary reports as `ice.format`.
  */
-import { ParseError } from '../base/errors.js';
 import type { AltCandidate } from '../ice/alternate.js';
-import { formatAltAttribute, parseAltAttributes, type AltWarning } from './alt-attributes.js';
+import { formatAltAttribute, type AltWarning } from './alt-attributes.js';
 import type { RemoteDescription, SdpAttribute } from './offer-answer.js';
 
 /** The `--sdp` setting: what our offers carry. */
@@ -46,15 +45,13 @@ export function offerFormat(setting: SdpFormatSetting): { ice: boolean; alt: boo
   return { ice: setting !== 'alt', alt: setting !== 'ice' };
 }
 
-/** The `a=alt` lines of the audio m-section, as raw values (`alt:…`). */
-function altValues(remote: RemoteDescription): string[] {
-  return remote.mediaAttributes.filter((a) => a.name === 'alt').map((a) => `alt:${a.value ?? ''}`);
-}
-
-/** Which formats a parsed peer SDP carries (ICE counts when it has usable ice-ufrag/ice-pwd). */
+/**
+ * Which formats a parsed peer SDP carries: ICE counts when it has usable ice-ufrag/ice-pwd, `a=alt`
+ * when at least one line could be read (lib/sdp/offer-answer.ts drops and counts the others).
+ */
 export function describedFormat(remote: RemoteDescription): OfferedFormat {
   const ice = remote.ice !== undefined;
-  const alt = altValues(remote).length > 0;
+  const alt = remote.alt !== undefined;
   return ice ? (alt ? 'both' : 'ice') : alt ? 'alt' : 'none';
 }
 
@@ -84,18 +81,11 @@ export interface RemoteAlternates {
 }
 
 /**
- * The peer's alternates (draft §7) from the audio m-section.
- * @throws ParseError naming the field when an alt line cannot be understood.
+ * The peer's alternates (draft §7) from the audio m-section, as `parseDescription` read them
+ * (integer ranks as read; lines it could not read are in `remote.invalidLines`). Never throws.
  */
 export function readRemoteAlternates(remote: RemoteDescription): RemoteAlternates {
-  const values = altValues(remote);
-  if (values.length === 0) return { alternates: [], warnings: [] };
-  try {
-    return parseAltAttributes(values);
-  } catch (e) {
-    if (e instanceof ParseError) throw new ParseError(`a=alt: ${e.message}`, e.where);
-    throw e;
-  }
+  return remote.alt ? { alternates: remote.alt.alternates.map((a) => ({ ...a })), warnings: [...remote.alt.warnings] } : { alternates: [], warnings: [] };
 }
 
 /** Our alternates as extra media attributes for `buildDescription`. */

@@ -7,7 +7,9 @@
 import { isIPv6 } from 'node:net';
 import * as sdpTransform from 'sdp-transform';
 import { ParseError, errorMessage } from '../base/errors.js';
+import type { AltCandidate } from '../ice/alternate.js';
 import type { Candidate } from '../ice/candidate.js';
+import { parseAltAttributes, type AltWarning } from './alt-attributes.js';
 import {
   formatCandidateAttribute,
   formatRemoteCandidates,
@@ -124,7 +126,17 @@ export interface RemoteDescription {
     endOfCandidates: boolean;
     options: string[];
   };
-  /** Raw lines (`a=candidate:…`) that failed to parse: dropped and listed here, never fatal. */
+  /**
+   * The legacy `a=alt` lines of draft-rosenberg-sipping-ice-01 §7 in the audio m-section, when at
+   * least one of them could be read (lines that cannot are in `invalidLines`). Integer qvalue ranks
+   * are kept as read (lib/ice/alternate.ts, `toQvalueScale`).
+   */
+  alt?: {
+    alternates: AltCandidate[];
+    /** Deviations from the §7 grammar that were accepted (lib/sdp/alt-attributes.ts). */
+    warnings: AltWarning[];
+  };
+  /** Raw lines (`a=candidate:…`, `a=alt:…`) that failed to parse: dropped and listed here, never fatal. */
   invalidLines: string[];
   /** Every raw a= line of the audio m-section, in order. */
   mediaAttributes: SdpAttribute[];
@@ -392,7 +404,22 @@ export function parseDescription(sdp: string): RemoteDescription {
 
   const ice = parseIce(rawMedia.attributes, raw.session.attributes, description);
   if (ice) description.ice = ice;
+  const alt = parseAlt(rawMedia.attributes, description);
+  if (alt) description.alt = alt;
   return description;
+}
+
+/**
+ * draft-rosenberg-sipping-ice-01 §7: the `a=alt` lines of one m-section ("The alt attribute MUST
+ * be present within a media block": session-level ones are not read). Read liberally, and a line
+ * that cannot be understood, or repeats an id, costs only that line.
+ */
+function parseAlt(mediaAttributes: string[], description: RemoteDescription): RemoteDescription['alt'] {
+  const values = mediaAttributes.filter((raw) => toAttribute(raw).name === 'alt');
+  if (values.length === 0) return undefined;
+  const { alternates, warnings, dropped } = parseAltAttributes(values, { dropInvalid: true });
+  for (const d of dropped) description.invalidLines.push(`a=${d.value}`);
+  return alternates.length > 0 ? { alternates, warnings } : undefined;
 }
 
 /**

@@ -291,7 +291,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     const format = isOffer && !this.localSdp
       ? answerFormat(describedFormat(remote), this.options.sdpFormat ?? 'both')
       : followAnswer(describedFormat(remote), this.offered ?? { ice: true, alt: false });
-    // A malformed a=alt line makes the SDP unusable only when a=alt is the format we would use.
+    // Malformed a=alt lines were dropped and counted by parseDescription (parseLater).
     const alternates = format === 'alt' ? readRemoteAlternates(remote) : undefined;
     for (const w of alternates?.warnings ?? []) this.log.debug(`a=alt accepted with a deviation: ${w.message}`);
     this.codec = codec;

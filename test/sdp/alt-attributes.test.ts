@@ -4,10 +4,12 @@
  * tables of valid and invalid lines.
  */
 import { expect } from 'chai';
+import { ParseError } from '../../lib/base/errors.js';
 import { formatQvalue, parseQvalue, qvalueText, readQvalue } from '../../lib/base/qvalue.js';
 import type { AltCandidate } from '../../lib/ice/alternate.js';
 import { checkDerivedFrom, formatAltAttribute, parseAltAttribute, parseAltAttributes } from '../../lib/sdp/alt-attributes.js';
 import { altLines, DRAFT_FIGURES, EXCHANGES, figure, readFigure } from '../fixtures/draft/figures.js';
+import { FULL_ALT_LINE, INVALID_ALT_LINES, TRUNCATED_AT_FIELD, VALID_ALT_LINES } from '../fixtures/alt/lines.js';
 import { expectParseError } from '../helpers/parse-error.js';
 
 describe('sdp/alt-attributes', () => {
@@ -116,43 +118,39 @@ describe('sdp/alt-attributes', () => {
       }
     });
 
+    describe('valid lines (test/fixtures/alt/lines.ts)', () => {
+      for (const [what, line, alternate, codes] of VALID_ALT_LINES) {
+        it(`${what}: ${JSON.stringify(line)}`, () => {
+          const result = parseAltAttribute(line);
+          expect(result.alternate).to.deep.equal(alternate);
+          expect(result.warnings.map((w) => w.code)).to.deep.equal(codes);
+        });
+      }
+    });
+
+    describe('truncated lines: every prefix reads as an alternate or throws a ParseError', () => {
+      it(`all ${FULL_ALT_LINE.length + 1} prefixes of ${JSON.stringify(FULL_ALT_LINE)}`, () => {
+        for (let n = 0; n <= FULL_ALT_LINE.length; n++) {
+          const prefix = FULL_ALT_LINE.slice(0, n);
+          for (const text of [prefix, `${prefix}\r\n`]) {
+            try {
+              parseAltAttribute(text);
+            } catch (e) {
+              expect(e, JSON.stringify(text)).to.be.instanceOf(ParseError);
+              expect((e as ParseError).message.length, JSON.stringify(text)).to.be.greaterThan(0);
+            }
+          }
+        }
+      });
+      for (const [length, where] of TRUNCATED_AT_FIELD) {
+        it(`cut after ${JSON.stringify(FULL_ALT_LINE.slice(0, length))} → ${where}`, () => {
+          expectParseError(() => parseAltAttribute(FULL_ALT_LINE.slice(0, length)), where);
+        });
+      }
+    });
+
     describe('throws ParseError naming the field', () => {
-      const table: Array<[string, string, string]> = [
-        ['qvalue 1.5', 'alt:1 1.5 : user pw 10.0.1.1 1010', 'qvalue'],
-        ['qvalue with four decimals', 'alt:1 0.8000 : user pw 10.0.1.1 1010', 'qvalue'],
-        ['qvalue 1.1', 'alt:1 1.1 : user pw 10.0.1.1 1010', 'qvalue'],
-        ['qvalue not a number', 'alt:1 high : user pw 10.0.1.1 1010', 'qvalue'],
-        ['negative qvalue', 'alt:1 -0.5 : user pw 10.0.1.1 1010', 'qvalue'],
-        ['negative rank', 'alt:1 -2 : user pw 10.0.1.1 1010', 'qvalue'],
-        ['rank with decimals', 'alt:1 2.0 : user pw 10.0.1.1 1010', 'qvalue'],
-        ['rank with a leading zero', 'alt:1 02 : user pw 10.0.1.1 1010', 'qvalue'],
-        ['rank above 32 bits', 'alt:1 4294967296 : user pw 10.0.1.1 1010', 'qvalue'],
-        ['rank of eleven digits', 'alt:1 10000000000 : user pw 10.0.1.1 1010', 'qvalue'],
-        ['qvalue with an exponent', 'alt:1 1e3 : user pw 10.0.1.1 1010', 'qvalue'],
-        ['port 70000', 'alt:1 0.5 : user pw 10.0.1.1 70000', 'port'],
-        ['port 0', 'alt:1 0.5 : user pw 10.0.1.1 0', 'port'],
-        ['port not a number', 'alt:1 0.5 : user pw 10.0.1.1 http', 'port'],
-        ['joined port 70000', 'alt:1 0.5 : user pw 10.0.1.1:70000', 'port'],
-        ['rtcp-port 70000', 'alt:1 0.5 : user pw 10.0.1.1 1010 10.0.1.1 70000', 'rtcp-port'],
-        ['rtcp-address without rtcp-port', 'alt:1 0.5 : user pw 10.0.1.1 1010 10.0.1.1', 'rtcp-port'],
-        ['bad rtcp-address', 'alt:1 0.5 : user pw 10.0.1.1 1010 10.0.1.300 1011', 'rtcp-address'],
-        ['a field after rtcp-port', 'alt:1 0.5 : user pw 10.0.1.1 1010 10.0.1.1 1011 extra', 'rtcp-port'],
-        ['empty value', 'alt:', 'id'],
-        ['id not a token', 'alt:a/b 0.5 : user pw 10.0.1.1 1010', 'id'],
-        ['missing qvalue', 'alt:1', 'qvalue'],
-        ['missing derived-from', 'alt:1 0.5', 'derived-from'],
-        ['derived-from neither ":" nor an id', 'alt:1 0.5 ;3 user pw 10.0.1.1 1010', 'derived-from'],
-        ['missing username and password', 'alt:1 0.5 : 10.0.1.1 1010', 'username'],
-        ['missing password', 'alt:1 0.5 : user 10.0.1.1 1010', 'password'],
-        ['missing password (joined address)', 'alt:1 0.5 : user 10.0.2.88:6584', 'password'],
-        ['missing password before an RTCP pair', 'alt:2 0.8 : user1 192.0.2.1 9988 192.0.2.1 9990', 'password'],
-        ['missing address', 'alt:1 0.5 : user pw', 'address'],
-        ['missing port', 'alt:1 0.5 : user pw 10.0.1.1', 'port'],
-        ['bad address', 'alt:1 0.5 : user pw 999.0.1.1 1010', 'address'],
-        ['control character in password', 'alt:1 0.5 : user p\u0001w 10.0.1.1 1010', 'password'],
-        ['another attribute name', 'a=alt :1 0.5 : user pw 10.0.1.1 1010', 'alt'],
-      ];
-      for (const [what, line, where] of table) {
+      for (const [what, line, where] of INVALID_ALT_LINES) {
         it(`${what} → ${where}`, () => {
           expectParseError(() => parseAltAttribute(line), where);
         });
@@ -169,6 +167,16 @@ describe('sdp/alt-attributes', () => {
     it('names the line of a broken entry', () => {
       const e = expectParseError(() => parseAltAttributes(['alt:1 1.0 : u p 10.0.1.1 1010', 'alt:2 1.5 : u p 10.0.1.2 1010']), 'qvalue');
       expect(e.message).to.match(/^alt line 1: qvalue "1\.5" is neither in 0\.\.1 \(RFC 3261\) nor an integer rank above 1 \(at qvalue\)$/);
+    });
+
+    it('with dropInvalid, drops (and lists) bad lines and repeated ids, keeping the others and their warnings only', () => {
+      const values = ['alt:1 2 : u p 10.0.1.1 1010', 'alt:2 0.5 : u p\u0000 10.0.1.2 1010', 'alt:1 1 : u p 10.0.1.3 1010', 'alt:3  1 : u p 10.0.1.4 1010'];
+      expect(() => parseAltAttributes(values)).to.throw(ParseError, /^alt line 1: password/);
+      const { alternates, warnings, dropped } = parseAltAttributes(values, { dropInvalid: true });
+      expect(alternates.map((a) => a.id)).to.deep.equal(['1', '3']);
+      expect(warnings.map((w) => [w.line, w.code])).to.deep.equal([[0, 'qvalue-rank'], [3, 'extra-whitespace']]);
+      expect(dropped.map((d) => [d.line, d.value, d.error.where])).to.deep.equal([[1, values[1], 'password'], [2, values[2], 'id']]);
+      expect(dropped.every((d) => d.error instanceof ParseError)).to.equal(true);
     });
 
     it('warns on a repeated transport address (§7 MUST differ) and keeps both', () => {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { ParseError } from '../../lib/base/errors.js';
 import type { Candidate } from '../../lib/ice/candidate.js';
+import { INVALID_ALT_LINES } from '../fixtures/alt/lines.js';
 import {
   buildDescription,
   negotiateCodec,
@@ -329,6 +330,42 @@ describe('sdp/offer-answer', () => {
       it('trickle placeholder 0.0.0.0:9 with no candidates is not a mismatch', () => {
         const sdp = buildDescription(options({ defaultRtp: { address: '0.0.0.0', port: 9 }, ice: { ufrag: UFRAG, pwd: PWD, candidates: [], options: ['trickle'] } }));
         expect(parseDescription(sdp).ice).to.deep.include({ mismatch: false, candidates: [] });
+      });
+    });
+
+    describe('a=alt (draft-rosenberg-sipping-ice-01 §7), read liberally', () => {
+      const head = ['v=0', 'o=- 1 1 IN IP4 10.0.1.1', 's=-', 'c=IN IP4 10.0.1.1', 't=0 0'];
+      const good = 'a=alt:9 1.0 : u p 10.0.1.1 1010';
+
+      // (A line whose attribute name is not "alt" is not an a=alt line at all.)
+      for (const [what, line, where] of INVALID_ALT_LINES.filter(([, , w]) => w !== 'alt')) {
+        it(`drops and lists a bad line beside a good one, never throws: ${what} (${where})`, () => {
+          const raw = line.replace(/^(a=)?/, 'a=').replace(/\r?\n$/, '');
+          const remote = parseDescription([...head, 'm=audio 1010 RTP/AVP 0', good, raw, ''].join('\r\n'));
+          expect(remote.alt?.alternates.map((a) => a.id)).to.deep.equal(['9']);
+          expect(remote.invalidLines).to.deep.equal([raw]);
+        });
+      }
+
+      it("several m-sections: the audio section's a=alt lines only, ranks kept as read", () => {
+        const remote = parseDescription(readFileSync(new URL('../fixtures/sdp/alt-deployed-ranks.sdp', import.meta.url), 'utf8'));
+        expect(remote.alt?.alternates.map((a) => [a.id, a.qvalue, a.address])).to.deep.equal([['1', 3, '2001:db8::10'], ['2', 2, '10.0.1.1'], ['3', 1, '192.0.2.10']]);
+        expect(remote.alt?.warnings.map((w) => w.code)).to.deep.equal(['qvalue-rank', 'qvalue-rank']);
+        expect(remote.invalidLines).to.deep.equal([]);
+      });
+
+      it('a repeated id is dropped (derived-from would be ambiguous); nothing readable means no alt', () => {
+        const twice = parseDescription([...head, 'm=audio 1010 RTP/AVP 0', good, 'a=alt:9 0.5 : v q 10.0.1.2 1012', ''].join('\r\n'));
+        expect(twice.alt?.alternates.map((a) => a.address)).to.deep.equal(['10.0.1.1']);
+        expect(twice.invalidLines).to.deep.equal(['a=alt:9 0.5 : v q 10.0.1.2 1012']);
+        const none = parseDescription([...head, 'm=audio 1010 RTP/AVP 0', 'a=alt:1 1.5 : u p 10.0.1.1 1010', 'a=alt:', ''].join('\r\n'));
+        expect(none.alt).to.equal(undefined);
+        expect(none.invalidLines).to.have.length(2);
+      });
+
+      it('session-level a=alt lines are not read (§7: "MUST be present within a media block")', () => {
+        const remote = parseDescription([...head, good, 'm=audio 1010 RTP/AVP 0', ''].join('\r\n'));
+        expect(remote.alt).to.equal(undefined);
       });
     });
 
