@@ -12,7 +12,7 @@ import { ParseError } from '../base/errors.js';
 import { parseQvalueMilli } from '../base/qvalue.js';
 import { ALT_EXTENSION, priorityToQvalue, type AltCandidate } from '../ice/alternate.js';
 import type { Candidate } from '../ice/candidate.js';
-import { isAltId } from './alt-attributes.js';
+import { isAltId, isNonWsString } from './alt-attributes.js';
 
 /** Short, single-line rendering of untrusted input for error messages. */
 function quote(s: string): string {
@@ -28,7 +28,10 @@ export interface CandidateToAltOptions {
 
 export interface CandidateToAltResult {
   alternates: AltCandidate[];
-  /** Candidates with no alt form: TCP (the draft is UDP only) and RTCP candidates without an RTP one. */
+  /**
+   * Candidates with no alt form: TCP (the draft is UDP only), port 0, components other than 1 and
+   * 2, and RTCP candidates without an RTP one.
+   */
   skipped: Candidate[];
 }
 
@@ -45,12 +48,15 @@ function extension(c: Candidate, name: string): string | undefined {
  * candidate does not say which peer address it came through); credentials from
  * `alt-username`/`alt-password`, else `options`. The RTCP pair is written unless it was implied
  * (`alt-rtcp implied`, or, for a candidate without `alt-id`, the RTP address with port + 1).
- * @throws ParseError naming `alt-q`, `alt-id`, `username` or `password` when a field is bad or missing.
+ * @throws ParseError naming `alt-q`, `alt-id`, `username` or `password` when a field is bad or
+ *   missing (a username or password that is not a non-ws-string, e.g. with a NUL, included).
+ *   Everything returned can be written by `formatAltAttribute`.
  */
 export function candidatesToAlternates(candidates: Candidate[], options: CandidateToAltOptions = {}): CandidateToAltResult {
   const skipped: Candidate[] = [];
   const udp = candidates.filter((c) => {
-    if (c.transport === 'udp' && (c.component === 1 || c.component === 2)) return true;
+    // draft §7 ports are 1..65535: a port 0 candidate cannot be checked, so it has no alt form.
+    if (c.transport === 'udp' && (c.component === 1 || c.component === 2) && c.port > 0) return true;
     skipped.push(c);
     return false;
   });
@@ -112,6 +118,14 @@ export function candidatesToAlternates(candidates: Candidate[], options: Candida
     const password = extension(rtp, ALT_EXTENSION.password) ?? options.password;
     if (username === undefined) throw new ParseError(`no username for candidate ${rtp.address} ${rtp.port} (no alt-username and no ice-ufrag)`, 'username');
     if (password === undefined) throw new ParseError(`no password for candidate ${rtp.address} ${rtp.port} (no alt-password and no ice-pwd)`, 'password');
+    // draft §7: username and password are non-ws-strings; a NUL or control character in an
+    // ice-ufrag/ice-pwd (or a caller's option) has no a=alt form.
+    for (const [field, value, from] of [['username', username, ALT_EXTENSION.username], ['password', password, ALT_EXTENSION.password]] as const) {
+      if (!isNonWsString(value)) {
+        const source = extension(rtp, from) !== undefined ? from : field === 'username' ? 'ice-ufrag' : 'ice-pwd';
+        throw new ParseError(`${field} for candidate ${rtp.address} ${rtp.port} (from ${source}) ${quote(value)} is not a non-ws-string`, field);
+      }
+    }
     const alt: AltCandidate = { id: group.id ?? newId(), qvalue, derivedFrom, username, password, address: rtp.address, port: rtp.port };
     const rtcp = group.rtcp;
     if (rtcp !== undefined) {

@@ -83,6 +83,28 @@ describe('sdp/alt-candidates', () => {
     });
   });
 
+  describe('credentials and ports with no a=alt form', () => {
+    const host: Candidate = { foundation: '1', component: 1, transport: 'udp', priority: 2130706431, address: '10.0.1.1', port: 1010, type: 'host' };
+    const table: Array<[what: string, candidate: Candidate, options: { username?: string; password?: string }, where: string]> = [
+      ['NUL in the ice-pwd', host, { username: 'ufrag', password: 'pa\u0000ss' }, 'password'],
+      ['a space in the ice-ufrag', host, { username: 'uf rag', password: 'pass' }, 'username'],
+      ['a control character in alt-password', { ...host, extensions: [[ALT_EXTENSION.password, 'p\u0001w']] }, { username: 'u' }, 'password'],
+      ['an empty alt-username', { ...host, extensions: [[ALT_EXTENSION.username, '']] }, { password: 'p' }, 'username'],
+    ];
+    for (const [what, candidate, options, where] of table) {
+      it(`${what}: ParseError at ${where} (was a RangeError from the writer)`, () => {
+        const e = expectParseError(() => candidatesToAlternates([candidate], options), where);
+        expect(e.message).to.include('non-ws-string');
+      });
+    }
+
+    it('a port 0 candidate is skipped, not written (draft §7 ports are 1..65535)', () => {
+      const { alternates, skipped } = candidatesToAlternates([{ ...host, port: 0 }, { ...host, component: 2, port: 0 }, { ...host, address: '10.0.1.2' }], { username: 'u', password: 'p' });
+      expect(alternates.map(formatAltAttribute)).to.deep.equal(['alt:1 1.0 : u p 10.0.1.2 1010']);
+      expect(skipped.map((c) => `${c.component} ${c.port}`)).to.deep.equal(['1 0', '2 0']);
+    });
+  });
+
   it('an explicit RTCP pair at port + 1 survives alt → candidate → alt', () => {
     const alt: AltCandidate = { id: 'x_y', qvalue: 0.3, derivedFrom: null, username: 'u', password: 'p', address: '10.0.1.1', port: 1010, rtcpAddress: '10.0.1.1', rtcpPort: 1011 };
     const { alternates } = candidatesToAlternates(viaCandidateLines(alternatesToCandidates([alt])));

@@ -6,6 +6,7 @@ import { ParseError } from '../../lib/base/errors.js';
 import { candidatesToAlternates } from '../../lib/sdp/alt-candidates.js';
 import { convertSdp, detectCandidateFormat, parseSdpAlternates, type ConvertWarning } from '../../lib/sdp/convert.js';
 import { parseCandidateAttribute } from '../../lib/sdp/ice-attributes.js';
+import { INVALID_ALT_LINES } from '../fixtures/alt/lines.js';
 import { DRAFT_FIGURES, readFigure } from '../fixtures/draft/figures.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
@@ -234,6 +235,49 @@ describe('sdp/convert', () => {
       expect(() => convertSdp(broken, 'ice')).to.throw(ParseError, /^line 9: port 70000 not in 1\.\.65535/).with.property('where', 'port');
       const noPassword = figure5.replace('user1 9kksk== ', 'user1 ');
       expect(() => convertSdp(noPassword, 'both')).to.throw(ParseError, /^line 8: /).with.property('where', 'password');
+    });
+
+    it('a NUL in the ice-pwd that would become the a=alt password: ParseError naming its line (was a RangeError)', () => {
+      const sdp = ICE_OFFER.replace('a=ice-pwd:x9cml/YzichV2+XlhiMu8g', 'a=ice-pwd:x9cml/Yz\u0000ichV2+XlhiMu8g');
+      for (const to of ['alt', 'both'] as const) {
+        expect(() => convertSdp(sdp, to)).to.throw(ParseError, /^line 6: a=ice-pwd .* is not a non-ws-string/).with.property('where', 'password');
+      }
+      // Not needed when every candidate brings its own alt-password.
+      const own = sdp.replace(/(a=candidate:[12] [12] UDP .*)\r\n/g, '$1 alt-username u alt-password p\r\n').replace(/a=candidate:3 .*\r\n/, '');
+      expect(convertSdp(own, 'alt')).to.include('a=alt:1 1.0 : u p 10.0.1.1 8998');
+    });
+
+    for (const [what, line, where] of INVALID_ALT_LINES.filter(([, , w]) => w !== 'alt')) {
+      it(`a bad a=alt line gives a ParseError with its SDP line number: ${what} (${where})`, () => {
+        const raw = line.replace(/^(a=)?/, 'a=').replace(/\r?\n$/, '');
+        const sdp = figure5.replace('a=alt:3 ', `${raw}\r\na=alt:3 `);
+        for (const to of ['ice', 'both'] as const) {
+          expect(() => convertSdp(sdp, to)).to.throw(ParseError, /^line 9: /).with.property('where', where);
+        }
+      });
+    }
+
+    it('never throws anything but a ParseError: every single-character corruption of an a=alt and an ICE SDP', () => {
+      const corruptions = ['\u0000', '\u0001', '\u007f', '\t', ' ', ':', '[', '%', '9', '\u00a0', '\ud800'];
+      const inputs = [figure5.split('m=audio')[1]!, ICE_OFFER.split('a=ice-ufrag')[1]!];
+      let tried = 0;
+      for (const [k, tail] of inputs.entries()) {
+        const prefix = k === 0 ? figure5.split('m=audio')[0]! + 'm=audio' : ICE_OFFER.split('a=ice-ufrag')[0]! + 'a=ice-ufrag';
+        for (let at = 0; at <= tail.length; at++) {
+          for (const ch of corruptions) {
+            const sdp = prefix + tail.slice(0, at) + ch + tail.slice(at);
+            for (const to of ['ice', 'alt', 'both'] as const) {
+              tried++;
+              try {
+                convertSdp(sdp, to);
+              } catch (e) {
+                if (!(e instanceof ParseError)) expect.fail(`${(e as Error).name}: ${(e as Error).message} for --to ${to} with ${JSON.stringify(ch)} at ${at} of input ${k}`);
+              }
+            }
+          }
+        }
+      }
+      expect(tried).to.be.greaterThan(10_000);
     });
 
     it('throws RangeError on an unknown target', () => {
