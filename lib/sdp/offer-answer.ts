@@ -135,6 +135,11 @@ export interface RemoteDescription {
     alternates: AltCandidate[];
     /** Deviations from the §7 grammar that were accepted (lib/sdp/alt-attributes.ts). */
     warnings: AltWarning[];
+    /**
+     * No alternate is the m/c line's address (see `detectAltMismatch`): a middlebox rewrote the
+     * SDP, and the description is to be treated as having no `a=alt` (lib/sdp/format.ts).
+     */
+    mismatch: boolean;
   };
   /** Raw lines (`a=candidate:…`, `a=alt:…`) that failed to parse: dropped and listed here, never fatal. */
   invalidLines: string[];
@@ -419,7 +424,24 @@ function parseAlt(mediaAttributes: string[], description: RemoteDescription): Re
   if (values.length === 0) return undefined;
   const { alternates, warnings, dropped } = parseAltAttributes(values, { dropInvalid: true });
   for (const d of dropped) description.invalidLines.push(`a=${d.value}`);
-  return alternates.length > 0 ? { alternates, warnings } : undefined;
+  return alternates.length > 0 ? { alternates, warnings, mismatch: detectAltMismatch(description, alternates) } : undefined;
+}
+
+/**
+ * The draft-era equivalent of an ICE mismatch (RFC 8839 §4.2.5, `detectMismatch` below): the
+ * `a=alt` lines are to be believed only if one of them is the m/c line's address and port.
+ * draft-rosenberg-sipping-ice-01 §5.4 has the offerer encode all its addresses "(including the one
+ * that was just placed into the m and c lines)", and §7: "it is RECOMMENDED that there be an alt
+ * attribute for the address and port in the m and c lines". When none is, something between the
+ * endpoints rewrote m/c and left the alternates: typically a media proxy (SBC) that strips the
+ * ICE attributes it knows but not `a=alt`. Answering in `alt` would send media straight to the
+ * far end's private addresses, around the proxy that expects it; so the description counts as
+ * having no `a=alt`, and media goes to the m/c line (§5.4: the address "that will be used by a
+ * peer that doesn't understand ICE"). A peer that ignores the RECOMMENDED loses only the
+ * alternates, never the call. Component 1 (RTP) only: RTCP follows the path RTP takes.
+ */
+export function detectAltMismatch(description: Pick<RemoteDescription, 'address' | 'port'>, alternates: readonly AltCandidate[]): boolean {
+  return !alternates.some((a) => a.port === description.port && sameAddress(a.address, description.address));
 }
 
 /**

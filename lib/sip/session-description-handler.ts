@@ -410,6 +410,10 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     }
     this.malformedSdpLines += remote.invalidLines.length;
     for (const line of remote.invalidLines) this.log.warn(`dropped malformed SDP line: ${line}`);
+    if (remote.alt?.mismatch) {
+      // lib/sdp/format.ts, alt mismatch: a middlebox rewrote m/c and left the a=alt lines.
+      this.log.info(`ignoring a=alt: none of its ${remote.alt.alternates.length} alternates is the m/c address ${remote.address} ${remote.port} (SDP rewritten on the way; media goes to m/c)`);
+    }
     return remote;
   }
 

@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import { ParseError } from '../../lib/base/errors.js';
 import type { Candidate } from '../../lib/ice/candidate.js';
 import { INVALID_ALT_LINES } from '../fixtures/alt/lines.js';
+import { DRAFT_FIGURES, readFigure } from '../fixtures/draft/figures.js';
 import {
   buildDescription,
   negotiateCodec,
@@ -361,6 +362,29 @@ describe('sdp/offer-answer', () => {
         const none = parseDescription([...head, 'm=audio 1010 RTP/AVP 0', 'a=alt:1 1.5 : u p 10.0.1.1 1010', 'a=alt:', ''].join('\r\n'));
         expect(none.alt).to.equal(undefined);
         expect(none.invalidLines).to.have.length(2);
+      });
+
+      describe('alt mismatch: no alternate is the m/c address (draft §5.4, §7; cf. RFC 8839 §4.2.5)', () => {
+        for (const fig of DRAFT_FIGURES) {
+          it(`Figure ${fig.figure} lists its m/c address among its alternates: no mismatch`, () => {
+            expect(parseDescription(readFigure(fig.figure)).alt?.mismatch).to.equal(false);
+          });
+        }
+        const figure5 = readFigure(5);
+        const table: Array<[what: string, sdp: string, mismatch: boolean]> = [
+          ['c= rewritten by a media proxy', figure5.replace('c=IN IP4 192.0.2.10', 'c=IN IP4 203.0.113.200'), true],
+          ['m= port rewritten', figure5.replace('m=audio 8076', 'm=audio 30000'), true],
+          ['m/c kept, the matching alternate removed', figure5.replace(/a=alt:3 .*\r\n/, ''), true],
+          ['the matching alternate is the one with a bad line (dropped)', figure5.replace('a=alt:3 0.4', 'a=alt:3 1.5'), true],
+          ['an RTCP pair at the m/c address does not count', figure5.replace('c=IN IP4 192.0.2.10', 'c=IN IP4 192.0.2.1').replace('m=audio 8076', 'm=audio 9990'), true],
+          ['IPv6 m/c written differently from the alternate', figure5.replace('c=IN IP4 192.0.2.10', 'c=IN IP6 2001:DB8:0::10').replace('192.0.2.10 8076', '2001:db8::10 8076'), false],
+          ['deployed ranks, several m-sections', readFileSync(new URL('../fixtures/sdp/alt-deployed-ranks.sdp', import.meta.url), 'utf8'), false],
+        ];
+        for (const [what, sdp, mismatch] of table) {
+          it(`${what}: mismatch ${mismatch}`, () => {
+            expect(parseDescription(sdp).alt?.mismatch).to.equal(mismatch);
+          });
+        }
       });
 
       it('session-level a=alt lines are not read (§7: "MUST be present within a media block")', () => {

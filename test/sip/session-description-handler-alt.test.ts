@@ -92,4 +92,24 @@ describe('media session: a=alt offers as deployed (draft-rosenberg-sipping-ice-0
     const reoffer = (await media.getDescription()).body;
     expect(reoffer).to.match(/^a=alt:\S+ 1\.0 1 \S+ \S+ 127\.0\.0\.1 45001\r$/m);
   });
+
+  it('answers plain and sends media to the m/c line when the a=alt lines do not include it (a proxy stripped ICE)', async () => {
+    // With --sdp both the caller offered a=candidate and a=alt; the media proxy rewrote m/c to its
+    // own address and removed the ICE attributes, leaving a=alt with the caller's own address.
+    const proxy = await startPeer([]);
+    cleanup.push(() => void proxy.socket.close());
+    const caller = await startPeer([{ username: 'calleruser', password: 'callerpass' }]);
+    cleanup.push(() => void caller.socket.close());
+    const media = session();
+    cleanup.push(() => media.closeAndWait());
+    const firstMedia = new Promise<void>((resolve) => proxy.socket.once('message', () => resolve()));
+    await media.setDescription(offer(proxy.port, [`a=alt:1 1.0 : calleruser callerpass 127.0.0.1 ${caller.port}`]));
+    const answer = (await media.getDescription()).body;
+    expect(answer).to.not.match(/^a=(alt|candidate|ice-ufrag|ice-pwd):/m);
+    await within(firstMedia, 4000, 'RTP at the m/c address (the proxy)');
+    expect(media.summary().ice.format).to.equal('none');
+    expect(proxy.media).to.be.greaterThan(0);
+    expect(caller.checks).to.deep.equal([]);
+    expect(caller.media).to.equal(0);
+  });
 });
