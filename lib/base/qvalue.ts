@@ -45,8 +45,8 @@ export function parseQvalueMilli(text: string | undefined, field = 'qvalue'): nu
 }
 
 /**
- * Reads a qvalue liberally: an RFC 3261 qvalue (0..1), or an integer rank above 1 as deployed
- * `a=alt` endpoints wrote them (see the module comment). "1" is the qvalue 1.0, not a rank.
+ * Reads a qvalue liberally: an RFC 3261 §20.10 qvalue (0..1), or an integer rank above 1 as
+ * deployed `a=alt` endpoints (draft-rosenberg-sipping-ice-01 §7) wrote them (module comment). "1" is the qvalue 1.0, not a rank.
  * @returns the number and whether it was a rank.
  * @throws ParseError at `field` for anything else: "1.5", "-1", "02", "2.0", a rank above
  *   `MAX_QVALUE_RANK`.
@@ -68,12 +68,12 @@ export function readQvalue(text: string | undefined, field = 'qvalue'): { value:
   }
 }
 
-/** True for a number `readQvalue` gives for a rank: an integer above 1. */
+/** True for a number `readQvalue` gives for a rank (an integer above 1, draft §7 read liberally). */
 export function isQvalueRank(value: number): boolean {
   return Number.isInteger(value) && value > 1 && value <= MAX_QVALUE_RANK;
 }
 
-/** For messages and logs: a qvalue as `formatQvalue` writes it, a rank as its digits. Never throws. */
+/** For messages and logs: a qvalue as `formatQvalue` writes it (RFC 3261 §20.10), a rank as its digits. Never throws. */
 export function qvalueText(value: number): string {
   if (isQvalueRank(value)) return String(value);
   try {

@@ -130,7 +130,7 @@ export function compareQvalues(a: number, b: number): number {
 }
 
 /**
- * The alternates of one m-section with their qvalues on the draft's 0..1 scale (copies): unchanged
+ * The alternates of one m-section with their qvalues on the 0..1 scale of draft §7 (copies): unchanged
  * without integer ranks; with them, the k distinct values, in `compareQvalues` order, become i/k
  * (i = 1..k, three decimals), so the order and the ties are kept and the best is 1.0.
  */

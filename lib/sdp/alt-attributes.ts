@@ -210,6 +210,7 @@ function takeTransportAddress(fields: string[], at: number, addressField: string
   return { address: parseAddress(first, addressField), port: parsePort(fields[at + 1], portField), next: at + 2 };
 }
 
+/** How `parseAltAttributes` treats a line that does not follow the draft §7 grammar. */
 export interface AltParseOptions {
   /**
    * Drop a line that cannot be understood (or repeats an id) and list it in `dropped`, instead of
@@ -219,7 +220,7 @@ export interface AltParseOptions {
   dropInvalid?: boolean;
 }
 
-/** A line `parseAltAttributes` dropped (`dropInvalid`), with why. */
+/** An `a=alt` line (draft §7) that `parseAltAttributes` dropped (`dropInvalid`), with why. */
 export interface AltDroppedLine {
   /** Index into the `values` given. */
   line: number;

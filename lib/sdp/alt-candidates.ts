@@ -40,7 +40,7 @@ function extension(c: Candidate, name: string): string | undefined {
 }
 
 /**
- * Groups candidates into alternates: by `alt-id` when present, else each RTP candidate is an
+ * RFC 8839 §5.1 candidates as draft §7 alternates. Groups candidates into alternates: by `alt-id` when present, else each RTP candidate is an
  * alternate and takes the next unused RTCP candidate of the same foundation. Alternates come out in
  * the order of their RTP candidates; ids are kept, and generated ("1", "2", …, skipping ids in use)
  * for candidates that have none. qvalue comes from `alt-q`, else from the priority

@@ -25,9 +25,9 @@ interface Peer {
  * MAPPED-ADDRESS it reports is `mapped` (so a value other than the real source makes the session
  * learn a peer derived address, draft §5.5).
  */
-async function startPeer(credentials: Array<{ username: string; password: string }>, mapped?: { address: string; port: number }): Promise<Peer> {
-  const socket = createSocket('udp4');
-  socket.bind(0, '127.0.0.1');
+async function startPeer(credentials: Array<{ username: string; password: string }>, mapped?: { address: string; port: number }, host = '127.0.0.1'): Promise<Peer> {
+  const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  socket.bind(0, host);
   await once(socket, 'listening');
   const peer: Peer = { socket, port: socket.address().port, checks: [], media: 0 };
   socket.on('message', (data, rinfo) => {
@@ -43,17 +43,18 @@ async function startPeer(credentials: Array<{ username: string; password: string
     if (verdict.kind !== 'accept') return;
     peer.checks.push(verdict.credential.username);
     const from = { address: rinfo.address, port: rinfo.port };
-    socket.send(encodeLegacySuccessResponse(msg, mapped ?? from, { address: '127.0.0.1', port: peer.port }, verdict.credential.password), rinfo.port, rinfo.address);
+    socket.send(encodeLegacySuccessResponse(msg, mapped ?? from, { address: host, port: peer.port }, verdict.credential.password), rinfo.port, rinfo.address);
   });
   return peer;
 }
 
-function offer(port: number, altLines: string[]): string {
-  return ['v=0', 'o=deployed 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', `m=audio ${port} RTP/AVP 0`, 'a=rtpmap:0 PCMU/8000', 'a=rtcp-mux', ...altLines, ''].join('\r\n');
+function offer(port: number, altLines: string[], host = '127.0.0.1'): string {
+  const ip = host.includes(':') ? 'IP6' : 'IP4';
+  return ['v=0', `o=deployed 1 1 IN ${ip} ${host}`, 's=-', `c=IN ${ip} ${host}`, 't=0 0', `m=audio ${port} RTP/AVP 0`, 'a=rtpmap:0 PCMU/8000', 'a=rtcp-mux', ...altLines, ''].join('\r\n');
 }
 
-function session(): MediaSession {
-  return new MediaSession({ addresses: ['127.0.0.1'], includeLoopback: true, sdpFormat: 'both', play: 'silence', checkTimeoutMs: 5000 });
+function session(host = '127.0.0.1'): MediaSession {
+  return new MediaSession({ addresses: [host], includeLoopback: true, sdpFormat: 'both', play: 'silence', checkTimeoutMs: 5000 });
 }
 
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -91,6 +92,19 @@ describe('media session: a=alt offers as deployed (draft-rosenberg-sipping-ice-0
     // the peer's rank 2, which is the best of its m-section: 1.0 when written (§7 grammar).
     const reoffer = (await media.getDescription()).body;
     expect(reoffer).to.match(/^a=alt:\S+ 1\.0 1 \S+ \S+ 127\.0\.0\.1 45001\r$/m);
+  });
+
+  it('connects to an IPv6 peer alternate written in brackets, ranked above an IPv4 one', async () => {
+    const peer = await startPeer([{ username: 'v6user', password: 'v6pass' }], undefined, '::1');
+    cleanup.push(() => void peer.socket.close());
+    const media = session('::1');
+    cleanup.push(() => media.closeAndWait());
+    const ready = new Promise<void>((resolve) => media.once('media-ready', () => resolve()));
+    await media.setDescription(offer(peer.port, [`a=alt:1 2 : v6user v6pass [::1] ${peer.port}`, 'a=alt:2 1 : v4user v4pass 127.0.0.1 9'], '::1'));
+    await media.getDescription();
+    await within(ready, 4000, 'media-ready over IPv6');
+    expect(media.summary().ice.selectedPair?.remote).to.include({ address: '::1', port: peer.port });
+    expect([...new Set(peer.checks)]).to.deep.equal(['v6user']);
   });
 
   it('answers plain and sends media to the m/c line when the a=alt lines do not include it (a proxy stripped ICE)', async () => {
