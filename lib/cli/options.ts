@@ -15,7 +15,7 @@ import type { TurnServer } from '../ice/relay.js';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { isSdpFormatSetting } from '../sdp/format.js';
-import type { AltCandidate } from '../sdp/alt-attributes.js';
+import type { AltCandidate } from '../ice/alternate.js';
 
 /**
  * TEST HOOK, for the draft-rosenberg-sipping-ice-01 §5.2 collision test (test/e2e/alt.test.ts):

@@ -54,13 +54,14 @@ import { systemClock, type Clock, type TimerHandle } from '../base/clock.js';
 import { StateError, errorMessage } from '../base/errors.js';
 import { TypedEmitter } from '../base/events.js';
 import { silentLogger, type Logger } from '../base/log.js';
+import { formatQvalue } from '../base/qvalue.js';
 import { familyOf, formatAddress, sameAddress, type TransportAddress } from '../net/socket.js';
-import { alternatesToCandidates, formatQvalue, qvalueToPriority, type AltCandidate } from '../sdp/alt-attributes.js';
 import { buildLegacyBindingRequest, judgeLegacyResponse, legacyKey } from '../stun/legacy.js';
 import { StunAttr, type StunMessage } from '../stun/message.js';
 import { DialogStunServer } from '../stun/server.js';
 import { StunTransactionManager } from '../stun/transaction.js';
 import type { IceAgent } from './agent.js';
+import { alternatesToCandidates, qvalueToPriority, type AltCandidate } from './alternate.js';
 import { describeCandidate, type Candidate } from './candidate.js';
 
 export type AltState = 'new' | 'checking' | 'connected' | 'failed' | 'closed';

@@ -1,7 +1,7 @@
 /**
  * Translates an SDP body between the two candidate formats icephone speaks: RFC 8839 §5.1
  * `a=candidate` lines and the legacy `a=alt` lines of draft-rosenberg-sipping-ice-01 §7 (see
- * alt-attributes.ts for the field mapping). Used by `icephone sdp convert --to ice|alt|both`.
+ * lib/ice/alternate.ts for the field mapping). Used by `icephone sdp convert --to ice|alt|both`.
  *
  * Only candidate attributes change. Every other line, the order of lines and each line's ending
  * (CRLF as RFC 4566 §5 requires, or bare LF as some peers send) are kept byte for byte, so
@@ -13,14 +13,9 @@
 import { ParseError } from '../base/errors.js';
 import type { Candidate } from '../ice/candidate.js';
 import { formatCandidateAttribute, parseCandidateAttribute } from './ice-attributes.js';
-import {
-  alternatesToCandidates,
-  candidatesToAlternates,
-  formatAltAttribute,
-  parseAltAttributes,
-  type AltCandidate,
-  type AltWarning,
-} from './alt-attributes.js';
+import { ALT_EXTENSION, alternatesToCandidates, type AltCandidate } from '../ice/alternate.js';
+import { formatAltAttribute, isNonWsString, parseAltAttributes, type AltWarning } from './alt-attributes.js';
+import { candidatesToAlternates } from './alt-candidates.js';
 
 /** Which candidate attributes an SDP carries. */
 export type CandidateFormat = 'ice' | 'alt' | 'both' | 'none';
@@ -162,10 +157,10 @@ function readCandidates(lines: Line[], section: MediaSection): Candidate[] {
 }
 
 /** `a=<name>:<value>` in the media section, else at session level. */
-function attribute(lines: Line[], section: MediaSection, name: string): string | undefined {
+function attribute(lines: Line[], section: MediaSection, name: string): { value: string; line: number } | undefined {
   const prefix = `a=${name}:`;
-  const find = (from: number, to: number): string | undefined => {
-    for (let i = from; i < to; i++) if (lines[i]!.text.startsWith(prefix)) return lines[i]!.text.slice(prefix.length).trim();
+  const find = (from: number, to: number): { value: string; line: number } | undefined => {
+    for (let i = from; i < to; i++) if (lines[i]!.text.startsWith(prefix)) return { value: lines[i]!.text.slice(prefix.length).trim(), line: i + 1 };
     return undefined;
   };
   const firstMedia = lines.findIndex((l) => l.text.startsWith('m='));
@@ -220,10 +215,19 @@ export function convertSdp(sdp: string, to: ConvertTarget, options: ConvertOptio
         for (const c of candidates.filter((c) => c.component !== 1)) options.onWarning?.({ line: lineOf.get(c)!, code: 'skipped-candidate', message: `component ${c.component} of a non-RTP stream has no alt form` });
         candidates = candidates.filter((c) => c.component === 1);
       }
-      const { alternates, skipped } = candidatesToAlternates(candidates, {
-        username: attribute(lines, section, 'ice-ufrag'),
-        password: attribute(lines, section, 'ice-pwd'),
-      });
+      const credentials = { username: attribute(lines, section, 'ice-ufrag'), password: attribute(lines, section, 'ice-pwd') };
+      for (const field of ['username', 'password'] as const) {
+        // draft §7: an a=alt username/password is a non-ws-string. Name the a=ice-ufrag/ice-pwd line
+        // when one without it (a NUL, a control character) would have to stand in.
+        const from = credentials[field];
+        const extension = field === 'username' ? ALT_EXTENSION.username : ALT_EXTENSION.password;
+        const needed = candidates.some((c) => !c.extensions?.some(([n]) => n === extension));
+        if (from !== undefined && needed && !isNonWsString(from.value)) {
+          const name = field === 'username' ? 'ice-ufrag' : 'ice-pwd';
+          throw new ParseError(`line ${from.line}: a=${name} ${JSON.stringify(from.value.slice(0, 64))} is not a non-ws-string, so it cannot be an a=alt ${field}`, field);
+        }
+      }
+      const { alternates, skipped } = candidatesToAlternates(candidates, { username: credentials.username?.value, password: credentials.password?.value });
       for (const c of skipped) {
         options.onWarning?.({ line: lineOf.get(c)!, code: 'skipped-candidate', message: `${c.transport} component ${c.component} candidate ${c.address} ${c.port} has no alt form` });
       }

@@ -22,9 +22,19 @@
  * draft's procedures; neither → plain media to the answer's m/c line. An answer that carries both
  * (from a peer not following these rules) is taken as `ice` if we offered it, else `alt`.
  * The format in use is what the `--json` summary reports as `ice.format`.
+ *
+ * ## `a=alt` that does not include the m/c address is ignored (alt mismatch)
+ * The draft-era equivalent of an ICE mismatch (RFC 8839 §4.2.5): `a=alt` lines of which none is
+ * the m/c line's address and port (draft §5.4 and §7 put the m/c address among the alternates)
+ * were left behind by a middlebox that rewrote m/c, typically a media proxy that strips the ICE
+ * attributes but not `a=alt`. Such a description counts as having no `a=alt`
+ * (`RemoteDescription.alt.mismatch`, lib/sdp/offer-answer.ts): with the default `--sdp both` an
+ * offer through such a proxy is answered plain and media goes to the m/c line, i.e. through the
+ * proxy, instead of straight to the caller's private addresses; an answer through it is followed
+ * the same way (`followAnswer` of `none`). The `a=alt` lines are not otherwise used.
  */
-import { ParseError } from '../base/errors.js';
-import { formatAltAttribute, parseAltAttributes, type AltCandidate, type AltWarning } from './alt-attributes.js';
+import type { AltCandidate } from '../ice/alternate.js';
+import { formatAltAttribute, type AltWarning } from './alt-attributes.js';
 import type { RemoteDescription, SdpAttribute } from './offer-answer.js';
 
 /** The `--sdp` setting: what our offers carry. */
@@ -45,15 +55,14 @@ export function offerFormat(setting: SdpFormatSetting): { ice: boolean; alt: boo
   return { ice: setting !== 'alt', alt: setting !== 'ice' };
 }
 
-/** The `a=alt` lines of the audio m-section, as raw values (`alt:…`). */
-function altValues(remote: RemoteDescription): string[] {
-  return remote.mediaAttributes.filter((a) => a.name === 'alt').map((a) => `alt:${a.value ?? ''}`);
-}
-
-/** Which formats a parsed peer SDP carries (ICE counts when it has usable ice-ufrag/ice-pwd). */
+/**
+ * Which formats a parsed peer SDP carries: ICE counts when it has usable ice-ufrag/ice-pwd; `a=alt`
+ * when at least one line could be read (lib/sdp/offer-answer.ts drops and counts the others) and
+ * one of them is the m/c address (the alt mismatch rule, see the module comment).
+ */
 export function describedFormat(remote: RemoteDescription): OfferedFormat {
   const ice = remote.ice !== undefined;
-  const alt = altValues(remote).length > 0;
+  const alt = remote.alt !== undefined && !remote.alt.mismatch;
   return ice ? (alt ? 'both' : 'ice') : alt ? 'alt' : 'none';
 }
 
@@ -83,18 +92,12 @@ export interface RemoteAlternates {
 }
 
 /**
- * The peer's alternates (draft §7) from the audio m-section.
- * @throws ParseError naming the field when an alt line cannot be understood.
+ * The peer's alternates (draft §7) from the audio m-section, as `parseDescription` read them
+ * (integer ranks as read; lines it could not read are in `remote.invalidLines`); none when they
+ * mismatch the m/c line (see the module comment). Never throws.
  */
 export function readRemoteAlternates(remote: RemoteDescription): RemoteAlternates {
-  const values = altValues(remote);
-  if (values.length === 0) return { alternates: [], warnings: [] };
-  try {
-    return parseAltAttributes(values);
-  } catch (e) {
-    if (e instanceof ParseError) throw new ParseError(`a=alt: ${e.message}`, e.where);
-    throw e;
-  }
+  return remote.alt && !remote.alt.mismatch ? { alternates: remote.alt.alternates.map((a) => ({ ...a })), warnings: [...remote.alt.warnings] } : { alternates: [], warnings: [] };
 }
 
 /** Our alternates as extra media attributes for `buildDescription`. */

@@ -8,7 +8,9 @@ import { isIPv6 } from 'node:net';
 import * as sdpTransform from 'sdp-transform';
 import { normalizeAddress, sameIp } from '../base/address.js';
 import { ParseError, errorMessage } from '../base/errors.js';
+import type { AltCandidate } from '../ice/alternate.js';
 import type { Candidate } from '../ice/candidate.js';
+import { parseAltAttributes, type AltWarning } from './alt-attributes.js';
 import {
   formatCandidateAttribute,
   formatRemoteCandidates,
@@ -127,7 +129,22 @@ export interface RemoteDescription {
     endOfCandidates: boolean;
     options: string[];
   };
-  /** Raw lines (`a=candidate:…`) that failed to parse: dropped and listed here, never fatal. */
+  /**
+   * The legacy `a=alt` lines of draft-rosenberg-sipping-ice-01 §7 in the audio m-section, when at
+   * least one of them could be read (lines that cannot are in `invalidLines`). Integer qvalue ranks
+   * are kept as read (lib/ice/alternate.ts, `toQvalueScale`).
+   */
+  alt?: {
+    alternates: AltCandidate[];
+    /** Deviations from the §7 grammar that were accepted (lib/sdp/alt-attributes.ts). */
+    warnings: AltWarning[];
+    /**
+     * No alternate is the m/c line's address (see `detectAltMismatch`): a middlebox rewrote the
+     * SDP, and the description is to be treated as having no `a=alt` (lib/sdp/format.ts).
+     */
+    mismatch: boolean;
+  };
+  /** Raw lines (`a=candidate:…`, `a=alt:…`) that failed to parse: dropped and listed here, never fatal. */
   invalidLines: string[];
   /** Every raw a= line of the audio m-section, in order. */
   mediaAttributes: SdpAttribute[];
@@ -378,7 +395,39 @@ export function parseDescription(sdp: string): RemoteDescription {
 
   const ice = parseIce(rawMedia.attributes, raw.session.attributes, description);
   if (ice) description.ice = ice;
+  const alt = parseAlt(rawMedia.attributes, description);
+  if (alt) description.alt = alt;
   return description;
+}
+
+/**
+ * draft-rosenberg-sipping-ice-01 §7: the `a=alt` lines of one m-section ("The alt attribute MUST
+ * be present within a media block": session-level ones are not read). Read liberally, and a line
+ * that cannot be understood, or repeats an id, costs only that line.
+ */
+function parseAlt(mediaAttributes: string[], description: RemoteDescription): RemoteDescription['alt'] {
+  const values = mediaAttributes.filter((raw) => toAttribute(raw).name === 'alt');
+  if (values.length === 0) return undefined;
+  const { alternates, warnings, dropped } = parseAltAttributes(values, { dropInvalid: true });
+  for (const d of dropped) description.invalidLines.push(`a=${d.value}`);
+  return alternates.length > 0 ? { alternates, warnings, mismatch: detectAltMismatch(description, alternates) } : undefined;
+}
+
+/**
+ * The draft-era equivalent of an ICE mismatch (RFC 8839 §4.2.5, `detectMismatch` below): the
+ * `a=alt` lines are to be believed only if one of them is the m/c line's address and port.
+ * draft-rosenberg-sipping-ice-01 §5.4 has the offerer encode all its addresses "(including the one
+ * that was just placed into the m and c lines)", and §7: "it is RECOMMENDED that there be an alt
+ * attribute for the address and port in the m and c lines". When none is, something between the
+ * endpoints rewrote m/c and left the alternates: typically a media proxy (SBC) that strips the
+ * ICE attributes it knows but not `a=alt`. Answering in `alt` would send media straight to the
+ * far end's private addresses, around the proxy that expects it; so the description counts as
+ * having no `a=alt`, and media goes to the m/c line (§5.4: the address "that will be used by a
+ * peer that doesn't understand ICE"). A peer that ignores the RECOMMENDED loses only the
+ * alternates, never the call. Component 1 (RTP) only: RTCP follows the path RTP takes.
+ */
+export function detectAltMismatch(description: Pick<RemoteDescription, 'address' | 'port'>, alternates: readonly AltCandidate[]): boolean {
+  return !alternates.some((a) => a.port === description.port && sameIp(a.address, description.address));
 }
 
 /**

@@ -29,7 +29,7 @@ import {
 } from '../sdp/offer-answer.js';
 import { RtpSession, type RtpStats } from '../rtp/session.js';
 import { AltAgent, type AltPath } from '../ice/alt-agent.js';
-import type { AltCandidate } from '../sdp/alt-attributes.js';
+import { toQvalueScale, type AltCandidate } from '../ice/alternate.js';
 import type { RemoteCandidate } from '../sdp/ice-attributes.js';
 import {
   altAttributes,
@@ -304,7 +304,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       this.followRemoteIce(this.remote, remote);
       this.remote = remote;
       if (this.format === 'alt' && this.alt && describedFormat(remote) !== 'none') {
-        this.remoteAlternates = readRemoteAlternates(remote).alternates;
+        this.remoteAlternates = toQvalueScale(readRemoteAlternates(remote).alternates);
         this.alt.setRemote(this.remoteAlternates);
       }
       return;
@@ -315,13 +315,14 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     const format = isOffer && !this.localSdp
       ? answerFormat(describedFormat(remote), this.options.sdpFormat ?? 'both')
       : followAnswer(describedFormat(remote), this.offered ?? { ice: true, alt: false });
-    // A malformed a=alt line makes the SDP unusable only when a=alt is the format we would use.
+    // Malformed a=alt lines were dropped and counted by parseDescription (parseLater).
     const alternates = format === 'alt' ? readRemoteAlternates(remote) : undefined;
     for (const w of alternates?.warnings ?? []) this.log.debug(`a=alt accepted with a deviation: ${w.message}`);
     this.codec = codec;
     this.remote = remote;
     this.format = format;
-    this.remoteAlternates = alternates?.alternates ?? [];
+    // Integer ranks (read liberally) go to the engine on the draft's 0..1 scale, order kept.
+    this.remoteAlternates = toQvalueScale(alternates?.alternates ?? []);
     if (isOffer && !this.localSdp) {
       // Remote offer: we answer, controlled, unless the offerer is lite and we are not (RFC 8445
       // §6.1.1: "the full agent MUST take the controlling role"). Components: one with rtcp-mux, one
@@ -442,6 +443,10 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     }
     this.malformedSdpLines += remote.invalidLines.length;
     for (const line of remote.invalidLines) this.log.warn(`dropped malformed SDP line: ${line}`);
+    if (remote.alt?.mismatch) {
+      // lib/sdp/format.ts, alt mismatch: a middlebox rewrote m/c and left the a=alt lines.
+      this.log.info(`ignoring a=alt: none of its ${remote.alt.alternates.length} alternates is the m/c address ${remote.address} ${remote.port} (SDP rewritten on the way; media goes to m/c)`);
+    }
     return remote;
   }
 
@@ -449,7 +454,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     this.followRemoteIce(this.remote, remote);
     this.remote = remote;
     if (this.format === 'alt' && this.alt && describedFormat(remote) !== 'none') {
-      this.remoteAlternates = readRemoteAlternates(remote).alternates;
+      this.remoteAlternates = toQvalueScale(readRemoteAlternates(remote).alternates);
       this.alt.setRemote(this.remoteAlternates);
     }
   }

@@ -10,7 +10,7 @@ import { AltAgent, type AltAgentOptions } from '../../lib/ice/alt-agent.js';
 import type { IceAgent, StunInterceptor } from '../../lib/ice/agent.js';
 import type { Candidate, CandidateType } from '../../lib/ice/candidate.js';
 import { sameAddress, type TransportAddress } from '../../lib/net/socket.js';
-import type { AltCandidate } from '../../lib/sdp/alt-attributes.js';
+import type { AltCandidate } from '../../lib/ice/alternate.js';
 import { encodeLegacyErrorResponse } from '../../lib/stun/legacy.js';
 import { MAGIC_COOKIE, StunMessage } from '../../lib/stun/message.js';
 import { FakeNetwork, type FakeSocket } from './fake-network.js';

@@ -48,6 +48,39 @@ describe('candidate format negotiation (lib/sdp/format.ts)', () => {
     expect(altAttributes(alternates).map((a) => `a=${a.name}:${a.value}`)).to.deep.equal(sdp.split(/\r?\n/).filter((l) => l.startsWith('a=alt:')));
   });
 
+  describe('a=alt that does not include the m/c address is ignored (the draft-era ICE mismatch)', () => {
+    // A media proxy (SBC) rewrote m/c to its own address and stripped the ICE attributes it knows,
+    // leaving the offerer's a=alt lines: its private and STUN-derived addresses.
+    const figure5 = readFileSync(join(fixtures, 'draft', 'figure-5.sdp'), 'utf8');
+    const viaProxy = figure5.replace('c=IN IP4 192.0.2.10', 'c=IN IP4 203.0.113.200').replace('m=audio 8076', 'm=audio 40000');
+    const ice = readFileSync(join(fixtures, 'sdp', 'baresip-ice-offer.sdp'), 'utf8');
+    const iceAndStaleAlt = ice.replace(/(m=audio[^\r\n]*\r?\n)/, '$1a=alt:1 1.0 : user 9kksj== 10.0.1.1 1010\r\n');
+
+    it('the offer is read as none, its alternates as none, and the answer is plain whatever the setting', () => {
+      const remote = parseDescription(viaProxy);
+      expect(remote.alt?.mismatch).to.equal(true);
+      expect(describedFormat(remote)).to.equal('none');
+      expect(readRemoteAlternates(remote)).to.deep.equal({ alternates: [], warnings: [] });
+      for (const setting of ['both', 'alt', 'ice'] as const) expect(answerFormat(describedFormat(remote), setting)).to.equal('none');
+    });
+
+    it('the same offer with m/c untouched is alt', () => {
+      expect(answerFormat(describedFormat(parseDescription(figure5)), 'both')).to.equal('alt');
+    });
+
+    it('ICE beside mismatched a=alt: only ICE counts, even with --sdp alt', () => {
+      const remote = parseDescription(iceAndStaleAlt);
+      expect(remote.alt?.mismatch).to.equal(true);
+      expect(describedFormat(remote)).to.equal('ice');
+      expect(answerFormat(describedFormat(remote), 'alt')).to.equal('ice');
+    });
+
+    it('an answer whose a=alt lines mismatch is followed as plain', () => {
+      expect(followAnswer(describedFormat(parseDescription(viaProxy)), offerFormat('both'))).to.equal('none');
+      expect(followAnswer(describedFormat(parseDescription(viaProxy)), offerFormat('alt'))).to.equal('none');
+    });
+  });
+
   it('a plain SDP is none; one with ice-ufrag/pwd and candidates is ice', () => {
     const plain = parseDescription('v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n');
     expect(describedFormat(plain)).to.equal('none');

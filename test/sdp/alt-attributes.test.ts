@@ -1,48 +1,16 @@
+/**
+ * The `a=alt` syntax of draft-rosenberg-sipping-ice-01 §7 (lib/sdp/alt-attributes.ts) and the
+ * qvalue spelling it uses (RFC 3261 §20.10, lib/base/qvalue.ts): the draft's §9 figures, then
+ * tables of valid and invalid lines.
+ */
 import { expect } from 'chai';
 import { ParseError } from '../../lib/base/errors.js';
-import { computePriority, TYPE_PREFERENCE, type Candidate } from '../../lib/ice/candidate.js';
-import {
-  ALT_EXTENSION,
-  alternatesToCandidates,
-  alternateToCandidates,
-  candidatesToAlternates,
-  checkDerivedFrom,
-  formatAltAttribute,
-  formatQvalue,
-  parseAltAttribute,
-  parseAltAttributes,
-  parseQvalue,
-  priorityToQvalue,
-  qvalueToPriority,
-  type AltCandidate,
-} from '../../lib/sdp/alt-attributes.js';
-import { formatCandidateAttribute, parseCandidateAttribute } from '../../lib/sdp/ice-attributes.js';
+import { formatQvalue, parseQvalue, qvalueText, readQvalue } from '../../lib/base/qvalue.js';
+import type { AltCandidate } from '../../lib/ice/alternate.js';
+import { checkDerivedFrom, formatAltAttribute, parseAltAttribute, parseAltAttributes } from '../../lib/sdp/alt-attributes.js';
 import { altLines, DRAFT_FIGURES, EXCHANGES, figure, readFigure } from '../fixtures/draft/figures.js';
-
-function expectParseError(fn: () => unknown, where: string): ParseError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e, String(e)).to.be.instanceOf(ParseError);
-    expect((e as ParseError).where, (e as Error).message).to.equal(where);
-    expect((e as Error).message).to.include(where === 'alt' ? 'alt' : where.split('-').pop()!);
-    return e as ParseError;
-  }
-  expect.fail(`expected a ParseError at ${where}`);
-}
-
-/** The draft's order of preference: qvalue, then peer derived, then document order (§2, §5.5). */
-function draftOrder(alternates: AltCandidate[]): string[] {
-  return alternates
-    .map((alt, index) => ({ alt, index }))
-    .sort((a, b) => b.alt.qvalue - a.alt.qvalue || Number(b.alt.derivedFrom !== null) - Number(a.alt.derivedFrom !== null) || a.index - b.index)
-    .map(({ alt }) => alt.id);
-}
-
-/** Through the wire: each candidate written as RFC 8839 text and parsed back. */
-function viaCandidateLines(candidates: Candidate[]): Candidate[] {
-  return candidates.map((c) => parseCandidateAttribute(`a=${formatCandidateAttribute(c)}`));
-}
+import { FULL_ALT_LINE, INVALID_ALT_LINES, TRUNCATED_AT_FIELD, VALID_ALT_LINES } from '../fixtures/alt/lines.js';
+import { expectParseError } from '../helpers/parse-error.js';
 
 describe('sdp/alt-attributes', () => {
   describe('draft-rosenberg-sipping-ice-01 §9 figures', () => {
@@ -70,56 +38,8 @@ describe('sdp/alt-attributes', () => {
             if (!fig.deviations.some(([l]) => l === i)) expect(line).to.equal(lines[i]);
           });
         });
-
-        it('alt → a=candidate → alt keeps id, priority order, derived-from, credentials and RTCP', () => {
-          const candidates = viaCandidateLines(alternatesToCandidates(fig.alternates));
-          const { alternates, skipped } = candidatesToAlternates(candidates);
-          expect(skipped).to.deep.equal([]);
-          expect(alternates).to.deep.equal(fig.alternates);
-          // Priority order of the RTP candidates is the draft's order of preference.
-          const byPriority = candidates
-            .filter((c) => c.component === 1)
-            .sort((a, b) => b.priority - a.priority)
-            .map((c) => c.extensions!.find(([n]) => n === ALT_EXTENSION.id)![1]);
-          expect(byPriority).to.deep.equal(draftOrder(fig.alternates));
-          // Every alternate has an RTCP (component 2) candidate at its explicit or implied address.
-          for (const alt of fig.alternates) {
-            const rtcp = candidates.find((c) => c.component === 2 && c.extensions!.some(([n, v]) => n === ALT_EXTENSION.id && v === alt.id))!;
-            expect([rtcp.address, rtcp.port]).to.deep.equal(alt.rtcpAddress !== undefined ? [alt.rtcpAddress, alt.rtcpPort] : [alt.address, alt.port + 1]);
-          }
-        });
-
-        it('keeps the qvalue in the priority even without the alt-q extension', () => {
-          const candidates = alternatesToCandidates(fig.alternates).map((c) => ({
-            ...c,
-            extensions: c.extensions!.filter(([n]) => n !== ALT_EXTENSION.qvalue),
-          }));
-          const { alternates } = candidatesToAlternates(candidates);
-          expect(alternates.map((a) => a.qvalue)).to.deep.equal(fig.alternates.map((a) => a.qvalue));
-        });
       });
     }
-
-    it('Figure 5, alternate 2: the RTCP pair becomes a component 2 candidate with the same foundation', () => {
-      const [rtp, rtcp] = alternateToCandidates(figure(5).alternates[1]!, 1);
-      expect(rtp).to.include({ component: 1, address: '192.0.2.1', port: 9988, foundation: '2' });
-      expect(rtcp).to.include({ component: 2, address: '192.0.2.1', port: 9990, foundation: '2' });
-      expect(rtcp!.extensions!.map(([n]) => n)).to.not.include(ALT_EXTENSION.rtcp);
-      expect(rtp!.priority - rtcp!.priority).to.equal(1);
-    });
-
-    it('Figure 8, alternate 7: derived-from becomes a prflx candidate with alt-derived-from and the credentials', () => {
-      const [rtp, rtcp] = alternateToCandidates(figure(8).alternates[3]!, 3);
-      expect(formatCandidateAttribute(rtp!)).to.equal(
-        `candidate:7 1 UDP ${rtp!.priority} 192.0.2.10 5556 typ prflx raddr 0.0.0.0 rport 9 alt-id 7 alt-q 0.4 alt-derived-from 3 alt-username peer3 alt-password as88ml`,
-      );
-      expect(formatCandidateAttribute(rtcp!)).to.match(/ 192\.0\.2\.10 5557 typ prflx .* alt-rtcp implied$/);
-      // Same qvalue as alternate 6, but peer derived wins the tie (draft §5.5, §9.1.2).
-      const [six] = alternateToCandidates(figure(8).alternates[2]!, 2);
-      expect(rtp!.priority).to.be.greaterThan(six!.priority);
-      expect(six!.type).to.equal('host');
-      expect(six!.relatedAddress).to.equal(undefined);
-    });
 
     it('checkDerivedFrom flags Figure 19 alternate 7 (derived from 2, qvalue 0.5, but written 0.4)', () => {
       const warnings = checkDerivedFrom(figure(19).alternates, figure(16).alternates);
@@ -132,6 +52,14 @@ describe('sdp/alt-attributes', () => {
         expect(checkDerivedFrom(figure(answer).alternates, figure(offer).alternates)).to.deep.equal([]);
       });
     }
+
+    it('checkDerivedFrom compares integer ranks too (it used to throw a RangeError on them)', () => {
+      const peer = parseAltAttributes(['alt:1 2 : u p 10.0.1.1 1010', 'alt:2 1 : u p 192.0.2.1 9988']).alternates;
+      const ours = parseAltAttributes(['alt:7 2 1 v q 192.0.2.10 5556', 'alt:8 0.4 2 v q 192.0.2.10 5558']).alternates;
+      const warnings = checkDerivedFrom(ours, peer);
+      expect(warnings.map((w) => [w.line, w.code])).to.deep.equal([[1, 'derived-from-qvalue']]);
+      expect(warnings[0]!.message).to.include('has qvalue 0.4 but peer alternate "2" it is derived from has 1.0');
+    });
 
     it('checkDerivedFrom flags a derived-from id the peer never sent', () => {
       const warnings = checkDerivedFrom(figure(8).alternates, figure(16).alternates.slice(0, 2));
@@ -177,37 +105,52 @@ describe('sdp/alt-attributes', () => {
       for (const [text, q] of table) expect(parseQvalue(text), text).to.equal(q);
     });
 
-    describe('throws ParseError naming the field', () => {
-      const table: Array<[string, string, string]> = [
-        ['qvalue 1.5', 'alt:1 1.5 : user pw 10.0.1.1 1010', 'qvalue'],
-        ['qvalue with four decimals', 'alt:1 0.8000 : user pw 10.0.1.1 1010', 'qvalue'],
-        ['qvalue 1.1', 'alt:1 1.1 : user pw 10.0.1.1 1010', 'qvalue'],
-        ['qvalue not a number', 'alt:1 high : user pw 10.0.1.1 1010', 'qvalue'],
-        ['negative qvalue', 'alt:1 -0.5 : user pw 10.0.1.1 1010', 'qvalue'],
-        ['port 70000', 'alt:1 0.5 : user pw 10.0.1.1 70000', 'port'],
-        ['port 0', 'alt:1 0.5 : user pw 10.0.1.1 0', 'port'],
-        ['port not a number', 'alt:1 0.5 : user pw 10.0.1.1 http', 'port'],
-        ['joined port 70000', 'alt:1 0.5 : user pw 10.0.1.1:70000', 'port'],
-        ['rtcp-port 70000', 'alt:1 0.5 : user pw 10.0.1.1 1010 10.0.1.1 70000', 'rtcp-port'],
-        ['rtcp-address without rtcp-port', 'alt:1 0.5 : user pw 10.0.1.1 1010 10.0.1.1', 'rtcp-port'],
-        ['bad rtcp-address', 'alt:1 0.5 : user pw 10.0.1.1 1010 10.0.1.300 1011', 'rtcp-address'],
-        ['a field after rtcp-port', 'alt:1 0.5 : user pw 10.0.1.1 1010 10.0.1.1 1011 extra', 'rtcp-port'],
-        ['empty value', 'alt:', 'id'],
-        ['id not a token', 'alt:a/b 0.5 : user pw 10.0.1.1 1010', 'id'],
-        ['missing qvalue', 'alt:1', 'qvalue'],
-        ['missing derived-from', 'alt:1 0.5', 'derived-from'],
-        ['derived-from neither ":" nor an id', 'alt:1 0.5 ;3 user pw 10.0.1.1 1010', 'derived-from'],
-        ['missing username and password', 'alt:1 0.5 : 10.0.1.1 1010', 'username'],
-        ['missing password', 'alt:1 0.5 : user 10.0.1.1 1010', 'password'],
-        ['missing password (joined address)', 'alt:1 0.5 : user 10.0.2.88:6584', 'password'],
-        ['missing password before an RTCP pair', 'alt:2 0.8 : user1 192.0.2.1 9988 192.0.2.1 9990', 'password'],
-        ['missing address', 'alt:1 0.5 : user pw', 'address'],
-        ['missing port', 'alt:1 0.5 : user pw 10.0.1.1', 'port'],
-        ['bad address', 'alt:1 0.5 : user pw 999.0.1.1 1010', 'address'],
-        ['control character in password', 'alt:1 0.5 : user p\u0001w 10.0.1.1 1010', 'password'],
-        ['another attribute name', 'a=alt :1 0.5 : user pw 10.0.1.1 1010', 'alt'],
+    it('reads an integer qvalue above 1 as a rank (deployed endpoints), flagged qvalue-rank; "1" stays the qvalue 1.0', () => {
+      const table: Array<[text: string, qvalue: number, rank: boolean]> = [
+        ['2', 2, true], ['3', 3, true], ['10', 10, true], ['4294967295', 4294967295, true],
+        ['1', 1, false], ['1.0', 1, false], ['0.5', 0.5, false], ['0', 0, false],
       ];
-      for (const [what, line, where] of table) {
+      for (const [text, qvalue, rank] of table) {
+        expect(readQvalue(text), text).to.deep.equal({ value: qvalue, rank });
+        const { alternate, warnings } = parseAltAttribute(`a=alt:1 ${text} : user 9kksj== 10.0.1.1 1010`);
+        expect(alternate.qvalue, text).to.equal(qvalue);
+        expect(warnings.map((w) => [w.code, w.field]), text).to.deep.equal(rank ? [['qvalue-rank', 'qvalue']] : []);
+      }
+    });
+
+    describe('valid lines (test/fixtures/alt/lines.ts)', () => {
+      for (const [what, line, alternate, codes] of VALID_ALT_LINES) {
+        it(`${what}: ${JSON.stringify(line)}`, () => {
+          const result = parseAltAttribute(line);
+          expect(result.alternate).to.deep.equal(alternate);
+          expect(result.warnings.map((w) => w.code)).to.deep.equal(codes);
+        });
+      }
+    });
+
+    describe('truncated lines: every prefix reads as an alternate or throws a ParseError', () => {
+      it(`all ${FULL_ALT_LINE.length + 1} prefixes of ${JSON.stringify(FULL_ALT_LINE)}`, () => {
+        for (let n = 0; n <= FULL_ALT_LINE.length; n++) {
+          const prefix = FULL_ALT_LINE.slice(0, n);
+          for (const text of [prefix, `${prefix}\r\n`]) {
+            try {
+              parseAltAttribute(text);
+            } catch (e) {
+              expect(e, JSON.stringify(text)).to.be.instanceOf(ParseError);
+              expect((e as ParseError).message.length, JSON.stringify(text)).to.be.greaterThan(0);
+            }
+          }
+        }
+      });
+      for (const [length, where] of TRUNCATED_AT_FIELD) {
+        it(`cut after ${JSON.stringify(FULL_ALT_LINE.slice(0, length))} → ${where}`, () => {
+          expectParseError(() => parseAltAttribute(FULL_ALT_LINE.slice(0, length)), where);
+        });
+      }
+    });
+
+    describe('throws ParseError naming the field', () => {
+      for (const [what, line, where] of INVALID_ALT_LINES) {
         it(`${what} → ${where}`, () => {
           expectParseError(() => parseAltAttribute(line), where);
         });
@@ -223,7 +166,17 @@ describe('sdp/alt-attributes', () => {
 
     it('names the line of a broken entry', () => {
       const e = expectParseError(() => parseAltAttributes(['alt:1 1.0 : u p 10.0.1.1 1010', 'alt:2 1.5 : u p 10.0.1.2 1010']), 'qvalue');
-      expect(e.message).to.match(/^alt line 1: qvalue "1\.5" not in 0\.\.1 \(at qvalue\)$/);
+      expect(e.message).to.match(/^alt line 1: qvalue "1\.5" is neither in 0\.\.1 \(RFC 3261\) nor an integer rank above 1 \(at qvalue\)$/);
+    });
+
+    it('with dropInvalid, drops (and lists) bad lines and repeated ids, keeping the others and their warnings only', () => {
+      const values = ['alt:1 2 : u p 10.0.1.1 1010', 'alt:2 0.5 : u p\u0000 10.0.1.2 1010', 'alt:1 1 : u p 10.0.1.3 1010', 'alt:3  1 : u p 10.0.1.4 1010'];
+      expect(() => parseAltAttributes(values)).to.throw(ParseError, /^alt line 1: password/);
+      const { alternates, warnings, dropped } = parseAltAttributes(values, { dropInvalid: true });
+      expect(alternates.map((a) => a.id)).to.deep.equal(['1', '3']);
+      expect(warnings.map((w) => [w.line, w.code])).to.deep.equal([[0, 'qvalue-rank'], [3, 'extra-whitespace']]);
+      expect(dropped.map((d) => [d.line, d.value, d.error.where])).to.deep.equal([[1, values[1], 'password'], [2, values[2], 'id']]);
+      expect(dropped.every((d) => d.error instanceof ParseError)).to.equal(true);
     });
 
     it('warns on a repeated transport address (§7 MUST differ) and keeps both', () => {
@@ -243,6 +196,7 @@ describe('sdp/alt-attributes', () => {
 
     const invalid: Array<[string, Partial<Record<keyof AltCandidate, unknown>>, string]> = [
       ['qvalue 1.5', { qvalue: 1.5 }, 'qvalue'],
+      ['an integer rank (read liberally, never written)', { qvalue: 2 }, 'qvalue'],
       ['qvalue with four decimals', { qvalue: 0.1234 }, 'qvalue'],
       ['port 70000', { port: 70000 }, 'port'],
       ['rtcp-port 70000', { rtcpAddress: '10.0.1.1', rtcpPort: 70000 }, 'rtcp-port'],
@@ -260,106 +214,13 @@ describe('sdp/alt-attributes', () => {
     }
   });
 
-  describe('qvalue ↔ priority', () => {
-    it('puts the qvalue in the type preference and local preference (RFC 8445 §5.1.2.1)', () => {
-      // preference = 1000 * 8192 + 4095 → type preference 125, local preference 4095.
-      expect(qvalueToPriority(1)).to.equal(computePriority('host', 4095, 1, 125));
-      expect(qvalueToPriority(1, { peerDerived: true, component: 2, index: 5 })).to.equal(computePriority('host', 4096 + 4090, 2, 125));
-      expect(qvalueToPriority(0, { index: 10_000, component: 2 })).to.equal(254);
-      expect(qvalueToPriority(0.4)).to.equal(computePriority('host', (400 * 8192 + 4095) % 65536, 1, Math.floor((400 * 8192 + 4095) / 65536)));
-    });
 
-    it('gives back every qvalue exactly', () => {
-      for (let milli = 0; milli <= 1000; milli++) {
-        const q = milli / 1000;
-        for (const peerDerived of [false, true]) {
-          for (const index of [0, 7, 4095]) expect(priorityToQvalue(qvalueToPriority(q, { peerDerived, index, component: 2 }))).to.equal(q);
-        }
-      }
-    });
-
-    it('orders by qvalue, then peer derived, then position', () => {
-      expect(qvalueToPriority(0.401)).to.be.greaterThan(qvalueToPriority(0.4, { peerDerived: true }));
-      expect(qvalueToPriority(0.4, { peerDerived: true, index: 9 })).to.be.greaterThan(qvalueToPriority(0.4, { index: 0 }));
-      expect(qvalueToPriority(0.4, { index: 1 })).to.be.greaterThan(qvalueToPriority(0.4, { index: 2 }));
-      expect(qvalueToPriority(0.4, { component: 1 })).to.be.greaterThan(qvalueToPriority(0.4, { component: 2 }));
-    });
-
-    it('maps RFC 8445 recommended priorities monotonically: host 1.0, prflx 0.88x, srflx 0.80x, relay 0.00x', () => {
-      const table: Array<[number, number]> = [
-        [computePriority('host', 65535, 1), 1],
-        [computePriority('host', 0, 1), 1],
-        [computePriority('prflx', 65535, 1), 0.887],
-        [computePriority('prflx', 0, 2), 0.88],
-        [computePriority('srflx', 65535, 1), 0.807],
-        [computePriority('srflx', 0, 1), 0.8],
-        [computePriority('relay', 65535, 1), 0.007],
-        [computePriority('relay', 0, 1), 0],
-      ];
-      for (const [priority, q] of table) expect(priorityToQvalue(priority), String(priority)).to.equal(q);
-      expect(TYPE_PREFERENCE.host).to.equal(126);
-      let previous = -1;
-      for (let p = 1; p < 2 ** 31; p += 9_999_991) {
-        const q = priorityToQvalue(p);
-        expect(q).to.be.at.least(previous);
-        previous = q;
-      }
-    });
-
+  describe('qvalue text (RFC 3261 §20.10)', () => {
     it('writes qvalues canonically', () => {
       expect([1, 0.8, 0.5, 0.4, 0.125, 0.05, 0].map(formatQvalue)).to.deep.equal(['1.0', '0.8', '0.5', '0.4', '0.125', '0.05', '0.0']);
       expect(() => formatQvalue(1.5)).to.throw(RangeError);
+      expect(() => formatQvalue(2)).to.throw(RangeError);
+      expect([1, 0.4, 2, 17].map(qvalueText)).to.deep.equal(['1.0', '0.4', '2', '17']);
     });
-  });
-
-  describe('candidatesToAlternates from plain RFC 8839 candidates', () => {
-    const ice = [
-      'candidate:1 1 UDP 2130706431 10.0.1.1 8998 typ host',
-      'candidate:1 2 UDP 2130706430 10.0.1.1 8999 typ host',
-      'candidate:2 1 UDP 1694498815 192.0.2.3 45664 typ srflx raddr 10.0.1.1 rport 8998',
-      'candidate:2 2 UDP 1694498814 192.0.2.3 45667 typ srflx raddr 10.0.1.1 rport 8999',
-      'candidate:3 1 TCP 1518280447 10.0.1.1 9 typ host tcptype active',
-      'candidate:9 2 UDP 16777214 192.0.2.99 3000 typ relay raddr 192.0.2.3 rport 45667',
-    ].map(parseCandidateAttribute);
-
-    it('takes credentials from the session, qvalue from the priority, and writes RTCP only when not port + 1', () => {
-      const { alternates, skipped } = candidatesToAlternates(ice, { username: 'ufrag8', password: 'asd88fgpdd777uzjYhagZg' });
-      expect(alternates.map(formatAltAttribute)).to.deep.equal([
-        'alt:1 1.0 : ufrag8 asd88fgpdd777uzjYhagZg 10.0.1.1 8998',
-        'alt:2 0.807 : ufrag8 asd88fgpdd777uzjYhagZg 192.0.2.3 45664 192.0.2.3 45667',
-      ]);
-      expect(skipped.map((c) => `${c.transport} ${c.component} ${c.address}`)).to.deep.equal(['tcp 1 10.0.1.1', 'udp 2 192.0.2.99']);
-    });
-
-    it('generates ids that do not collide with alt-id extensions', () => {
-      const tagged: Candidate = { ...ice[0]!, port: 7000, extensions: [[ALT_EXTENSION.id, '1'], [ALT_EXTENSION.username, 'u'], [ALT_EXTENSION.password, 'p']] };
-      const { alternates } = candidatesToAlternates([tagged, ice[2]!], { username: 'x', password: 'y' });
-      expect(alternates.map((a) => [a.id, a.username])).to.deep.equal([
-        ['1', 'u'],
-        ['2', 'x'],
-      ]);
-    });
-
-    it('throws ParseError naming username or password when there are no credentials', () => {
-      expectParseError(() => candidatesToAlternates(ice), 'username');
-      expectParseError(() => candidatesToAlternates(ice, { username: 'ufrag8' }), 'password');
-      const badQ: Candidate = { ...ice[0]!, extensions: [[ALT_EXTENSION.qvalue, '1.5']] };
-      expectParseError(() => candidatesToAlternates([badQ], { username: 'u', password: 'p' }), ALT_EXTENSION.qvalue);
-    });
-  });
-
-  it('an explicit RTCP pair at port + 1 survives alt → candidate → alt', () => {
-    const alt: AltCandidate = { id: 'x_y', qvalue: 0.3, derivedFrom: null, username: 'u', password: 'p', address: '10.0.1.1', port: 1010, rtcpAddress: '10.0.1.1', rtcpPort: 1011 };
-    const { alternates } = candidatesToAlternates(viaCandidateLines(alternatesToCandidates([alt])));
-    expect(alternates).to.deep.equal([alt]);
-  });
-
-  it('ids that are not ice-chars get a hashed foundation and still round trip', () => {
-    const alt: AltCandidate = { id: 'alt.1~a', qvalue: 0.3, derivedFrom: 'peer-2', username: 'u', password: 'p', address: '2001:db8::5', port: 1010 };
-    const candidates = alternatesToCandidates([alt], { impliedRtcp: false });
-    expect(candidates).to.have.length(1);
-    expect(candidates[0]!.foundation).to.match(/^x[0-9a-f]{8}$/);
-    expect(candidates[0]).to.include({ relatedAddress: '::', relatedPort: 9, type: 'prflx' });
-    expect(candidatesToAlternates(viaCandidateLines(candidates)).alternates).to.deep.equal([alt]);
   });
 });

@@ -1,10 +1,15 @@
 import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ParseError } from '../../lib/base/errors.js';
-import { candidatesToAlternates } from '../../lib/sdp/alt-attributes.js';
+import { candidatesToAlternates } from '../../lib/sdp/alt-candidates.js';
 import { convertSdp, detectCandidateFormat, parseSdpAlternates, type ConvertWarning } from '../../lib/sdp/convert.js';
 import { parseCandidateAttribute } from '../../lib/sdp/ice-attributes.js';
+import { INVALID_ALT_LINES } from '../fixtures/alt/lines.js';
 import { DRAFT_FIGURES, readFigure } from '../fixtures/draft/figures.js';
 
+const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 const lines = (sdp: string): string[] => sdp.split('\r\n');
 const isCandidateLine = (l: string): boolean => l.startsWith('a=alt:') || l.startsWith('a=candidate:');
 
@@ -91,6 +96,54 @@ describe('sdp/convert', () => {
       const warnings: ConvertWarning[] = [];
       convertSdp(readFigure(22), 'ice', { onWarning: (w) => warnings.push(w) });
       expect(warnings.map((w) => [w.line, w.code])).to.deep.equal([[8, 'address-port-joined']]);
+    });
+  });
+
+  describe('a=alt as deployed endpoints wrote it (test/fixtures/sdp/alt-deployed-ranks.sdp)', () => {
+    // Integer ranks instead of 0..1 qvalues, a=alt in two m-sections (ids repeated per section),
+    // IPv6 alternates (one bracketed and joined to its port).
+    const sdp = readFileSync(join(fixtures, 'sdp', 'alt-deployed-ranks.sdp'), 'utf8');
+
+    it('reads both sections, keeping the ranks and flagging them with their SDP line numbers', () => {
+      const sections = parseSdpAlternates(sdp);
+      expect(sections.map((s) => [s.mediaIndex, s.media, s.alternates.map((a) => `${a.id} ${a.qvalue} ${a.address} ${a.port}`)])).to.deep.equal([
+        [0, 'audio', ['1 3 2001:db8::10 1010', '2 2 10.0.1.1 1010', '3 1 192.0.2.10 8076']],
+        [1, 'video', ['1 2 2001:db8::10 8078', '2 1 2001:db8::20 5004']],
+      ]);
+      expect(sections.flatMap((s) => s.warnings.map((w) => [w.line, w.code]))).to.deep.equal([
+        [9, 'qvalue-rank'],
+        [10, 'qvalue-rank'],
+        [14, 'qvalue-rank'],
+        [15, 'address-port-joined'],
+      ]);
+    });
+
+    it('--to ice writes candidates ranked as the ranks say, with alt-q on the 0..1 scale', () => {
+      const ice = convertSdp(sdp, 'ice');
+      const candidates = lines(ice).filter((l) => l.startsWith('a=candidate:')).map(parseCandidateAttribute);
+      const audio = candidates.slice(0, 6).filter((c) => c.component === 1);
+      expect([...audio].sort((a, b) => b.priority - a.priority).map((c) => c.address)).to.deep.equal(['2001:db8::10', '10.0.1.1', '192.0.2.10']);
+      expect(audio.map((c) => c.extensions!.find(([n]) => n === 'alt-q')![1])).to.deep.equal(['1.0', '0.667', '0.333']);
+      const video = candidates.slice(6);
+      expect(video.map((c) => `${c.component} ${c.address} ${c.port}`)).to.deep.equal(['1 2001:db8::10 8078', '2 2001:db8::10 8081', '1 2001:db8::20 5004', '2 2001:db8::20 5005']);
+    });
+
+    it('--to ice then --to alt writes strictly: the same alternates, ranks put on the 0..1 scale', () => {
+      const back = convertSdp(convertSdp(sdp, 'ice'), 'alt');
+      expect(lines(back).filter((l) => l.startsWith('a=alt:'))).to.deep.equal([
+        'a=alt:1 1.0 : user 9kksj== 2001:db8::10 1010',
+        'a=alt:2 0.667 : user1 9kksk== 10.0.1.1 1010',
+        'a=alt:3 0.333 : user2 9kksl== 192.0.2.10 8076',
+        'a=alt:1 1.0 : user3 9kksm== 2001:db8::10 8078 2001:db8::10 8081',
+        'a=alt:2 0.5 : user4 9kksn== 2001:db8::20 5004',
+      ]);
+      expect(parseSdpAlternates(back).flatMap((s) => s.warnings)).to.deep.equal([]);
+    });
+
+    it('--to both keeps the deployed a=alt lines byte for byte', () => {
+      const both = convertSdp(sdp, 'both');
+      expect(lines(both).filter((l) => l.startsWith('a=alt:'))).to.deep.equal(lines(sdp).filter((l) => l.startsWith('a=alt:')));
+      expect(convertSdp(both, 'alt')).to.equal(sdp);
     });
   });
 
@@ -182,6 +235,49 @@ describe('sdp/convert', () => {
       expect(() => convertSdp(broken, 'ice')).to.throw(ParseError, /^line 9: port 70000 not in 1\.\.65535/).with.property('where', 'port');
       const noPassword = figure5.replace('user1 9kksk== ', 'user1 ');
       expect(() => convertSdp(noPassword, 'both')).to.throw(ParseError, /^line 8: /).with.property('where', 'password');
+    });
+
+    it('a NUL in the ice-pwd that would become the a=alt password: ParseError naming its line (was a RangeError)', () => {
+      const sdp = ICE_OFFER.replace('a=ice-pwd:x9cml/YzichV2+XlhiMu8g', 'a=ice-pwd:x9cml/Yz\u0000ichV2+XlhiMu8g');
+      for (const to of ['alt', 'both'] as const) {
+        expect(() => convertSdp(sdp, to)).to.throw(ParseError, /^line 6: a=ice-pwd .* is not a non-ws-string/).with.property('where', 'password');
+      }
+      // Not needed when every candidate brings its own alt-password.
+      const own = sdp.replace(/(a=candidate:[12] [12] UDP .*)\r\n/g, '$1 alt-username u alt-password p\r\n').replace(/a=candidate:3 .*\r\n/, '');
+      expect(convertSdp(own, 'alt')).to.include('a=alt:1 1.0 : u p 10.0.1.1 8998');
+    });
+
+    for (const [what, line, where] of INVALID_ALT_LINES.filter(([, , w]) => w !== 'alt')) {
+      it(`a bad a=alt line gives a ParseError with its SDP line number: ${what} (${where})`, () => {
+        const raw = line.replace(/^(a=)?/, 'a=').replace(/\r?\n$/, '');
+        const sdp = figure5.replace('a=alt:3 ', `${raw}\r\na=alt:3 `);
+        for (const to of ['ice', 'both'] as const) {
+          expect(() => convertSdp(sdp, to)).to.throw(ParseError, /^line 9: /).with.property('where', where);
+        }
+      });
+    }
+
+    it('never throws anything but a ParseError: every single-character corruption of an a=alt and an ICE SDP', () => {
+      const corruptions = ['\u0000', '\u0001', '\u007f', '\t', ' ', ':', '[', '%', '9', '\u00a0', '\ud800'];
+      const inputs = [figure5.split('m=audio')[1]!, ICE_OFFER.split('a=ice-ufrag')[1]!];
+      let tried = 0;
+      for (const [k, tail] of inputs.entries()) {
+        const prefix = k === 0 ? figure5.split('m=audio')[0]! + 'm=audio' : ICE_OFFER.split('a=ice-ufrag')[0]! + 'a=ice-ufrag';
+        for (let at = 0; at <= tail.length; at++) {
+          for (const ch of corruptions) {
+            const sdp = prefix + tail.slice(0, at) + ch + tail.slice(at);
+            for (const to of ['ice', 'alt', 'both'] as const) {
+              tried++;
+              try {
+                convertSdp(sdp, to);
+              } catch (e) {
+                if (!(e instanceof ParseError)) expect.fail(`${(e as Error).name}: ${(e as Error).message} for --to ${to} with ${JSON.stringify(ch)} at ${at} of input ${k}`);
+              }
+            }
+          }
+        }
+      }
+      expect(tried).to.be.greaterThan(10_000);
     });
 
     it('throws RangeError on an unknown target', () => {

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { ParseError } from '../../lib/base/errors.js';
 import type { Candidate } from '../../lib/ice/candidate.js';
+import { INVALID_ALT_LINES } from '../fixtures/alt/lines.js';
+import { DRAFT_FIGURES, readFigure } from '../fixtures/draft/figures.js';
 import {
   buildDescription,
   negotiateCodec,
@@ -345,6 +347,65 @@ describe('sdp/offer-answer', () => {
       it('trickle placeholder 0.0.0.0:9 with no candidates is not a mismatch', () => {
         const sdp = buildDescription(options({ defaultRtp: { address: '0.0.0.0', port: 9 }, ice: { ufrag: UFRAG, pwd: PWD, candidates: [], options: ['trickle'] } }));
         expect(parseDescription(sdp).ice).to.deep.include({ mismatch: false, candidates: [] });
+      });
+    });
+
+    describe('a=alt (draft-rosenberg-sipping-ice-01 §7), read liberally', () => {
+      const head = ['v=0', 'o=- 1 1 IN IP4 10.0.1.1', 's=-', 'c=IN IP4 10.0.1.1', 't=0 0'];
+      const good = 'a=alt:9 1.0 : u p 10.0.1.1 1010';
+
+      // (A line whose attribute name is not "alt" is not an a=alt line at all.)
+      for (const [what, line, where] of INVALID_ALT_LINES.filter(([, , w]) => w !== 'alt')) {
+        it(`drops and lists a bad line beside a good one, never throws: ${what} (${where})`, () => {
+          const raw = line.replace(/^(a=)?/, 'a=').replace(/\r?\n$/, '');
+          const remote = parseDescription([...head, 'm=audio 1010 RTP/AVP 0', good, raw, ''].join('\r\n'));
+          expect(remote.alt?.alternates.map((a) => a.id)).to.deep.equal(['9']);
+          expect(remote.invalidLines).to.deep.equal([raw]);
+        });
+      }
+
+      it("several m-sections: the audio section's a=alt lines only, ranks kept as read", () => {
+        const remote = parseDescription(readFileSync(new URL('../fixtures/sdp/alt-deployed-ranks.sdp', import.meta.url), 'utf8'));
+        expect(remote.alt?.alternates.map((a) => [a.id, a.qvalue, a.address])).to.deep.equal([['1', 3, '2001:db8::10'], ['2', 2, '10.0.1.1'], ['3', 1, '192.0.2.10']]);
+        expect(remote.alt?.warnings.map((w) => w.code)).to.deep.equal(['qvalue-rank', 'qvalue-rank']);
+        expect(remote.invalidLines).to.deep.equal([]);
+      });
+
+      it('a repeated id is dropped (derived-from would be ambiguous); nothing readable means no alt', () => {
+        const twice = parseDescription([...head, 'm=audio 1010 RTP/AVP 0', good, 'a=alt:9 0.5 : v q 10.0.1.2 1012', ''].join('\r\n'));
+        expect(twice.alt?.alternates.map((a) => a.address)).to.deep.equal(['10.0.1.1']);
+        expect(twice.invalidLines).to.deep.equal(['a=alt:9 0.5 : v q 10.0.1.2 1012']);
+        const none = parseDescription([...head, 'm=audio 1010 RTP/AVP 0', 'a=alt:1 1.5 : u p 10.0.1.1 1010', 'a=alt:', ''].join('\r\n'));
+        expect(none.alt).to.equal(undefined);
+        expect(none.invalidLines).to.have.length(2);
+      });
+
+      describe('alt mismatch: no alternate is the m/c address (draft §5.4, §7; cf. RFC 8839 §4.2.5)', () => {
+        for (const fig of DRAFT_FIGURES) {
+          it(`Figure ${fig.figure} lists its m/c address among its alternates: no mismatch`, () => {
+            expect(parseDescription(readFigure(fig.figure)).alt?.mismatch).to.equal(false);
+          });
+        }
+        const figure5 = readFigure(5);
+        const table: Array<[what: string, sdp: string, mismatch: boolean]> = [
+          ['c= rewritten by a media proxy', figure5.replace('c=IN IP4 192.0.2.10', 'c=IN IP4 203.0.113.200'), true],
+          ['m= port rewritten', figure5.replace('m=audio 8076', 'm=audio 30000'), true],
+          ['m/c kept, the matching alternate removed', figure5.replace(/a=alt:3 .*\r\n/, ''), true],
+          ['the matching alternate is the one with a bad line (dropped)', figure5.replace('a=alt:3 0.4', 'a=alt:3 1.5'), true],
+          ['an RTCP pair at the m/c address does not count', figure5.replace('c=IN IP4 192.0.2.10', 'c=IN IP4 192.0.2.1').replace('m=audio 8076', 'm=audio 9990'), true],
+          ['IPv6 m/c written differently from the alternate', figure5.replace('c=IN IP4 192.0.2.10', 'c=IN IP6 2001:DB8:0::10').replace('192.0.2.10 8076', '2001:db8::10 8076'), false],
+          ['deployed ranks, several m-sections', readFileSync(new URL('../fixtures/sdp/alt-deployed-ranks.sdp', import.meta.url), 'utf8'), false],
+        ];
+        for (const [what, sdp, mismatch] of table) {
+          it(`${what}: mismatch ${mismatch}`, () => {
+            expect(parseDescription(sdp).alt?.mismatch).to.equal(mismatch);
+          });
+        }
+      });
+
+      it('session-level a=alt lines are not read (§7: "MUST be present within a media block")', () => {
+        const remote = parseDescription([...head, good, 'm=audio 1010 RTP/AVP 0', ''].join('\r\n'));
+        expect(remote.alt).to.equal(undefined);
       });
     });
 
