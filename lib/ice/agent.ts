@@ -15,7 +15,7 @@ import { CheckSender, type CheckRecord, type CheckResult } from './check-sender.
 import { ICE_CHARS, encodeKeepalive, judgeCheckResponse } from './connectivity-check.js';
 import { ConsentFreshness } from './consent.js';
 import { FoundationRegistry, type IceServer, type LocalBase } from './gatherer.js';
-import { LocalBases } from './local-bases.js';
+import { LocalBases, type SharedBases } from './local-bases.js';
 import { RegularNomination } from './nomination.js';
 import type { RelayResult, TurnServer } from './relay.js';
 
@@ -33,8 +33,7 @@ export type { IceServer } from './gatherer.js';
 
 export type { TurnServer, RelayResult } from './relay.js';
 
-/** See `IceAgent.interceptStun`: `base` is the host or relayed candidate whose socket received `msg`. */
-export type StunInterceptor = (base: Candidate, msg: StunMessage, from: TransportAddress) => boolean;
+export type { StunInterceptor, SharedBases } from './local-bases.js';
 
 export type IceState = 'new' | 'gathering' | 'checking' | 'connected' | 'completed' | 'failed' | 'closed';
 
@@ -202,8 +201,6 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   private readonly lastSentAt = new Map<number, number>();
   private readonly fallback = new Map<number, { address: string; port: number }>();
   private gatherPromise?: Promise<Candidate[]>;
-  /** Hooks for the draft-rosenberg-sipping-ice-01 engine (lib/ice/alt-agent.ts); see `interceptStun`. */
-  private stunInterceptor?: StunInterceptor;
   private readonly mediaPath = new Map<number, { base: Candidate; remote: { address: string; port: number } }>();
 
   constructor(private readonly opts: IceAgentOptions) {
@@ -242,7 +239,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       clock: this.clock,
       log: this.log,
     }, {
-      stun: (base, data, from) => this.onStun(base, data, from),
+      stun: (base, msg, from) => this.onStun(base, msg, from),
       data: (component, data, from) => this.safeEmit('data', component, data, from),
       malformed: (base, from, reason) => {
         this.stats.malformedDropped++;
@@ -546,16 +543,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     this.lastSentAt.set(pair.component, this.clock.now());
   }
 
-  private onStun(base: LocalBase, data: Buffer, from: TransportAddress): void {
-    let msg: StunMessage;
-    try {
-      msg = StunMessage.decode(data);
-    } catch (e) {
-      this.stats.malformedDropped++;
-      this.log.debug(`malformed STUN from ${formatAddress(from)}: ${errorMessage(e)}`);
-      return;
-    }
-    if (this.stunInterceptor?.(base.candidate, msg, from)) return;
+  private onStun(base: LocalBase, msg: StunMessage, from: TransportAddress): void {
     if (msg.messageClass === 'request') this.onRequest(base, msg, from);
     else if (msg.messageClass === 'indication') return; // keepalives (§11): nothing to do
     else if (!this.sender.handleResponse(base, msg, from)) {
@@ -812,7 +800,11 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   send(component: number, data: Buffer): boolean {
     if (this.isClosed()) return false;
     const path = this.mediaPath.get(component);
-    if (path) return this.sendFrom(path.base, data, path.remote);
+    if (path) {
+      if (!this.localBases.sendFrom(path.base, data, path.remote)) return false;
+      this.lastSentAt.set(component, this.clock.now());
+      return true;
+    }
     const pair = this.currentPath(component);
     if (pair) {
       if (!this.consent.allowed(pair)) {
@@ -850,56 +842,34 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     return this.checklist.allPairs().map((p) => p.info());
   }
 
-  // ---------------------------------------------------------------- hooks for lib/ice/alt-agent.ts
-  // draft-rosenberg-sipping-ice-01 peers are served by a separate engine that reuses this agent's
-  // local bases; these hooks are all it needs. None of them is used on the RFC 8445 path.
+  // ---------------------------------------------------------------- the shared base set
+  // draft-rosenberg-sipping-ice-01 peers are served by a separate engine (lib/ice/alt-agent.ts)
+  // working on this agent's local bases; none of this is used on the RFC 8445 path.
 
-  /**
-   * Every decoded STUN message on every base (host and relayed) goes to `handler` first; when it
-   * returns true the agent does nothing more with it. TURN traffic on a shared host socket never
-   * reaches it (the TURN client takes it first). `undefined` removes the interceptor.
-   */
-  interceptStun(handler: StunInterceptor | undefined): void {
-    this.stunInterceptor = handler;
-  }
-
-  /** The candidates that own a socket: host candidates and relayed ones (not srflx/prflx). */
-  baseCandidates(): Candidate[] {
-    return this.localBases.bases.map((b) => ({ ...b.candidate }));
-  }
-
-  /**
-   * Sends one datagram from a given local candidate: a host or relayed candidate sends from its own
-   * socket (a relayed one through its TURN allocation), a server-reflexive one from its base.
-   * @returns false when that candidate has no open socket.
-   */
-  sendFrom(local: Candidate, data: Buffer, to: { address: string; port: number }): boolean {
-    if (this.isClosed()) return false;
-    if (!this.localBases.sendFrom(local, data, to)) return false;
-    this.lastSentAt.set(local.component, this.clock.now());
-    return true;
-  }
-
-  /**
-   * Overrides where `send(component)` puts media (the alt engine's chosen alternate and the local
-   * candidate it must be sent from, draft §7); `undefined` restores the RFC 8445 behaviour.
-   */
-  setMediaPath(component: number, path: { base: Candidate; remote: { address: string; port: number } } | undefined): void {
-    if (path) this.mediaPath.set(component, { base: { ...path.base }, remote: { address: path.remote.address, port: path.remote.port } });
-    else this.mediaPath.delete(component);
-  }
-
-  /**
-   * Frees a relayed candidate (closes its socket: TURN Refresh with LIFETIME 0) and withdraws it
-   * from the local candidates. Used by the alt engine's draft §5.5 rule. Host candidates are not
-   * released (their socket also carries everything else).
-   * @returns false when `relay` is not a live relayed candidate of this agent.
-   */
-  async releaseRelay(relay: Candidate): Promise<boolean> {
-    const known = this.localBases.relayBases.some((b) => b.candidate.component === relay.component && sameAddress(b.candidate, relay));
-    if (!known) return false;
-    this.localCandidates = this.localCandidates.filter((c) => !(c.type === 'relay' && c.component === relay.component && sameAddress(c, relay)));
-    return this.localBases.releaseRelay(relay);
+  /** The local bases as the draft's `a=alt` engine uses them (see `SharedBases`). */
+  sharedBases(): SharedBases {
+    const agent = this;
+    const bases = this.localBases;
+    return {
+      get localCandidates() { return agent.localCandidates; },
+      baseCandidates: () => bases.bases.map((b) => ({ ...b.candidate })),
+      interceptStun: (handler) => bases.interceptStun(handler),
+      sendFrom: (local, data, to) => {
+        if (agent.isClosed() || !bases.sendFrom(local, data, to)) return false;
+        agent.lastSentAt.set(local.component, agent.clock.now());
+        return true;
+      },
+      setMediaPath: (component, path) => {
+        if (path) agent.mediaPath.set(component, { base: { ...path.base }, remote: { address: path.remote.address, port: path.remote.port } });
+        else agent.mediaPath.delete(component);
+      },
+      releaseRelay: async (relay) => {
+        const known = bases.relayBases.some((b) => b.candidate.component === relay.component && sameAddress(b.candidate, relay));
+        if (!known) return false;
+        agent.localCandidates = agent.localCandidates.filter((c) => !(c.type === 'relay' && c.component === relay.component && sameAddress(c, relay)));
+        return bases.releaseRelay(relay);
+      },
+    };
   }
 
   /** Local transport addresses the agent's sockets are bound to (one per component per address). */

@@ -1,8 +1,9 @@
 /**
  * The connectivity procedures of draft-rosenberg-sipping-ice-01 (§5.2-§5.8), run for a peer that
- * speaks `a=alt` (§7). The RFC 8445 agent (agent.ts) still gathers and owns the sockets (host,
- * server-reflexive, relayed bases); this engine uses them through the agent's hooks
- * (`interceptStun`, `sendFrom`, `setMediaPath`, `releaseRelay`) and never runs RFC 8445 checks.
+ * speaks `a=alt` (§7). The RFC 8445 agent (agent.ts) still gathers the local bases (host,
+ * server-reflexive, relayed); this engine works on the same base set (`SharedBases`,
+ * lib/ice/local-bases.ts: `interceptStun`, `sendFrom`, `setMediaPath`, `releaseRelay`) and never
+ * runs RFC 8445 checks.
  *
  * What it does:
  * - Local alternates (§5.3, §5.4): one per gathered candidate of component 1 (its component 2
@@ -60,7 +61,7 @@ import { buildLegacyBindingRequest, judgeLegacyResponse, legacyKey } from '../st
 import { StunAttr, type StunMessage } from '../stun/message.js';
 import { DialogStunServer } from '../stun/server.js';
 import { StunTransactionManager } from '../stun/transaction.js';
-import type { IceAgent } from './agent.js';
+import type { SharedBases } from './local-bases.js';
 import { alternatesToCandidates, qvalueToPriority, type AltCandidate } from './alternate.js';
 import { describeCandidate, type Candidate } from './candidate.js';
 
@@ -122,8 +123,8 @@ export interface AltAgentEvents {
 }
 
 export interface AltAgentOptions {
-  /** The gathered RFC 8445 agent whose sockets this engine uses (never `start()`ed). */
-  agent: IceAgent;
+  /** The local bases gathered by the RFC 8445 agent (`IceAgent.sharedBases()`; that agent is never `start()`ed). */
+  bases: SharedBases;
   /** Components in use (1 with rtcp-mux). Can be lowered with `useComponents` before `setRemote`. */
   components: number;
   clock?: Clock;
@@ -188,7 +189,7 @@ export function outranks(x: AltCandidate, y: AltCandidate): boolean {
 }
 
 export class AltAgent extends TypedEmitter<AltAgentEvents> {
-  private readonly agent: IceAgent;
+  private readonly bases: SharedBases;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly server = new DialogStunServer();
@@ -208,13 +209,13 @@ export class AltAgent extends TypedEmitter<AltAgentEvents> {
 
   constructor(private readonly opts: AltAgentOptions) {
     super();
-    this.agent = opts.agent;
+    this.bases = opts.bases;
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? silentLogger;
     this.components = opts.components;
     this.transactions = new StunTransactionManager(this.clock);
     this.buildLocalAlternates();
-    this.agent.interceptStun((base, msg, from) => this.onStun(base, msg, from));
+    this.bases.interceptStun((base, msg, from) => this.onStun(base, msg, from));
   }
 
   get state(): AltState { return this.currentState; }
@@ -237,7 +238,7 @@ export class AltAgent extends TypedEmitter<AltAgentEvents> {
   }
 
   private buildLocalAlternates(): void {
-    const all = this.agent.localCandidates.filter((c) => c.transport === 'udp');
+    const all = this.bases.localCandidates.filter((c) => c.transport === 'udp');
     const counts = { host: 0, srflx: 0, relay: 0 };
     const baseQ = { host: 1.0, srflx: 0.8, relay: 0.4 };
     const usedRtcp = new Set<Candidate>();
@@ -266,7 +267,7 @@ export class AltAgent extends TypedEmitter<AltAgentEvents> {
 
   /** The socket-owning candidate that sends for `c`: itself (host, relay) or its base (srflx). */
   private baseFor(c: Candidate): Candidate | undefined {
-    const bases = this.agent.baseCandidates();
+    const bases = this.bases.baseCandidates();
     if (c.type === 'host' || c.type === 'relay') return bases.find((b) => b.component === c.component && b.type === c.type && sameAddress(b, c));
     if (c.relatedAddress === undefined || c.relatedPort === undefined) return undefined;
     const related = { address: c.relatedAddress, port: c.relatedPort };
@@ -349,7 +350,7 @@ export class AltAgent extends TypedEmitter<AltAgentEvents> {
       return [base];
     }
     const family = familyOf(to.address);
-    return this.agent.baseCandidates().filter((b) => b.component === component && b.type === 'host' && familyOf(b.address) === family);
+    return this.bases.baseCandidates().filter((b) => b.component === component && b.type === 'host' && familyOf(b.address) === family);
   }
 
   private startCheck(remote: AltCandidate, remoteIndex: number, component: number, to: { address: string; port: number }, base: Candidate): void {
@@ -370,7 +371,7 @@ export class AltAgent extends TypedEmitter<AltAgentEvents> {
     this.log.trace(`alt: check ${describeCandidate(check.base)} -> alternate ${check.remote.id} ${formatAddress(check.remoteAddress)}`);
     this.transactions
       .request(request, (bytes) => {
-        if (!this.agent.sendFrom(check.base, bytes, check.remoteAddress)) throw new Error(`base ${describeCandidate(check.base)} is closed`);
+        if (!this.bases.sendFrom(check.base, bytes, check.remoteAddress)) throw new Error(`base ${describeCandidate(check.base)} is closed`);
       }, {
         rtoMs: this.opts.rtoMs ?? 100,
         maxRequests: this.opts.maxRequests ?? 7,
@@ -435,7 +436,7 @@ export class AltAgent extends TypedEmitter<AltAgentEvents> {
     if (current && current.priority >= path.priority) return;
     if (this.isReleasedBase(path.base)) return;
     this.paths.set(path.component, path);
-    this.agent.setMediaPath(path.component, { base: path.base, remote: path.remoteAddress });
+    this.bases.setMediaPath(path.component, { base: path.base, remote: path.remoteAddress });
     this.log.info(`alt: media for component ${path.component} to alternate ${path.remote.id} ${formatAddress(path.remoteAddress)} (q ${formatQvalue(path.remote.qvalue)}${path.remote.derivedFrom !== null ? `, derived from ${path.remote.derivedFrom}` : ''}) from ${describeCandidate(path.base)}`);
     this.safeEmit('path', path);
     if (path.component === 1 && (this.currentState === 'checking' || this.currentState === 'failed')) {
@@ -452,7 +453,7 @@ export class AltAgent extends TypedEmitter<AltAgentEvents> {
 
   /** §5.5: a MAPPED-ADDRESS we do not have is a peer derived transport address. */
   private learnPeerDerived(check: CheckState, mapped: TransportAddress): void {
-    const known = this.agent.localCandidates.some((c) => c.component === check.component && sameAddress(c, mapped))
+    const known = this.bases.localCandidates.some((c) => c.component === check.component && sameAddress(c, mapped))
       || sameAddress(mapped, check.base)
       || this.locals.some((l) => (check.component === 1 ? sameAddress(l.alt, mapped) : l.alt.rtcpAddress !== undefined && sameAddress({ address: l.alt.rtcpAddress, port: l.alt.rtcpPort! }, mapped)));
     if (known) return;
@@ -486,7 +487,7 @@ export class AltAgent extends TypedEmitter<AltAgentEvents> {
     const username = msg.getUsername();
     if (!msg.legacy && username !== undefined && username.includes(':') && !this.server.has(username)) return false;
     if (!msg.legacy && msg.has(StunAttr.PRIORITY) && (username === undefined || !this.server.has(username))) return false;
-    const result = this.server.handle(msg, from, base, (bytes, to) => void this.agent.sendFrom(base, bytes, to));
+    const result = this.server.handle(msg, from, base, (bytes, to) => void this.bases.sendFrom(base, bytes, to));
     if (result.kind === 'rejected') {
       this.log.debug(`alt: rejected request on ${describeCandidate(base)}: ${result.code} ${result.reason}`);
       return true;
@@ -573,7 +574,7 @@ export class AltAgent extends TypedEmitter<AltAgentEvents> {
       relay.released = true;
       this.server.remove(relay.alt.username);
       this.log.info(`alt: freeing relayed alternate ${relay.alt.id} ${formatAddress(relay.alt)}: the peer reached a higher-priority address`);
-      for (const b of relayBases) void this.agent.releaseRelay(b).catch((e) => this.log.warn(`alt: releasing relay: ${errorMessage(e)}`));
+      for (const b of relayBases) void this.bases.releaseRelay(b).catch((e) => this.log.warn(`alt: releasing relay: ${errorMessage(e)}`));
       this.safeEmit('released', relay);
     }
   }
@@ -601,7 +602,7 @@ export class AltAgent extends TypedEmitter<AltAgentEvents> {
     for (const t of this.timers) this.clock.clearTimer(t);
     this.timers.clear();
     this.transactions.cancelAll();
-    this.agent.interceptStun(undefined);
-    for (let c = 1; c <= this.components; c++) this.agent.setMediaPath(c, undefined);
+    this.bases.interceptStun(undefined);
+    for (let c = 1; c <= this.components; c++) this.bases.setMediaPath(c, undefined);
   }
 }

@@ -1,7 +1,9 @@
 import type { Clock } from '../base/clock.js';
 import type { Logger } from '../base/log.js';
 import { PacketDemux } from '../net/demux.js';
+import { errorMessage } from '../base/errors.js';
 import { formatAddress, sameAddress, type PacketSocket, type TransportAddress } from '../net/socket.js';
+import { StunMessage } from '../stun/message.js';
 import type { StunTransactionManager } from '../stun/transaction.js';
 import type { TurnClient } from '../turn/client.js';
 import { computePriority, describeCandidate, type Candidate } from './candidate.js';
@@ -34,10 +36,36 @@ export interface LocalBasesOptions {
   log: Logger;
 }
 
+/** See `SharedBases.interceptStun`: `base` is the host or relayed candidate whose socket received `msg`. */
+export type StunInterceptor = (base: Candidate, msg: StunMessage, from: TransportAddress) => boolean;
+
+/**
+ * The local bases as another connectivity engine sees them (the draft's `a=alt` engine,
+ * lib/ice/alt-agent.ts): it shares the sockets the RFC 8445 agent gathered, answers and sends
+ * STUN on them, and says where media goes, without running RFC 8445 checks.
+ */
+export interface SharedBases {
+  /** The gathered candidates (host, server-reflexive, relayed) as signalled. */
+  readonly localCandidates: readonly Candidate[];
+  /** The candidates that own a socket: host and relayed (not srflx/prflx). */
+  baseCandidates(): Candidate[];
+  /**
+   * Every decoded STUN message on every base goes to `handler` first; when it returns true nothing
+   * else sees it. TURN traffic on a shared host socket never reaches it. `undefined` removes it.
+   */
+  interceptStun(handler: StunInterceptor | undefined): void;
+  /** Sends one datagram from a local candidate's base. @returns false when it has no open socket. */
+  sendFrom(local: Candidate, data: Buffer, to: { address: string; port: number }): boolean;
+  /** Where the media of `component` goes (the chosen alternate and the candidate to send from); `undefined` restores RFC 8445. */
+  setMediaPath(component: number, path: { base: Candidate; remote: { address: string; port: number } } | undefined): void;
+  /** Frees a relayed candidate (TURN Refresh with LIFETIME 0) and withdraws it. @returns false when not a live relayed candidate. */
+  releaseRelay(relay: Candidate): Promise<boolean>;
+}
+
 /** Where the bases deliver what they receive and find. */
 export interface LocalBasesHandlers {
-  /** A STUN message (still encoded) arrived on `base`. */
-  stun(base: LocalBase, data: Buffer, from: TransportAddress): void;
+  /** A decoded STUN message arrived on `base` (and no interceptor took it). */
+  stun(base: LocalBase, msg: StunMessage, from: TransportAddress): void;
   /** An RTP or RTCP datagram arrived on a base of `component`. */
   data(component: number, data: Buffer, from: TransportAddress): void;
   /** A datagram that is neither (counted by the agent). */
@@ -55,6 +83,7 @@ export class LocalBases {
   relayBases: LocalBase[] = [];
   private readonly turnOnHost = new Map<PacketSocket, Set<TurnClient>>();
   private closed = false;
+  private interceptor?: StunInterceptor;
 
   constructor(private readonly opts: LocalBasesOptions, private readonly handlers: LocalBasesHandlers) {}
 
@@ -106,10 +135,27 @@ export class LocalBases {
     await Promise.all(jobs);
   }
 
+  /** See `SharedBases.interceptStun`. */
+  interceptStun(handler: StunInterceptor | undefined): void {
+    this.interceptor = handler;
+  }
+
+  private onStun(base: LocalBase, data: Buffer, from: TransportAddress): void {
+    let msg: StunMessage;
+    try {
+      msg = StunMessage.decode(data);
+    } catch (e) {
+      this.handlers.malformed(base, from, `malformed STUN: ${errorMessage(e)}`);
+      return;
+    }
+    if (this.interceptor?.(base.candidate, msg, from)) return;
+    this.handlers.stun(base, msg, from);
+  }
+
   private demuxFor(base: LocalBase): PacketDemux {
     return new PacketDemux(
       {
-        stun: (data, from) => this.handlers.stun(base, data, from),
+        stun: (data, from) => this.onStun(base, data, from),
         rtp: (data, from) => this.handlers.data(base.candidate.component, data, from),
       },
       (_data, from, reason) => this.handlers.malformed(base, from, reason),

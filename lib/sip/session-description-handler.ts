@@ -650,7 +650,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   private ensureAlt(): void {
     if (this.alt || !this.agent) return;
     const alt = new AltAgent({
-      agent: this.agent,
+      bases: this.agent.sharedBases(),
       components: this.components,
       clock: this.clock,
       log: this.log.child('alt'),

@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { ManualClock } from '../../lib/base/clock.js';
 import { AltAgent, type AltAgentOptions } from '../../lib/ice/alt-agent.js';
-import type { IceAgent, StunInterceptor } from '../../lib/ice/agent.js';
+import type { SharedBases, StunInterceptor } from '../../lib/ice/local-bases.js';
 import type { Candidate, CandidateType } from '../../lib/ice/candidate.js';
 import { sameAddress, type TransportAddress } from '../../lib/net/socket.js';
 import type { AltCandidate } from '../../lib/ice/alternate.js';
@@ -16,7 +16,7 @@ import { MAGIC_COOKIE, StunMessage } from '../../lib/stun/message.js';
 import { FakeNetwork, type FakeSocket } from './fake-network.js';
 
 /** The IceAgent surface the engine uses, over FakeNetwork sockets (one per host/relay candidate). */
-class FakeHost {
+class FakeHost  implements SharedBases {
   localCandidates: Candidate[] = [];
   readonly mediaPaths = new Map<number, { base: Candidate; remote: { address: string; port: number } }>();
   readonly released: Candidate[] = [];
@@ -85,7 +85,7 @@ describe('AltAgent (draft-rosenberg-sipping-ice-01 §5) on an in-memory network'
   afterEach(() => engines.forEach((e) => e.close()));
 
   function engine(host: FakeHost, opts: Partial<AltAgentOptions> = {}): AltAgent {
-    const e = new AltAgent({ agent: host as unknown as IceAgent, components: 1, clock, ...opts });
+    const e = new AltAgent({ bases: host, components: 1, clock, ...opts });
     engines.push(e);
     return e;
   }
