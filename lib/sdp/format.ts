@@ -61,7 +61,9 @@ export function offerFormat(setting: SdpFormatSetting): { ice: boolean; alt: boo
  * one of them is the m/c address (the alt mismatch rule, see the module comment).
  */
 export function describedFormat(remote: RemoteDescription): OfferedFormat {
-  const ice = remote.ice !== undefined;
+  // RFC 8839 §4.2.5: when the default destination is not among the candidates a middlebox
+  // rewrote the SDP; ICE is not used for that description (our answer says a=ice-mismatch).
+  const ice = remote.ice !== undefined && !remote.ice.mismatch;
   const alt = remote.alt !== undefined && !remote.alt.mismatch;
   return ice ? (alt ? 'both' : 'ice') : alt ? 'alt' : 'none';
 }

@@ -362,6 +362,11 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     this.preconditionLines = lines ? [...lines] : undefined;
   }
 
+  /** Whether the SDP being built answers the peer's description (not an offer of ours). */
+  private pendingAnswerToMismatch(): boolean {
+    return this.offered === undefined;
+  }
+
   /** The last SDP we produced (offer or answer). */
   get localDescription(): string | undefined {
     return this.localSdp;
@@ -642,7 +647,8 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       defaultRtcp: rtcpDefault ? { address: rtcpDefault.address, port: rtcpDefault.port } : undefined,
       rtcpMux,
       ice: carry.ice ? { ufrag: agent.localUfrag, pwd: agent.localPwd, candidates: agent.localCandidates, remoteCandidates: this.nominatedRemotes(), lite: agent.lite } : undefined,
-      extraMediaAttributes: altAttributes(alternates),
+      // RFC 8839 §4.2.5: an answer to an offer whose m/c line is not among its candidates says so.
+      extraMediaAttributes: [...altAttributes(alternates), ...(this.format === 'none' && this.remote?.ice?.mismatch && this.pendingAnswerToMismatch() ? [{ name: 'ice-mismatch' }] : [])],
     }));
   }
 
