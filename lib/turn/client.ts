@@ -5,12 +5,11 @@ import { TypedEmitter } from '../base/events.js';
 import { redact, scrub, silentLogger, type Logger } from '../base/log.js';
 import type { HttpProxy } from '../net/http-connect.js';
 import { familyOf, formatAddress, sameAddress, type PacketSocket, type TransportAddress } from '../net/socket.js';
-import { StreamPacketSocket } from '../net/tcp-stream.js';
-import { UdpSocket } from '../net/udp.js';
 import { longTermKey, verifyFingerprint, verifyMessageIntegrity } from '../stun/integrity.js';
 import { isStunPacket, StunAttr, StunMessage, StunMethod } from '../stun/message.js';
 import { StunTransactionManager, TransactionCancelledError } from '../stun/transaction.js';
 import { decodeChannelData, encodeChannelData, isChannelData, MAX_CHANNEL_NUMBER, MIN_CHANNEL_NUMBER } from './channel-data.js';
+import { openTurnSocket, type TurnSocket, type TurnSocketFactory, type TurnTransport } from './client-socket.js';
 import type { CredentialProvider } from './credentials.js';
 
 /**
@@ -28,7 +27,8 @@ import type { CredentialProvider } from './credentials.js';
  * Sharing the ICE host socket (UDP): construct with `new TurnClient({ …, socket })`, route every
  * packet from the server's address to `handlePacket(buf, from)` (it returns true when it was the
  * client's), then `await client.start()`. Without `socket` the client binds (UDP) or connects
- * (TCP/TLS, optionally via an HTTP CONNECT proxy) its own socket and closes it on close().
+ * (TCP/TLS, optionally via an HTTP CONNECT proxy) its own socket through `openSocket` (default:
+ * real sockets; tests pass in-memory ones) and closes it on close().
  *
  * Authentication is the long-term credential mechanism (RFC 8489 §9.2): the first Allocate goes
  * without credentials, the 401 gives REALM and NONCE, every later request carries USERNAME, REALM,
@@ -40,7 +40,7 @@ import type { CredentialProvider } from './credentials.js';
  * minutes (they last 10, RFC 8656 §12). All run on the injected Clock.
  */
 
-export type TurnTransport = 'udp' | 'tcp' | 'tls';
+export type { TurnTransport } from './client-socket.js';
 
 export interface TurnAllocateOptions {
   server: { address: string; port: number };
@@ -54,6 +54,8 @@ export interface TurnAllocateOptions {
   socket?: PacketSocket;
   /** Local address for a socket the client binds itself (default: any address of the server's family). */
   localAddress?: string;
+  /** Opens the client's own socket when `socket` is not given (default openTurnSocket: UdpSocket / StreamPacketSocket). */
+  openSocket?: TurnSocketFactory;
   clock?: Clock;
   log?: Logger;
   /** TLS: SNI and certificate name (default: the server's address when it is a name). */
@@ -182,7 +184,7 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
   };
 
   private state: State = 'new';
-  private socket: PacketSocket | undefined;
+  private socket: TurnSocket | undefined;
   private readonly ownsSocket: boolean;
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -292,26 +294,27 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
     }
   }
 
-  private async openSocket(): Promise<PacketSocket> {
-    if (this.transport === 'udp') {
-      const socket = await UdpSocket.bind(this.opts.localAddress ?? (this.server.family === 'IPv6' ? '::' : '0.0.0.0'), 0, this.log);
-      socket.onPacket((buf, from) => { this.handlePacket(buf, from); });
-      return socket;
-    }
-    let socket: StreamPacketSocket;
+  /** Opens the client's own socket (RFC 8656 §3.1) through the factory and routes its packets here. @throws TurnError. */
+  private async openSocket(): Promise<TurnSocket> {
+    const open = this.opts.openSocket ?? openTurnSocket;
+    let socket: TurnSocket;
     try {
-      socket = await StreamPacketSocket.connect({
-        remote: this.server,
+      socket = await open({
+        transport: this.transport,
+        server: this.server,
+        localAddress: this.opts.localAddress ?? (this.server.family === 'IPv6' ? '::' : '0.0.0.0'),
         tls: this.transport === 'tls' ? { servername: this.opts.servername, verify: this.opts.tlsVerify, ca: this.opts.ca } : undefined,
         proxy: this.opts.proxy,
         timeoutMs: this.opts.connectTimeoutMs,
+        clock: this.clock,
         log: this.log,
       });
     } catch (e) {
+      if (this.transport === 'udp') throw new TurnError('connect', this.label, `cannot bind a UDP socket: ${errorMessage(e)}`);
       throw new TurnError(e instanceof TimeoutError ? 'timeout' : 'connect', this.label, `cannot connect: ${errorMessage(e)}`);
     }
     socket.onPacket((buf, from) => { this.handlePacket(buf, from); });
-    socket.onClose((reason) => this.lost(`connection lost: ${reason}`));
+    socket.onClose?.((reason) => this.lost(`connection lost: ${reason}`));
     return socket;
   }
 
@@ -367,7 +370,7 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
           throw new TurnError('timeout', this.label, `unreachable: no response to ${what} within ${e.afterMs ?? '?'} ms`);
         }
         if (e instanceof TransactionCancelledError) {
-          const closed = this.socket instanceof StreamPacketSocket && this.socket.closeReason;
+          const closed = this.socket?.protocol === 'tcp' && this.socket.closeReason;
           throw new TurnError(closed ? 'connect' : 'closed', this.label, `${what} failed: ${closed ? `connection lost (${closed})` : 'cancelled'}`);
         }
         throw new TurnError('rejected', this.label, `${what} failed: ${errorMessage(e)}`);
