@@ -11,6 +11,7 @@ import { StunTransactionManager, TransactionCancelledError } from '../stun/trans
 import { decodeChannelData, encodeChannelData, isChannelData, MAX_CHANNEL_NUMBER, MIN_CHANNEL_NUMBER } from './channel-data.js';
 import { openTurnSocket, type TurnSocket, type TurnSocketFactory, type TurnTransport } from './client-socket.js';
 import type { CredentialProvider } from './credentials.js';
+import { CHANNEL_LIFETIME_MS, PERMISSION_LIFETIME_MS, refreshAt, retryDelay } from './upkeep.js';
 
 /**
  * TURN client (RFC 8656): one allocation on one server.
@@ -37,7 +38,9 @@ import type { CredentialProvider } from './credentials.js';
  *
  * Timers: the allocation is refreshed at lifetime - 60 s (half the lifetime when it is 2 minutes
  * or less), permissions every 4 minutes (they last 5, RFC 8656 §9), channel bindings every 9
- * minutes (they last 10, RFC 8656 §12). All run on the injected Clock.
+ * minutes (they last 10, RFC 8656 §12); a failed permission or channel refresh is retried with a
+ * back-off bounded by the binding's lifetime (upkeep.ts), and a channel that lapses anyway is no
+ * longer used for ChannelData. All run on the injected Clock.
  */
 
 export type { TurnTransport } from './client-socket.js';
@@ -89,6 +92,7 @@ export type TurnErrorKind =
   | 'connect' /* TCP/TLS/proxy connection failed or was lost */
   | 'rejected' /* any other error response */
   | 'protocol' /* malformed or missing attributes */
+  | 'expired' /* a permission or channel binding lapsed after its refreshes failed (a warning) */
   | 'aborted'
   | 'closed';
 
@@ -139,28 +143,34 @@ const ALLOWED: Record<State, State[]> = {
   closed: ['closing'],
 };
 
-const PERMISSION_REFRESH_MS = 4 * 60_000;
-const PERMISSION_LIFETIME_MS = 5 * 60_000;
-const CHANNEL_REFRESH_MS = 9 * 60_000;
-const CHANNEL_LIFETIME_MS = 10 * 60_000;
 const MAX_QUEUED_PER_PEER = 32;
 const MAX_STALE_NONCE_RETRIES = 3;
 
-interface Permission {
-  installed: boolean;
+/** Upkeep state of one binding (permission or channel), see upkeep.ts. */
+interface Upkeep {
+  /** When the server drops it unless refreshed (0: never installed). */
   expiresAt: number;
-  pending?: Promise<void>;
+  /** Refresh, or retry of a failed refresh. */
   timer?: TimerHandle;
+  /** Fires at expiresAt: the binding lapsed. */
+  expiryTimer?: TimerHandle;
+  /** Consecutive failed requests. */
+  failures: number;
+  /** No on-demand attempt (from send) before this time. */
+  retryAt: number;
+}
+
+interface Permission extends Upkeep {
+  installed: boolean;
+  pending?: Promise<void>;
   queue: Array<{ data: Buffer; peer: TransportAddress }>;
 }
 
-interface Channel {
+interface Channel extends Upkeep {
   number: number;
   peer: TransportAddress;
   bound: boolean;
-  expiresAt: number;
   pending?: Promise<number>;
-  timer?: TimerHandle;
 }
 
 function u32(v: number): Buffer {
@@ -455,10 +465,7 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
       const error = e instanceof TurnError ? e : new TurnError('rejected', this.label, `Refresh failed: ${errorMessage(e)}`);
       const remaining = this.expiresAt - this.clock.now();
       if (error.kind === 'mismatch' || error.kind === 'connect' || remaining < 2000) {
-        this.state = 'expired';
-        this.clearTimers();
-        this.log.warn(`allocation lost: ${error.message}`);
-        this.safeEmit('closed', `allocation expired: ${error.message}`);
+        this.allocationLost(error);
         return;
       }
       this.safeEmit('warning', error);
@@ -466,10 +473,19 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
     }
   }
 
+  /** The allocation is gone (437 to a refresh, RFC 8656 §7: it is bound to the 5-tuple, or it ran out). */
+  private allocationLost(error: TurnError): void {
+    if (this.state !== 'allocated') return;
+    this.state = 'expired';
+    this.clearTimers();
+    this.log.warn(`allocation lost: ${error.message}`);
+    this.safeEmit('closed', `allocation expired: ${error.message}`);
+  }
+
   private permissionFor(address: string): Permission {
     let p = this.permissions.get(address);
     if (!p) {
-      p = { installed: false, expiresAt: 0, queue: [] };
+      p = { installed: false, expiresAt: 0, failures: 0, retryAt: 0, queue: [] };
       this.permissions.set(address, p);
     }
     return p;
@@ -477,89 +493,191 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
 
   /**
    * Installs (or refreshes) a permission for the peer's IP address (RFC 8656 §9; the port is
-   * ignored). Kept alive every 4 minutes until close(). @throws TurnError.
+   * ignored). Kept alive until close(): refreshed a minute before its 5 minutes run out, a failed
+   * refresh retried with the back-off of upkeep.ts. @throws TurnError.
    */
   createPermission(peer: { address: string; port: number }): Promise<void> {
     this.requireAllocated('CreatePermission');
-    const p = this.permissionFor(peer.address);
+    return this.requestPermission(peer.address, this.permissionFor(peer.address));
+  }
+
+  private requestPermission(address: string, p: Permission): Promise<void> {
     if (p.pending) return p.pending;
-    const pending = this.request(StunMethod.CreatePermission, `CreatePermission ${peer.address}`, (m) =>
-      m.addXorAddress(StunAttr.XOR_PEER_ADDRESS, { address: peer.address, port: peer.port || 0 }))
-      .then(() => {
-        if (!p.installed) this.stats.permissions++;
-        this.permissionInstalled(peer.address, p);
-      })
+    const sentAt = this.clock.now();
+    const pending = this.request(StunMethod.CreatePermission, `CreatePermission ${address}`, (m) =>
+      m.addXorAddress(StunAttr.XOR_PEER_ADDRESS, { address, port: 0 }))
+      .then(
+        () => {
+          if (!p.installed) this.stats.permissions++;
+          this.permissionInstalled(address, p, sentAt);
+        },
+        (e: unknown) => {
+          this.permissionFailed(address, p);
+          throw e;
+        },
+      )
       .finally(() => { p.pending = undefined; });
     p.pending = pending;
     return pending;
   }
 
-  private permissionInstalled(address: string, p: Permission): void {
+  /** A CreatePermission or ChannelBind first sent at `sentAt` succeeded: the permission holds 5 minutes from then. */
+  private permissionInstalled(address: string, p: Permission, sentAt: number): void {
     const first = !p.installed;
     p.installed = true;
-    p.expiresAt = this.clock.now() + PERMISSION_LIFETIME_MS;
+    p.failures = 0;
+    p.retryAt = 0;
+    // The server started the lifetime when it got the request, no sooner than it was sent.
+    p.expiresAt = Math.max(p.expiresAt, sentAt + PERMISSION_LIFETIME_MS);
     this.clock.clearTimer(p.timer);
-    p.timer = this.clock.setTimer(PERMISSION_REFRESH_MS, () => {
-      if (this.state !== 'allocated') return;
-      this.createPermission({ address, port: 0 }).catch((e: unknown) => {
-        this.warn(e);
-        if (this.clock.now() >= p.expiresAt) p.installed = false;
-      });
-    });
+    p.timer = this.clock.setTimer(refreshAt(sentAt, PERMISSION_LIFETIME_MS) - this.clock.now(), () => this.refreshPermission(address, p));
+    this.clock.clearTimer(p.expiryTimer);
+    p.expiryTimer = this.clock.setTimer(p.expiresAt - this.clock.now(), () => this.permissionExpired(address, p));
     if (first) this.safeEmit('permission', address);
     this.flush(p);
   }
 
+  private refreshPermission(address: string, p: Permission): void {
+    p.timer = undefined;
+    if (this.state !== 'allocated') return;
+    this.requestPermission(address, p).catch((e: unknown) => this.backgroundFailure(e));
+  }
+
+  /** Schedules the next attempt: a timed retry while the permission holds, on demand (send) once it has lapsed. */
+  private permissionFailed(address: string, p: Permission): void {
+    if (this.state !== 'allocated') return;
+    p.failures++;
+    const remaining = p.installed ? p.expiresAt - this.clock.now() : 0;
+    const delay = retryDelay(PERMISSION_LIFETIME_MS, p.failures, remaining);
+    p.retryAt = this.clock.now() + delay;
+    if (p.installed && remaining > 0) {
+      this.clock.clearTimer(p.timer);
+      p.timer = this.clock.setTimer(delay, () => this.refreshPermission(address, p));
+    }
+  }
+
+  /** RFC 8656 §9: the server dropped the permission; sends wait for a new one (created on the next send). */
+  private permissionExpired(address: string, p: Permission): void {
+    p.expiryTimer = undefined;
+    if (this.state !== 'allocated' || !p.installed || this.clock.now() < p.expiresAt) return;
+    p.installed = false;
+    this.clock.clearTimer(p.timer);
+    p.timer = undefined;
+    this.warn(new TurnError('expired', this.label, `permission for ${address} lapsed after ${p.failures} failed refresh${p.failures === 1 ? '' : 'es'}`));
+  }
+
   /**
    * Binds a channel to the peer (RFC 8656 §12.1), which also installs its permission; refreshed
-   * every 9 minutes. Resolves with the channel number (0x4000..0x4FFF). @throws TurnError.
+   * a minute before its 10 minutes run out, a failed refresh retried with the back-off of
+   * upkeep.ts. When the binding lapses anyway, ChannelData stops and Send indications take over
+   * until a rebind (on the next send) succeeds. Resolves with the channel number
+   * (0x4000..0x4FFF). @throws TurnError.
    */
   bindChannel(peer: { address: string; port: number }): Promise<number> {
     this.requireAllocated('ChannelBind');
     const key = formatAddress(peer);
     let channel = this.channelsByPeer.get(key);
-    if (channel?.pending) return channel.pending;
     if (!channel) {
       if (this.nextChannel > MAX_CHANNEL_NUMBER) return Promise.reject(new TurnError('rejected', this.label, 'ChannelBind failed: all channel numbers 0x4000..0x4FFF in use'));
-      channel = { number: this.nextChannel++, peer: { address: peer.address, port: peer.port, family: familyOf(peer.address) }, bound: false, expiresAt: 0 };
+      channel = { number: this.nextChannel++, peer: { address: peer.address, port: peer.port, family: familyOf(peer.address) }, bound: false, expiresAt: 0, failures: 0, retryAt: 0 };
       this.channelsByPeer.set(key, channel);
       this.channelsByNumber.set(channel.number, channel);
     }
-    const c = channel;
+    return this.requestChannel(channel);
+  }
+
+  private requestChannel(c: Channel): Promise<number> {
+    if (c.pending) return c.pending;
+    const key = formatAddress(c.peer);
+    const sentAt = this.clock.now();
+    // RFC 8656 §12: rebinding a lapsed channel to the same peer reuses its number (the 5-minute
+    // wait applies only to binding the number or the peer to something else).
     const pending = this.request(StunMethod.ChannelBind, `ChannelBind 0x${c.number.toString(16)} to ${key}`, (m) => {
       m.add(StunAttr.CHANNEL_NUMBER, Buffer.from([c.number >> 8, c.number & 0xff, 0, 0]));
       m.addXorAddress(StunAttr.XOR_PEER_ADDRESS, c.peer);
-    }).then(() => {
-      const first = !c.bound;
-      c.bound = true;
-      c.expiresAt = this.clock.now() + CHANNEL_LIFETIME_MS;
-      this.clock.clearTimer(c.timer);
-      c.timer = this.clock.setTimer(CHANNEL_REFRESH_MS, () => {
-        if (this.state !== 'allocated') return;
-        this.bindChannel(c.peer).catch((e: unknown) => {
-          this.warn(e);
-          if (this.clock.now() >= c.expiresAt) c.bound = false;
-        });
-      });
-      if (first) {
-        this.stats.channels++;
-        this.safeEmit('channel', c.number, c.peer);
-      }
-      // RFC 8656 §12.2: a successful ChannelBind installs or refreshes the permission too.
-      const p = this.permissionFor(c.peer.address);
-      if (!p.installed) this.stats.permissions++;
-      this.permissionInstalled(c.peer.address, p);
-      return c.number;
-    }).finally(() => { c.pending = undefined; });
+    }).then(
+      () => {
+        this.channelBound(c, sentAt);
+        return c.number;
+      },
+      (e: unknown) => {
+        this.channelFailed(c);
+        throw e;
+      },
+    ).finally(() => { c.pending = undefined; });
     c.pending = pending;
     return pending;
   }
 
+  private channelBound(c: Channel, sentAt: number): void {
+    const first = c.expiresAt === 0; // never bound before
+    c.bound = true;
+    c.failures = 0;
+    c.retryAt = 0;
+    c.expiresAt = Math.max(c.expiresAt, sentAt + CHANNEL_LIFETIME_MS);
+    this.clock.clearTimer(c.timer);
+    c.timer = this.clock.setTimer(refreshAt(sentAt, CHANNEL_LIFETIME_MS) - this.clock.now(), () => this.refreshChannel(c));
+    this.clock.clearTimer(c.expiryTimer);
+    c.expiryTimer = this.clock.setTimer(c.expiresAt - this.clock.now(), () => this.channelExpired(c));
+    if (first) {
+      this.stats.channels++;
+      this.safeEmit('channel', c.number, c.peer);
+    }
+    // RFC 8656 §12.2: a successful ChannelBind installs or refreshes the permission too.
+    const p = this.permissionFor(c.peer.address);
+    if (!p.installed) this.stats.permissions++;
+    this.permissionInstalled(c.peer.address, p, sentAt);
+  }
+
+  private refreshChannel(c: Channel): void {
+    c.timer = undefined;
+    if (this.state !== 'allocated') return;
+    this.requestChannel(c).catch((e: unknown) => this.backgroundFailure(e));
+  }
+
+  private channelFailed(c: Channel): void {
+    if (this.state !== 'allocated') return;
+    c.failures++;
+    const remaining = c.bound ? c.expiresAt - this.clock.now() : 0;
+    const delay = retryDelay(CHANNEL_LIFETIME_MS, c.failures, remaining);
+    c.retryAt = this.clock.now() + delay;
+    if (c.bound && remaining > 0) {
+      this.clock.clearTimer(c.timer);
+      c.timer = this.clock.setTimer(delay, () => this.refreshChannel(c));
+      return;
+    }
+    // Not bound: packets waiting for this bind go out as Send indications once a permission exists.
+    const p = this.permissionFor(c.peer.address);
+    if (!p.installed && p.queue.length > 0 && this.clock.now() >= p.retryAt) {
+      this.requestPermission(c.peer.address, p).catch((e: unknown) => this.warn(e));
+    }
+  }
+
+  /** RFC 8656 §12: "A channel binding lasts for 10 minutes unless refreshed": past that, no more ChannelData on it. */
+  private channelExpired(c: Channel): void {
+    c.expiryTimer = undefined;
+    if (this.state !== 'allocated' || !c.bound || this.clock.now() < c.expiresAt) return;
+    c.bound = false;
+    this.clock.clearTimer(c.timer);
+    c.timer = undefined;
+    this.warn(new TurnError('expired', this.label, `channel 0x${c.number.toString(16)} to ${formatAddress(c.peer)} lapsed after ${c.failures} failed refresh${c.failures === 1 ? '' : 'es'}: using Send indications until it is bound again`));
+  }
+
+  /** A background refresh failed: 437 means the allocation itself is gone; anything else is a warning (the retry is scheduled). */
+  private backgroundFailure(e: unknown): void {
+    if (e instanceof TurnError && e.kind === 'mismatch') {
+      this.allocationLost(e);
+      return;
+    }
+    this.warn(e);
+  }
+
   /**
-   * Sends `data` to `peer` through the relay: as ChannelData once a channel is bound, as a Send
-   * indication (RFC 8656 §11) once the permission exists; before that it is queued (up to 32
-   * packets per peer address) while the permission is created. Never throws: failures are
-   * counted in stats and reported as 'warning'.
+   * Sends `data` to `peer` through the relay: as ChannelData while a channel is bound and its
+   * permission holds, as a Send indication (RFC 8656 §11) while only the permission holds; before
+   * that it is queued (up to 32 packets per peer address) while the permission is created. A
+   * channel is bound on the first send (autoChannel) and bound again on a later send once a lapsed
+   * binding's back-off has passed. Never throws: failures are counted in stats and reported as 'warning'.
    */
   send(data: Buffer, peer: { address: string; port: number }): void {
     const socket = this.socket;
@@ -567,22 +685,28 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
       this.stats.droppedSends++;
       return;
     }
-    const channel = this.channelsByPeer.get(formatAddress(peer));
-    if (channel?.bound) {
+    const key = formatAddress(peer);
+    const channel = this.channelsByPeer.get(key);
+    const p = this.permissionFor(peer.address);
+    if (channel?.bound && p.installed) {
       this.stats.channelDataSent++;
       this.stats.bytesSent += data.length;
       socket.send(encodeChannelData(channel.number, data, this.reliable), this.server);
       return;
     }
-    if ((this.opts.autoChannel ?? true) && !channel) this.bindChannel(peer).catch((e: unknown) => this.warn(e));
-    const p = this.permissionFor(peer.address);
+    const now = this.clock.now();
+    if ((this.opts.autoChannel ?? true) && (!channel || (!channel.bound && !channel.pending && now >= channel.retryAt))) {
+      this.bindChannel(peer).catch((e: unknown) => this.warn(e));
+    }
     if (!p.installed) {
       if (p.queue.length >= MAX_QUEUED_PER_PEER) {
         p.queue.shift();
         this.stats.droppedSends++;
       }
       p.queue.push({ data, peer: { address: peer.address, port: peer.port, family: familyOf(peer.address) } });
-      if (!p.pending && !this.channelsByPeer.get(formatAddress(peer))?.pending) this.createPermission(peer).catch((e: unknown) => this.warn(e));
+      if (!p.pending && !this.channelsByPeer.get(key)?.pending && now >= p.retryAt) {
+        this.requestPermission(peer.address, p).catch((e: unknown) => this.warn(e));
+      }
       return;
     }
     const indication = new StunMessage({ method: StunMethod.Send, messageClass: 'indication' });
@@ -674,9 +798,13 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
     this.refreshTimer = undefined;
     for (const p of this.permissions.values()) {
       this.clock.clearTimer(p.timer);
+      this.clock.clearTimer(p.expiryTimer);
       p.queue.length = 0;
     }
-    for (const c of this.channelsByPeer.values()) this.clock.clearTimer(c.timer);
+    for (const c of this.channelsByPeer.values()) {
+      this.clock.clearTimer(c.timer);
+      this.clock.clearTimer(c.expiryTimer);
+    }
   }
 
   /**
