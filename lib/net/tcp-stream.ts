@@ -85,6 +85,12 @@ export interface StreamConnectOptions {
   tls?: {
     /** SNI and the name checked in the certificate; default: none for an IP address. */
     servername?: string;
+    /**
+     * The name (or IP address) the certificate must be valid for, when it is not `servername`
+     * (default `servername`, else the remote address): after an RFC 8489 §10 redirection "the
+     * same domain that was used for the original request MUST be used to validate the certificate".
+     */
+    identity?: string;
     /** Check the certificate chain and name (default true). */
     verify?: boolean;
     /** Trusted CA certificate(s) in PEM, used instead of the system's root store. */
@@ -180,7 +186,7 @@ export class StreamPacketSocket implements PacketSocket {
         rejectUnauthorized: opts.tls.verify ?? true,
         ca: opts.tls.ca,
         // Without SNI, check the certificate against the IP address we connected to.
-        checkServerIdentity: (_host, cert) => tls.checkServerIdentity(servername ?? opts.remote.address, cert),
+        checkServerIdentity: (_host, cert) => tls.checkServerIdentity(opts.tls?.identity ?? servername ?? opts.remote.address, cert),
       });
       stream = await waitConnected(secure, 'secureConnect', where, remaining(), clock);
     }

@@ -19,8 +19,8 @@ export interface TurnSocketRequest {
   server: TransportAddress;
   /** UDP: the local address to bind, port 0 (any free port): '0.0.0.0', '::' or a given one. */
   localAddress: string;
-  /** TLS: SNI and certificate name, verification, trusted CAs. */
-  tls?: { servername?: string; verify?: boolean; ca?: Buffer };
+  /** TLS: SNI, the name the certificate must be valid for (default servername, else the address), verification, trusted CAs. */
+  tls?: { servername?: string; identity?: string; verify?: boolean; ca?: Buffer };
   /** TCP/TLS through an HTTP CONNECT proxy. */
   proxy?: HttpProxy;
   /** TCP/TLS connect timeout. */

@@ -96,11 +96,21 @@ export type TurnErrorKind =
   | 'aborted'
   | 'closed';
 
+/** The server named in a 300 (Try Alternate) response: ALTERNATE-SERVER and, for TLS, ALTERNATE-DOMAIN (RFC 8489 §14.15, §14.16). */
+export interface AlternateServer {
+  address: string;
+  port: number;
+  domain?: string;
+}
+
 /** A TURN failure. The message is one line: "TURN server <label>: <operation> failed: <cause>". Never contains a password. */
 export class TurnError extends Error {
   override readonly name = 'TurnError';
-  constructor(readonly kind: TurnErrorKind, readonly server: string, detail: string, readonly code?: number) {
+  /** The message without the "TURN server <label>: " prefix. */
+  readonly detail: string;
+  constructor(readonly kind: TurnErrorKind, readonly server: string, detail: string, readonly code?: number, readonly alternate?: AlternateServer) {
     super(scrub(`TURN server ${server}: ${detail}`).replace(/[\r\n]+/g, ' '));
+    this.detail = scrub(detail).replace(/[\r\n]+/g, ' ');
   }
 }
 
@@ -145,6 +155,8 @@ const ALLOWED: Record<State, State[]> = {
 
 const MAX_QUEUED_PER_PEER = 32;
 const MAX_STALE_NONCE_RETRIES = 3;
+/** RFC 8656 §7.4 on 437: "The client SHOULD try three different client transport addresses before giving up on this server." */
+const MAX_MISMATCH_RETRIES = 3;
 
 /** Upkeep state of one binding (permission or channel), see upkeep.ts. */
 interface Upkeep {
@@ -185,9 +197,7 @@ function phrase(text: string): string {
 }
 
 export class TurnClient extends TypedEmitter<TurnClientEvents> {
-  readonly server: TransportAddress;
   readonly transport: TurnTransport;
-  readonly label: string;
   readonly stats: TurnClientStats = {
     requests: 0, droppedResponses: 0, refreshes: 0, permissions: 0, channels: 0, sendIndications: 0,
     channelDataSent: 0, dataIndications: 0, channelDataReceived: 0, bytesSent: 0, bytesReceived: 0, droppedSends: 0,
@@ -195,7 +205,15 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
 
   private state: State = 'new';
   private socket: TurnSocket | undefined;
-  private readonly ownsSocket: boolean;
+  /** True when the client opened its socket (and closes it); becomes true when it leaves a shared socket (437, redirection). */
+  private ownsSocket: boolean;
+  private current: TransportAddress;
+  private readonly baseLabel: string;
+  /** Set after a 300 (Try Alternate): where the client was sent. */
+  private redirectedTo: TransportAddress | undefined;
+  /** TLS: SNI, and the name the certificate must match (RFC 8489 §10 after a redirection). */
+  private servername: string | undefined;
+  private identity: string | undefined;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly transactions: StunTransactionManager;
@@ -220,8 +238,9 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
     super();
     const creds = opts.credentials?.get() ?? { username: opts.username, password: opts.password };
     this.transport = opts.transport;
-    this.server = { address: opts.server.address, port: opts.server.port, family: familyOf(opts.server.address) };
-    this.label = opts.label ?? `${formatAddress(this.server)}/${opts.transport}`;
+    this.current = { address: opts.server.address, port: opts.server.port, family: familyOf(opts.server.address) };
+    this.baseLabel = opts.label ?? `${formatAddress(this.current)}/${opts.transport}`;
+    this.servername = opts.servername;
     if (!creds.username || creds.password === undefined) throw new TurnError('auth', this.label, 'no username/password given');
     this.username = creds.username;
     this.password = creds.password;
@@ -237,6 +256,16 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
   /** Allocates on the server (connecting or binding a socket first when none was given). */
   static async allocate(opts: TurnAllocateOptions): Promise<TurnClient> {
     return new TurnClient(opts).start();
+  }
+
+  /** The server's transport address: the one configured, or the ALTERNATE-SERVER it redirected the client to. */
+  get server(): TransportAddress {
+    return this.current;
+  }
+
+  /** How the server is named in errors and logs; after a redirection also where to. */
+  get label(): string {
+    return this.redirectedTo ? `${this.baseLabel} (redirected to ${formatAddress(this.redirectedTo)})` : this.baseLabel;
   }
 
   /** Relayed transport address (XOR-RELAYED-ADDRESS). @throws StateError before the allocation exists. */
@@ -268,22 +297,51 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
     this.state = to;
   }
 
-  /** Performs the Allocate transaction. @throws TurnError. */
+  /**
+   * Performs the Allocate transaction (RFC 8656 §7.1-§7.4), following at most one 300 (Try
+   * Alternate) redirection and retrying a 437 (Allocation Mismatch) from up to three new client
+   * transport addresses. @throws TurnError.
+   */
   async start(): Promise<this> {
     this.transition('allocating');
     const signal = this.opts.signal;
     const onAbort = (): void => this.transactions.cancelAll();
     signal?.addEventListener('abort', onAbort);
+    const checkAborted = (): void => {
+      if (signal?.aborted) throw new TurnError('aborted', this.label, 'allocation aborted');
+    };
     try {
-      if (signal?.aborted) throw new TurnError('aborted', this.label, 'allocation aborted');
-      if (!this.socket) this.socket = await this.openSocket();
-      if (signal?.aborted) throw new TurnError('aborted', this.label, 'allocation aborted');
-      const lifetime = this.opts.lifetimeSec ?? 600;
-      const response = await this.request(StunMethod.Allocate, 'Allocate', (m) => {
-        // RFC 8656 §18.8: REQUESTED-TRANSPORT, protocol 17 (UDP) then three RFFU bytes.
-        m.add(StunAttr.REQUESTED_TRANSPORT, Buffer.from([17, 0, 0, 0]));
-        m.add(StunAttr.LIFETIME, u32(lifetime));
-      });
+      const tried = new Set<string>([formatAddress(this.current)]);
+      let mismatches = 0;
+      let response: StunMessage;
+      for (;;) {
+        checkAborted();
+        if (!this.socket) this.socket = await this.openSocket();
+        checkAborted();
+        try {
+          response = await this.allocateRequest();
+          break;
+        } catch (e) {
+          if (!(e instanceof TurnError) || signal?.aborted) throw e;
+          if (e.code === 300 && e.alternate) {
+            await this.redirect(e, tried);
+            mismatches = 0;
+            continue;
+          }
+          if (e.code === 437 && mismatches < MAX_MISMATCH_RETRIES) {
+            // RFC 8656 §7.4: "the client has picked a 5-tuple that the server sees as already in
+            // use ... The client SHOULD pick another client transport address and retry".
+            mismatches++;
+            this.log.info(`437 Allocation Mismatch from ${formatAddress(this.socket.local)}: retrying from a new local port (${mismatches}/${MAX_MISMATCH_RETRIES})`);
+            await this.replaceSocket(this.socket.protocol === 'udp' ? this.socket.local.address : undefined);
+            continue;
+          }
+          if (e.code === 437 && mismatches > 0) {
+            throw new TurnError('mismatch', this.label, `${e.detail} from ${mismatches + 1} client transport addresses`, 437);
+          }
+          throw e;
+        }
+      }
       try {
         this.relayed = response.getXorAddress(StunAttr.XOR_RELAYED_ADDRESS);
         this.mapped = response.getXorAddress(StunAttr.XOR_MAPPED_ADDRESS);
@@ -304,16 +362,71 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
     }
   }
 
+  private allocateRequest(): Promise<StunMessage> {
+    const lifetime = this.opts.lifetimeSec ?? 600;
+    return this.request(StunMethod.Allocate, 'Allocate', (m) => {
+      // RFC 8656 §18.8: REQUESTED-TRANSPORT, protocol 17 (UDP) then three RFFU bytes.
+      m.add(StunAttr.REQUESTED_TRANSPORT, Buffer.from([17, 0, 0, 0]));
+      m.add(StunAttr.LIFETIME, u32(lifetime));
+    });
+  }
+
+  /**
+   * RFC 8656 §7.4 on 300: the client "SHOULD try the Allocate request with the alternate server
+   * before trying any other servers", following RFC 8489 §10: the same transport protocol and
+   * credentials; for TLS the certificate is checked against ALTERNATE-DOMAIN, else "the same domain
+   * that was used for the original request"; "If the client has been redirected to a server to
+   * which it has already sent this request within the last five minutes, it MUST ignore the
+   * redirection and consider the transaction to have failed." One redirection per allocation.
+   * @throws TurnError (kind 'rejected', code 300) when the redirection is not followed.
+   */
+  private async redirect(e: TurnError, tried: Set<string>): Promise<void> {
+    const alternate = e.alternate!;
+    const target: TransportAddress = { address: alternate.address, port: alternate.port, family: familyOf(alternate.address) };
+    const where = formatAddress(target);
+    const cause = e.detail;
+    if (this.redirectedTo) throw new TurnError('rejected', this.label, `${cause}: not following a second redirection (to ${where})`, 300);
+    if (tried.has(where)) throw new TurnError('rejected', this.label, `${cause}: redirection loop (${where} was already tried)`, 300);
+    tried.add(where);
+    this.log.info(`300 Try Alternate: redirected to ${where}`);
+    const familyChanged = target.family !== this.current.family;
+    if (this.transport === 'tls') {
+      this.identity = alternate.domain ?? this.opts.servername ?? this.current.address;
+      this.servername = alternate.domain ?? this.opts.servername;
+    }
+    this.current = target;
+    this.redirectedTo = target;
+    // A new server: its own REALM and NONCE, from its own 401 (same username and password).
+    this.realm = undefined;
+    this.nonce = undefined;
+    this.key = undefined;
+    // UDP keeps its socket when it can reach the alternate; TCP/TLS connect anew.
+    if (this.transport !== 'udp' || familyChanged) await this.replaceSocket(undefined);
+  }
+
+  /**
+   * Moves to a new socket of the client's own (a new client transport address): opened before the
+   * old one is closed, so the new local port differs. A shared socket is left to its owner.
+   */
+  private async replaceSocket(localAddress: string | undefined): Promise<void> {
+    const old = this.socket;
+    const wasOwn = this.ownsSocket;
+    this.socket = undefined;
+    this.socket = await this.openSocket(localAddress);
+    this.ownsSocket = true;
+    if (wasOwn && old) await old.close();
+  }
+
   /** Opens the client's own socket (RFC 8656 §3.1) through the factory and routes its packets here. @throws TurnError. */
-  private async openSocket(): Promise<TurnSocket> {
+  private async openSocket(localAddress?: string): Promise<TurnSocket> {
     const open = this.opts.openSocket ?? openTurnSocket;
     let socket: TurnSocket;
     try {
       socket = await open({
         transport: this.transport,
-        server: this.server,
-        localAddress: this.opts.localAddress ?? (this.server.family === 'IPv6' ? '::' : '0.0.0.0'),
-        tls: this.transport === 'tls' ? { servername: this.opts.servername, verify: this.opts.tlsVerify, ca: this.opts.ca } : undefined,
+        server: this.current,
+        localAddress: localAddress ?? this.opts.localAddress ?? (this.current.family === 'IPv6' ? '::' : '0.0.0.0'),
+        tls: this.transport === 'tls' ? { servername: this.servername, identity: this.identity, verify: this.opts.tlsVerify, ca: this.opts.ca } : undefined,
         proxy: this.opts.proxy,
         timeoutMs: this.opts.connectTimeoutMs,
         clock: this.clock,
@@ -324,7 +437,9 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
       throw new TurnError(e instanceof TimeoutError ? 'timeout' : 'connect', this.label, `cannot connect: ${errorMessage(e)}`);
     }
     socket.onPacket((buf, from) => { this.handlePacket(buf, from); });
-    socket.onClose?.((reason) => this.lost(`connection lost: ${reason}`));
+    socket.onClose?.((reason) => {
+      if (this.socket === socket) this.lost(`connection lost: ${reason}`);
+    });
     return socket;
   }
 
@@ -409,7 +524,7 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
         this.setRealmNonce(realm ?? this.realm ?? '', nonce);
         continue;
       }
-      throw this.errorFor(what, error, sentCredentials);
+      throw this.errorFor(what, error, sentCredentials, response);
     }
   }
 
@@ -419,9 +534,23 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
     this.nonce = Buffer.from(nonce);
   }
 
-  private errorFor(what: string, error: { code: number; reason: string }, sentCredentials: boolean): TurnError {
+  private errorFor(what: string, error: { code: number; reason: string }, sentCredentials: boolean, response: StunMessage): TurnError {
     const got = `${error.code}${error.reason ? ` ${phrase(error.reason)}` : ''}`;
     switch (error.code) {
+      case 300: {
+        // RFC 8489 §10 / §14.15: ALTERNATE-SERVER has the MAPPED-ADDRESS encoding (not XOR-ed).
+        let alternate: AlternateServer | undefined;
+        try {
+          const a = response.getMappedAddress(StunAttr.ALTERNATE_SERVER);
+          const domain = response.get(StunAttr.ALTERNATE_DOMAIN)?.toString('utf8');
+          if (a) alternate = { address: a.address, port: a.port, domain: domain ? phrase(domain) : undefined };
+        } catch {
+          alternate = undefined;
+        }
+        return new TurnError('rejected', this.label, alternate
+          ? `${what} failed: ${got} to ${formatAddress(alternate)}`
+          : `${what} failed: ${got} without a usable ALTERNATE-SERVER`, 300, alternate);
+      }
       case 401:
         return new TurnError('auth', this.label, sentCredentials
           ? `${what} failed: wrong credentials for user '${this.username}' (${got})`

@@ -103,7 +103,7 @@ describe('turn/client (RFC 8656) against a scripted server', () => {
     expect(socket.closed).to.equal(false); // a shared socket is not the client's to close
   });
 
-  for (const [code, kind, text] of [[486, 'quota', /allocation quota reached/], [437, 'mismatch', /allocation mismatch/], [508, 'rejected', /508 Insufficient Capacity/]] as const) {
+  for (const [code, kind, text] of [[486, 'quota', /allocation quota reached/], [403, 'rejected', /403 Forbidden/], [508, 'rejected', /508 Insufficient Capacity/]] as const) {
     it(`${code} → kind '${kind}'`, async () => {
       const { client, socket } = setup();
       const started = rejection(client.start());
