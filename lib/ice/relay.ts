@@ -13,7 +13,7 @@
 import { systemClock, type Clock } from '../base/clock.js';
 import { errorMessage } from '../base/errors.js';
 import type { Logger } from '../base/log.js';
-import type { PacketHandler, PacketSocket, TransportAddress } from '../net/socket.js';
+import type { AddressFamily, PacketHandler, PacketSocket, TransportAddress } from '../net/socket.js';
 import { familyOf, formatAddress } from '../net/socket.js';
 import { TurnClient, type TurnTransport } from '../turn/client.js';
 import { udpSocketsFrom, type TurnSocketFactory } from '../turn/client-socket.js';
@@ -100,6 +100,12 @@ export interface AllocateRelayOptions {
   bindSocket?: (address: string) => Promise<PacketSocket>;
   /** Every socket a client opens itself (UDP, TCP, TLS); takes precedence over bindSocket. */
   openSocket?: TurnSocketFactory;
+  /**
+   * Family of the relayed address (RFC 8656 §7.1 REQUESTED-ADDRESS-FAMILY, RFC 6156): 'IPv4'
+   * (default) or 'IPv6'; independent of the family of the server's address or the host socket. A
+   * server without relays of that family answers 440 and the next server is tried.
+   */
+  family?: AddressFamily;
   log: Logger;
 }
 
@@ -124,6 +130,7 @@ export async function allocateRelay(opts: AllocateRelayOptions): Promise<{ socke
           credentials: server.credentials,
           clock,
           openSocket,
+          family: opts.family,
           log: opts.log,
           label: labelOf(server),
           servername: server.servername,

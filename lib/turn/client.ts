@@ -4,8 +4,9 @@ import { errorMessage, StateError, TimeoutError } from '../base/errors.js';
 import { TypedEmitter } from '../base/events.js';
 import { redact, scrub, silentLogger, type Logger } from '../base/log.js';
 import type { HttpProxy } from '../net/http-connect.js';
-import { familyOf, formatAddress, sameAddress, type PacketSocket, type TransportAddress } from '../net/socket.js';
+import { familyOf, formatAddress, sameAddress, type AddressFamily, type PacketSocket, type TransportAddress } from '../net/socket.js';
 import { longTermKey, verifyFingerprint, verifyMessageIntegrity } from '../stun/integrity.js';
+import { FAMILY_IPV6 } from '../stun/attributes.js';
 import { isStunPacket, StunAttr, StunMessage, StunMethod } from '../stun/message.js';
 import { StunTransactionManager, TransactionCancelledError } from '../stun/transaction.js';
 import { decodeChannelData, encodeChannelData, isChannelData, MAX_CHANNEL_NUMBER, MIN_CHANNEL_NUMBER } from './channel-data.js';
@@ -82,6 +83,13 @@ export interface TurnAllocateOptions {
   autoChannel?: boolean;
   /** Aborts start(): pending requests are cancelled and start() rejects with kind 'aborted'. */
   signal?: AbortSignal;
+  /**
+   * Address family of the relayed transport address (RFC 8656 §7.1, RFC 6156): 'IPv4' (default,
+   * no attribute sent: "the server MUST allocate an IPv4 relayed transport address" without one)
+   * or 'IPv6' (REQUESTED-ADDRESS-FAMILY 0x02, §18.6). Independent of how the server is reached.
+   * A server without relays of that family answers 440: start() fails with kind 'family'.
+   */
+  family?: AddressFamily;
 }
 
 export type TurnErrorKind =
@@ -93,6 +101,7 @@ export type TurnErrorKind =
   | 'rejected' /* any other error response */
   | 'protocol' /* malformed or missing attributes */
   | 'expired' /* a permission or channel binding lapsed after its refreshes failed (a warning) */
+  | 'family' /* 440 Address Family not Supported, 443 Peer Address Family Mismatch */
   | 'aborted'
   | 'closed';
 
@@ -349,6 +358,9 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
         throw new TurnError('protocol', this.label, `Allocate response malformed: ${errorMessage(e)}`);
       }
       if (!this.relayed) throw new TurnError('protocol', this.label, 'Allocate success response has no XOR-RELAYED-ADDRESS');
+      if (this.relayed.family !== this.family) {
+        throw new TurnError('family', this.label, `Allocate gave the ${this.relayed.family} relayed address ${formatAddress(this.relayed)}, ${this.family} was requested`);
+      }
       this.transition('allocated');
       this.setLifetime(response);
       this.log.info(`allocated ${formatAddress(this.relayed)} for ${this.lifetime} s`);
@@ -368,7 +380,28 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
       // RFC 8656 §18.8: REQUESTED-TRANSPORT, protocol 17 (UDP) then three RFFU bytes.
       m.add(StunAttr.REQUESTED_TRANSPORT, Buffer.from([17, 0, 0, 0]));
       m.add(StunAttr.LIFETIME, u32(lifetime));
+      // RFC 8656 §18.6: REQUESTED-ADDRESS-FAMILY, family 0x01 IPv4 / 0x02 IPv6 then 24 reserved
+      // bits. Sent only for IPv6: IPv4 is what a server allocates without it (§7.2), and an
+      // RFC 5766-only server would reject the comprehension-required attribute with 420.
+      if (this.family === 'IPv6') m.add(StunAttr.REQUESTED_ADDRESS_FAMILY, Buffer.from([FAMILY_IPV6, 0, 0, 0]));
     });
+  }
+
+  /** The requested relayed address family. */
+  get family(): AddressFamily {
+    return this.opts.family ?? 'IPv4';
+  }
+
+  /**
+   * RFC 8656 §9.2 / §12.2: a server answers 443 when "the XOR-PEER-ADDRESS attribute contains an
+   * address of an address family that is not the same as that of a relayed transport address for
+   * the allocation"; the client does not send such a request. @throws TurnError kind 'family'.
+   */
+  private checkPeerFamily(what: string, peer: { address: string }): void {
+    const family = familyOf(peer.address);
+    if (family !== this.family) {
+      throw new TurnError('family', this.label, `${what} ${peer.address}: an ${family} peer cannot be reached from the ${this.family} relayed address ${this.relayed ? formatAddress(this.relayed) : ''}`.trimEnd());
+    }
   }
 
   /**
@@ -561,6 +594,10 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
         return new TurnError('quota', this.label, `${what} failed: allocation quota reached for user '${this.username}' (${got})`, 486);
       case 437:
         return new TurnError('mismatch', this.label, `${what} failed: allocation mismatch (${got})`, 437);
+      case 440:
+        return new TurnError('family', this.label, `${what} failed: no ${this.family} relayed addresses on this server (${got})`, 440);
+      case 443:
+        return new TurnError('family', this.label, `${what} failed: the peer is not ${this.family === 'IPv6' ? 'an IPv6' : 'an IPv4'} address like the relayed address (${got})`, 443);
       default:
         return new TurnError('rejected', this.label, `${what} failed: ${got}`, error.code);
     }
@@ -627,6 +664,11 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
    */
   createPermission(peer: { address: string; port: number }): Promise<void> {
     this.requireAllocated('CreatePermission');
+    try {
+      this.checkPeerFamily('CreatePermission', peer);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.requestPermission(peer.address, this.permissionFor(peer.address));
   }
 
@@ -704,6 +746,11 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
    */
   bindChannel(peer: { address: string; port: number }): Promise<number> {
     this.requireAllocated('ChannelBind');
+    try {
+      this.checkPeerFamily('ChannelBind', peer);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const key = formatAddress(peer);
     let channel = this.channelsByPeer.get(key);
     if (!channel) {
@@ -812,6 +859,12 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
     const socket = this.socket;
     if (this.state !== 'allocated' || !socket) {
       this.stats.droppedSends++;
+      return;
+    }
+    if (familyOf(peer.address) !== this.family) {
+      // No permission can exist for it (443): dropped, like a datagram to an unreachable network.
+      this.stats.droppedSends++;
+      this.log.debug(`dropping a packet for ${formatAddress(peer)}: the relayed address is ${this.family}`);
       return;
     }
     const key = formatAddress(peer);

@@ -129,4 +129,23 @@ describe('ice/relay: allocateRelay under a ManualClock with in-memory sockets', 
     await settle(clock, closing, 100);
     expect(clock.pendingCount).to.equal(0);
   });
+
+  it('family IPv6: REQUESTED-ADDRESS-FAMILY to each server; a 440 moves on to the next, whose IPv6 relay becomes the socket', async () => {
+    const noV6 = new FakeTurnServer(net, '203.0.113.1', 3478);
+    const dual = new FakeTurnServer(net, '203.0.113.2', 3478, { relayIPv6: '2001:db8::9' });
+    const allocation = allocateRelay(options([server('203.0.113.1'), server('203.0.113.2')], { family: 'IPv6' }));
+    await new Promise<void>((r) => setImmediate(r)); // the first Allocate leaves at 0 ms
+    const { socket, result } = await settle(clock, allocation, 100);
+    expect(socket, JSON.stringify(result)).to.not.equal(undefined);
+    expect(result.failures).to.have.length(1);
+    expect(result.failures[0]!.error).to.match(/no IPv6 relayed addresses on this server \(440 Address Family not Supported\)$/);
+    expect(result.elapsedMs).to.equal(8); // two 401 dances on the 1 ms network, no waiting
+    expect(socket!.local).to.deep.include({ address: '2001:db8::9', family: 'IPv6' });
+    for (const s of [noV6, dual]) {
+      for (const m of s.received(StunMethod.Allocate)) expect(m.get(StunAttr.REQUESTED_ADDRESS_FAMILY)!.toString('hex')).to.equal('02000000');
+    }
+    // Both servers are IPv4: the IPv4 host socket reached them (the relay family is independent).
+    expect([...dual.allocations.keys()]).to.deep.equal(['10.0.0.1:5000']);
+    await settle(clock, socket!.close(), 100);
+  });
 });

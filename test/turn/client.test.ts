@@ -24,6 +24,7 @@ describe('turn/client (RFC 8656) against a scripted server', () => {
     expect(first.has(StunAttr.USERNAME)).to.equal(false);
     expect(first.get(StunAttr.REQUESTED_TRANSPORT)!.toString('hex')).to.equal('11000000');
     expect(first.get(StunAttr.LIFETIME)!.readUInt32BE(0)).to.equal(600);
+    expect(first.has(StunAttr.REQUESTED_ADDRESS_FAMILY)).to.equal(false); // IPv4 is the default (RFC 8656 §7.2)
     expect(verifyFingerprint(first)).to.equal(true);
     reply(client, first, 'error', challenge());
     await flush();
@@ -255,5 +256,102 @@ describe('turn/client (RFC 8656) against a scripted server', () => {
   it('needs credentials, and a proxy only with tcp/tls', () => {
     expect(() => new TurnClient({ server: SERVER, transport: 'udp' })).to.throw(TurnError, /no username/);
     expect(() => new TurnClient({ server: SERVER, transport: 'udp', username: 'u', password: 'p', proxy: { host: '127.0.0.1', port: 1 } })).to.throw(TurnError, /proxy needs transport tcp or tls/);
+  });
+
+  describe('IPv6 relayed addresses (RFC 8656 §7.1 REQUESTED-ADDRESS-FAMILY, RFC 6156)', () => {
+    const RELAYED6 = { address: '2001:db8::5', port: 50000 };
+    const PEER6 = { address: '2001:db8:1::20', port: 6000 };
+
+    async function allocate6(relayed: { address: string; port: number } = RELAYED6) {
+      const s = setup({ family: 'IPv6', autoChannel: false });
+      const started = s.client.start();
+      await flush();
+      const first = s.socket.last();
+      reply(s.client, first, 'error', challenge());
+      await flush();
+      const second = s.socket.last();
+      reply(s.client, second, 'success', (m) => {
+        m.addXorAddress(StunAttr.XOR_RELAYED_ADDRESS, relayed);
+        m.addXorAddress(StunAttr.XOR_MAPPED_ADDRESS, MAPPED);
+        m.add(StunAttr.LIFETIME, u32(600));
+      }, { key: KEY });
+      return { ...s, started, first, second };
+    }
+
+    /** The 16-byte XOR pad of a message: magic cookie, then transaction ID (RFC 8489 §14.2). */
+    const pad = (m: StunMessage): Buffer => Buffer.concat([Buffer.from([0x21, 0x12, 0xa4, 0x42]), m.transactionId]);
+
+    it('asks with REQUESTED-ADDRESS-FAMILY 0x02 and decodes the IPv6 XOR-RELAYED-ADDRESS with the transaction ID', async () => {
+      const { client, started, first, second } = await allocate6();
+      await started;
+      for (const m of [first, second]) expect(m.get(StunAttr.REQUESTED_ADDRESS_FAMILY)!.toString('hex')).to.equal('02000000');
+      expect(client.relayedAddress).to.deep.equal({ ...RELAYED6, family: 'IPv6' });
+      expect(client.family).to.equal('IPv6');
+    });
+
+    it('IPv6 peers: XOR-PEER-ADDRESS of family 0x02, address XOR-ed with cookie and transaction ID; Send and Data indications', async () => {
+      const { client, socket, started } = await allocate6();
+      await started;
+      const received: Array<[string, TransportAddress]> = [];
+      client.on('data', (d, p) => received.push([d.toString(), p]));
+      client.send(Buffer.from('six'), PEER6);
+      await flush();
+      const perm = socket.last();
+      expect(perm.method).to.equal(StunMethod.CreatePermission);
+      const raw = perm.get(StunAttr.XOR_PEER_ADDRESS)!;
+      expect(raw.length).to.equal(20);
+      expect(raw[1]).to.equal(0x02);
+      const address = Buffer.from(raw.subarray(4));
+      for (let i = 0; i < 16; i++) address[i]! ^= pad(perm)[i]!;
+      expect(address.toString('hex')).to.equal('20010db8000100000000000000000020');
+      reply(client, perm, 'success', () => {}, { key: KEY });
+      await flush();
+      const indication = StunMessage.decode(socket.sent[socket.sent.length - 1]!);
+      expect(indication.method).to.equal(StunMethod.Send);
+      expect(indication.getXorAddress(StunAttr.XOR_PEER_ADDRESS)).to.deep.equal({ ...PEER6, family: 'IPv6' });
+      const data = new StunMessage({ method: StunMethod.Data, messageClass: 'indication' });
+      data.addXorAddress(StunAttr.XOR_PEER_ADDRESS, PEER6).add(StunAttr.DATA, Buffer.from('back'));
+      expect(client.handlePacket(data.encode(), SERVER)).to.equal(true);
+      expect(received).to.deep.equal([['back', { ...PEER6, family: 'IPv6' }]]);
+    });
+
+    it('440 Address Family not Supported: kind family, one line naming what was asked', async () => {
+      const { client, socket } = setup({ family: 'IPv6' });
+      const started = rejection(client.start());
+      await flush();
+      reply(client, socket.last(), 'error', challenge());
+      await flush();
+      reply(client, socket.last(), 'error', (m) => m.addErrorCode(440), { key: KEY });
+      const e = await started;
+      expect(e.kind).to.equal('family');
+      expect(e.code).to.equal(440);
+      expect(e.message).to.equal('TURN server 203.0.113.5:3478/udp: Allocate failed: no IPv6 relayed addresses on this server (440 Address Family not Supported)');
+    });
+
+    it('an IPv4 relayed address when IPv6 was asked is refused', async () => {
+      const { started } = await allocate6(RELAYED);
+      const e = await rejection(started);
+      expect(e.kind).to.equal('family');
+      expect(e.message).to.match(/Allocate gave the IPv4 relayed address 203\.0\.113\.5:50000, IPv6 was requested$/);
+    });
+
+    it('a peer of the other family is refused without a request (the server would answer 443); 443 maps to kind family', async () => {
+      const { client, socket, started } = await allocate6();
+      await started;
+      const count = socket.sent.length;
+      const perm = await rejection(client.createPermission(PEER));
+      expect(perm.kind).to.equal('family');
+      expect(perm.message).to.match(/CreatePermission 198\.51\.100\.20: an IPv4 peer cannot be reached from the IPv6 relayed address \[2001:db8::5\]:50000$/);
+      expect((await rejection(client.bindChannel(PEER))).kind).to.equal('family');
+      client.send(Buffer.from('x'), PEER);
+      expect(client.stats.droppedSends).to.equal(1);
+      expect(socket.sent.length).to.equal(count);
+      const created = rejection(client.createPermission(PEER6));
+      await flush();
+      reply(client, socket.last(), 'error', (m) => m.addErrorCode(443), { key: KEY });
+      const e = await created;
+      expect(e.kind).to.equal('family');
+      expect(e.code).to.equal(443);
+    });
   });
 });
