@@ -183,7 +183,7 @@ describe('turn/client: Allocate errors RFC 8656 §7.4 acts on (300, 437)', () =>
 
     it('an IPv6 alternate for an IPv4 client: a socket of the alternate\'s family is opened', async () => {
       const a = new FakeTurnServer(net, '192.0.2.1', 3478);
-      const b = new FakeTurnServer(net, '2001:db8::2', 3478);
+      const b = new FakeTurnServer(net, '2001:db8::2', 3478, { relayIPv4: '192.0.2.22' });
       redirectTo(a, b.address);
       const { value } = await settle(clock, client(a).start());
       expect(value!.allocated).to.equal(true);

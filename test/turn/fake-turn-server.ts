@@ -25,7 +25,7 @@ export interface FakeTurnServerOptions {
   realm?: string;
   username?: string;
   password?: string;
-  /** Relayed addresses are handed out on these (port from 50000 up); absent family: 440. */
+  /** Relayed addresses are handed out on these (port from 50000 up; IPv4 default: the server's own address if IPv4); none of a family: 440. */
   relayIPv4?: string;
   relayIPv6?: string;
   /** LIFETIME granted (default: what was asked, at most 3600). */
@@ -109,7 +109,7 @@ export class FakeTurnServer {
       case StunMethod.Allocate: {
         if (this.allocations.has(tuple)) return this.error(request, 437);
         const family = request.get(StunAttr.REQUESTED_ADDRESS_FAMILY)?.[0] === 0x02 ? 'IPv6' : 'IPv4';
-        const relayIp = family === 'IPv6' ? this.opts.relayIPv6 : this.opts.relayIPv4 ?? this.socket.local.address;
+        const relayIp = family === 'IPv6' ? this.opts.relayIPv6 : this.opts.relayIPv4 ?? (this.socket.local.family === 'IPv4' ? this.socket.local.address : undefined);
         if (!relayIp) return this.error(request, 440);
         const relayed: TransportAddress = { address: relayIp, port: this.nextRelayPort++, family: familyOf(relayIp) };
         this.allocations.set(tuple, relayed);
