@@ -2,17 +2,18 @@ import type { Clock, TimerHandle } from '../base/clock.js';
 import { systemClock } from '../base/clock.js';
 import { errorMessage, StateError, TimeoutError } from '../base/errors.js';
 import { TypedEmitter } from '../base/events.js';
-import { redact, scrub, silentLogger, type Logger } from '../base/log.js';
+import { redact, silentLogger, type Logger } from '../base/log.js';
 import type { HttpProxy } from '../net/http-connect.js';
 import { familyOf, formatAddress, sameAddress, type AddressFamily, type PacketSocket, type TransportAddress } from '../net/socket.js';
 import { longTermKey, verifyFingerprint, verifyMessageIntegrity } from '../stun/integrity.js';
 import { FAMILY_IPV6 } from '../stun/attributes.js';
 import { isStunPacket, StunAttr, StunMessage, StunMethod } from '../stun/message.js';
 import { StunTransactionManager, TransactionCancelledError } from '../stun/transaction.js';
-import { decodeChannelData, encodeChannelData, isChannelData, MAX_CHANNEL_NUMBER, MIN_CHANNEL_NUMBER } from './channel-data.js';
+import { decodeChannelData, isChannelData } from './channel-data.js';
 import { openTurnSocket, type TurnSocket, type TurnSocketFactory, type TurnTransport } from './client-socket.js';
 import type { CredentialProvider } from './credentials.js';
-import { CHANNEL_LIFETIME_MS, PERMISSION_LIFETIME_MS, refreshAt, retryDelay } from './upkeep.js';
+import { PeerBindings, type PeerBindingStats } from './peer-bindings.js';
+import { TurnError, turnErrorFor } from './turn-error.js';
 
 /**
  * TURN client (RFC 8656): one allocation on one server.
@@ -37,14 +38,18 @@ import { CHANNEL_LIFETIME_MS, PERMISSION_LIFETIME_MS, refreshAt, retryDelay } fr
  * NONCE and MESSAGE-INTEGRITY, and a 438 (Stale Nonce) is retried with the new nonce. Responses
  * whose MESSAGE-INTEGRITY or FINGERPRINT does not verify are dropped as if never received.
  *
+ * Allocate errors (RFC 8656 §7.4): a 300 (Try Alternate) is followed once to its ALTERNATE-SERVER,
+ * a 437 (Allocation Mismatch) retried from up to three new client transport addresses. The relayed
+ * address is IPv4 unless `family: 'IPv6'` asks for IPv6 (REQUESTED-ADDRESS-FAMILY, RFC 6156).
+ *
  * Timers: the allocation is refreshed at lifetime - 60 s (half the lifetime when it is 2 minutes
- * or less), permissions every 4 minutes (they last 5, RFC 8656 §9), channel bindings every 9
- * minutes (they last 10, RFC 8656 §12); a failed permission or channel refresh is retried with a
- * back-off bounded by the binding's lifetime (upkeep.ts), and a channel that lapses anyway is no
- * longer used for ChannelData. All run on the injected Clock.
+ * or less); permissions and channel bindings are kept by peer-bindings.ts (every 4 and 9 minutes,
+ * failed refreshes retried with the back-off of upkeep.ts). All run on the injected Clock.
+ * Errors: turn-error.ts. Sockets the client opens: client-socket.ts.
  */
 
 export type { TurnTransport } from './client-socket.js';
+export { TurnError, type TurnErrorKind, type AlternateServer } from './turn-error.js';
 
 export interface TurnAllocateOptions {
   server: { address: string; port: number };
@@ -92,52 +97,15 @@ export interface TurnAllocateOptions {
   family?: AddressFamily;
 }
 
-export type TurnErrorKind =
-  | 'auth' /* 401 after credentials, 441 */
-  | 'quota' /* 486 */
-  | 'mismatch' /* 437 */
-  | 'timeout' /* no response: server unreachable */
-  | 'connect' /* TCP/TLS/proxy connection failed or was lost */
-  | 'rejected' /* any other error response */
-  | 'protocol' /* malformed or missing attributes */
-  | 'expired' /* a permission or channel binding lapsed after its refreshes failed (a warning) */
-  | 'family' /* 440 Address Family not Supported, 443 Peer Address Family Mismatch */
-  | 'aborted'
-  | 'closed';
-
-/** The server named in a 300 (Try Alternate) response: ALTERNATE-SERVER and, for TLS, ALTERNATE-DOMAIN (RFC 8489 §14.15, §14.16). */
-export interface AlternateServer {
-  address: string;
-  port: number;
-  domain?: string;
-}
-
-/** A TURN failure. The message is one line: "TURN server <label>: <operation> failed: <cause>". Never contains a password. */
-export class TurnError extends Error {
-  override readonly name = 'TurnError';
-  /** The message without the "TURN server <label>: " prefix. */
-  readonly detail: string;
-  constructor(readonly kind: TurnErrorKind, readonly server: string, detail: string, readonly code?: number, readonly alternate?: AlternateServer) {
-    super(scrub(`TURN server ${server}: ${detail}`).replace(/[\r\n]+/g, ' '));
-    this.detail = scrub(detail).replace(/[\r\n]+/g, ' ');
-  }
-}
-
-export interface TurnClientStats {
+/** Counters; `droppedSends` also counts packets given to send() while the client is not allocated. */
+export interface TurnClientStats extends PeerBindingStats {
   requests: number;
   /** Responses dropped because MESSAGE-INTEGRITY or FINGERPRINT did not verify, or they did not decode. */
   droppedResponses: number;
   refreshes: number;
-  permissions: number;
-  channels: number;
-  sendIndications: number;
-  channelDataSent: number;
   dataIndications: number;
   channelDataReceived: number;
-  bytesSent: number;
   bytesReceived: number;
-  /** Application packets dropped: queue overflow while a permission was pending, or the client not allocated. */
-  droppedSends: number;
 }
 
 export interface TurnClientEvents {
@@ -162,47 +130,14 @@ const ALLOWED: Record<State, State[]> = {
   closed: ['closing'],
 };
 
-const MAX_QUEUED_PER_PEER = 32;
 const MAX_STALE_NONCE_RETRIES = 3;
 /** RFC 8656 §7.4 on 437: "The client SHOULD try three different client transport addresses before giving up on this server." */
 const MAX_MISMATCH_RETRIES = 3;
-
-/** Upkeep state of one binding (permission or channel), see upkeep.ts. */
-interface Upkeep {
-  /** When the server drops it unless refreshed (0: never installed). */
-  expiresAt: number;
-  /** Refresh, or retry of a failed refresh. */
-  timer?: TimerHandle;
-  /** Fires at expiresAt: the binding lapsed. */
-  expiryTimer?: TimerHandle;
-  /** Consecutive failed requests. */
-  failures: number;
-  /** No on-demand attempt (from send) before this time. */
-  retryAt: number;
-}
-
-interface Permission extends Upkeep {
-  installed: boolean;
-  pending?: Promise<void>;
-  queue: Array<{ data: Buffer; peer: TransportAddress }>;
-}
-
-interface Channel extends Upkeep {
-  number: number;
-  peer: TransportAddress;
-  bound: boolean;
-  pending?: Promise<number>;
-}
 
 function u32(v: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(v >>> 0, 0);
   return b;
-}
-
-/** Reason phrase from a server, made safe for a one-line message. */
-function phrase(text: string): string {
-  return text.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 80);
 }
 
 export class TurnClient extends TypedEmitter<TurnClientEvents> {
@@ -237,10 +172,7 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
   private lifetime = 0;
   private expiresAt = 0;
   private refreshTimer: TimerHandle | undefined;
-  private readonly permissions = new Map<string, Permission>();
-  private readonly channelsByPeer = new Map<string, Channel>();
-  private readonly channelsByNumber = new Map<number, Channel>();
-  private nextChannel = MIN_CHANNEL_NUMBER;
+  private readonly bindings: PeerBindings;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly opts: TurnAllocateOptions) {
@@ -260,6 +192,21 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
     this.transactions = new StunTransactionManager(this.clock);
     this.socket = opts.socket;
     this.ownsSocket = opts.socket === undefined;
+    this.bindings = new PeerBindings({
+      clock: this.clock,
+      log: this.log,
+      label: () => this.label,
+      family: () => this.family,
+      relayed: () => this.relayed,
+      allocated: () => this.state === 'allocated',
+      reliable: () => this.reliable,
+      request: (method, what, build) => this.request(method, what, build),
+      transmit: (bytes) => this.socket?.send(bytes, this.current),
+      warn: (e) => this.warn(e),
+      allocationLost: (e) => this.allocationLost(e),
+      onPermission: (address) => this.safeEmit('permission', address),
+      onChannel: (channel, peer) => this.safeEmit('channel', channel, peer),
+    }, this.stats, opts.autoChannel ?? true);
   }
 
   /** Allocates on the server (connecting or binding a socket first when none was given). */
@@ -390,18 +337,6 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
   /** The requested relayed address family. */
   get family(): AddressFamily {
     return this.opts.family ?? 'IPv4';
-  }
-
-  /**
-   * RFC 8656 §9.2 / §12.2: a server answers 443 when "the XOR-PEER-ADDRESS attribute contains an
-   * address of an address family that is not the same as that of a relayed transport address for
-   * the allocation"; the client does not send such a request. @throws TurnError kind 'family'.
-   */
-  private checkPeerFamily(what: string, peer: { address: string }): void {
-    const family = familyOf(peer.address);
-    if (family !== this.family) {
-      throw new TurnError('family', this.label, `${what} ${peer.address}: an ${family} peer cannot be reached from the ${this.family} relayed address ${this.relayed ? formatAddress(this.relayed) : ''}`.trimEnd());
-    }
   }
 
   /**
@@ -557,7 +492,7 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
         this.setRealmNonce(realm ?? this.realm ?? '', nonce);
         continue;
       }
-      throw this.errorFor(what, error, sentCredentials, response);
+      throw turnErrorFor(this.label, what, error, response, { sentCredentials, username: this.username, family: this.family });
     }
   }
 
@@ -565,42 +500,6 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
     if (realm !== this.realm || !this.key) this.key = longTermKey(this.username, realm, this.password);
     this.realm = realm;
     this.nonce = Buffer.from(nonce);
-  }
-
-  private errorFor(what: string, error: { code: number; reason: string }, sentCredentials: boolean, response: StunMessage): TurnError {
-    const got = `${error.code}${error.reason ? ` ${phrase(error.reason)}` : ''}`;
-    switch (error.code) {
-      case 300: {
-        // RFC 8489 §10 / §14.15: ALTERNATE-SERVER has the MAPPED-ADDRESS encoding (not XOR-ed).
-        let alternate: AlternateServer | undefined;
-        try {
-          const a = response.getMappedAddress(StunAttr.ALTERNATE_SERVER);
-          const domain = response.get(StunAttr.ALTERNATE_DOMAIN)?.toString('utf8');
-          if (a) alternate = { address: a.address, port: a.port, domain: domain ? phrase(domain) : undefined };
-        } catch {
-          alternate = undefined;
-        }
-        return new TurnError('rejected', this.label, alternate
-          ? `${what} failed: ${got} to ${formatAddress(alternate)}`
-          : `${what} failed: ${got} without a usable ALTERNATE-SERVER`, 300, alternate);
-      }
-      case 401:
-        return new TurnError('auth', this.label, sentCredentials
-          ? `${what} failed: wrong credentials for user '${this.username}' (${got})`
-          : `${what} failed: ${got} without a usable REALM/NONCE challenge`, 401);
-      case 441:
-        return new TurnError('auth', this.label, `${what} failed: wrong credentials for user '${this.username}' (${got})`, 441);
-      case 486:
-        return new TurnError('quota', this.label, `${what} failed: allocation quota reached for user '${this.username}' (${got})`, 486);
-      case 437:
-        return new TurnError('mismatch', this.label, `${what} failed: allocation mismatch (${got})`, 437);
-      case 440:
-        return new TurnError('family', this.label, `${what} failed: no ${this.family} relayed addresses on this server (${got})`, 440);
-      case 443:
-        return new TurnError('family', this.label, `${what} failed: the peer is not ${this.family === 'IPv6' ? 'an IPv6' : 'an IPv4'} address like the relayed address (${got})`, 443);
-      default:
-        return new TurnError('rejected', this.label, `${what} failed: ${got}`, error.code);
-    }
   }
 
   private setLifetime(response: StunMessage): void {
@@ -648,260 +547,37 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
     this.safeEmit('closed', `allocation expired: ${error.message}`);
   }
 
-  private permissionFor(address: string): Permission {
-    let p = this.permissions.get(address);
-    if (!p) {
-      p = { installed: false, expiresAt: 0, failures: 0, retryAt: 0, queue: [] };
-      this.permissions.set(address, p);
-    }
-    return p;
-  }
-
   /**
    * Installs (or refreshes) a permission for the peer's IP address (RFC 8656 §9; the port is
-   * ignored). Kept alive until close(): refreshed a minute before its 5 minutes run out, a failed
-   * refresh retried with the back-off of upkeep.ts. @throws TurnError.
+   * ignored), kept alive until close() (peer-bindings.ts). @throws StateError before the
+   * allocation exists; the promise rejects with TurnError (kind 'family' for a peer of the other family).
    */
   createPermission(peer: { address: string; port: number }): Promise<void> {
     this.requireAllocated('CreatePermission');
-    try {
-      this.checkPeerFamily('CreatePermission', peer);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return this.requestPermission(peer.address, this.permissionFor(peer.address));
-  }
-
-  private requestPermission(address: string, p: Permission): Promise<void> {
-    if (p.pending) return p.pending;
-    const sentAt = this.clock.now();
-    const pending = this.request(StunMethod.CreatePermission, `CreatePermission ${address}`, (m) =>
-      m.addXorAddress(StunAttr.XOR_PEER_ADDRESS, { address, port: 0 }))
-      .then(
-        () => {
-          if (!p.installed) this.stats.permissions++;
-          this.permissionInstalled(address, p, sentAt);
-        },
-        (e: unknown) => {
-          this.permissionFailed(address, p);
-          throw e;
-        },
-      )
-      .finally(() => { p.pending = undefined; });
-    p.pending = pending;
-    return pending;
-  }
-
-  /** A CreatePermission or ChannelBind first sent at `sentAt` succeeded: the permission holds 5 minutes from then. */
-  private permissionInstalled(address: string, p: Permission, sentAt: number): void {
-    const first = !p.installed;
-    p.installed = true;
-    p.failures = 0;
-    p.retryAt = 0;
-    // The server started the lifetime when it got the request, no sooner than it was sent.
-    p.expiresAt = Math.max(p.expiresAt, sentAt + PERMISSION_LIFETIME_MS);
-    this.clock.clearTimer(p.timer);
-    p.timer = this.clock.setTimer(refreshAt(sentAt, PERMISSION_LIFETIME_MS) - this.clock.now(), () => this.refreshPermission(address, p));
-    this.clock.clearTimer(p.expiryTimer);
-    p.expiryTimer = this.clock.setTimer(p.expiresAt - this.clock.now(), () => this.permissionExpired(address, p));
-    if (first) this.safeEmit('permission', address);
-    this.flush(p);
-  }
-
-  private refreshPermission(address: string, p: Permission): void {
-    p.timer = undefined;
-    if (this.state !== 'allocated') return;
-    this.requestPermission(address, p).catch((e: unknown) => this.backgroundFailure(e));
-  }
-
-  /** Schedules the next attempt: a timed retry while the permission holds, on demand (send) once it has lapsed. */
-  private permissionFailed(address: string, p: Permission): void {
-    if (this.state !== 'allocated') return;
-    p.failures++;
-    const remaining = p.installed ? p.expiresAt - this.clock.now() : 0;
-    const delay = retryDelay(PERMISSION_LIFETIME_MS, p.failures, remaining);
-    p.retryAt = this.clock.now() + delay;
-    if (p.installed && remaining > 0) {
-      this.clock.clearTimer(p.timer);
-      p.timer = this.clock.setTimer(delay, () => this.refreshPermission(address, p));
-    }
-  }
-
-  /** RFC 8656 §9: the server dropped the permission; sends wait for a new one (created on the next send). */
-  private permissionExpired(address: string, p: Permission): void {
-    p.expiryTimer = undefined;
-    if (this.state !== 'allocated' || !p.installed || this.clock.now() < p.expiresAt) return;
-    p.installed = false;
-    this.clock.clearTimer(p.timer);
-    p.timer = undefined;
-    this.warn(new TurnError('expired', this.label, `permission for ${address} lapsed after ${p.failures} failed refresh${p.failures === 1 ? '' : 'es'}`));
+    return this.bindings.createPermission(peer);
   }
 
   /**
-   * Binds a channel to the peer (RFC 8656 §12.1), which also installs its permission; refreshed
-   * a minute before its 10 minutes run out, a failed refresh retried with the back-off of
-   * upkeep.ts. When the binding lapses anyway, ChannelData stops and Send indications take over
-   * until a rebind (on the next send) succeeds. Resolves with the channel number
-   * (0x4000..0x4FFF). @throws TurnError.
+   * Binds a channel to the peer (RFC 8656 §12.1), which also installs its permission, kept alive
+   * until close() (peer-bindings.ts). Resolves with the channel number (0x4000..0x4FFF).
+   * @throws StateError before the allocation exists; the promise rejects with TurnError.
    */
   bindChannel(peer: { address: string; port: number }): Promise<number> {
     this.requireAllocated('ChannelBind');
-    try {
-      this.checkPeerFamily('ChannelBind', peer);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    const key = formatAddress(peer);
-    let channel = this.channelsByPeer.get(key);
-    if (!channel) {
-      if (this.nextChannel > MAX_CHANNEL_NUMBER) return Promise.reject(new TurnError('rejected', this.label, 'ChannelBind failed: all channel numbers 0x4000..0x4FFF in use'));
-      channel = { number: this.nextChannel++, peer: { address: peer.address, port: peer.port, family: familyOf(peer.address) }, bound: false, expiresAt: 0, failures: 0, retryAt: 0 };
-      this.channelsByPeer.set(key, channel);
-      this.channelsByNumber.set(channel.number, channel);
-    }
-    return this.requestChannel(channel);
-  }
-
-  private requestChannel(c: Channel): Promise<number> {
-    if (c.pending) return c.pending;
-    const key = formatAddress(c.peer);
-    const sentAt = this.clock.now();
-    // RFC 8656 §12: rebinding a lapsed channel to the same peer reuses its number (the 5-minute
-    // wait applies only to binding the number or the peer to something else).
-    const pending = this.request(StunMethod.ChannelBind, `ChannelBind 0x${c.number.toString(16)} to ${key}`, (m) => {
-      m.add(StunAttr.CHANNEL_NUMBER, Buffer.from([c.number >> 8, c.number & 0xff, 0, 0]));
-      m.addXorAddress(StunAttr.XOR_PEER_ADDRESS, c.peer);
-    }).then(
-      () => {
-        this.channelBound(c, sentAt);
-        return c.number;
-      },
-      (e: unknown) => {
-        this.channelFailed(c);
-        throw e;
-      },
-    ).finally(() => { c.pending = undefined; });
-    c.pending = pending;
-    return pending;
-  }
-
-  private channelBound(c: Channel, sentAt: number): void {
-    const first = c.expiresAt === 0; // never bound before
-    c.bound = true;
-    c.failures = 0;
-    c.retryAt = 0;
-    c.expiresAt = Math.max(c.expiresAt, sentAt + CHANNEL_LIFETIME_MS);
-    this.clock.clearTimer(c.timer);
-    c.timer = this.clock.setTimer(refreshAt(sentAt, CHANNEL_LIFETIME_MS) - this.clock.now(), () => this.refreshChannel(c));
-    this.clock.clearTimer(c.expiryTimer);
-    c.expiryTimer = this.clock.setTimer(c.expiresAt - this.clock.now(), () => this.channelExpired(c));
-    if (first) {
-      this.stats.channels++;
-      this.safeEmit('channel', c.number, c.peer);
-    }
-    // RFC 8656 §12.2: a successful ChannelBind installs or refreshes the permission too.
-    const p = this.permissionFor(c.peer.address);
-    if (!p.installed) this.stats.permissions++;
-    this.permissionInstalled(c.peer.address, p, sentAt);
-  }
-
-  private refreshChannel(c: Channel): void {
-    c.timer = undefined;
-    if (this.state !== 'allocated') return;
-    this.requestChannel(c).catch((e: unknown) => this.backgroundFailure(e));
-  }
-
-  private channelFailed(c: Channel): void {
-    if (this.state !== 'allocated') return;
-    c.failures++;
-    const remaining = c.bound ? c.expiresAt - this.clock.now() : 0;
-    const delay = retryDelay(CHANNEL_LIFETIME_MS, c.failures, remaining);
-    c.retryAt = this.clock.now() + delay;
-    if (c.bound && remaining > 0) {
-      this.clock.clearTimer(c.timer);
-      c.timer = this.clock.setTimer(delay, () => this.refreshChannel(c));
-      return;
-    }
-    // Not bound: packets waiting for this bind go out as Send indications once a permission exists.
-    const p = this.permissionFor(c.peer.address);
-    if (!p.installed && p.queue.length > 0 && this.clock.now() >= p.retryAt) {
-      this.requestPermission(c.peer.address, p).catch((e: unknown) => this.warn(e));
-    }
-  }
-
-  /** RFC 8656 §12: "A channel binding lasts for 10 minutes unless refreshed": past that, no more ChannelData on it. */
-  private channelExpired(c: Channel): void {
-    c.expiryTimer = undefined;
-    if (this.state !== 'allocated' || !c.bound || this.clock.now() < c.expiresAt) return;
-    c.bound = false;
-    this.clock.clearTimer(c.timer);
-    c.timer = undefined;
-    this.warn(new TurnError('expired', this.label, `channel 0x${c.number.toString(16)} to ${formatAddress(c.peer)} lapsed after ${c.failures} failed refresh${c.failures === 1 ? '' : 'es'}: using Send indications until it is bound again`));
-  }
-
-  /** A background refresh failed: 437 means the allocation itself is gone; anything else is a warning (the retry is scheduled). */
-  private backgroundFailure(e: unknown): void {
-    if (e instanceof TurnError && e.kind === 'mismatch') {
-      this.allocationLost(e);
-      return;
-    }
-    this.warn(e);
+    return this.bindings.bindChannel(peer);
   }
 
   /**
-   * Sends `data` to `peer` through the relay: as ChannelData while a channel is bound and its
-   * permission holds, as a Send indication (RFC 8656 §11) while only the permission holds; before
-   * that it is queued (up to 32 packets per peer address) while the permission is created. A
-   * channel is bound on the first send (autoChannel) and bound again on a later send once a lapsed
-   * binding's back-off has passed. Never throws: failures are counted in stats and reported as 'warning'.
+   * Sends `data` to `peer` through the relay: ChannelData on a bound channel, else a Send
+   * indication once the permission exists, else queued while it is created (peer-bindings.ts).
+   * Never throws: failures are counted in stats and reported as 'warning'.
    */
   send(data: Buffer, peer: { address: string; port: number }): void {
-    const socket = this.socket;
-    if (this.state !== 'allocated' || !socket) {
+    if (this.state !== 'allocated' || !this.socket) {
       this.stats.droppedSends++;
       return;
     }
-    if (familyOf(peer.address) !== this.family) {
-      // No permission can exist for it (443): dropped, like a datagram to an unreachable network.
-      this.stats.droppedSends++;
-      this.log.debug(`dropping a packet for ${formatAddress(peer)}: the relayed address is ${this.family}`);
-      return;
-    }
-    const key = formatAddress(peer);
-    const channel = this.channelsByPeer.get(key);
-    const p = this.permissionFor(peer.address);
-    if (channel?.bound && p.installed) {
-      this.stats.channelDataSent++;
-      this.stats.bytesSent += data.length;
-      socket.send(encodeChannelData(channel.number, data, this.reliable), this.server);
-      return;
-    }
-    const now = this.clock.now();
-    if ((this.opts.autoChannel ?? true) && (!channel || (!channel.bound && !channel.pending && now >= channel.retryAt))) {
-      this.bindChannel(peer).catch((e: unknown) => this.warn(e));
-    }
-    if (!p.installed) {
-      if (p.queue.length >= MAX_QUEUED_PER_PEER) {
-        p.queue.shift();
-        this.stats.droppedSends++;
-      }
-      p.queue.push({ data, peer: { address: peer.address, port: peer.port, family: familyOf(peer.address) } });
-      if (!p.pending && !this.channelsByPeer.get(key)?.pending && now >= p.retryAt) {
-        this.requestPermission(peer.address, p).catch((e: unknown) => this.warn(e));
-      }
-      return;
-    }
-    const indication = new StunMessage({ method: StunMethod.Send, messageClass: 'indication' });
-    indication.addXorAddress(StunAttr.XOR_PEER_ADDRESS, peer);
-    indication.add(StunAttr.DATA, data);
-    this.stats.sendIndications++;
-    this.stats.bytesSent += data.length;
-    socket.send(indication.encode(), this.server);
-  }
-
-  private flush(p: Permission): void {
-    const queued = p.queue.splice(0);
-    for (const q of queued) this.send(q.data, q.peer);
+    this.bindings.send(data, peer);
   }
 
   private warn(e: unknown): void {
@@ -929,11 +605,11 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
       } catch {
         return true;
       }
-      const channel = this.channelsByNumber.get(decoded.channel);
-      if (channel) {
+      const peer = this.bindings.peerOfChannel(decoded.channel);
+      if (peer) {
         this.stats.channelDataReceived++;
         this.stats.bytesReceived += decoded.data.length;
-        this.safeEmit('data', Buffer.from(decoded.data), channel.peer);
+        this.safeEmit('data', Buffer.from(decoded.data), peer);
       }
       return true;
     }
@@ -978,15 +654,7 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
   private clearTimers(): void {
     this.clock.clearTimer(this.refreshTimer);
     this.refreshTimer = undefined;
-    for (const p of this.permissions.values()) {
-      this.clock.clearTimer(p.timer);
-      this.clock.clearTimer(p.expiryTimer);
-      p.queue.length = 0;
-    }
-    for (const c of this.channelsByPeer.values()) {
-      this.clock.clearTimer(c.timer);
-      this.clock.clearTimer(c.expiryTimer);
-    }
+    this.bindings.clear();
   }
 
   /**
