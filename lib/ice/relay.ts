@@ -5,13 +5,18 @@
  * address is the relayed transport address, so checks and media use it like any other base:
  * sends go through the TURN client (permissions and channels made on demand, RFC 8656 §9, §12),
  * data from peers arrives as if received on that socket.
+ *
+ * Every timer (the per-server timeout, the client's transactions and refreshes) runs on the given
+ * Clock and every socket the clients open comes from the given factory, so relay gathering with
+ * failover runs under a ManualClock on an in-memory network.
  */
-import type { Clock } from '../base/clock.js';
+import { systemClock, type Clock } from '../base/clock.js';
 import { errorMessage } from '../base/errors.js';
 import type { Logger } from '../base/log.js';
-import type { PacketHandler, PacketSocket, TransportAddress } from '../net/socket.js';
+import type { AddressFamily, PacketHandler, PacketSocket, TransportAddress } from '../net/socket.js';
 import { familyOf, formatAddress } from '../net/socket.js';
 import { TurnClient, type TurnTransport } from '../turn/client.js';
+import { udpSocketsFrom, type TurnSocketFactory } from '../turn/client-socket.js';
 import type { CredentialProvider } from '../turn/credentials.js';
 import { firstWorking } from '../turn/servers.js';
 
@@ -88,6 +93,19 @@ export interface AllocateRelayOptions {
   detachFromHost: (client: TurnClient) => void;
   perServerTimeoutMs?: number;
   clock?: Clock;
+  /**
+   * UDP sockets for allocations that cannot share the host socket (a server of the other
+   * family): the same binder as IceAgentOptions.bindSocket. TCP/TLS connect for real.
+   */
+  bindSocket?: (address: string) => Promise<PacketSocket>;
+  /** Every socket a client opens itself (UDP, TCP, TLS); takes precedence over bindSocket. */
+  openSocket?: TurnSocketFactory;
+  /**
+   * Family of the relayed address (RFC 8656 §7.1 REQUESTED-ADDRESS-FAMILY, RFC 6156): 'IPv4'
+   * (default) or 'IPv6'; independent of the family of the server's address or the host socket. A
+   * server without relays of that family answers 440 and the next server is tried.
+   */
+  family?: AddressFamily;
   log: Logger;
 }
 
@@ -97,7 +115,9 @@ export interface AllocateRelayOptions {
  */
 export async function allocateRelay(opts: AllocateRelayOptions): Promise<{ socket?: RelaySocket; result: RelayResult }> {
   const labelOf = (s: TurnServer) => s.label ?? `turn:${formatAddress(s)}${s.transport === 'udp' ? '' : `?transport=${s.transport}`}`;
-  const started = Date.now();
+  const clock = opts.clock ?? systemClock;
+  const openSocket = opts.openSocket ?? (opts.bindSocket ? udpSocketsFrom(opts.bindSocket) : undefined);
+  const started = clock.now();
   try {
     const outcome = await firstWorking(
       opts.servers,
@@ -108,7 +128,9 @@ export async function allocateRelay(opts: AllocateRelayOptions): Promise<{ socke
           username: server.username,
           password: server.password,
           credentials: server.credentials,
-          clock: opts.clock,
+          clock,
+          openSocket,
+          family: opts.family,
           log: opts.log,
           label: labelOf(server),
           servername: server.servername,
@@ -130,7 +152,7 @@ export async function allocateRelay(opts: AllocateRelayOptions): Promise<{ socke
         return TurnClient.allocate(common);
       },
       opts.perServerTimeoutMs ?? 5000,
-      { dispose: (client: TurnClient) => void client.close() },
+      { dispose: (client: TurnClient) => void client.close(), clock },
     );
     const socket = new RelaySocket(outcome.result);
     return {
@@ -148,7 +170,7 @@ export async function allocateRelay(opts: AllocateRelayOptions): Promise<{ socke
     return {
       result: {
         component: opts.component,
-        elapsedMs: Date.now() - started,
+        elapsedMs: clock.now() - started,
         failures: failures ? failures.map((f) => ({ server: labelOf(f.server), error: errorMessage(f.error) })) : [{ server: 'turn', error: errorMessage(e) }],
       },
     };

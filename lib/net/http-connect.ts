@@ -1,4 +1,5 @@
 import * as net from 'node:net';
+import { systemClock, type Clock } from '../base/clock.js';
 import { TimeoutError } from '../base/errors.js';
 import { formatAddress } from './socket.js';
 
@@ -29,9 +30,9 @@ const MAX_RESPONSE_HEAD = 16 * 1024;
  * `resume()`. Bytes the proxy already relayed after its response head are pushed back onto the
  * socket (unshift), so nothing is lost.
  * @throws ProxyError (connection refused, non-2xx status, malformed answer, closed early) or
- *   TimeoutError after `timeoutMs` (default 10 s); both name the proxy and the target.
+ *   TimeoutError after `timeoutMs` (default 10 s, timed on `clock`); both name the proxy and the target.
  */
-export function httpConnect(proxy: HttpProxy, target: { address: string; port: number }, timeoutMs = 10_000): Promise<net.Socket> {
+export function httpConnect(proxy: HttpProxy, target: { address: string; port: number }, timeoutMs = 10_000, clock: Clock = systemClock): Promise<net.Socket> {
   const where = `HTTP proxy ${formatAddress({ address: proxy.host, port: proxy.port })} (CONNECT ${formatAddress(target)})`;
   return new Promise<net.Socket>((resolve, reject) => {
     const socket = net.connect({ host: proxy.host, port: proxy.port });
@@ -40,7 +41,7 @@ export function httpConnect(proxy: HttpProxy, target: { address: string; port: n
     const finish = (error?: Error): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      clock.clearTimer(timer);
       socket.off('data', onData);
       socket.off('error', onError);
       socket.off('close', onClose);
@@ -53,7 +54,7 @@ export function httpConnect(proxy: HttpProxy, target: { address: string; port: n
         resolve(socket);
       }
     };
-    const timer = setTimeout(() => finish(new TimeoutError(`${where}: no answer within ${timeoutMs} ms`, timeoutMs)), timeoutMs);
+    const timer = clock.setTimer(timeoutMs, () => finish(new TimeoutError(`${where}: no answer within ${timeoutMs} ms`, timeoutMs)));
     const onError = (e: Error): void => finish(new ProxyError(`${where}: ${e.message}`));
     const onClose = (): void => finish(new ProxyError(`${where}: proxy closed the connection before answering`));
     const onData = (chunk: Buffer): void => {

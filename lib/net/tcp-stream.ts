@@ -1,5 +1,6 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { systemClock, type Clock } from '../base/clock.js';
 import { TimeoutError } from '../base/errors.js';
 import type { Logger } from '../base/log.js';
 import { silentLogger } from '../base/log.js';
@@ -85,6 +86,12 @@ export interface StreamConnectOptions {
   tls?: {
     /** SNI and the name checked in the certificate; default: none for an IP address. */
     servername?: string;
+    /**
+     * The name (or IP address) the certificate must be valid for, when it is not `servername`
+     * (default `servername`, else the remote address): after an RFC 8489 §10 redirection "the
+     * same domain that was used for the original request MUST be used to validate the certificate".
+     */
+    identity?: string;
     /** Check the certificate chain and name (default true). */
     verify?: boolean;
     /** Trusted CA certificate(s) in PEM, used instead of the system's root store. */
@@ -94,6 +101,8 @@ export interface StreamConnectOptions {
   proxy?: HttpProxy;
   /** Gives up connecting (TCP, proxy and TLS handshake together) after this long. Default 10 s. */
   timeoutMs?: number;
+  /** Times the connect timeout and close()'s linger (default the system clock). */
+  clock?: Clock;
   log?: Logger;
 }
 
@@ -125,6 +134,7 @@ export class StreamPacketSocket implements PacketSocket {
     readonly remote: TransportAddress,
     readonly secure: boolean,
     private readonly log: Logger,
+    private readonly clock: Clock,
   ) {
     stream.setNoDelay(true);
     stream.on('data', (chunk: Buffer) => {
@@ -155,17 +165,18 @@ export class StreamPacketSocket implements PacketSocket {
    */
   static async connect(opts: StreamConnectOptions): Promise<StreamPacketSocket> {
     const log = opts.log ?? silentLogger;
+    const clock = opts.clock ?? systemClock;
     const timeoutMs = opts.timeoutMs ?? 10_000;
     const kind = opts.tls ? 'TLS' : 'TCP';
     const where = `${kind} ${formatAddress(opts.remote)}${opts.proxy ? ` via proxy ${formatAddress({ address: opts.proxy.host, port: opts.proxy.port })}` : ''}`;
-    const started = Date.now();
-    const remaining = (): number => Math.max(1, timeoutMs - (Date.now() - started));
+    const started = clock.now();
+    const remaining = (): number => Math.max(1, timeoutMs - (clock.now() - started));
 
     let raw: net.Socket;
     if (opts.proxy) {
-      raw = await httpConnect(opts.proxy, opts.remote, timeoutMs);
+      raw = await httpConnect(opts.proxy, opts.remote, timeoutMs, clock);
     } else {
-      raw = await waitConnected(net.connect({ host: opts.remote.address, port: opts.remote.port }), 'connect', where, remaining());
+      raw = await waitConnected(net.connect({ host: opts.remote.address, port: opts.remote.port }), 'connect', where, remaining(), clock);
     }
     let stream: net.Socket = raw;
     if (opts.tls) {
@@ -176,16 +187,16 @@ export class StreamPacketSocket implements PacketSocket {
         rejectUnauthorized: opts.tls.verify ?? true,
         ca: opts.tls.ca,
         // Without SNI, check the certificate against the IP address we connected to.
-        checkServerIdentity: (_host, cert) => tls.checkServerIdentity(servername ?? opts.remote.address, cert),
+        checkServerIdentity: (_host, cert) => tls.checkServerIdentity(opts.tls?.identity ?? servername ?? opts.remote.address, cert),
       });
-      stream = await waitConnected(secure, 'secureConnect', where, remaining());
+      stream = await waitConnected(secure, 'secureConnect', where, remaining(), clock);
     }
     const localAddress = normalizeAddress(raw.localAddress ?? '0.0.0.0');
     const remoteAddress = normalizeAddress(opts.remote.address);
     const local: TransportAddress = { address: localAddress, port: raw.localPort ?? 0, family: familyOf(localAddress) };
     const remote: TransportAddress = { address: remoteAddress, port: opts.remote.port, family: familyOf(remoteAddress) };
     log.debug(`${where}: connected from ${formatAddress(local)}`);
-    return new StreamPacketSocket(stream, local, remote, opts.tls !== undefined, log);
+    return new StreamPacketSocket(stream, local, remote, opts.tls !== undefined, log, clock);
   }
 
   get closed(): boolean { return this.isClosed; }
@@ -219,26 +230,26 @@ export class StreamPacketSocket implements PacketSocket {
     this.isClosed = true;
     this.closeReason = 'closed locally';
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => { this.stream.destroy(); resolve(); }, 1000);
-      this.stream.end(() => { clearTimeout(timer); this.stream.destroy(); resolve(); });
+      const timer = this.clock.setTimer(1000, () => { this.stream.destroy(); resolve(); });
+      this.stream.end(() => { this.clock.clearTimer(timer); this.stream.destroy(); resolve(); });
     });
   }
 }
 
-function waitConnected<S extends net.Socket>(socket: S, event: 'connect' | 'secureConnect', where: string, timeoutMs: number): Promise<S> {
+function waitConnected<S extends net.Socket>(socket: S, event: 'connect' | 'secureConnect', where: string, timeoutMs: number, clock: Clock): Promise<S> {
   return new Promise<S>((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const timer = clock.setTimer(timeoutMs, () => {
       socket.destroy();
       reject(new TimeoutError(`${where}: not connected within ${timeoutMs} ms`, timeoutMs));
-    }, timeoutMs);
+    });
     const onError = (e: NodeJS.ErrnoException): void => {
-      clearTimeout(timer);
+      clock.clearTimer(timer);
       socket.destroy();
       reject(new StreamConnectError(`${where}: ${e.message}`, e.code));
     };
     socket.once('error', onError);
     socket.once(event, () => {
-      clearTimeout(timer);
+      clock.clearTimer(timer);
       socket.off('error', onError);
       resolve(socket);
     });

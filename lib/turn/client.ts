@@ -2,17 +2,18 @@ import type { Clock, TimerHandle } from '../base/clock.js';
 import { systemClock } from '../base/clock.js';
 import { errorMessage, StateError, TimeoutError } from '../base/errors.js';
 import { TypedEmitter } from '../base/events.js';
-import { redact, scrub, silentLogger, type Logger } from '../base/log.js';
+import { redact, silentLogger, type Logger } from '../base/log.js';
 import type { HttpProxy } from '../net/http-connect.js';
-import { familyOf, formatAddress, sameAddress, type PacketSocket, type TransportAddress } from '../net/socket.js';
-import { addressKey, transportAddressKey } from '../base/address.js';
-import { StreamPacketSocket } from '../net/tcp-stream.js';
-import { UdpSocket } from '../net/udp.js';
+import { familyOf, formatAddress, sameAddress, type AddressFamily, type PacketSocket, type TransportAddress } from '../net/socket.js';
 import { longTermKey, verifyFingerprint, verifyMessageIntegrity } from '../stun/integrity.js';
+import { FAMILY_IPV6 } from '../stun/attributes.js';
 import { isStunPacket, StunAttr, StunMessage, StunMethod } from '../stun/message.js';
 import { StunTransactionManager, TransactionCancelledError } from '../stun/transaction.js';
-import { decodeChannelData, encodeChannelData, isChannelData, MAX_CHANNEL_NUMBER, MIN_CHANNEL_NUMBER } from './channel-data.js';
+import { decodeChannelData, isChannelData } from './channel-data.js';
+import { openTurnSocket, type TurnSocket, type TurnSocketFactory, type TurnTransport } from './client-socket.js';
 import type { CredentialProvider } from './credentials.js';
+import { PeerBindings, type PeerBindingStats } from './peer-bindings.js';
+import { TurnError, turnErrorFor } from './turn-error.js';
 
 /**
  * TURN client (RFC 8656): one allocation on one server.
@@ -29,19 +30,26 @@ import type { CredentialProvider } from './credentials.js';
  * Sharing the ICE host socket (UDP): construct with `new TurnClient({ …, socket })`, route every
  * packet from the server's address to `handlePacket(buf, from)` (it returns true when it was the
  * client's), then `await client.start()`. Without `socket` the client binds (UDP) or connects
- * (TCP/TLS, optionally via an HTTP CONNECT proxy) its own socket and closes it on close().
+ * (TCP/TLS, optionally via an HTTP CONNECT proxy) its own socket through `openSocket` (default:
+ * real sockets; tests pass in-memory ones) and closes it on close().
  *
  * Authentication is the long-term credential mechanism (RFC 8489 §9.2): the first Allocate goes
  * without credentials, the 401 gives REALM and NONCE, every later request carries USERNAME, REALM,
  * NONCE and MESSAGE-INTEGRITY, and a 438 (Stale Nonce) is retried with the new nonce. Responses
  * whose MESSAGE-INTEGRITY or FINGERPRINT does not verify are dropped as if never received.
  *
+ * Allocate errors (RFC 8656 §7.4): a 300 (Try Alternate) is followed once to its ALTERNATE-SERVER,
+ * a 437 (Allocation Mismatch) retried from up to three new client transport addresses. The relayed
+ * address is IPv4 unless `family: 'IPv6'` asks for IPv6 (REQUESTED-ADDRESS-FAMILY, RFC 6156).
+ *
  * Timers: the allocation is refreshed at lifetime - 60 s (half the lifetime when it is 2 minutes
- * or less), permissions every 4 minutes (they last 5, RFC 8656 §9), channel bindings every 9
- * minutes (they last 10, RFC 8656 §12). All run on the injected Clock.
+ * or less); permissions and channel bindings are kept by peer-bindings.ts (every 4 and 9 minutes,
+ * failed refreshes retried with the back-off of upkeep.ts). All run on the injected Clock.
+ * Errors: turn-error.ts. Sockets the client opens: client-socket.ts.
  */
 
-export type TurnTransport = 'udp' | 'tcp' | 'tls';
+export type { TurnTransport } from './client-socket.js';
+export { TurnError, type TurnErrorKind, type AlternateServer } from './turn-error.js';
 
 export interface TurnAllocateOptions {
   server: { address: string; port: number };
@@ -55,6 +63,8 @@ export interface TurnAllocateOptions {
   socket?: PacketSocket;
   /** Local address for a socket the client binds itself (default: any address of the server's family). */
   localAddress?: string;
+  /** Opens the client's own socket when `socket` is not given (default openTurnSocket: UdpSocket / StreamPacketSocket). */
+  openSocket?: TurnSocketFactory;
   clock?: Clock;
   log?: Logger;
   /** TLS: SNI and certificate name (default: the server's address when it is a name). */
@@ -78,42 +88,24 @@ export interface TurnAllocateOptions {
   autoChannel?: boolean;
   /** Aborts start(): pending requests are cancelled and start() rejects with kind 'aborted'. */
   signal?: AbortSignal;
+  /**
+   * Address family of the relayed transport address (RFC 8656 §7.1, RFC 6156): 'IPv4' (default,
+   * no attribute sent: "the server MUST allocate an IPv4 relayed transport address" without one)
+   * or 'IPv6' (REQUESTED-ADDRESS-FAMILY 0x02, §18.6). Independent of how the server is reached.
+   * A server without relays of that family answers 440: start() fails with kind 'family'.
+   */
+  family?: AddressFamily;
 }
 
-export type TurnErrorKind =
-  | 'auth' /* 401 after credentials, 441 */
-  | 'quota' /* 486 */
-  | 'mismatch' /* 437 */
-  | 'timeout' /* no response: server unreachable */
-  | 'connect' /* TCP/TLS/proxy connection failed or was lost */
-  | 'rejected' /* any other error response */
-  | 'protocol' /* malformed or missing attributes */
-  | 'aborted'
-  | 'closed';
-
-/** A TURN failure. The message is one line: "TURN server <label>: <operation> failed: <cause>". Never contains a password. */
-export class TurnError extends Error {
-  override readonly name = 'TurnError';
-  constructor(readonly kind: TurnErrorKind, readonly server: string, detail: string, readonly code?: number) {
-    super(scrub(`TURN server ${server}: ${detail}`).replace(/[\r\n]+/g, ' '));
-  }
-}
-
-export interface TurnClientStats {
+/** Counters; `droppedSends` also counts packets given to send() while the client is not allocated. */
+export interface TurnClientStats extends PeerBindingStats {
   requests: number;
   /** Responses dropped because MESSAGE-INTEGRITY or FINGERPRINT did not verify, or they did not decode. */
   droppedResponses: number;
   refreshes: number;
-  permissions: number;
-  channels: number;
-  sendIndications: number;
-  channelDataSent: number;
   dataIndications: number;
   channelDataReceived: number;
-  bytesSent: number;
   bytesReceived: number;
-  /** Application packets dropped: queue overflow while a permission was pending, or the client not allocated. */
-  droppedSends: number;
 }
 
 export interface TurnClientEvents {
@@ -138,29 +130,9 @@ const ALLOWED: Record<State, State[]> = {
   closed: ['closing'],
 };
 
-const PERMISSION_REFRESH_MS = 4 * 60_000;
-const PERMISSION_LIFETIME_MS = 5 * 60_000;
-const CHANNEL_REFRESH_MS = 9 * 60_000;
-const CHANNEL_LIFETIME_MS = 10 * 60_000;
-const MAX_QUEUED_PER_PEER = 32;
 const MAX_STALE_NONCE_RETRIES = 3;
-
-interface Permission {
-  installed: boolean;
-  expiresAt: number;
-  pending?: Promise<void>;
-  timer?: TimerHandle;
-  queue: Array<{ data: Buffer; peer: TransportAddress }>;
-}
-
-interface Channel {
-  number: number;
-  peer: TransportAddress;
-  bound: boolean;
-  expiresAt: number;
-  pending?: Promise<number>;
-  timer?: TimerHandle;
-}
+/** RFC 8656 §7.4 on 437: "The client SHOULD try three different client transport addresses before giving up on this server." */
+const MAX_MISMATCH_RETRIES = 3;
 
 function u32(v: number): Buffer {
   const b = Buffer.alloc(4);
@@ -168,23 +140,24 @@ function u32(v: number): Buffer {
   return b;
 }
 
-/** Reason phrase from a server, made safe for a one-line message. */
-function phrase(text: string): string {
-  return text.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 80);
-}
-
 export class TurnClient extends TypedEmitter<TurnClientEvents> {
-  readonly server: TransportAddress;
   readonly transport: TurnTransport;
-  readonly label: string;
   readonly stats: TurnClientStats = {
     requests: 0, droppedResponses: 0, refreshes: 0, permissions: 0, channels: 0, sendIndications: 0,
     channelDataSent: 0, dataIndications: 0, channelDataReceived: 0, bytesSent: 0, bytesReceived: 0, droppedSends: 0,
   };
 
   private state: State = 'new';
-  private socket: PacketSocket | undefined;
-  private readonly ownsSocket: boolean;
+  private socket: TurnSocket | undefined;
+  /** True when the client opened its socket (and closes it); becomes true when it leaves a shared socket (437, redirection). */
+  private ownsSocket: boolean;
+  private current: TransportAddress;
+  private readonly baseLabel: string;
+  /** Set after a 300 (Try Alternate): where the client was sent. */
+  private redirectedTo: TransportAddress | undefined;
+  /** TLS: SNI, and the name the certificate must match (RFC 8489 §10 after a redirection). */
+  private servername: string | undefined;
+  private identity: string | undefined;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly transactions: StunTransactionManager;
@@ -199,18 +172,16 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
   private lifetime = 0;
   private expiresAt = 0;
   private refreshTimer: TimerHandle | undefined;
-  private readonly permissions = new Map<string, Permission>();
-  private readonly channelsByPeer = new Map<string, Channel>();
-  private readonly channelsByNumber = new Map<number, Channel>();
-  private nextChannel = MIN_CHANNEL_NUMBER;
+  private readonly bindings: PeerBindings;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly opts: TurnAllocateOptions) {
     super();
     const creds = opts.credentials?.get() ?? { username: opts.username, password: opts.password };
     this.transport = opts.transport;
-    this.server = { address: opts.server.address, port: opts.server.port, family: familyOf(opts.server.address) };
-    this.label = opts.label ?? `${formatAddress(this.server)}/${opts.transport}`;
+    this.current = { address: opts.server.address, port: opts.server.port, family: familyOf(opts.server.address) };
+    this.baseLabel = opts.label ?? `${formatAddress(this.current)}/${opts.transport}`;
+    this.servername = opts.servername;
     if (!creds.username || creds.password === undefined) throw new TurnError('auth', this.label, 'no username/password given');
     this.username = creds.username;
     this.password = creds.password;
@@ -221,11 +192,36 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
     this.transactions = new StunTransactionManager(this.clock);
     this.socket = opts.socket;
     this.ownsSocket = opts.socket === undefined;
+    this.bindings = new PeerBindings({
+      clock: this.clock,
+      log: this.log,
+      label: () => this.label,
+      family: () => this.family,
+      relayed: () => this.relayed,
+      allocated: () => this.state === 'allocated',
+      reliable: () => this.reliable,
+      request: (method, what, build) => this.request(method, what, build),
+      transmit: (bytes) => this.socket?.send(bytes, this.current),
+      warn: (e) => this.warn(e),
+      allocationLost: (e) => this.allocationLost(e),
+      onPermission: (address) => this.safeEmit('permission', address),
+      onChannel: (channel, peer) => this.safeEmit('channel', channel, peer),
+    }, this.stats, opts.autoChannel ?? true);
   }
 
   /** Allocates on the server (connecting or binding a socket first when none was given). */
   static async allocate(opts: TurnAllocateOptions): Promise<TurnClient> {
     return new TurnClient(opts).start();
+  }
+
+  /** The server's transport address: the one configured, or the ALTERNATE-SERVER it redirected the client to. */
+  get server(): TransportAddress {
+    return this.current;
+  }
+
+  /** How the server is named in errors and logs; after a redirection also where to. */
+  get label(): string {
+    return this.redirectedTo ? `${this.baseLabel} (redirected to ${formatAddress(this.redirectedTo)})` : this.baseLabel;
   }
 
   /** Relayed transport address (XOR-RELAYED-ADDRESS). @throws StateError before the allocation exists. */
@@ -257,22 +253,51 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
     this.state = to;
   }
 
-  /** Performs the Allocate transaction. @throws TurnError. */
+  /**
+   * Performs the Allocate transaction (RFC 8656 §7.1-§7.4), following at most one 300 (Try
+   * Alternate) redirection and retrying a 437 (Allocation Mismatch) from up to three new client
+   * transport addresses. @throws TurnError.
+   */
   async start(): Promise<this> {
     this.transition('allocating');
     const signal = this.opts.signal;
     const onAbort = (): void => this.transactions.cancelAll();
     signal?.addEventListener('abort', onAbort);
+    const checkAborted = (): void => {
+      if (signal?.aborted) throw new TurnError('aborted', this.label, 'allocation aborted');
+    };
     try {
-      if (signal?.aborted) throw new TurnError('aborted', this.label, 'allocation aborted');
-      if (!this.socket) this.socket = await this.openSocket();
-      if (signal?.aborted) throw new TurnError('aborted', this.label, 'allocation aborted');
-      const lifetime = this.opts.lifetimeSec ?? 600;
-      const response = await this.request(StunMethod.Allocate, 'Allocate', (m) => {
-        // RFC 8656 §18.8: REQUESTED-TRANSPORT, protocol 17 (UDP) then three RFFU bytes.
-        m.add(StunAttr.REQUESTED_TRANSPORT, Buffer.from([17, 0, 0, 0]));
-        m.add(StunAttr.LIFETIME, u32(lifetime));
-      });
+      const tried = new Set<string>([formatAddress(this.current)]);
+      let mismatches = 0;
+      let response: StunMessage;
+      for (;;) {
+        checkAborted();
+        if (!this.socket) this.socket = await this.openSocket();
+        checkAborted();
+        try {
+          response = await this.allocateRequest();
+          break;
+        } catch (e) {
+          if (!(e instanceof TurnError) || signal?.aborted) throw e;
+          if (e.code === 300 && e.alternate) {
+            await this.redirect(e, tried);
+            mismatches = 0;
+            continue;
+          }
+          if (e.code === 437 && mismatches < MAX_MISMATCH_RETRIES) {
+            // RFC 8656 §7.4: "the client has picked a 5-tuple that the server sees as already in
+            // use ... The client SHOULD pick another client transport address and retry".
+            mismatches++;
+            this.log.info(`437 Allocation Mismatch from ${formatAddress(this.socket.local)}: retrying from a new local port (${mismatches}/${MAX_MISMATCH_RETRIES})`);
+            await this.replaceSocket(this.socket.protocol === 'udp' ? this.socket.local.address : undefined);
+            continue;
+          }
+          if (e.code === 437 && mismatches > 0) {
+            throw new TurnError('mismatch', this.label, `${e.detail} from ${mismatches + 1} client transport addresses`, 437);
+          }
+          throw e;
+        }
+      }
       try {
         this.relayed = response.getXorAddress(StunAttr.XOR_RELAYED_ADDRESS);
         this.mapped = response.getXorAddress(StunAttr.XOR_MAPPED_ADDRESS);
@@ -280,6 +305,9 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
         throw new TurnError('protocol', this.label, `Allocate response malformed: ${errorMessage(e)}`);
       }
       if (!this.relayed) throw new TurnError('protocol', this.label, 'Allocate success response has no XOR-RELAYED-ADDRESS');
+      if (this.relayed.family !== this.family) {
+        throw new TurnError('family', this.label, `Allocate gave the ${this.relayed.family} relayed address ${formatAddress(this.relayed)}, ${this.family} was requested`);
+      }
       this.transition('allocated');
       this.setLifetime(response);
       this.log.info(`allocated ${formatAddress(this.relayed)} for ${this.lifetime} s`);
@@ -293,26 +321,93 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
     }
   }
 
-  private async openSocket(): Promise<PacketSocket> {
-    if (this.transport === 'udp') {
-      const socket = await UdpSocket.bind(this.opts.localAddress ?? (this.server.family === 'IPv6' ? '::' : '0.0.0.0'), 0, this.log);
-      socket.onPacket((buf, from) => { this.handlePacket(buf, from); });
-      return socket;
+  private allocateRequest(): Promise<StunMessage> {
+    const lifetime = this.opts.lifetimeSec ?? 600;
+    return this.request(StunMethod.Allocate, 'Allocate', (m) => {
+      // RFC 8656 §18.8: REQUESTED-TRANSPORT, protocol 17 (UDP) then three RFFU bytes.
+      m.add(StunAttr.REQUESTED_TRANSPORT, Buffer.from([17, 0, 0, 0]));
+      m.add(StunAttr.LIFETIME, u32(lifetime));
+      // RFC 8656 §18.6: REQUESTED-ADDRESS-FAMILY, family 0x01 IPv4 / 0x02 IPv6 then 24 reserved
+      // bits. Sent only for IPv6: IPv4 is what a server allocates without it (§7.2), and an
+      // RFC 5766-only server would reject the comprehension-required attribute with 420.
+      if (this.family === 'IPv6') m.add(StunAttr.REQUESTED_ADDRESS_FAMILY, Buffer.from([FAMILY_IPV6, 0, 0, 0]));
+    });
+  }
+
+  /** The requested relayed address family. */
+  get family(): AddressFamily {
+    return this.opts.family ?? 'IPv4';
+  }
+
+  /**
+   * RFC 8656 §7.4 on 300: the client "SHOULD try the Allocate request with the alternate server
+   * before trying any other servers", following RFC 8489 §10: the same transport protocol and
+   * credentials; for TLS the certificate is checked against ALTERNATE-DOMAIN, else "the same domain
+   * that was used for the original request"; "If the client has been redirected to a server to
+   * which it has already sent this request within the last five minutes, it MUST ignore the
+   * redirection and consider the transaction to have failed." One redirection per allocation.
+   * @throws TurnError (kind 'rejected', code 300) when the redirection is not followed.
+   */
+  private async redirect(e: TurnError, tried: Set<string>): Promise<void> {
+    const alternate = e.alternate!;
+    const target: TransportAddress = { address: alternate.address, port: alternate.port, family: familyOf(alternate.address) };
+    const where = formatAddress(target);
+    const cause = e.detail;
+    if (this.redirectedTo) throw new TurnError('rejected', this.label, `${cause}: not following a second redirection (to ${where})`, 300);
+    if (tried.has(where)) throw new TurnError('rejected', this.label, `${cause}: redirection loop (${where} was already tried)`, 300);
+    tried.add(where);
+    this.log.info(`300 Try Alternate: redirected to ${where}`);
+    const familyChanged = target.family !== this.current.family;
+    if (this.transport === 'tls') {
+      this.identity = alternate.domain ?? this.opts.servername ?? this.current.address;
+      this.servername = alternate.domain ?? this.opts.servername;
     }
-    let socket: StreamPacketSocket;
+    this.current = target;
+    this.redirectedTo = target;
+    // A new server: its own REALM and NONCE, from its own 401 (same username and password).
+    this.realm = undefined;
+    this.nonce = undefined;
+    this.key = undefined;
+    // UDP keeps its socket when it can reach the alternate; TCP/TLS connect anew.
+    if (this.transport !== 'udp' || familyChanged) await this.replaceSocket(undefined);
+  }
+
+  /**
+   * Moves to a new socket of the client's own (a new client transport address): opened before the
+   * old one is closed, so the new local port differs. A shared socket is left to its owner.
+   */
+  private async replaceSocket(localAddress: string | undefined): Promise<void> {
+    const old = this.socket;
+    const wasOwn = this.ownsSocket;
+    this.socket = undefined;
+    this.socket = await this.openSocket(localAddress);
+    this.ownsSocket = true;
+    if (wasOwn && old) await old.close();
+  }
+
+  /** Opens the client's own socket (RFC 8656 §3.1) through the factory and routes its packets here. @throws TurnError. */
+  private async openSocket(localAddress?: string): Promise<TurnSocket> {
+    const open = this.opts.openSocket ?? openTurnSocket;
+    let socket: TurnSocket;
     try {
-      socket = await StreamPacketSocket.connect({
-        remote: this.server,
-        tls: this.transport === 'tls' ? { servername: this.opts.servername, verify: this.opts.tlsVerify, ca: this.opts.ca } : undefined,
+      socket = await open({
+        transport: this.transport,
+        server: this.current,
+        localAddress: localAddress ?? this.opts.localAddress ?? (this.current.family === 'IPv6' ? '::' : '0.0.0.0'),
+        tls: this.transport === 'tls' ? { servername: this.servername, identity: this.identity, verify: this.opts.tlsVerify, ca: this.opts.ca } : undefined,
         proxy: this.opts.proxy,
         timeoutMs: this.opts.connectTimeoutMs,
+        clock: this.clock,
         log: this.log,
       });
     } catch (e) {
+      if (this.transport === 'udp') throw new TurnError('connect', this.label, `cannot bind a UDP socket: ${errorMessage(e)}`);
       throw new TurnError(e instanceof TimeoutError ? 'timeout' : 'connect', this.label, `cannot connect: ${errorMessage(e)}`);
     }
     socket.onPacket((buf, from) => { this.handlePacket(buf, from); });
-    socket.onClose((reason) => this.lost(`connection lost: ${reason}`));
+    socket.onClose?.((reason) => {
+      if (this.socket === socket) this.lost(`connection lost: ${reason}`);
+    });
     return socket;
   }
 
@@ -368,7 +463,7 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
           throw new TurnError('timeout', this.label, `unreachable: no response to ${what} within ${e.afterMs ?? '?'} ms`);
         }
         if (e instanceof TransactionCancelledError) {
-          const closed = this.socket instanceof StreamPacketSocket && this.socket.closeReason;
+          const closed = this.socket?.protocol === 'tcp' && this.socket.closeReason;
           throw new TurnError(closed ? 'connect' : 'closed', this.label, `${what} failed: ${closed ? `connection lost (${closed})` : 'cancelled'}`);
         }
         throw new TurnError('rejected', this.label, `${what} failed: ${errorMessage(e)}`);
@@ -397,7 +492,7 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
         this.setRealmNonce(realm ?? this.realm ?? '', nonce);
         continue;
       }
-      throw this.errorFor(what, error, sentCredentials);
+      throw turnErrorFor(this.label, what, error, response, { sentCredentials, username: this.username, family: this.family });
     }
   }
 
@@ -405,24 +500,6 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
     if (realm !== this.realm || !this.key) this.key = longTermKey(this.username, realm, this.password);
     this.realm = realm;
     this.nonce = Buffer.from(nonce);
-  }
-
-  private errorFor(what: string, error: { code: number; reason: string }, sentCredentials: boolean): TurnError {
-    const got = `${error.code}${error.reason ? ` ${phrase(error.reason)}` : ''}`;
-    switch (error.code) {
-      case 401:
-        return new TurnError('auth', this.label, sentCredentials
-          ? `${what} failed: wrong credentials for user '${this.username}' (${got})`
-          : `${what} failed: ${got} without a usable REALM/NONCE challenge`, 401);
-      case 441:
-        return new TurnError('auth', this.label, `${what} failed: wrong credentials for user '${this.username}' (${got})`, 441);
-      case 486:
-        return new TurnError('quota', this.label, `${what} failed: allocation quota reached for user '${this.username}' (${got})`, 486);
-      case 437:
-        return new TurnError('mismatch', this.label, `${what} failed: allocation mismatch (${got})`, 437);
-      default:
-        return new TurnError('rejected', this.label, `${what} failed: ${got}`, error.code);
-    }
   }
 
   private setLifetime(response: StunMessage): void {
@@ -453,10 +530,7 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
       const error = e instanceof TurnError ? e : new TurnError('rejected', this.label, `Refresh failed: ${errorMessage(e)}`);
       const remaining = this.expiresAt - this.clock.now();
       if (error.kind === 'mismatch' || error.kind === 'connect' || remaining < 2000) {
-        this.state = 'expired';
-        this.clearTimers();
-        this.log.warn(`allocation lost: ${error.message}`);
-        this.safeEmit('closed', `allocation expired: ${error.message}`);
+        this.allocationLost(error);
         return;
       }
       this.safeEmit('warning', error);
@@ -464,136 +538,46 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
     }
   }
 
-  private permissionFor(address: string): Permission {
-    let p = this.permissions.get(addressKey(address));
-    if (!p) {
-      p = { installed: false, expiresAt: 0, queue: [] };
-      this.permissions.set(addressKey(address), p);
-    }
-    return p;
+  /** The allocation is gone (437 to a refresh, RFC 8656 §7: it is bound to the 5-tuple, or it ran out). */
+  private allocationLost(error: TurnError): void {
+    if (this.state !== 'allocated') return;
+    this.state = 'expired';
+    this.clearTimers();
+    this.log.warn(`allocation lost: ${error.message}`);
+    this.safeEmit('closed', `allocation expired: ${error.message}`);
   }
 
   /**
    * Installs (or refreshes) a permission for the peer's IP address (RFC 8656 §9; the port is
-   * ignored). Kept alive every 4 minutes until close(). @throws TurnError.
+   * ignored), kept alive until close() (peer-bindings.ts). @throws StateError before the
+   * allocation exists; the promise rejects with TurnError (kind 'family' for a peer of the other family).
    */
   createPermission(peer: { address: string; port: number }): Promise<void> {
     this.requireAllocated('CreatePermission');
-    const p = this.permissionFor(peer.address);
-    if (p.pending) return p.pending;
-    const pending = this.request(StunMethod.CreatePermission, `CreatePermission ${peer.address}`, (m) =>
-      m.addXorAddress(StunAttr.XOR_PEER_ADDRESS, { address: peer.address, port: peer.port || 0 }))
-      .then(() => {
-        if (!p.installed) this.stats.permissions++;
-        this.permissionInstalled(peer.address, p);
-      })
-      .finally(() => { p.pending = undefined; });
-    p.pending = pending;
-    return pending;
-  }
-
-  private permissionInstalled(address: string, p: Permission): void {
-    const first = !p.installed;
-    p.installed = true;
-    p.expiresAt = this.clock.now() + PERMISSION_LIFETIME_MS;
-    this.clock.clearTimer(p.timer);
-    p.timer = this.clock.setTimer(PERMISSION_REFRESH_MS, () => {
-      if (this.state !== 'allocated') return;
-      this.createPermission({ address, port: 0 }).catch((e: unknown) => {
-        this.warn(e);
-        if (this.clock.now() >= p.expiresAt) p.installed = false;
-      });
-    });
-    if (first) this.safeEmit('permission', address);
-    this.flush(p);
+    return this.bindings.createPermission(peer);
   }
 
   /**
-   * Binds a channel to the peer (RFC 8656 §12.1), which also installs its permission; refreshed
-   * every 9 minutes. Resolves with the channel number (0x4000..0x4FFF). @throws TurnError.
+   * Binds a channel to the peer (RFC 8656 §12.1), which also installs its permission, kept alive
+   * until close() (peer-bindings.ts). Resolves with the channel number (0x4000..0x4FFF).
+   * @throws StateError before the allocation exists; the promise rejects with TurnError.
    */
   bindChannel(peer: { address: string; port: number }): Promise<number> {
     this.requireAllocated('ChannelBind');
-    const key = transportAddressKey(peer);
-    let channel = this.channelsByPeer.get(key);
-    if (channel?.pending) return channel.pending;
-    if (!channel) {
-      if (this.nextChannel > MAX_CHANNEL_NUMBER) return Promise.reject(new TurnError('rejected', this.label, 'ChannelBind failed: all channel numbers 0x4000..0x4FFF in use'));
-      channel = { number: this.nextChannel++, peer: { address: peer.address, port: peer.port, family: familyOf(peer.address) }, bound: false, expiresAt: 0 };
-      this.channelsByPeer.set(key, channel);
-      this.channelsByNumber.set(channel.number, channel);
-    }
-    const c = channel;
-    const pending = this.request(StunMethod.ChannelBind, `ChannelBind 0x${c.number.toString(16)} to ${key}`, (m) => {
-      m.add(StunAttr.CHANNEL_NUMBER, Buffer.from([c.number >> 8, c.number & 0xff, 0, 0]));
-      m.addXorAddress(StunAttr.XOR_PEER_ADDRESS, c.peer);
-    }).then(() => {
-      const first = !c.bound;
-      c.bound = true;
-      c.expiresAt = this.clock.now() + CHANNEL_LIFETIME_MS;
-      this.clock.clearTimer(c.timer);
-      c.timer = this.clock.setTimer(CHANNEL_REFRESH_MS, () => {
-        if (this.state !== 'allocated') return;
-        this.bindChannel(c.peer).catch((e: unknown) => {
-          this.warn(e);
-          if (this.clock.now() >= c.expiresAt) c.bound = false;
-        });
-      });
-      if (first) {
-        this.stats.channels++;
-        this.safeEmit('channel', c.number, c.peer);
-      }
-      // RFC 8656 §12.2: a successful ChannelBind installs or refreshes the permission too.
-      const p = this.permissionFor(c.peer.address);
-      if (!p.installed) this.stats.permissions++;
-      this.permissionInstalled(c.peer.address, p);
-      return c.number;
-    }).finally(() => { c.pending = undefined; });
-    c.pending = pending;
-    return pending;
+    return this.bindings.bindChannel(peer);
   }
 
   /**
-   * Sends `data` to `peer` through the relay: as ChannelData once a channel is bound, as a Send
-   * indication (RFC 8656 §11) once the permission exists; before that it is queued (up to 32
-   * packets per peer address) while the permission is created. Never throws: failures are
-   * counted in stats and reported as 'warning'.
+   * Sends `data` to `peer` through the relay: ChannelData on a bound channel, else a Send
+   * indication once the permission exists, else queued while it is created (peer-bindings.ts).
+   * Never throws: failures are counted in stats and reported as 'warning'.
    */
   send(data: Buffer, peer: { address: string; port: number }): void {
-    const socket = this.socket;
-    if (this.state !== 'allocated' || !socket) {
+    if (this.state !== 'allocated' || !this.socket) {
       this.stats.droppedSends++;
       return;
     }
-    const channel = this.channelsByPeer.get(transportAddressKey(peer));
-    if (channel?.bound) {
-      this.stats.channelDataSent++;
-      this.stats.bytesSent += data.length;
-      socket.send(encodeChannelData(channel.number, data, this.reliable), this.server);
-      return;
-    }
-    if ((this.opts.autoChannel ?? true) && !channel) this.bindChannel(peer).catch((e: unknown) => this.warn(e));
-    const p = this.permissionFor(peer.address);
-    if (!p.installed) {
-      if (p.queue.length >= MAX_QUEUED_PER_PEER) {
-        p.queue.shift();
-        this.stats.droppedSends++;
-      }
-      p.queue.push({ data, peer: { address: peer.address, port: peer.port, family: familyOf(peer.address) } });
-      if (!p.pending && !this.channelsByPeer.get(transportAddressKey(peer))?.pending) this.createPermission(peer).catch((e: unknown) => this.warn(e));
-      return;
-    }
-    const indication = new StunMessage({ method: StunMethod.Send, messageClass: 'indication' });
-    indication.addXorAddress(StunAttr.XOR_PEER_ADDRESS, peer);
-    indication.add(StunAttr.DATA, data);
-    this.stats.sendIndications++;
-    this.stats.bytesSent += data.length;
-    socket.send(indication.encode(), this.server);
-  }
-
-  private flush(p: Permission): void {
-    const queued = p.queue.splice(0);
-    for (const q of queued) this.send(q.data, q.peer);
+    this.bindings.send(data, peer);
   }
 
   private warn(e: unknown): void {
@@ -621,11 +605,11 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
       } catch {
         return true;
       }
-      const channel = this.channelsByNumber.get(decoded.channel);
-      if (channel) {
+      const peer = this.bindings.peerOfChannel(decoded.channel);
+      if (peer) {
         this.stats.channelDataReceived++;
         this.stats.bytesReceived += decoded.data.length;
-        this.safeEmit('data', Buffer.from(decoded.data), channel.peer);
+        this.safeEmit('data', Buffer.from(decoded.data), peer);
       }
       return true;
     }
@@ -670,11 +654,7 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
   private clearTimers(): void {
     this.clock.clearTimer(this.refreshTimer);
     this.refreshTimer = undefined;
-    for (const p of this.permissions.values()) {
-      this.clock.clearTimer(p.timer);
-      p.queue.length = 0;
-    }
-    for (const c of this.channelsByPeer.values()) this.clock.clearTimer(c.timer);
+    this.bindings.clear();
   }
 
   /**

@@ -7,6 +7,7 @@ import type { SrvRecord } from 'node:dns';
 import { lookup, Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { canonicalIp, normalizeAddress, transportAddressKey } from '../base/address.js';
+import { systemClock, type Clock, type TimerHandle } from '../base/clock.js';
 import { TimeoutError, UsageError } from '../base/errors.js';
 import { formatAddress } from '../net/socket.js';
 
@@ -200,31 +201,40 @@ function describeServer(server: unknown): string {
   return String(server);
 }
 
+export interface FirstWorkingOptions<T> {
+  /** Receives a result that arrived after its attempt was abandoned (e.g. `(c) => c.close()`). */
+  dispose?: (late: T) => unknown;
+  /** Times the per-server timeout and `elapsedMs` (default the system clock). */
+  clock?: Clock;
+}
+
 /**
  * Tries `servers` in order and returns the first that works. Each attempt gets
  * `perServerTimeoutMs`; when it runs out the attempt's AbortSignal fires, the failure is
  * recorded and the next server is tried, so a dead server costs at most its timeout. A result
  * that arrives after its attempt was abandoned is passed to `dispose` (e.g. `(c) => c.close()`).
+ * All timing is on `opts.clock`, so failover runs under a ManualClock.
  * @throws AllServersFailedError listing each server's error when none works.
  */
 export async function firstWorking<S, T>(
   servers: readonly S[],
   attempt: (server: S, signal: AbortSignal) => Promise<T>,
   perServerTimeoutMs: number,
-  opts: { dispose?: (late: T) => unknown } = {},
+  opts: FirstWorkingOptions<T> = {},
 ): Promise<FirstWorkingResult<S, T>> {
-  const started = performance.now();
+  const clock = opts.clock ?? systemClock;
+  const started = clock.now();
   const failures: Array<{ server: S; error: Error }> = [];
   for (const server of servers) {
     const controller = new AbortController();
     let timedOut = false;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: TimerHandle | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
+      timer = clock.setTimer(perServerTimeoutMs, () => {
         timedOut = true;
         controller.abort();
         reject(new TimeoutError(`${describeServer(server)}: no answer within ${perServerTimeoutMs} ms`, perServerTimeoutMs));
-      }, perServerTimeoutMs);
+      });
     });
     const running = Promise.resolve().then(() => attempt(server, controller.signal));
     running.then((late) => {
@@ -232,12 +242,12 @@ export async function firstWorking<S, T>(
     }, () => {});
     try {
       const result = await Promise.race([running, timeout]);
-      return { result, server, elapsedMs: performance.now() - started, failures };
+      return { result, server, elapsedMs: clock.now() - started, failures };
     } catch (e) {
       const error = e instanceof Error ? e : new Error(String(e));
       failures.push({ server, error: error.message.includes(describeServer(server)) || error.name === 'TurnError' ? error : new Error(`${describeServer(server)}: ${error.message}`) });
     } finally {
-      clearTimeout(timer);
+      clock.clearTimer(timer);
     }
   }
   throw new AllServersFailedError(failures);

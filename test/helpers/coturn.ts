@@ -1,6 +1,6 @@
 /**
- * Debian's coturn (`turnserver` 4.6) as a test peer: started in the foreground on 127.0.0.1 with
- * free ports, its own pidfile and userdb in a temporary directory, and its log on stdout
+ * Debian's coturn (`turnserver` 4.6) as a test peer: started in the foreground on 127.0.0.1 (and
+ * ::1 with `ipv6`) with free ports, its own pidfile and userdb in a temporary directory, and its log on stdout
  * (`--log-file=stdout --simple-log`, plus `--verbose` so session lines such as
  * "refreshed" and "closed (2nd stage)" appear) captured for assertions.
  */
@@ -26,12 +26,21 @@ export interface CoturnOptions {
   /** Number of relay ports (default 100). */
   relayPorts?: number;
   extraArgs?: string[];
+  /**
+   * Also listen on ::1 and relay on ::1 (`--listening-ip=::1 --relay-ip=::1`), so that clients
+   * reach it over IPv6 and get IPv6 relayed addresses with REQUESTED-ADDRESS-FAMILY (RFC 6156).
+   */
+  ipv6?: boolean;
+  /** Relay on ::1 only (no IPv4 relay address): IPv4 allocations get 440. Implies listening on ::1. */
+  ipv6RelayOnly?: boolean;
   /** Echo coturn's output to stderr. */
   echo?: boolean;
 }
 
 export interface Coturn {
   host: '127.0.0.1';
+  /** '::1' when started with `ipv6`/`ipv6RelayOnly` (same port). */
+  host6?: '::1';
   /** UDP and TCP listening port. */
   port: number;
   /** TLS listening port, when `tls` was asked for. */
@@ -65,11 +74,11 @@ function makeCertificate(dir: string): { cert: string; key: string } {
 }
 
 /** Sends STUN Binding requests until coturn answers on UDP (its log has no "listening" line). */
-async function waitForBinding(port: number, timeoutMs: number): Promise<boolean> {
-  const socket = createSocket('udp4');
+async function waitForBinding(port: number, timeoutMs: number, host = '127.0.0.1'): Promise<boolean> {
+  const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
   const deadline = Date.now() + timeoutMs;
   try {
-    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => socket.bind(0, host, resolve));
     while (Date.now() < deadline) {
       const request = new StunMessage({ method: StunMethod.Binding, messageClass: 'request' });
       const answered = await new Promise<boolean>((resolve) => {
@@ -82,7 +91,7 @@ async function waitForBinding(port: number, timeoutMs: number): Promise<boolean>
           }
         };
         socket.on('message', onMessage);
-        socket.send(request.encode(), port, '127.0.0.1');
+        socket.send(request.encode(), port, host);
       });
       if (answered) return true;
     }
@@ -106,8 +115,10 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<Coturn> {
   }
   const relayCount = opts.relayPorts ?? 100;
   const minPort = 20000 + Math.floor(Math.random() * 40000);
+  const ipv6 = opts.ipv6 === true || opts.ipv6RelayOnly === true;
   const args = [
-    '-n', '--verbose', '--listening-ip=127.0.0.1', `--listening-port=${port}`, '--relay-ip=127.0.0.1',
+    '-n', '--verbose', '--listening-ip=127.0.0.1', ...(ipv6 ? ['--listening-ip=::1'] : []), `--listening-port=${port}`,
+    ...(opts.ipv6RelayOnly ? [] : ['--relay-ip=127.0.0.1']), ...(ipv6 ? ['--relay-ip=::1'] : []),
     `--min-port=${minPort}`, `--max-port=${minPort + relayCount - 1}`, `--realm=${realm}`,
     '--log-file=stdout', '--simple-log', '--no-cli', `--pidfile=${join(dir, 'turnserver.pid')}`,
     `--userdb=${join(dir, 'turndb')}`, '--allow-loopback-peers', '--no-dtls', '--no-multicast-peers',
@@ -136,12 +147,13 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<Coturn> {
   try {
     await proc.waitForOutput(/Total General servers/, 10_000);
     if (!(await waitForBinding(port, 5000))) throw new Error(`turnserver does not answer STUN on 127.0.0.1:${port}; output ends:\n${proc.tail()}`);
+    if (ipv6 && !(await waitForBinding(port, 5000, '::1'))) throw new Error(`turnserver does not answer STUN on [::1]:${port}; output ends:\n${proc.tail()}`);
   } catch (e) {
     await stop();
     throw e;
   }
   return {
-    host: '127.0.0.1', port, tlsPort, realm, users, certPem, dir, process: proc,
+    host: '127.0.0.1', host6: ipv6 ? '::1' : undefined, port, tlsPort, realm, users, certPem, dir, process: proc,
     log: () => proc.output(),
     waitForLog: (pattern, timeoutMs, since) => proc.waitForOutput(pattern, timeoutMs, { since }),
     stop,

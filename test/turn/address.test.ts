@@ -57,7 +57,7 @@ async function closeClient(client: TurnClient, clock: ManualClock): Promise<void
 async function allocate() {
   const clock = new ManualClock();
   const socket = new FakeSocket();
-  const client = new TurnClient({ server: SERVER_AS_CONFIGURED, transport: 'udp', username: USER, password: PASSWORD, socket, clock });
+  const client = new TurnClient({ server: SERVER_AS_CONFIGURED, transport: 'udp', username: USER, password: PASSWORD, socket, clock, family: 'IPv6' });
   const started = client.start();
   await flush();
   // The answer comes from the canonical spelling of the configured server: it is the server's.

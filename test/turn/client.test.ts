@@ -1,105 +1,18 @@
 import { expect } from 'chai';
-import { ManualClock } from '../../lib/base/clock.js';
 import { StateError } from '../../lib/base/errors.js';
-import type { PacketHandler, PacketSocket, TransportAddress } from '../../lib/net/socket.js';
+import type { TransportAddress } from '../../lib/net/socket.js';
 import { longTermKey, verifyFingerprint, verifyMessageIntegrity } from '../../lib/stun/integrity.js';
-import { isStunPacket, StunAttr, StunMessage, StunMethod, type StunClass } from '../../lib/stun/message.js';
+import { StunAttr, StunMessage, StunMethod } from '../../lib/stun/message.js';
 import { decodeChannelData, encodeChannelData, isChannelData } from '../../lib/turn/channel-data.js';
-import { TurnClient, TurnError, type TurnAllocateOptions } from '../../lib/turn/client.js';
+import { TurnClient, TurnError } from '../../lib/turn/client.js';
+import {
+  allocate, allocated, challenge, flush, KEY, MAPPED, PASSWORD, PEER, REALM, RELAYED, rejection, reply, SERVER, setup, u32, USER,
+} from './scripted-server.js';
 
 /**
  * TurnClient against a scripted server under a ManualClock: the test plays the server by
  * reading what the client sent on a fake shared socket and feeding answers to handlePacket().
  */
-
-const SERVER: TransportAddress = { address: '203.0.113.5', port: 3478, family: 'IPv4' };
-const RELAYED = { address: '203.0.113.5', port: 50000 };
-const MAPPED = { address: '198.51.100.7', port: 40000 };
-const PEER = { address: '198.51.100.20', port: 6000 };
-const USER = 'alice';
-const PASSWORD = 'pa55-word-xyz';
-const REALM = 'example.org';
-const KEY = longTermKey(USER, REALM, PASSWORD);
-
-class FakeSocket implements PacketSocket {
-  readonly local: TransportAddress = { address: '192.0.2.10', port: 40000, family: 'IPv4' };
-  readonly protocol = 'udp' as const;
-  closed = false;
-  sent: Buffer[] = [];
-  send(data: Buffer, to: { address: string; port: number }): void {
-    expect(to).to.deep.include({ address: SERVER.address, port: SERVER.port });
-    this.sent.push(data);
-  }
-  onPacket(_handler: PacketHandler): void {}
-  async close(): Promise<void> { this.closed = true; }
-  /** Requests sent so far (retransmissions included). */
-  requests(): StunMessage[] {
-    return this.sent.filter(isStunPacket).map((b) => StunMessage.decode(b)).filter((m) => m.messageClass === 'request');
-  }
-  last(): StunMessage {
-    const r = this.requests();
-    return r[r.length - 1]!;
-  }
-}
-
-const flush = async (): Promise<void> => {
-  for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
-};
-
-function u32(v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(v, 0);
-  return b;
-}
-
-function reply(client: TurnClient, req: StunMessage, cls: StunClass, add: (m: StunMessage) => void = () => {}, opts: { key?: Buffer; corruptFingerprint?: boolean } = {}): boolean {
-  const res = new StunMessage({ method: req.method, messageClass: cls, transactionId: req.transactionId });
-  add(res);
-  const bytes = res.encode({ integrityKey: opts.key, fingerprint: true });
-  if (opts.corruptFingerprint) bytes[bytes.length - 1]! ^= 0xff;
-  return client.handlePacket(bytes, SERVER);
-}
-
-const challenge = (nonce = 'nonce-1') => (m: StunMessage) => {
-  m.addErrorCode(401);
-  m.add(StunAttr.REALM, Buffer.from(REALM));
-  m.add(StunAttr.NONCE, Buffer.from(nonce));
-};
-
-const allocated = (lifetime = 600) => (m: StunMessage) => {
-  m.addXorAddress(StunAttr.XOR_RELAYED_ADDRESS, RELAYED);
-  m.addXorAddress(StunAttr.XOR_MAPPED_ADDRESS, MAPPED);
-  m.add(StunAttr.LIFETIME, u32(lifetime));
-};
-
-function setup(extra: Partial<TurnAllocateOptions> = {}) {
-  const clock = new ManualClock();
-  const socket = new FakeSocket();
-  const client = new TurnClient({ server: SERVER, transport: 'udp', username: USER, password: PASSWORD, socket, clock, ...extra });
-  return { clock, socket, client };
-}
-
-/** Runs the 401 dance and a successful Allocate; returns the started client. */
-async function allocate(extra: Partial<TurnAllocateOptions> = {}, lifetime = 600) {
-  const s = setup(extra);
-  const started = s.client.start();
-  await flush();
-  reply(s.client, s.socket.last(), 'error', challenge());
-  await flush();
-  reply(s.client, s.socket.last(), 'success', allocated(lifetime), { key: KEY });
-  await started;
-  return s;
-}
-
-async function rejection(p: Promise<unknown>): Promise<TurnError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).to.be.instanceOf(TurnError);
-    return e as TurnError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('turn/client (RFC 8656) against a scripted server', () => {
   it('Allocate: unauthenticated first, then USERNAME/REALM/NONCE/MESSAGE-INTEGRITY after the 401', async () => {
@@ -111,6 +24,7 @@ describe('turn/client (RFC 8656) against a scripted server', () => {
     expect(first.has(StunAttr.USERNAME)).to.equal(false);
     expect(first.get(StunAttr.REQUESTED_TRANSPORT)!.toString('hex')).to.equal('11000000');
     expect(first.get(StunAttr.LIFETIME)!.readUInt32BE(0)).to.equal(600);
+    expect(first.has(StunAttr.REQUESTED_ADDRESS_FAMILY)).to.equal(false); // IPv4 is the default (RFC 8656 §7.2)
     expect(verifyFingerprint(first)).to.equal(true);
     reply(client, first, 'error', challenge());
     await flush();
@@ -190,7 +104,7 @@ describe('turn/client (RFC 8656) against a scripted server', () => {
     expect(socket.closed).to.equal(false); // a shared socket is not the client's to close
   });
 
-  for (const [code, kind, text] of [[486, 'quota', /allocation quota reached/], [437, 'mismatch', /allocation mismatch/], [508, 'rejected', /508 Insufficient Capacity/]] as const) {
+  for (const [code, kind, text] of [[486, 'quota', /allocation quota reached/], [403, 'rejected', /403 Forbidden/], [508, 'rejected', /508 Insufficient Capacity/]] as const) {
     it(`${code} → kind '${kind}'`, async () => {
       const { client, socket } = setup();
       const started = rejection(client.start());
@@ -342,5 +256,102 @@ describe('turn/client (RFC 8656) against a scripted server', () => {
   it('needs credentials, and a proxy only with tcp/tls', () => {
     expect(() => new TurnClient({ server: SERVER, transport: 'udp' })).to.throw(TurnError, /no username/);
     expect(() => new TurnClient({ server: SERVER, transport: 'udp', username: 'u', password: 'p', proxy: { host: '127.0.0.1', port: 1 } })).to.throw(TurnError, /proxy needs transport tcp or tls/);
+  });
+
+  describe('IPv6 relayed addresses (RFC 8656 §7.1 REQUESTED-ADDRESS-FAMILY, RFC 6156)', () => {
+    const RELAYED6 = { address: '2001:db8::5', port: 50000 };
+    const PEER6 = { address: '2001:db8:1::20', port: 6000 };
+
+    async function allocate6(relayed: { address: string; port: number } = RELAYED6) {
+      const s = setup({ family: 'IPv6', autoChannel: false });
+      const started = s.client.start();
+      await flush();
+      const first = s.socket.last();
+      reply(s.client, first, 'error', challenge());
+      await flush();
+      const second = s.socket.last();
+      reply(s.client, second, 'success', (m) => {
+        m.addXorAddress(StunAttr.XOR_RELAYED_ADDRESS, relayed);
+        m.addXorAddress(StunAttr.XOR_MAPPED_ADDRESS, MAPPED);
+        m.add(StunAttr.LIFETIME, u32(600));
+      }, { key: KEY });
+      return { ...s, started, first, second };
+    }
+
+    /** The 16-byte XOR pad of a message: magic cookie, then transaction ID (RFC 8489 §14.2). */
+    const pad = (m: StunMessage): Buffer => Buffer.concat([Buffer.from([0x21, 0x12, 0xa4, 0x42]), m.transactionId]);
+
+    it('asks with REQUESTED-ADDRESS-FAMILY 0x02 and decodes the IPv6 XOR-RELAYED-ADDRESS with the transaction ID', async () => {
+      const { client, started, first, second } = await allocate6();
+      await started;
+      for (const m of [first, second]) expect(m.get(StunAttr.REQUESTED_ADDRESS_FAMILY)!.toString('hex')).to.equal('02000000');
+      expect(client.relayedAddress).to.deep.equal({ ...RELAYED6, family: 'IPv6' });
+      expect(client.family).to.equal('IPv6');
+    });
+
+    it('IPv6 peers: XOR-PEER-ADDRESS of family 0x02, address XOR-ed with cookie and transaction ID; Send and Data indications', async () => {
+      const { client, socket, started } = await allocate6();
+      await started;
+      const received: Array<[string, TransportAddress]> = [];
+      client.on('data', (d, p) => received.push([d.toString(), p]));
+      client.send(Buffer.from('six'), PEER6);
+      await flush();
+      const perm = socket.last();
+      expect(perm.method).to.equal(StunMethod.CreatePermission);
+      const raw = perm.get(StunAttr.XOR_PEER_ADDRESS)!;
+      expect(raw.length).to.equal(20);
+      expect(raw[1]).to.equal(0x02);
+      const address = Buffer.from(raw.subarray(4));
+      for (let i = 0; i < 16; i++) address[i]! ^= pad(perm)[i]!;
+      expect(address.toString('hex')).to.equal('20010db8000100000000000000000020');
+      reply(client, perm, 'success', () => {}, { key: KEY });
+      await flush();
+      const indication = StunMessage.decode(socket.sent[socket.sent.length - 1]!);
+      expect(indication.method).to.equal(StunMethod.Send);
+      expect(indication.getXorAddress(StunAttr.XOR_PEER_ADDRESS)).to.deep.equal({ ...PEER6, family: 'IPv6' });
+      const data = new StunMessage({ method: StunMethod.Data, messageClass: 'indication' });
+      data.addXorAddress(StunAttr.XOR_PEER_ADDRESS, PEER6).add(StunAttr.DATA, Buffer.from('back'));
+      expect(client.handlePacket(data.encode(), SERVER)).to.equal(true);
+      expect(received).to.deep.equal([['back', { ...PEER6, family: 'IPv6' }]]);
+    });
+
+    it('440 Address Family not Supported: kind family, one line naming what was asked', async () => {
+      const { client, socket } = setup({ family: 'IPv6' });
+      const started = rejection(client.start());
+      await flush();
+      reply(client, socket.last(), 'error', challenge());
+      await flush();
+      reply(client, socket.last(), 'error', (m) => m.addErrorCode(440), { key: KEY });
+      const e = await started;
+      expect(e.kind).to.equal('family');
+      expect(e.code).to.equal(440);
+      expect(e.message).to.equal('TURN server 203.0.113.5:3478/udp: Allocate failed: no IPv6 relayed addresses on this server (440 Address Family not Supported)');
+    });
+
+    it('an IPv4 relayed address when IPv6 was asked is refused', async () => {
+      const { started } = await allocate6(RELAYED);
+      const e = await rejection(started);
+      expect(e.kind).to.equal('family');
+      expect(e.message).to.match(/Allocate gave the IPv4 relayed address 203\.0\.113\.5:50000, IPv6 was requested$/);
+    });
+
+    it('a peer of the other family is refused without a request (the server would answer 443); 443 maps to kind family', async () => {
+      const { client, socket, started } = await allocate6();
+      await started;
+      const count = socket.sent.length;
+      const perm = await rejection(client.createPermission(PEER));
+      expect(perm.kind).to.equal('family');
+      expect(perm.message).to.match(/CreatePermission 198\.51\.100\.20: an IPv4 peer cannot be reached from the IPv6 relayed address \[2001:db8::5\]:50000$/);
+      expect((await rejection(client.bindChannel(PEER))).kind).to.equal('family');
+      client.send(Buffer.from('x'), PEER);
+      expect(client.stats.droppedSends).to.equal(1);
+      expect(socket.sent.length).to.equal(count);
+      const created = rejection(client.createPermission(PEER6));
+      await flush();
+      reply(client, socket.last(), 'error', (m) => m.addErrorCode(443), { key: KEY });
+      const e = await created;
+      expect(e.kind).to.equal('family');
+      expect(e.code).to.equal(443);
+    });
   });
 });

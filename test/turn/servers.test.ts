@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import type { SrvRecord } from 'node:dns';
+import { ManualClock } from '../../lib/base/clock.js';
 import { TimeoutError } from '../../lib/base/errors.js';
 import {
   AllServersFailedError, firstWorking, orderSrvRecords, parseIceServerUri, resolveIceServer, srvName, type IceServerResolver,
@@ -131,6 +132,32 @@ describe('turn/servers: firstWorking (ordered failover)', () => {
     expect(r.failures[0]!.error).to.be.instanceOf(TimeoutError);
     expect(aborted).to.equal(true);
     await delay(250);
+    expect(disposed).to.deep.equal(['late']);
+  });
+
+  it('runs on the injected clock: a dead server costs exactly its timeout on a ManualClock, no real time', async function () {
+    this.timeout(2000); // a real 60 s timer would never fire within the test
+    const clock = new ManualClock();
+    const disposed: string[] = [];
+    let finishSlow: (v: string) => void = () => {};
+    const outcome = firstWorking(['dead', 'live'], (s) => s === 'dead'
+      ? new Promise<string>((resolve) => { finishSlow = resolve; })
+      : new Promise<string>((resolve) => clock.setTimer(250, () => resolve('ok'))), 60_000, { clock, dispose: (late) => { disposed.push(late); } });
+    await new Promise<void>((r) => setImmediate(r));
+    clock.advance(59_999);
+    await new Promise<void>((r) => setImmediate(r));
+    expect(clock.pendingCount).to.equal(1); // still waiting on the dead server
+    clock.advance(1);
+    for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
+    clock.advance(250);
+    const r = await outcome;
+    expect(r.result).to.equal('ok');
+    expect(r.elapsedMs).to.equal(60_250);
+    expect(r.failures[0]!.error).to.be.instanceOf(TimeoutError);
+    expect(clock.pendingCount).to.equal(0); // the live attempt's timeout was cleared on the clock
+    finishSlow('late');
+    await new Promise<void>((r) => setImmediate(r));
+    await new Promise<void>((r) => setImmediate(r));
     expect(disposed).to.deep.equal(['late']);
   });
 
