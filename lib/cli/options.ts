@@ -46,6 +46,7 @@ export const COMMON_USAGE = `common options:
   --turn-user U --turn-pass P | --turn-secret S   TURN credentials (long-term, or coturn use-auth-secret)
   --turn-ca FILE.pem  --turn-timeout SECONDS  --proxy http://HOST:PORT (TURN over TCP/TLS via CONNECT)
   --ice-transport all|relay      relay: offer relayed candidates only
+  --relay-family ipv4|ipv6|both  families of relayed candidates to allocate (default ipv4)
   --sdp ice|alt|both             candidate formats in offers (default both); answers mirror the offer
   --preconditions none|optional|mandatory   connectivity preconditions (RFC 3312/5898; default none)
   --play tone:HZ|silence|FILE.wav  --record FILE.wav  --codec PCMU|PCMA (repeatable)  --no-rtcp-mux
@@ -68,6 +69,7 @@ export const COMMON_OPTIONS = {
   'turn-timeout': { type: 'string' },
   proxy: { type: 'string' },
   'ice-transport': { type: 'string', default: 'all' },
+  'relay-family': { type: 'string', default: 'ipv4' },
   sdp: { type: 'string', default: 'both' },
   preconditions: { type: 'string', default: 'none' },
   'media-address': { type: 'string', multiple: true },
@@ -166,6 +168,9 @@ export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptio
   const policy = values['ice-transport'];
   if (policy !== 'all' && policy !== 'relay') throw new UsageError(`--ice-transport: expected all or relay, got '${policy}'`);
   if (policy === 'relay' && turnServers.length === 0) throw new UsageError('--ice-transport relay needs at least one --turn server');
+  const relayFamily = values['relay-family'];
+  const turnFamilies: Array<'IPv4' | 'IPv6'> | undefined = relayFamily === 'ipv4' ? undefined : relayFamily === 'ipv6' ? ['IPv6'] : relayFamily === 'both' ? ['IPv4', 'IPv6'] : undefined;
+  if (relayFamily !== 'ipv4' && relayFamily !== 'ipv6' && relayFamily !== 'both') throw new UsageError(`--relay-family: expected ipv4, ipv6 or both, got '${relayFamily}'`);
   if (values['ice-lite'] && (turnServers.length > 0 || (values.stun ?? []).length > 0)) {
     throw new UsageError('--ice-lite gathers host candidates only (RFC 8445 §2.5): drop --stun/--turn');
   }
@@ -214,6 +219,7 @@ export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptio
       turnServers,
       transportPolicy: policy,
       turnTimeoutMs: turnTimeout !== undefined ? turnTimeout * 1000 : undefined,
+      turnFamilies,
       rtcpMux: !values['no-rtcp-mux'],
       rtcp: !values['no-rtcp'],
       iceLite: values['ice-lite'],

@@ -82,6 +82,8 @@ export interface IceAgentOptions {
   turnServers?: TurnServer[];
   /** Time one TURN server may take before the next is tried, ms. Default 5000. */
   turnTimeoutMs?: number;
+  /** Families of relayed candidates (one allocation per family per component). Default ['IPv4']. */
+  turnFamilies?: Array<'IPv4' | 'IPv6'>;
   /**
    * 'relay' signals and checks from relayed candidates only (WebRTC's iceTransportPolicy); host
    * sockets still carry the TURN traffic, and checks arriving on them are dropped. Default 'all'.
@@ -233,6 +235,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       stunServers: this.lite ? undefined : opts.stunServers,
       turnServers: this.lite ? undefined : opts.turnServers,
       turnTimeoutMs: opts.turnTimeoutMs,
+      turnFamilies: opts.turnFamilies,
       bindSocket: opts.bindSocket,
       transactions: this.transactions,
       foundations: this.foundations,

@@ -2,7 +2,7 @@ import type { Clock } from '../base/clock.js';
 import type { Logger } from '../base/log.js';
 import { PacketDemux } from '../net/demux.js';
 import { errorMessage } from '../base/errors.js';
-import { formatAddress, sameAddress, type PacketSocket, type TransportAddress } from '../net/socket.js';
+import { formatAddress, sameAddress, type AddressFamily, type PacketSocket, type TransportAddress } from '../net/socket.js';
 import { StunMessage } from '../stun/message.js';
 import type { StunTransactionManager } from '../stun/transaction.js';
 import type { TurnClient } from '../turn/client.js';
@@ -27,6 +27,11 @@ export interface LocalBasesOptions {
   turnServers?: TurnServer[];
   /** Time one TURN server may take before the next is tried, ms. */
   turnTimeoutMs?: number;
+  /**
+   * Families of relayed candidates to allocate, one allocation each per component (RFC 8656
+   * §7.1, REQUESTED-ADDRESS-FAMILY for IPv6, RFC 6156). Default ['IPv4'].
+   */
+  turnFamilies?: AddressFamily[];
   /** Socket factory (tests); default UdpSocket.bind(address, 0). */
   bindSocket?: (address: string) => Promise<PacketSocket>;
   /** Answers to the server-reflexive Binding requests are matched here. */
@@ -129,7 +134,7 @@ export class LocalBases {
     if (this.opts.turnServers?.length) {
       for (let component = 1; component <= components; component++) {
         const host = hosts.find((b) => b.candidate.component === component && b.socket.local.family === 'IPv4') ?? hosts.find((b) => b.candidate.component === component);
-        if (host) jobs.push(this.gatherRelay(component, host));
+        if (host) for (const family of this.opts.turnFamilies ?? ['IPv4']) jobs.push(this.gatherRelay(component, host, family));
       }
     }
     await Promise.all(jobs);
@@ -163,9 +168,13 @@ export class LocalBases {
   }
 
   /** One relayed candidate for a component (RFC 8445 §5.1.1.2), its base the allocation itself. */
-  private async gatherRelay(component: number, host: LocalBase): Promise<void> {
+  private async gatherRelay(component: number, host: LocalBase, family: AddressFamily): Promise<void> {
     const { socket, result } = await allocateRelay({
       component,
+      family,
+      // A server the host socket cannot share (other family, 437 retry) gets a socket of its own
+      // from the same factory, so tests stay on the in-memory network and the ManualClock.
+      bindSocket: this.opts.bindSocket,
       servers: this.opts.turnServers!,
       hostSocket: host.socket,
       attachToHost: (client) => {

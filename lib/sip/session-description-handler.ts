@@ -55,6 +55,8 @@ export interface MediaOptions {
   turnServers?: TurnServer[];
   /** Time one TURN server may take before the next is tried, ms. */
   turnTimeoutMs?: number;
+  /** Families of relayed candidates to allocate (`--relay-family`). Default ['IPv4']. */
+  turnFamilies?: Array<'IPv4' | 'IPv6'>;
   /** 'relay': offer relayed candidates only (WebRTC iceTransportPolicy). Default 'all'. */
   transportPolicy?: 'all' | 'relay';
   /** Offer rtcp-mux (RFC 5761) with one component; false offers two components. Default true. */
@@ -604,6 +606,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       stunServers: this.options.stunServers,
       turnServers: this.options.turnServers,
       turnTimeoutMs: this.options.turnTimeoutMs,
+      turnFamilies: this.options.turnFamilies,
       transportPolicy: this.options.transportPolicy,
       taMs: this.options.taMs,
       checkTimeoutMs: this.options.checkTimeoutMs,

@@ -202,3 +202,33 @@ describe('TURN: ephemeral credentials (use-auth-secret), TLS and an HTTP CONNECT
     }
   });
 });
+
+describe('TURN: an IPv6 relay through real coturn on ::1 (RFC 6156 REQUESTED-ADDRESS-FAMILY)', function () {
+  this.timeout(90000);
+  let coturn: Coturn | undefined;
+
+  before(async function () {
+    requireCoturn(this);
+    coturn = await startCoturn({ users: [{ name: 'alice', password: 'wonderland-42' }], ipv6RelayOnly: true });
+  });
+  after(async () => coturn?.stop());
+
+  it('a call over ::1 with --relay-family ipv6 and --ice-transport relay: IPv6 relayed pair on both ends, tones both ways', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'icephone-turn6-'));
+    const port = await freePortPair();
+    const turn = ['--turn', `turn:[::1]:${coturn!.port}`, '--turn-user', 'alice', '--turn-pass', 'wonderland-42', '--relay-family', 'ipv6', '--ice-transport', 'relay', '--media-address', '::1'];
+    const callee = runIcephone(['answer', '--listen', `[::1]:${port}`, '--max-calls', '1', '--play', 'tone:660', '--record', join(dir, 'callee.wav'), '--json', ...turn]);
+    await callee.waitForStderr(/sip: listening/, 15000);
+    const caller = runIcephone(['call', `sip:bob@[::1]:${port}`, '--listen', '[::1]:0', '--duration', '2', '--play', 'tone:440', '--record', join(dir, 'caller.wav'), '--json', ...turn]);
+    await Promise.all([exitWithin(caller, 40000), exitWithin(callee, 40000)]);
+    const cs = expectRelayPair(caller);
+    const as = expectRelayPair(callee);
+    for (const s of [cs, as]) {
+      expect(s.ice.selectedPair.local.address, 'relayed address is IPv6').to.equal('::1');
+      expect(s.ice.selectedPair.remote.address).to.equal('::1');
+    }
+    expect(cs.ice.selectedPair.remote.port).to.equal(as.ice.selectedPair.local.port);
+    await assertToneInWav(join(dir, 'callee.wav'), 440);
+    await assertToneInWav(join(dir, 'caller.wav'), 660);
+  });
+});
