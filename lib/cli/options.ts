@@ -53,7 +53,9 @@ export const COMMON_USAGE = `common options:
   --no-rtcp                      no RTCP: one component without rtcp-mux
   --ice-lite                     run as an ICE-lite agent (RFC 8445 §2.5: host candidates only, answers checks, a=ice-lite)
   --media-address IP (repeatable)  --ice-timeout SECONDS
+  --hold-at SECONDS [--resume-at SECONDS]   hold the peer after the answer (re-INVITE sendonly), resume later
   --duration SECONDS  --max-calls N (answer)  --trace  --json  --quiet  --verbose
+  the h key on a terminal toggles hold
   SIGUSR2 (or the r key on a terminal) restarts ICE on the live call`;
 
 export const COMMON_OPTIONS = {
@@ -80,6 +82,8 @@ export const COMMON_OPTIONS = {
   play: { type: 'string', default: 'tone:440' },
   record: { type: 'string' },
   duration: { type: 'string' },
+  'hold-at': { type: 'string' },
+  'resume-at': { type: 'string' },
   'max-calls': { type: 'string' },
   'ice-timeout': { type: 'string' },
   register: { type: 'string' },

@@ -30,6 +30,7 @@ export function watchMedia(call: Call, media: MediaSession, out: Progress): void
     out.line(`ice: selected pair for component ${component}: ${describeCandidate(pair.local)} -> ${describeCandidate(pair.remote)} (${checks} checks)`),
   );
   media.on('media-ready', () => out.line('media: flowing'));
+  media.on('hold', (by, held) => out.line(`sip: ${by === 'local' ? (held ? 'holding the peer' : 'resumed the peer') : held ? 'held by the peer' : 'resumed by the peer'}`));
   media.on('ice-restart', (by) => out.line(`ice: restart (${by === 'local' ? 'our offer' : "the peer's offer"}): new credentials, checks run again`));
   media.on('relay', (r) => {
     for (const f of r.failures) out.line(`turn: ${f.error}`);

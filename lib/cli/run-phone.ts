@@ -6,7 +6,8 @@
 import { errorMessage } from '../base/errors.js';
 import { StderrLogger, scrub } from '../base/log.js';
 import { Phone, type Call, type CallSummary } from '../sip/user-agent.js';
-import { phoneOptionsFrom, type ParsedValues } from './options.js';
+import { parseSeconds, phoneOptionsFrom, type ParsedValues } from './options.js';
+import { UsageError } from '../base/errors.js';
 import { formatAddress } from '../net/socket.js';
 import { describeSummary, hadTwoWayMedia, stderrProgress, watchMedia, type Progress } from './progress.js';
 
@@ -39,6 +40,11 @@ export async function startPhone(values: ParsedValues): Promise<RunContext> {
   phone.on('media-created', (call, media) => watchMedia(call, media, out));
   phone.on('rejected', (callId, reason) => out.line(`sip: refused INVITE ${callId}: ${reason}`));
   watchRestartRequests(phone, out);
+  const holdAt = parseSeconds(values['hold-at'], '--hold-at');
+  const resumeAt = parseSeconds(values['resume-at'], '--resume-at');
+  if (resumeAt !== undefined && (holdAt === undefined || resumeAt <= holdAt)) throw new UsageError('--resume-at needs an earlier --hold-at');
+  phone.on('incoming', (call) => scheduleHold(call, out, holdAt, resumeAt));
+  phone.on('outgoing', (call) => scheduleHold(call, out, holdAt, resumeAt));
   const summaries: CallSummary[] = [];
   return {
     phone,
@@ -65,6 +71,21 @@ export async function startPhone(values: ParsedValues): Promise<RunContext> {
   };
 }
 
+/** `--hold-at S [--resume-at S]`: hold the peer S seconds after the answer, resume later (scripted tests). */
+function scheduleHold(call: Call, out: Progress, holdAt: number | undefined, resumeAt: number | undefined): void {
+  if (holdAt === undefined) return;
+  call.on('established', () => {
+    const timers = [setTimeout(() => toggleHold(call, out, true), holdAt * 1000)];
+    if (resumeAt !== undefined) timers.push(setTimeout(() => toggleHold(call, out, false), resumeAt * 1000));
+    void call.finished.then(() => timers.forEach(clearTimeout));
+  });
+}
+
+function toggleHold(call: Call, out: Progress, on: boolean): void {
+  out.line(`sip: ${on ? 'holding' : 'resuming'} call ${call.callId}`);
+  (on ? call.hold() : call.unhold()).catch((e) => out.line(`sip: ${on ? 'hold' : 'resume'} failed on call ${call.callId}: ${errorMessage(e)}`));
+}
+
 /**
  * ICE restart on every established call (RFC 8445 §9, by re-INVITE): on SIGUSR2, or the `r` key
  * when stdin is a terminal (then Ctrl-C still hangs up).
@@ -87,6 +108,10 @@ function watchRestartRequests(phone: Phone, out: Progress): void {
     process.stdin.on('data', (d: Buffer) => {
       const key = d.toString();
       if (key === 'r') restartAll();
+      else if (key === 'h') {
+        // Hold toggles on every established call (RFC 3264 §8.4).
+        for (const c of phone.activeCalls.filter((x) => x.session.state === 'Established')) toggleHold(c, out, !c.holdState.local);
+      }
       else if (key === '\u0003') process.kill(process.pid, 'SIGINT');
     });
     process.stdin.unref();

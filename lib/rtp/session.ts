@@ -157,6 +157,12 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
   /** Packet periods elapsed since start (sent or skipped). */
   private packetIndex = 0;
   private lastRtpSentMs = -Infinity;
+  /** RTP is sent (false while the negotiated direction forbids it, RFC 3264 §5.1, or on hold). */
+  private sending = true;
+  /** The next packet sent starts a talkspurt (marker bit, RFC 3551 §4.1). */
+  private talkspurtStart = true;
+  /** Packets not sent while `sending` was false (the source still advanced in time). */
+  private packetsWithheld = 0;
 
   private packetsSent = 0;
   private octetsSent = 0;
@@ -284,12 +290,34 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
     this.sendTimer = this.clock.setTimer(nextDue - now, () => this.onSendTimer());
   }
 
+  /**
+   * Whether RTP packets go out (RTCP always does, RFC 3264 §5.1: "RTCP is still sent" for sendonly,
+   * recvonly and inactive streams). While off, the source keeps advancing with time and so do the
+   * timestamps; the sequence number continues without a gap and the first packet after resuming
+   * carries the marker bit (a new talkspurt, RFC 3551 §4.1).
+   */
+  setSending(on: boolean): void {
+    if (on === this.sending) return;
+    this.sending = on;
+    if (on) this.talkspurtStart = true;
+  }
+
+  get isSending(): boolean {
+    return this.sending;
+  }
+
   private sendPacket(index: number): void {
     const samples = this.opts.source!.read(this.samplesPerPacket);
+    if (!this.sending) {
+      this.packetsWithheld++;
+      return;
+    }
     const payload = this.encode(samples);
+    const marker = this.talkspurtStart;
+    this.talkspurtStart = false;
     const packet = serializeRtp({
-      // RFC 3551 §4.1: marker on the first packet of a talkspurt; here, the first packet sent.
-      marker: this.packetsSent === 0,
+      // RFC 3551 §4.1: marker on the first packet of a talkspurt: the first one sent, and the first after a hold.
+      marker,
       payloadType: this.opts.payloadType,
       sequenceNumber: this.sequence,
       timestamp: (this.timestampBase + index * this.samplesPerPacket) >>> 0,

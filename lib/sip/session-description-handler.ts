@@ -44,6 +44,7 @@ import {
 import { createSource, type AudioSource } from '../rtp/sources.js';
 import { WavFileSink, type AudioSink } from '../rtp/sinks.js';
 import { withPreconditions, type PreconditionAttribute } from '../sdp/preconditions.js';
+import { answerDirection, effectiveDirection, mediaFlows, offerDirection, receives, type MediaDirection } from '../sdp/direction.js';
 
 /** Options for the media of every call a phone makes or answers. */
 export interface MediaOptions {
@@ -150,6 +151,16 @@ export interface MediaEvents {
   'ice-restart': [initiator: 'local' | 'remote'];
   /** Media can no longer flow (ICE failed after connecting: consent expired, RFC 7675 §5.1); the call should end. */
   'media-failed': [reason: string];
+  /** A hold began or ended (RFC 3264 §8.4): `by` 'local' when we hold the peer, 'remote' when the peer holds us. */
+  hold: [by: 'local' | 'remote', held: boolean];
+}
+
+/** One hold period; times are the session clock's (ms). */
+export interface HoldPeriod {
+  by: 'local' | 'remote';
+  startMs: number;
+  /** Undefined while the hold lasts. */
+  endMs?: number;
 }
 
 const SDP = 'application/sdp';
@@ -198,6 +209,18 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   private rtcpMux = false;
   /** The last ICE agent state before it closed (the summary reports the call, not the teardown). */
   private lastIceState?: IceState;
+  /** We hold the peer (our offers say sendonly, RFC 6337 §5.1), as the application asked. */
+  private localHold = false;
+  /** The local hold the last completed offer/answer put in place. */
+  private localHoldApplied = false;
+  /** The peer holds us: its latest description does not receive (sendonly, inactive, c=0.0.0.0). */
+  private peerHolds = false;
+  /** The direction in the last SDP we wrote. */
+  private ourDirection: MediaDirection = 'sendrecv';
+  /** The application asked for a new offer (hold, resume): the next getDescription() is an offer. */
+  private reofferRequested = false;
+  /** Every hold period of this session, in order. */
+  readonly holdPeriods: HoldPeriod[] = [];
   private readonly sessionId = sessionIdNow();
   private sessionVersion = 0;
   private started = false;
@@ -255,17 +278,25 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   async getDescription(): Promise<BodyAndContentType> {
     if (this.closed) throw new Error('media session closed');
     if (this.started && this.restartRequested && !this.pendingRemoteOffer) return { body: this.restartOffer(), contentType: SDP };
+    if (this.started && this.reofferRequested && !this.pendingRemoteOffer) {
+      // Our re-offer (hold or resume, RFC 3264 §8.4): same media, the direction we now want.
+      this.reofferRequested = false;
+      this.awaitingAnswer = true;
+      this.localSdp = this.build(this.codec ? [this.codec] : this.preferredCodecs(), this.rtcpMux, 'offer');
+      return { body: this.localSdp, contentType: SDP };
+    }
     if (this.started && this.format === 'alt' && this.alt && !this.pendingRemoteOffer) {
       // draft §5.8: an additional offer of ours in an established session, with every alternate
       // (the new peer derived ones and, "if an offer/answer exchange is taking place anyway", the rest).
       this.awaitingAnswer = true;
-      this.localSdp = this.build(this.codec ? [this.codec] : this.preferredCodecs(), this.rtcpMux);
+      this.localSdp = this.build(this.codec ? [this.codec] : this.preferredCodecs(), this.rtcpMux, 'offer');
       return { body: this.localSdp, contentType: SDP };
     }
     if (this.started) {
       // Answer to a re-offer (or a re-offer in another format): the same media, the current alternates.
       this.pendingRemoteOffer = false;
-      this.localSdp = this.build(this.codec ? [this.codec] : [], this.rtcpMux);
+      this.localSdp = this.build(this.codec ? [this.codec] : [], this.rtcpMux, 'answer');
+      this.offerAnswerDone();
       return { body: this.localSdp, contentType: SDP };
     }
     if (!this.remote) {
@@ -279,12 +310,13 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       if (this.offered.alt) this.ensureAlt();
       const codecs = this.preferredCodecs();
       this.rtcpMux = !noRtcp && this.options.rtcpMux !== false;
-      this.localSdp = this.build(codecs, this.rtcpMux);
+      this.localSdp = this.build(codecs, this.rtcpMux, 'offer');
     } else {
       if (!this.agent) throw new Error('answer requested before the offer was applied');
       await this.gathering;
-      this.localSdp = this.build(this.codec ? [this.codec] : [], this.rtcpMux);
+      this.localSdp = this.build(this.codec ? [this.codec] : [], this.rtcpMux, 'answer');
       this.startMedia();
+      this.offerAnswerDone();
     }
     return { body: this.localSdp, contentType: SDP };
   }
@@ -301,10 +333,13 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       // A re-offer or re-answer in an established session: keep media as it is unless the peer's
       // ICE credentials changed (an ICE restart is handled in a later layer). With a=alt, the
       // peer's new alternates are checked (draft §5.8: a new ICE cycle).
+      const isAnswer = this.awaitingAnswer;
       if (this.awaitingAnswer) this.awaitingAnswer = false;
       else this.pendingRemoteOffer = true;
       this.followRemoteIce(this.remote, remote);
       this.remote = remote;
+      if (!isAnswer) this.peerHolds = !receives(effectiveDirection(remote));
+      else this.offerAnswerDone();
       if (this.format === 'alt' && this.alt && describedFormat(remote) !== 'none') {
         this.remoteAlternates = toQvalueScale(readRemoteAlternates(remote).alternates);
         this.alt.setRemote(this.remoteAlternates);
@@ -323,6 +358,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     this.codec = codec;
     this.remote = remote;
     this.format = format;
+    if (isOffer && !this.localSdp) this.peerHolds = !receives(effectiveDirection(remote));
     // Integer ranks (read liberally) go to the engine on the draft's 0..1 scale, order kept.
     this.remoteAlternates = toQvalueScale(alternates?.alternates ?? []);
     if (isOffer && !this.localSdp) {
@@ -351,6 +387,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
         this.components = 1;
       }
       this.startMedia();
+      this.offerAnswerDone();
     }
   }
 
@@ -387,7 +424,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     await this.gathering;
     this.offerAfterNomination = options.afterNomination === true && this.nominationComplete();
     try {
-      this.localSdp = this.build(this.codec ? [this.codec] : this.preferredCodecs(), this.rtcpMux);
+      this.localSdp = this.build(this.codec ? [this.codec] : this.preferredCodecs(), this.rtcpMux, 'offer');
     } finally {
       this.offerAfterNomination = false;
     }
@@ -403,16 +440,18 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     if (this.closed) throw new StateError('media session closed');
     const remote = this.parseLater(sdp);
     if (this.codec && !negotiateCodec(remote.codecs, [this.codec])) throw new ParseError(`the offer drops our codec ${this.codec.name}`, 'm=audio');
-    this.applyLater(remote);
+    this.applyLater(remote, 'offer');
     await this.gathering;
-    this.localSdp = this.build(this.codec ? [this.codec] : [], this.rtcpMux);
+    this.localSdp = this.build(this.codec ? [this.codec] : [], this.rtcpMux, 'answer');
+    this.offerAnswerDone();
     return this.localSdp;
   }
 
   /** Applies the answer to our UPDATE offer. @throws ParseError for an unusable SDP. */
   async applyUpdateAnswer(sdp: string): Promise<void> {
     if (this.closed) throw new StateError('media session closed');
-    this.applyLater(this.parseLater(sdp));
+    this.applyLater(this.parseLater(sdp), 'answer');
+    this.offerAnswerDone();
   }
 
   /**
@@ -434,7 +473,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     // The answer comes back through setDescription (sip.js re-INVITE): it is an answer, not an offer.
     this.awaitingAnswer = true;
     this.safeEmit('ice-restart', 'local');
-    this.localSdp = this.build(this.codec ? [this.codec] : this.preferredCodecs(), this.rtcpMux);
+    this.localSdp = this.build(this.codec ? [this.codec] : this.preferredCodecs(), this.rtcpMux, 'offer');
     return this.localSdp;
   }
 
@@ -457,9 +496,10 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     return remote;
   }
 
-  private applyLater(remote: RemoteDescription): void {
+  private applyLater(remote: RemoteDescription, kind: 'offer' | 'answer'): void {
     this.followRemoteIce(this.remote, remote);
     this.remote = remote;
+    if (kind === 'offer') this.peerHolds = !receives(effectiveDirection(remote));
     if (this.format === 'alt' && this.alt && describedFormat(remote) !== 'none') {
       this.remoteAlternates = toQvalueScale(readRemoteAlternates(remote).alternates);
       this.alt.setRemote(this.remoteAlternates);
@@ -631,8 +671,15 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     await this.gathering;
   }
 
-  private build(codecs: CodecDescription[], rtcpMux: boolean): string {
+  /**
+   * Our SDP. `kind` decides the direction line: an offer says what we want (RFC 6337 §5), an answer
+   * follows RFC 3264 §6.1 from the peer's offer.
+   */
+  private build(codecs: CodecDescription[], rtcpMux: boolean, kind: 'offer' | 'answer'): string {
     const agent = this.agent!;
+    this.ourDirection = kind === 'offer' || !this.remote
+      ? offerDirection(this.localHold, this.peerHolds)
+      : answerDirection(effectiveDirection(this.remote), this.localHold ? 'sendonly' : 'sendrecv');
     const rtpDefault = this.nominatedLocal(1) ?? agent.defaultCandidate(1);
     const rtcpDefault = this.components >= 2 ? (this.nominatedLocal(2) ?? agent.defaultCandidate(2)) : undefined;
     this.sessionVersion++;
@@ -646,6 +693,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       sessionVersion: this.sessionVersion,
       originAddress: rtpDefault.address,
       codecs,
+      direction: this.ourDirection,
       defaultRtp: { address: rtpDefault.address, port: rtpDefault.port },
       defaultRtcp: rtcpDefault ? { address: rtcpDefault.address, port: rtcpDefault.port } : undefined,
       rtcpMux,
@@ -750,7 +798,59 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
         else if (this.rtcpMux) this.agent.send(1, b);
       },
     });
+    this.applyDirection();
     if (this.rtpStarted) this.rtp.start();
+  }
+
+  // ------------------------------------------------------------ hold (RFC 3264 §8.4, RFC 6337 §5)
+
+  /**
+   * Asks to hold the peer (`true`: our next offer says sendonly, or inactive when the peer holds us
+   * too) or to resume (`false`). Takes effect when that offer is answered; the caller sends it
+   * (re-INVITE, or UPDATE in an early dialog). While we hold, no audio is sent (no music on hold);
+   * RTCP goes on.
+   * @throws StateError before media started or after close.
+   */
+  setLocalHold(on: boolean): void {
+    if (this.closed || !this.started) throw new StateError('no running media session to hold');
+    this.localHold = on;
+    this.reofferRequested = true;
+  }
+
+  /** Whether we hold the peer, and whether the peer holds us, as the last offer/answer left it. */
+  get holdState(): { local: boolean; remote: boolean } {
+    return { local: this.localHoldApplied, remote: this.peerHolds };
+  }
+
+  /** An offer/answer exchange completed: the directions on both sides are known. */
+  private offerAnswerDone(): void {
+    this.markHold('local', this.localHold);
+    this.markHold('remote', this.remote !== undefined && !receives(effectiveDirection(this.remote)));
+    this.applyDirection();
+  }
+
+  private markHold(by: 'local' | 'remote', held: boolean): void {
+    if (by === 'local') this.localHoldApplied = held;
+    const open = [...this.holdPeriods].reverse().find((p) => p.by === by && p.endMs === undefined);
+    if (held && !open) {
+      this.holdPeriods.push({ by, startMs: this.clock.now() });
+      this.log.info(by === 'local' ? 'holding the peer' : 'held by the peer');
+      this.safeEmit('hold', by, true);
+    } else if (!held && open) {
+      open.endMs = this.clock.now();
+      this.log.info(by === 'local' ? 'resumed the peer' : 'resumed by the peer');
+      this.safeEmit('hold', by, false);
+    }
+  }
+
+  /**
+   * RTP follows the negotiated direction (RFC 3264 §5.1: "MUST NOT send" on a recvonly/inactive
+   * stream, nor to a peer whose stream is sendonly/inactive or c=0.0.0.0); while we hold, nothing.
+   */
+  private applyDirection(): void {
+    if (!this.rtp || !this.remote) return;
+    const flows = mediaFlows(this.ourDirection, effectiveDirection(this.remote));
+    this.rtp.setSending(flows.send && !this.localHoldApplied);
   }
 
   private beginRtp(): void {

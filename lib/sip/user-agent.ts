@@ -73,6 +73,8 @@ export type CallDirection = 'outgoing' | 'incoming';
 export interface CallSummary {
   call: {
     state: string; sipCallId: string; durationMs: number; alertedAfterConnected: boolean; direction: CallDirection; reason?: string;
+    /** Hold periods (RFC 3264 §8.4): who held, from and to (ms after the answer; null: still held at the end). */
+    holds: Array<{ by: 'local' | 'remote'; startMs: number; endMs: number | null }>;
     /**
      * With `preconditions` optional/mandatory: `met` (the phone rang only once media could flow),
      * `not-used` (the peer does not do preconditions: a plain call), `failed`, or `pending`.
@@ -165,12 +167,52 @@ export class Call extends TypedEmitter<CallEvents> {
     const s = this.currentSession;
     if (s.state !== SessionState.Established || !this.media) throw new StateError('ICE restart needs an established call');
     this.media.requestIceRestart();
-    await new Promise<void>((resolve, reject) => {
+    await this.reinvite('the ICE restart');
+  }
+
+  /**
+   * Puts the peer on hold (RFC 3264 §8.4, RFC 6337 §5.1): a re-INVITE whose offer says sendonly
+   * (inactive when the peer holds us too). The peer answers recvonly (or inactive) and stops sending;
+   * we send no audio while holding; RTCP goes on. Resolves once the re-INVITE is answered.
+   * @throws StateError when the call is not established; Error when the peer rejects the re-INVITE
+   * (the hold is then not in place).
+   */
+  async hold(): Promise<void> {
+    await this.changeHold(true);
+  }
+
+  /** Ends our hold: a re-INVITE with sendrecv (recvonly while the peer holds us). Throws as `hold()`. */
+  async unhold(): Promise<void> {
+    await this.changeHold(false);
+  }
+
+  /** Whether we hold the peer and whether the peer holds us (after the last offer/answer). */
+  get holdState(): { local: boolean; remote: boolean } {
+    return this.media?.holdState ?? { local: false, remote: false };
+  }
+
+  private async changeHold(on: boolean): Promise<void> {
+    const s = this.currentSession;
+    if (s.state !== SessionState.Established || !this.media) throw new StateError(`${on ? 'hold' : 'resume'} needs an established call`);
+    const media = this.media;
+    media.setLocalHold(on);
+    try {
+      await this.reinvite(on ? 'hold' : 'resume');
+    } catch (e) {
+      media.setLocalHold(!on);
+      throw e;
+    }
+  }
+
+  /** Sends a re-INVITE through sip.js (its offer comes from the media session). */
+  private reinvite(what: string): Promise<void> {
+    const s = this.currentSession;
+    return new Promise<void>((resolve, reject) => {
       void s
         .invite({
           requestDelegate: {
             onAccept: () => resolve(),
-            onReject: (r) => reject(new Error(`re-INVITE for the ICE restart failed: ${r.message.statusCode} ${r.message.reasonPhrase}`)),
+            onReject: (r) => reject(new Error(`re-INVITE for ${what} failed: ${r.message.statusCode} ${r.message.reasonPhrase}`)),
           },
         })
         .catch(reject);
@@ -223,6 +265,12 @@ export class Call extends TypedEmitter<CallEvents> {
         direction: this.direction,
         ...(this.reason ? { reason: this.reason } : {}),
         ...(this.preconditions ? { preconditions: this.preconditions.outcome } : {}),
+        // RFC 3264 §8.4 hold periods, ms from the answer (or the call's start).
+        holds: (this.media?.holdPeriods ?? []).map((h) => ({
+          by: h.by,
+          startMs: Math.round(h.startMs - (this.answeredAt ?? this.startedAt)),
+          endMs: h.endMs === undefined ? null : Math.round(h.endMs - (this.answeredAt ?? this.startedAt)),
+        })),
       },
       ice: m?.ice ?? {
         state: 'failed', role: this.direction === 'outgoing' ? 'controlling' : 'controlled', format: 'none',
@@ -294,6 +342,8 @@ function fixInviteAllow(inviter: Inviter): void {
 export interface PhoneEvents {
   /** An incoming call arrived (before it is answered). */
   incoming: [Call];
+  /** A call was placed with `call()` (before any answer). */
+  outgoing: [Call];
   /** An INVITE was refused before becoming a call (488: unusable offer). */
   rejected: [callId: string, reason: string];
   /** A call (either direction) got its MediaSession. */
@@ -660,6 +710,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
 
   private track(call: Call): void {
     this.calls.add(call);
+    if (call.direction === 'outgoing') queueMicrotask(() => this.safeEmit('outgoing', call));
     this.callBySession.set(call.session, call);
     void call.finished.then(() => {
       this.calls.delete(call);
