@@ -5,6 +5,8 @@
  * m/c line, and finds its own tone in what comes back.
  */
 import { expect } from 'chai';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -113,6 +115,50 @@ describe('e2e: SIPp as a non-ICE peer (plain SDP, RTP echo)', function () {
       expect(await sipp.waitForExit(15000), sipp.tail(3000)).to.equal(0);
     } finally {
       await sipp.stop();
+    }
+  });
+
+  it('SIPp holds icephone with a re-INVITE a=sendonly: the answer says a=recvonly and icephone\'s RTP stops until a=sendrecv', async () => {
+    const port = await freePortPair();
+    const callee = runIcephone(['answer', '--listen', `127.0.0.1:${port}`, '--max-calls', '1', '--play', 'tone:660', '--json', '--trace']);
+    await callee.waitForStderr(/sip: listening/, 15000);
+    // SIPp's SDP names this socket: it timestamps icephone's RTP and echoes it back.
+    const media = createSocket('udp4');
+    media.bind(0, '127.0.0.1');
+    await once(media, 'listening');
+    const arrivals: Array<{ t: number; marker: boolean }> = [];
+    media.on('message', (data, rinfo) => {
+      if (data.length < 12 || data[0] >> 6 !== 2) return;
+      arrivals.push({ t: Date.now(), marker: (data[1] & 0x80) !== 0 });
+      media.send(data, rinfo.port, rinfo.address);
+    });
+    const sipPort = await freeUdpPort();
+    const sipp = spawnProcess('sipp', [
+      `127.0.0.1:${port}`, '-sf', scenario('sipp-hold-uac.xml'), '-s', 'bob', '-i', '127.0.0.1', '-p', String(sipPort), '-m', '1',
+      '-key', 'mport', String(media.address().port), '-nostdin', '-timeout', '40s', '-timeout_error',
+    ], { name: 'sipp-hold', cwd: mkdtempSync(join(tmpdir(), 'icephone-sipp-')) });
+    try {
+      // SIPp fails the call unless each 200 carries the direction RFC 3264 §6.1 asks for.
+      expect(await sipp.waitForExit(30000), sipp.tail(3000)).to.equal(0);
+      await exitWithin(callee, 15000);
+      const trace = callee.stderr();
+      expect(trace).to.match(/^a=recvonly\r?$/m);
+      // The longest silence in icephone's stream is the hold (2 s between the re-INVITEs).
+      let gap = { ms: 0, at: 0 };
+      for (let i = 1; i < arrivals.length; i++) {
+        const ms = arrivals[i].t - arrivals[i - 1].t;
+        if (ms > gap.ms) gap = { ms, at: i };
+      }
+      expect(gap.ms, 'RTP paused while held').to.be.within(1500, 2600);
+      expect(arrivals.slice(0, gap.at).length, 'RTP before the hold').to.be.greaterThan(50);
+      expect(arrivals.slice(gap.at).length, 'RTP after the resume').to.be.greaterThan(50);
+      expect(arrivals[gap.at].marker, 'a new talkspurt after the resume').to.equal(true);
+      const [s] = callee.summaries();
+      expect(s.call.holds.map((h: any) => h.by)).to.deep.equal(['remote']);
+      expect(s.call.holds[0].endMs).to.not.equal(null);
+    } finally {
+      await sipp.stop();
+      media.close();
     }
   });
 });
