@@ -5,7 +5,7 @@
  * the window); one inside it is new unless its bit is set.
  *
  * `check` never changes state, `accept` is called only after the packet authenticated (RFC 3711
- * §3.3: "update the replay list" is step 7, after the tag check), so a forged packet cannot move
+ * §3.3: the replay list is updated in step 7, after the tag check of step 5), so a forged packet cannot move
  * the window. Memory is size/8 octets, fixed at construction.
  */
 

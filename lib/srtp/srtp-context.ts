@@ -16,7 +16,7 @@
  * An outbound context protects, an inbound one unprotects. Every packet that is malformed,
  * truncated, unauthenticated, replayed or otherwise unusable gives `{ ok: false, reason, detail }`
  * (counted in `stats`) for the caller to drop; nothing a peer sends can make these methods throw.
- * State changes only after a packet authenticated (RFC 3711 §3.3 steps 6-7), so forged packets
+ * State changes only after a packet authenticated (RFC 3711 §3.3 step 7, after the tag check of step 5), so forged packets
  * move neither the rollover counter nor the replay window.
  *
  * Not implemented (not signalled by icephone, refused by lib/sdp/crypto-attributes.ts when
@@ -39,7 +39,7 @@ export type SrtpDropReason =
   | 'truncated'
   /** Not RTP/RTCP version 2, or (SRTCP) a packet type outside RTCP's 192..223 (RFC 5761 §4). */
   | 'malformed'
-  /** The MKI field does not name this context's master key (RFC 3711 §3.3 step 2). */
+  /** The MKI field does not name this context's master key (RFC 3711 §3.3 step 3). */
   | 'unknown-mki'
   /** The authentication tag does not match (RFC 3711 §3.3 step 5). */
   | 'authentication-failed'
@@ -49,7 +49,7 @@ export type SrtpDropReason =
   | 'too-old'
   /** A new SSRC while `maxSsrcs` SSRCs are already tracked. */
   | 'ssrc-limit'
-  /** 2^48 SRTP or 2^31 SRTCP packets under this master key: it must be replaced (RFC 3711 §9.2). */
+  /** 2^48 SRTP or 2^31 SRTCP packets under this master key: it must be replaced (RFC 3711 §3.2.1, §3.3.1, §3.4). */
   | 'index-exhausted'
   /** Outbound: this SSRC and index were protected before; protecting again would reuse keystream (RFC 3711 §9.1). */
   | 'index-reused';
@@ -348,7 +348,7 @@ export class SrtpContext {
     return state;
   }
 
-  /** Refusals that depend on the estimated index alone (RFC 3711 §3.3.1, §3.3.2, §9.2). */
+  /** Refusals that depend on the estimated index alone (RFC 3711 §3.3.1, §3.3.2). */
   private checkRtpIndex(index: number, ssrc: number, sequence: number, rtp: RtpState | undefined): Failure | undefined {
     if (index < 0) return fail('too-old', `SEQ ${sequence} of SSRC ${hex32(ssrc)} is before the first packet (estimated ROC -1)`);
     if (index >= SRTP_INDEX_LIMIT) return fail('index-exhausted', `SRTP index of SSRC ${hex32(ssrc)} passed 2^48: the master key must be replaced`);

@@ -9,8 +9,8 @@
  * | AES_CM_128_HMAC_SHA1_80   | 16 octets  | 14 octets   | 10       | 10        |
  * | AES_CM_128_HMAC_SHA1_32   | 16 octets  | 14 octets   | 4        | 10        |
  *
- * The `_32` suite shortens only the SRTP tag: SRTCP keeps the 80-bit tag (RFC 4568 §6.2.2; RFC 3711
- * §5.2 offers the 32-bit tag as an SRTP option and SRTCP authentication is always the default).
+ * The `_32` suite shortens only the SRTP tag (RFC 4568 §6.2.2): SRTCP keeps the default 80-bit
+ * HMAC-SHA1 tag of RFC 3711 §5.2, which is what deployed peers send and expect.
  */
 
 /** RFC 4568 §6.2 crypto-suite names of the suites implemented here. */
