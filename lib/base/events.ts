@@ -46,6 +46,11 @@ export class TypedEmitter<Events extends { [K in keyof Events]: any[] }> {
     return new Promise((resolve) => this.emitter.once(event, (...args: unknown[]) => resolve(args as Events[K])));
   }
 
+  /** Number of listeners of `event` (to skip building an event nobody listens to). */
+  listenerCount<K extends keyof Events & string>(event: K): number {
+    return this.emitter.listenerCount(event);
+  }
+
   removeAllListeners(): void {
     this.emitter.removeAllListeners();
   }

@@ -93,7 +93,31 @@ export interface RtpStats {
   lastRemoteReport?: RemoteReport;
 }
 
+/** One received RTP packet as the RTP-level tap sees it (RFC 3550 §5.1 fields). */
+export interface ReceivedRtpPacket {
+  payloadType: number;
+  sequenceNumber: number;
+  /** RTP timestamp, in samples of the payload's clock rate. */
+  timestamp: number;
+  ssrc: number;
+  marker: boolean;
+  payload: Buffer;
+  /** Arrival time, ms on the session's clock. */
+  arrivalMs: number;
+}
+
+/** A packet the application sends in place of the built-in encoder (pass-through, e.g. a gateway relaying media). */
+export interface OutgoingRtpPacket {
+  payloadType: number;
+  payload: Buffer;
+  /** RTP timestamp; default: the one the built-in encoder would use now (our clock, our random base). */
+  timestamp?: number;
+  marker?: boolean;
+}
+
 export type RtpSessionEvents = {
+  /** Every received RTP packet that passed validation, any payload type (the RTP-level tap). */
+  packet: [ReceivedRtpPacket];
   /** The first valid RTP packet arrived (once per session). */
   'first-packet': [];
   /** A compound RTCP packet arrived; the argument is its RtcpPacket[]. */
@@ -163,6 +187,10 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
   private talkspurtStart = true;
   /** Packets not sent while `sending` was false (the source still advanced in time). */
   private packetsWithheld = 0;
+  /** The application sends packets itself (`sendExternal`): the paced encoder stays quiet. */
+  private passthrough = false;
+  private source: AudioSource | undefined;
+  private sink: AudioSink | undefined;
 
   private packetsSent = 0;
   private octetsSent = 0;
@@ -203,6 +231,8 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
       const offset = Date.now() - this.clock.now();
       this.wallclockMs = () => offset + this.clock.now();
     }
+    this.source = opts.source;
+    this.sink = opts.sink;
     this.ssrc = opts.ssrc ?? randomBytes(4).readUInt32BE(0);
     this.cname = opts.cname ?? randomBytes(12).toString('base64');
     // RFC 3550 §5.1: "The initial value of the sequence number SHOULD be random", likewise the timestamp.
@@ -224,7 +254,43 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
     this.transition('running');
     this.sendStartMs = this.clock.now();
     this.scheduleRtcp(this.rtcpIntervalMs / 2);
-    if (this.opts.source) this.onSendTimer();
+    this.onSendTimer();
+  }
+
+  /**
+   * Replaces the audio source (PCM frames, 8 kHz mono 16-bit, read 160 samples = 20 ms per packet;
+   * this session paces the reads) or, with `undefined`, sends no audio. Takes effect at the next packet.
+   */
+  setSource(source: AudioSource | undefined): void {
+    this.source = source;
+  }
+
+  /** Replaces the sink that receives the decoded remote audio (written as packets play out). */
+  setSink(sink: AudioSink | undefined): void {
+    this.sink = sink;
+  }
+
+  /**
+   * Pass-through (RFC 3550 §5.1): the application sends each packet itself with `sendExternal`,
+   * keeping this session's SSRC and sequence numbering; the built-in encoder stops reading the
+   * source while it is on.
+   */
+  setPassthrough(on: boolean): void {
+    this.passthrough = on;
+    if (!on) this.talkspurtStart = true;
+  }
+
+  /**
+   * Sends one packet of the application's (see `setPassthrough`); honours the negotiated
+   * direction (nothing is sent while sending is off).
+   * @returns false when not sent (not running, or sending is off).
+   * @throws RangeError for a payload type outside 0..127.
+   */
+  sendExternal(p: OutgoingRtpPacket): boolean {
+    if (!Number.isInteger(p.payloadType) || p.payloadType < 0 || p.payloadType > 127) throw new RangeError(`RTP payload type ${p.payloadType} is not in 0..127`);
+    if (this.state !== 'running' || !this.sending) return false;
+    this.emitPacket(p.payloadType, p.payload, p.timestamp ?? this.currentRtpTimestamp(), p.marker ?? false);
+    return true;
   }
 
   /**
@@ -272,14 +338,14 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
 
   private onSendTimer(): void {
     this.sendTimer = undefined;
-    if (this.state !== 'running' || !this.opts.source) return;
+    if (this.state !== 'running') return;
     const now = this.clock.now();
     // Packets 0..lastDue are due by now.
     const lastDue = Math.floor((now - this.sendStartMs) / this.ptimeMs + 1e-9);
     if (lastDue - this.packetIndex + 1 > MAX_CATCH_UP) {
       const skip = lastDue - this.packetIndex + 1 - MAX_CATCH_UP;
       this.log.debug(`send timer ${Math.round(now - this.sendStartMs - this.packetIndex * this.ptimeMs)} ms late: skipping ${skip} packets`);
-      this.opts.source.read(skip * this.samplesPerPacket); // keep file sources in step with time
+      this.source?.read(skip * this.samplesPerPacket); // keep file sources in step with time
       this.packetIndex += skip;
     }
     while (this.packetIndex <= lastDue) {
@@ -307,20 +373,24 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
   }
 
   private sendPacket(index: number): void {
-    const samples = this.opts.source!.read(this.samplesPerPacket);
+    if (!this.source || this.passthrough) return;
+    const samples = this.source.read(this.samplesPerPacket);
     if (!this.sending) {
       this.packetsWithheld++;
       return;
     }
-    const payload = this.encode(samples);
+    // RFC 3551 §4.1: marker on the first packet of a talkspurt: the first one sent, and the first after a hold.
     const marker = this.talkspurtStart;
     this.talkspurtStart = false;
+    this.emitPacket(this.opts.payloadType, this.encode(samples), (this.timestampBase + index * this.samplesPerPacket) >>> 0, marker);
+  }
+
+  private emitPacket(payloadType: number, payload: Buffer, timestamp: number, marker: boolean): void {
     const packet = serializeRtp({
-      // RFC 3551 §4.1: marker on the first packet of a talkspurt: the first one sent, and the first after a hold.
       marker,
-      payloadType: this.opts.payloadType,
+      payloadType,
       sequenceNumber: this.sequence,
-      timestamp: (this.timestampBase + index * this.samplesPerPacket) >>> 0,
+      timestamp: timestamp >>> 0,
       ssrc: this.ssrc,
       payload,
     });
@@ -456,6 +526,12 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
       this.gotFirstPacket = true;
       this.safeEmit('first-packet');
     }
+    if (this.listenerCount('packet') > 0) {
+      this.safeEmit('packet', {
+        payloadType: packet.payloadType, sequenceNumber: packet.sequenceNumber, timestamp: packet.timestamp, ssrc: packet.ssrc,
+        marker: packet.marker, payload: packet.payload, arrivalMs,
+      });
+    }
     if (packet.payloadType !== this.opts.payloadType) return; // e.g. RFC 4733 events, comfort noise
     this.updateJitter(source, packet.timestamp, arrivalMs);
     this.play(packet);
@@ -525,7 +601,7 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
 
   /** Decodes into the sink in sequence order; late and duplicate packets are dropped, gaps become silence. */
   private play(packet: RtpPacket): void {
-    const sink = this.opts.sink;
+    const sink = this.sink;
     if (!sink) return;
     let samples = this.decode(packet.payload);
     if (this.playout) {
