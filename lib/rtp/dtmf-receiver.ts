@@ -2,8 +2,9 @@
  * Turns received RFC 4733 telephone-event reports into DTMF digits (§2.5.2 receiver procedures):
  * one `dtmf` event per digit, when the digit has ended, with its duration.
  *
- * An event is known by its RTP timestamp, the instant it began (§2.3.5), which every report of it
- * carries; its duration is the largest duration field reported (§2.5.2.2). So:
+ * An event is known by its RTP timestamp, the instant it began (§2.2.1), which every report of it
+ * carries; its duration is the largest duration field reported (durations are cumulative from
+ * that instant, §2.3.5). So:
  * - the three copies of the final report (§2.5.1.4) and any retransmission or duplicate change
  *   nothing: once an event has ended, later packets with its timestamp are dropped;
  * - reordered updates cannot shorten an event (the largest duration wins), and a packet whose

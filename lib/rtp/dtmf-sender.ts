@@ -10,11 +10,12 @@
  * durations are in samples at `clockRate`.
  *
  * ## The packets of one digit (packet interval p = 20 ms, 8000 Hz: 160 samples per interval)
- * - One RTP timestamp for the whole event: the instant it starts (§2.3.5, §2.5.1.2); every
+ * - One RTP timestamp for the whole event: the instant it starts (§2.2.1, §2.3.5); every
  *   report of the event carries it, and its duration field grows by one interval per packet from
  *   the start (160, 320, …), so each packet describes the media up to the end of its interval,
  *   like the audio packet whose slot it takes.
- * - The M bit on the first packet of the event only (§2.5.1.2).
+ * - The M bit on the first packet of the event only (§2.2.2), a report every packet interval
+ *   (§2.5.1.2: the audio codec's packet interval when known, else 50 ms).
  * - The last report has the E bit and the full duration (rounded to whole samples), and is sent
  *   three times, one interval apart, with the same timestamp and duration (§2.5.1.4: "The final
  *   packet for each event and for each segment SHOULD be sent a total of three times at the
@@ -70,7 +71,7 @@ const FINAL_REPORT_COPIES = 3;
 /** One RTP packet to send: every header field but the SSRC, which the session adds. */
 export interface DtmfPacket {
   payloadType: number;
-  /** M bit: set on the first packet of an event (§2.5.1.2). */
+  /** M bit: set on the first packet of an event (§2.2.2). */
   marker: boolean;
   /** 16-bit sequence number continuing the one given to `start()`. */
   sequenceNumber: number;
