@@ -53,6 +53,7 @@ export const COMMON_USAGE = `common options:
   --no-rtcp                      no RTCP: one component without rtcp-mux
   --ice-lite                     run as an ICE-lite agent (RFC 8445 §2.5: host candidates only, answers checks, a=ice-lite)
   --media-address IP (repeatable)  --ice-timeout SECONDS
+  --dtmf DIGITS                  send these DTMF digits once media flows (RFC 4733 events, else SIP INFO); digit keys on a terminal too
   --hold-at SECONDS [--resume-at SECONDS]   hold the peer after the answer (re-INVITE sendonly), resume later
   --duration SECONDS  --max-calls N (answer)  --trace  --json  --quiet  --verbose
   the h key on a terminal toggles hold
@@ -83,6 +84,7 @@ export const COMMON_OPTIONS = {
   record: { type: 'string' },
   duration: { type: 'string' },
   'hold-at': { type: 'string' },
+  dtmf: { type: 'string' },
   'resume-at': { type: 'string' },
   'max-calls': { type: 'string' },
   'ice-timeout': { type: 'string' },

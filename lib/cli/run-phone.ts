@@ -43,8 +43,26 @@ export async function startPhone(values: ParsedValues): Promise<RunContext> {
   const holdAt = parseSeconds(values['hold-at'], '--hold-at');
   const resumeAt = parseSeconds(values['resume-at'], '--resume-at');
   if (resumeAt !== undefined && (holdAt === undefined || resumeAt <= holdAt)) throw new UsageError('--resume-at needs an earlier --hold-at');
-  phone.on('incoming', (call) => scheduleHold(call, out, holdAt, resumeAt));
-  phone.on('outgoing', (call) => scheduleHold(call, out, holdAt, resumeAt));
+  const dtmf = values.dtmf;
+  if (dtmf !== undefined && !/^[0-9*#A-Da-d]+$/.test(dtmf)) throw new UsageError(`--dtmf: expected digits 0-9 * # A-D, got '${dtmf}'`);
+  const perCall = (call: Call) => {
+    scheduleHold(call, out, holdAt, resumeAt);
+    call.on('dtmf', (digit, ms) => out.line(`dtmf: received ${digit} (${ms} ms)`));
+    if (dtmf) {
+      // Sent once media flows (the first RTP packet from the peer), so the peer's decoder is listening.
+      call.on('established', () => {
+        const send = () => call.sendDtmf(dtmf).then(
+          () => out.line(`dtmf: sending ${dtmf}`),
+          (e) => out.line(`dtmf: sending ${dtmf} failed: ${errorMessage(e)}`),
+        );
+        if (!call.media) void send();
+        else if (call.media.summary().rtp.packetsReceived > 0) void send();
+        else call.media.once('media-received', () => void send());
+      });
+    }
+  };
+  phone.on('incoming', perCall);
+  phone.on('outgoing', perCall);
   const summaries: CallSummary[] = [];
   return {
     phone,
@@ -108,7 +126,11 @@ function watchRestartRequests(phone: Phone, out: Progress): void {
     process.stdin.on('data', (d: Buffer) => {
       const key = d.toString();
       if (key === 'r') restartAll();
-      else if (key === 'h') {
+      else if (/^[0-9*#A-Da-d]$/.test(key)) {
+        for (const c of phone.activeCalls.filter((x) => x.session.state === 'Established')) {
+          c.sendDtmf(key).then(() => out.line(`dtmf: sent ${key}`), (e) => out.line(`dtmf: ${errorMessage(e)}`));
+        }
+      } else if (key === 'h') {
         // Hold toggles on every established call (RFC 3264 §8.4).
         for (const c of phone.activeCalls.filter((x) => x.session.state === 'Established')) toggleHold(c, out, !c.holdState.local);
       }

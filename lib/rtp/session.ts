@@ -10,6 +10,8 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { systemClock, type Clock, type TimerHandle } from '../base/clock.js';
+import { DtmfSender, type DtmfPacket, type DtmfSendResult } from './dtmf-sender.js';
+import { DtmfReceiver, type ReceivedDtmf } from './dtmf-receiver.js';
 import { errorMessage, StateError } from '../base/errors.js';
 import { TypedEmitter } from '../base/events.js';
 import { silentLogger, type Logger } from '../base/log.js';
@@ -60,6 +62,8 @@ export interface RtpSessionOptions {
   random?: () => number;
   /** Wallclock in Unix ms for SR NTP timestamps; default Date.now() read once, then advanced by `clock`. */
   wallclockMs?: () => number;
+  /** RFC 4733 telephone-event payload type negotiated in SDP; absent: no DTMF events sent or recognised. */
+  telephoneEventPayloadType?: number;
 }
 
 export interface RemoteReport {
@@ -118,6 +122,10 @@ export interface OutgoingRtpPacket {
 export type RtpSessionEvents = {
   /** Every received RTP packet that passed validation, any payload type (the RTP-level tap). */
   packet: [ReceivedRtpPacket];
+  /** One RFC 4733 digit received (retransmitted end packets de-duplicated), with its duration. */
+  dtmf: [ReceivedDtmf];
+  /** A `sendDtmf` string has been sent (or stopped). */
+  'dtmf-sent': [DtmfSendResult];
   /** The first valid RTP packet arrived (once per session). */
   'first-packet': [];
   /** A compound RTCP packet arrived; the argument is its RtcpPacket[]. */
@@ -191,6 +199,9 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
   private passthrough = false;
   private source: AudioSource | undefined;
   private sink: AudioSink | undefined;
+  private readonly dtmfSender?: DtmfSender;
+  private readonly dtmfReceiver?: DtmfReceiver;
+  private pendingDtmf: Array<{ digits: string; durationMs?: number }> = [];
 
   private packetsSent = 0;
   private octetsSent = 0;
@@ -233,6 +244,17 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
     }
     this.source = opts.source;
     this.sink = opts.sink;
+    const tePt = opts.telephoneEventPayloadType;
+    if (tePt !== undefined) {
+      this.dtmfSender = new DtmfSender({ clock: this.clock, log: this.log, payloadType: tePt, clockRate: this.clockRate, packetIntervalMs: this.ptimeMs, send: (p) => this.sendEventPacket(p) });
+      this.dtmfSender.on('done', (r) => {
+        // The voice stream resumes as a new talkspurt (RFC 4733 §2.5.1.4 / RFC 3551 §4.1).
+        this.talkspurtStart = true;
+        this.safeEmit('dtmf-sent', r);
+      });
+      this.dtmfReceiver = new DtmfReceiver({ clock: this.clock, log: this.log, clockRate: this.clockRate });
+      this.dtmfReceiver.on('dtmf', (d) => this.safeEmit('dtmf', d));
+    }
     this.ssrc = opts.ssrc ?? randomBytes(4).readUInt32BE(0);
     this.cname = opts.cname ?? randomBytes(12).toString('base64');
     // RFC 3550 §5.1: "The initial value of the sequence number SHOULD be random", likewise the timestamp.
@@ -281,6 +303,38 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
   }
 
   /**
+   * Queues RFC 4733 events for `digits` (0-9, *, #, A-D; RFC 4733 §3.2 events 0-15; '!' flash = 16),
+   * each `durationMs` long (default 100, 40..60000): sent from the next packet slot on, audio paused
+   * meanwhile, the end packet three times (RFC 4733 §2.5.1.4).
+   * @throws StateError when no telephone-event payload type was negotiated; RangeError for a bad digit or duration.
+   */
+  sendDtmf(digits: string, durationMs?: number): void {
+    if (!this.dtmfSender) throw new StateError('the peer did not agree to telephone-event (RFC 4733): no DTMF by RTP');
+    if (!/^[0-9*#A-Da-d!]+$/.test(digits)) throw new RangeError(`not DTMF digits: ${JSON.stringify(digits)}`);
+    if (durationMs !== undefined && !(durationMs >= 40 && durationMs <= 60000)) throw new RangeError(`DTMF duration ${durationMs} ms not in 40..60000`);
+    this.pendingDtmf.push({ digits, durationMs });
+  }
+
+  /** Whether DTMF can be sent by RTP (a telephone-event payload type was negotiated). */
+  get dtmfAvailable(): boolean {
+    return this.dtmfSender !== undefined;
+  }
+
+  private sendEventPacket(p: DtmfPacket): void {
+    if (!this.sending) return;
+    const packet = serializeRtp({ marker: p.marker, payloadType: p.payloadType, sequenceNumber: p.sequenceNumber, timestamp: p.timestamp, ssrc: this.ssrc, payload: p.payload });
+    this.sequence = (p.sequenceNumber + 1) & 0xffff;
+    this.packetsSent++;
+    this.octetsSent += p.payload.length;
+    this.lastRtpSentMs = this.clock.now();
+    try {
+      this.opts.sendRtp(packet);
+    } catch (e) {
+      this.log.warn(`sendRtp threw: ${errorMessage(e)}`);
+    }
+  }
+
+  /**
    * Sends one packet of the application's (see `setPassthrough`); honours the negotiated
    * direction (nothing is sent while sending is off).
    * @returns false when not sent (not running, or sending is off).
@@ -304,6 +358,8 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
     this.clock.clearTimer(this.sendTimer);
     this.clock.clearTimer(this.rtcpTimer);
     this.sendTimer = this.rtcpTimer = undefined;
+    this.dtmfSender?.close();
+    this.dtmfReceiver?.close();
     if (wasRunning && (this.packetsSent > 0 || this.rtcpSent > 0)) this.sendReport(reason ?? '');
   }
 
@@ -349,7 +405,14 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
       this.packetIndex += skip;
     }
     while (this.packetIndex <= lastDue) {
-      this.sendPacket(this.packetIndex);
+      const next = this.dtmfSender && !this.dtmfSender.sending ? this.pendingDtmf.shift() : undefined;
+      if (next) {
+        this.dtmfSender!.start(next.digits, {
+          sequenceNumber: this.sequence, timestamp: (this.timestampBase + this.packetIndex * this.samplesPerPacket) >>> 0, durationMs: next.durationMs,
+        });
+      }
+      if (this.dtmfSender?.sending) this.source?.read(this.samplesPerPacket); // audio paused, the source kept in step
+      else this.sendPacket(this.packetIndex);
       this.packetIndex++;
     }
     const nextDue = this.sendStartMs + this.packetIndex * this.ptimeMs;
@@ -517,6 +580,7 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
       source = this.newSource(packet.ssrc, packet.sequenceNumber);
       this.remote = source;
       this.playout = undefined;
+      this.dtmfReceiver?.reset();
     } else if (!this.updateSequence(source, packet.sequenceNumber)) {
       return; // A.1: first packet after a large jump, held back until the next one confirms it
     }
@@ -532,7 +596,11 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
         marker: packet.marker, payload: packet.payload, arrivalMs,
       });
     }
-    if (packet.payloadType !== this.opts.payloadType) return; // e.g. RFC 4733 events, comfort noise
+    if (this.dtmfReceiver && packet.payloadType === this.opts.telephoneEventPayloadType) {
+      this.dtmfReceiver.receivePacket(packet);
+      return;
+    }
+    if (packet.payloadType !== this.opts.payloadType) return; // e.g. comfort noise
     this.updateJitter(source, packet.timestamp, arrivalMs);
     this.play(packet);
   }

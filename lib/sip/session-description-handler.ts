@@ -27,7 +27,7 @@ import {
   type CodecDescription,
   type RemoteDescription,
 } from '../sdp/offer-answer.js';
-import { RtpSession, type RtpStats } from '../rtp/session.js';
+import { RtpSession, type OutgoingRtpPacket, type ReceivedRtpPacket, type RtpStats } from '../rtp/session.js';
 import { AltAgent, type AltPath } from '../ice/alt-agent.js';
 import { toQvalueScale, type AltCandidate } from '../ice/alternate.js';
 import type { RemoteCandidate } from '../sdp/ice-attributes.js';
@@ -44,7 +44,27 @@ import {
 import { createSource, type AudioSource } from '../rtp/sources.js';
 import { WavFileSink, type AudioSink } from '../rtp/sinks.js';
 import { withPreconditions, type PreconditionAttribute } from '../sdp/preconditions.js';
+import { negotiateTelephoneEvent, telephoneEventCodec, telephoneEventFmtp, type TelephoneEventNegotiation } from '../sdp/telephone-event-attributes.js';
+import type { ReceivedDtmf } from '../rtp/dtmf-receiver.js';
 import { answerDirection, effectiveDirection, mediaFlows, offerDirection, receives, type MediaDirection } from '../sdp/direction.js';
+
+/**
+ * What one call's media is connected to (the per-call media API). Audio frames are PCM, 16-bit
+ * signed, 8 kHz mono; the RTP session paces the source (it reads 160 samples, 20 ms, per packet)
+ * and writes the sink as packets play out (gaps filled with silence, bounded).
+ */
+export interface MediaEndpoints {
+  /** Audio to send: an AudioSource, or `tone:HZ`, `silence`, a WAV path. */
+  source?: AudioSource | string;
+  /** Receives the peer's decoded audio; closed when the call ends. */
+  sink?: AudioSink;
+  /** Records the peer's audio to this WAV file (8 kHz mono 16-bit) as well. */
+  record?: string;
+  /** The RTP-level tap: every received RTP packet (any payload type). */
+  onRtp?: (packet: ReceivedRtpPacket) => void;
+  /** Send packets with `MediaSession.sendRtp` instead of encoding `source` (a gateway passing media through). */
+  passthrough?: boolean;
+}
 
 /** Options for the media of every call a phone makes or answers. */
 export interface MediaOptions {
@@ -153,6 +173,8 @@ export interface MediaEvents {
   'media-failed': [reason: string];
   /** A hold began or ended (RFC 3264 §8.4): `by` 'local' when we hold the peer, 'remote' when the peer holds us. */
   hold: [by: 'local' | 'remote', held: boolean];
+  /** One DTMF digit from the peer: RFC 4733 events (de-duplicated) or SIP INFO (`via`). */
+  dtmf: [digit: string, durationMs: number, via: 'rtp' | 'info'];
 }
 
 /** One hold period; times are the session clock's (ms). */
@@ -221,6 +243,14 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   private reofferRequested = false;
   /** Every hold period of this session, in order. */
   readonly holdPeriods: HoldPeriod[] = [];
+  /** RFC 4733 telephone-event as negotiated (undefined: the peer has none). */
+  private telephoneEvent?: TelephoneEventNegotiation;
+  /** Digits received (RTP events and INFO), in order. */
+  dtmfReceived = '';
+  /** Digits sent by RTP events, in order. */
+  dtmfSent = '';
+  /** Per-call endpoints (`useEndpoints`), overriding the phone-wide play/record options. */
+  private endpoints: MediaEndpoints = {};
   private readonly sessionId = sessionIdNow();
   private sessionVersion = 0;
   private started = false;
@@ -267,8 +297,35 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     return contentType.toLowerCase() === SDP;
   }
 
-  sendDtmf(): boolean {
-    return false;
+  /**
+   * RFC 4733 DTMF on the call's RTP stream (sip.js's SessionDescriptionHandler#sendDtmf): digits
+   * 0-9 * # A-D, each `options.durationMs` long (default 100 ms), sent from the next packet slot.
+   * @returns false when the peer did not offer or accept telephone-event (the caller may use SIP INFO).
+   * @throws RangeError for a digit that is not DTMF or a duration outside 40..60000 ms.
+   */
+  sendDtmf(tones: string, options?: { durationMs?: number; duration?: number }): boolean {
+    if (!this.telephoneEvent) return false;
+    const durationMs = options?.durationMs ?? options?.duration;
+    if (!/^[0-9*#A-Da-d]+$/.test(tones)) throw new RangeError(`not DTMF digits: ${JSON.stringify(tones)}`);
+    if (durationMs !== undefined && !(durationMs >= 40 && durationMs <= 60000)) throw new RangeError(`DTMF duration ${durationMs} ms not in 40..60000`);
+    // Before the RTP session exists (media still being prepared) the digits wait for it.
+    if (this.rtp) this.rtp.sendDtmf(tones, durationMs);
+    else this.dtmfQueued.push({ tones, durationMs });
+    this.dtmfSent += tones.toUpperCase();
+    return true;
+  }
+
+  private readonly dtmfQueued: Array<{ tones: string; durationMs?: number }> = [];
+
+  /** Whether RFC 4733 events were negotiated with the peer. */
+  get dtmfByRtp(): boolean {
+    return this.telephoneEvent !== undefined;
+  }
+
+  /** A digit that arrived by SIP INFO (RFC 6086; application/dtmf-relay or application/dtmf). */
+  infoDtmf(digit: string, durationMs: number): void {
+    this.dtmfReceived += digit;
+    this.safeEmit('dtmf', digit, durationMs, 'info');
   }
 
   /**
@@ -358,6 +415,8 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     this.codec = codec;
     this.remote = remote;
     this.format = format;
+    this.telephoneEvent = negotiateTelephoneEvent(remote, codec);
+    if (this.telephoneEvent?.fmtpError) this.log.debug(`telephone-event fmtp: ${this.telephoneEvent.fmtpError}`);
     if (isOffer && !this.localSdp) this.peerHolds = !receives(effectiveDirection(remote));
     // Integer ranks (read liberally) go to the engine on the draft's 0..1 scale, order kept.
     this.remoteAlternates = toQvalueScale(alternates?.alternates ?? []);
@@ -562,6 +621,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     this.closed = true;
     this.rtp?.stop();
     void this.sink?.close().catch((e) => this.log.warn(`closing recording: ${errorMessage(e)}`));
+    void this.endpoints.sink?.close().catch((e) => this.log.warn(`closing the audio sink: ${errorMessage(e)}`));
     this.alt?.close();
     void this.agent?.close();
   }
@@ -572,7 +632,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     this.closed = true;
     if (!wasClosed) this.rtp?.stop();
     this.alt?.close();
-    await Promise.allSettled([wasClosed ? Promise.resolve() : this.sink?.close(), this.agent?.close()]);
+    await Promise.allSettled([wasClosed ? Promise.resolve() : this.sink?.close(), wasClosed ? Promise.resolve() : this.endpoints.sink?.close(), this.agent?.close()]);
   }
 
   /** A snapshot for the `--json` summary. */
@@ -688,18 +748,22 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     const carry = this.format === undefined ? (this.offered ?? { ice: true, alt: false }) : { ice: this.format === 'ice', alt: this.format === 'alt' };
     const alternates = carry.alt && this.alt ? this.alt.localAlternates() : [];
     if (carry.alt) this.alt?.markAnnounced();
+    // RFC 4733 §2.4: telephone-event/8000 with events 0-16 in every offer; an answer carries it only
+    // when the offer did (with the offerer's payload type).
+    const te = kind === 'offer' && !this.telephoneEvent ? { codec: telephoneEventCodec(), fmtp: telephoneEventFmtp() } : this.telephoneEvent;
+    const withEvents = codecs.length > 0 && te ? [...codecs, te.codec] : codecs;
     return this.withExtensions(buildDescription({
       sessionId: this.sessionId,
       sessionVersion: this.sessionVersion,
       originAddress: rtpDefault.address,
-      codecs,
+      codecs: withEvents,
       direction: this.ourDirection,
       defaultRtp: { address: rtpDefault.address, port: rtpDefault.port },
       defaultRtcp: rtcpDefault ? { address: rtcpDefault.address, port: rtcpDefault.port } : undefined,
       rtcpMux,
       ice: carry.ice ? { ufrag: agent.localUfrag, pwd: agent.localPwd, candidates: agent.localCandidates, remoteCandidates: this.nominatedRemotes(), lite: agent.lite } : undefined,
       // RFC 8839 §4.2.5: an answer to an offer whose m/c line is not among its candidates says so.
-      extraMediaAttributes: [...altAttributes(alternates), ...(this.format === 'none' && this.remote?.ice?.mismatch && this.pendingAnswerToMismatch() ? [{ name: 'ice-mismatch' }] : [])],
+      extraMediaAttributes: [...(withEvents !== codecs && te ? [te.fmtp] : []), ...altAttributes(alternates), ...(this.format === 'none' && this.remote?.ice?.mismatch && this.pendingAnswerToMismatch() ? [{ name: 'ice-mismatch' }] : [])],
     }));
   }
 
@@ -774,10 +838,49 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     }
   }
 
+  /**
+   * Connects this call's media (see `MediaEndpoints`); may be called before or after media starts.
+   * @throws Error when `source` names a WAV file that cannot be read (before media starts: when it does).
+   */
+  async useEndpoints(endpoints: MediaEndpoints): Promise<void> {
+    this.endpoints = { ...this.endpoints, ...endpoints };
+    if (!this.rtp) return;
+    if (endpoints.source !== undefined) this.rtp.setSource(typeof endpoints.source === 'string' ? await createSource(endpoints.source) : endpoints.source);
+    if (endpoints.sink !== undefined || endpoints.record !== undefined) this.rtp.setSink(this.makeSink());
+    if (endpoints.passthrough !== undefined) this.rtp.setPassthrough(endpoints.passthrough);
+  }
+
+  /**
+   * Sends one RTP packet of the application's with this call's SSRC and sequence numbers (for
+   * pass-through; see `MediaEndpoints.passthrough`). Honours the negotiated direction.
+   * @returns false when media is not running or sending is not allowed now.
+   */
+  sendRtp(packet: OutgoingRtpPacket): boolean {
+    return this.rtp?.sendExternal(packet) ?? false;
+  }
+
+  /** Live RTP statistics (RFC 3550 counters, jitter, loss), undefined before media starts. */
+  get rtpStats(): RtpStats | undefined {
+    return this.rtp?.stats;
+  }
+
+  /** The sink(s) for the peer's audio: the application's, a WAV recording, or both. */
+  private makeSink(): AudioSink | undefined {
+    const record = this.endpoints.record ?? this.options.record;
+    if (record && !this.sink) this.sink = new WavFileSink(record, 8000);
+    const app = this.endpoints.sink;
+    if (app && this.sink) {
+      const wav = this.sink;
+      return { write: (s) => { wav.write(s); app.write(s); }, close: async () => { await Promise.all([wav.close(), app.close()]); } };
+    }
+    return app ?? this.sink;
+  }
+
   private async prepareRtp(): Promise<void> {
     const codec = this.codec!;
-    this.source = await createSource(this.options.play ?? 'tone:440');
-    if (this.options.record) this.sink = new WavFileSink(this.options.record, 8000);
+    const source = this.endpoints.source ?? this.options.play ?? 'tone:440';
+    this.source = typeof source === 'string' ? await createSource(source) : source;
+    const sink = this.makeSink();
     if (this.closed) return;
     const name = codec.name.toUpperCase() === 'PCMA' ? 'PCMA' : 'PCMU';
     this.rtp = new RtpSession({
@@ -786,7 +889,8 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       codec: name,
       payloadType: codec.payloadType,
       source: this.source,
-      sink: this.sink,
+      sink,
+      telephoneEventPayloadType: this.telephoneEvent?.payloadType,
       sendRtp: (b) => {
         this.agent?.send(1, b);
       },
@@ -797,6 +901,13 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
         // one-component peer without rtcp-mux has RTCP switched off.
         else if (this.rtcpMux) this.agent.send(1, b);
       },
+    });
+    this.rtp.on('packet', (p) => this.endpoints.onRtp?.(p));
+    for (const d of this.dtmfQueued.splice(0)) this.rtp.sendDtmf(d.tones, d.durationMs);
+    if (this.endpoints.passthrough) this.rtp.setPassthrough(true);
+    this.rtp.on('dtmf', (d: ReceivedDtmf) => {
+      this.dtmfReceived += d.digit;
+      this.safeEmit('dtmf', d.digit, d.durationMs, 'rtp');
     });
     this.applyDirection();
     if (this.rtpStarted) this.rtp.start();

@@ -24,8 +24,9 @@ import { TypedEmitter } from '../base/events.js';
 import type { Logger } from '../base/log.js';
 import { silentLogger } from '../base/log.js';
 import { negotiateCodec, parseDescription } from '../sdp/offer-answer.js';
-import { MediaSession, type MediaOptions, type MediaSummary } from './session-description-handler.js';
+import { MediaSession, type MediaEndpoints, type MediaOptions, type MediaSummary } from './session-description-handler.js';
 import { installSipJsAdapter } from './sipjs/install.js';
+import { DTMF_CONTENT_TYPE, DTMF_RELAY_CONTENT_TYPE, formatDtmfRelayBody, parseDtmfInfoBody } from '../rtp/dtmf-info-body.js';
 import { IncomingPreconditions, OutgoingPreconditions } from './precondition-call.js';
 import type { PreconditionPolicy } from './preconditions-flow.js';
 import { DialogExtensions, type IncomingUpdate } from './update.js';
@@ -75,6 +76,8 @@ export interface CallSummary {
     state: string; sipCallId: string; durationMs: number; alertedAfterConnected: boolean; direction: CallDirection; reason?: string;
     /** Hold periods (RFC 3264 §8.4): who held, from and to (ms after the answer; null: still held at the end). */
     holds: Array<{ by: 'local' | 'remote'; startMs: number; endMs: number | null }>;
+    /** DTMF digits received and sent (RFC 4733 events or SIP INFO), in order. */
+    dtmf: { received: string; sent: string };
     /**
      * With `preconditions` optional/mandatory: `met` (the phone rang only once media could flow),
      * `not-used` (the peer does not do preconditions: a plain call), `failed`, or `pending`.
@@ -86,6 +89,40 @@ export interface CallSummary {
   codec: string | null;
   /** Bad input counted and dropped while the call lived (SIP: whole phone; media: this call's sockets). */
   dropped: { sipMalformed: number; mediaMalformed: number; stunUnauthorized: number; rtpMalformed: number; sdpLines: number };
+}
+
+/** Options of one outgoing call (`Phone.call`). */
+export interface CallOptions {
+  /** Extra header lines for the INVITE, `Name: value` each (e.g. `X-Account: 42`). */
+  headers?: string[];
+  /** Display name in From (RFC 3261 §20.20). */
+  displayName?: string;
+  /** This call's media endpoints (audio source and sink, RTP tap, pass-through). */
+  media?: MediaEndpoints;
+}
+
+/** Options of answering one incoming call (`Phone.answer`). */
+export interface AnswerOptions {
+  /**
+   * What precedes the 200: 180 Ringing (default), 183 Session Progress with our answer (early
+   * media, RFC 3960), or nothing. With connectivity preconditions the flow of draft Figure 2 applies instead.
+   */
+  provisional?: 180 | 183 | 'none';
+  /** Extra header lines for the provisional and final responses, `Name: value` each. */
+  headers?: string[];
+  /** This call's media endpoints. */
+  media?: MediaEndpoints;
+}
+
+/** Who is on the other end of a call (RFC 3261 §8.1.1: From/To, Call-ID) and what their INVITE said. */
+export interface RemoteParty {
+  /** The peer's URI: From of an incoming call, To of an outgoing one. */
+  uri: string;
+  /** Its display name, if any. */
+  displayName?: string;
+  callId: string;
+  /** A header of the INVITE (incoming) or of the 2xx (outgoing), first value; undefined when absent. */
+  header(name: string): string | undefined;
 }
 
 export interface CallEvents {
@@ -101,6 +138,10 @@ export interface CallEvents {
   established: [];
   /** The call ended; the summary is final. */
   ended: [CallSummary];
+  /** A DTMF digit from the peer (RFC 4733 event or SIP INFO), once per digit, with its duration in ms. */
+  dtmf: [digit: string, durationMs: number];
+  /** A hold began or ended (`by` local: we hold the peer; remote: the peer holds us). */
+  hold: [by: 'local' | 'remote', held: boolean];
 }
 
 /**
@@ -141,7 +182,27 @@ export class Call extends TypedEmitter<CallEvents> {
     return this.currentSession;
   }
 
+  /** RFC 6086 INFO: DTMF bodies become 'dtmf' events; anything else is refused (415), a bad body 400. */
+  private onInfo(info: { request: { body?: string; getHeader(n: string): string | undefined }; accept(): Promise<void>; reject(o?: { statusCode?: number; extraHeaders?: string[] }): Promise<void> }): void {
+    const type = (info.request.getHeader('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== DTMF_RELAY_CONTENT_TYPE && type !== DTMF_CONTENT_TYPE) {
+      void info.reject({ statusCode: 415, extraHeaders: [`Accept: ${DTMF_RELAY_CONTENT_TYPE}, ${DTMF_CONTENT_TYPE}`] }).catch(() => undefined);
+      return;
+    }
+    let parsed: { digit: string; durationMs: number };
+    try {
+      parsed = parseDtmfInfoBody(type, info.request.body ?? '');
+    } catch (e) {
+      this.log.warn(`INFO with a bad DTMF body: ${errorMessage(e)}`);
+      void info.reject({ statusCode: 400, extraHeaders: ['Warning: 399 icephone "bad DTMF body"'] }).catch(() => undefined);
+      return;
+    }
+    void info.accept().catch(() => undefined);
+    this.media?.infoDtmf(parsed.digit, parsed.durationMs);
+  }
+
   private listen(session: Session): void {
+    session.delegate = { ...session.delegate, onInfo: (info) => this.onInfo(info as never) };
     session.stateChange.addListener((s) => {
       if (session !== this.currentSession) return;
       // Terminated is reported after the same tick, so a retry can still take the call over.
@@ -185,6 +246,69 @@ export class Call extends TypedEmitter<CallEvents> {
   async unhold(): Promise<void> {
     await this.changeHold(false);
   }
+
+  /** Digits sent by SIP INFO (no telephone-event negotiated). */
+  private infoDtmfSent = '';
+  /** Endpoints given before the media session existed (applied when it is made). */
+  private pendingEndpoints?: MediaEndpoints;
+
+  /**
+   * Connects this call's media (audio source and sink, RTP tap, pass-through): now, or as soon as
+   * the media session exists. Per call, replacing the phone-wide `media.play`/`media.record`.
+   */
+  useMedia(endpoints: MediaEndpoints): void {
+    if (this.media) void this.media.useEndpoints(endpoints).catch((e) => this.log.warn(`media endpoints: ${errorMessage(e)}`));
+    else this.pendingEndpoints = { ...this.pendingEndpoints, ...endpoints };
+  }
+
+  /** @internal The Phone made this call's media session. */
+  attachMedia(m: MediaSession): void {
+    this.media = m;
+    if (this.pendingEndpoints) void m.useEndpoints(this.pendingEndpoints).catch((e) => this.log.warn(`media endpoints: ${errorMessage(e)}`));
+    m.on('dtmf', (digit, durationMs) => this.safeEmit('dtmf', digit, durationMs));
+    m.on('hold', (by, held) => this.safeEmit('hold', by, held));
+  }
+
+  /**
+   * Sends DTMF: RFC 4733 telephone-events on the RTP stream when the peer agreed to them, else one
+   * SIP INFO per digit with `application/dtmf-relay` (the de-facto body, `Signal=`/`Duration=`).
+   * @param digits 0-9, *, #, A-D
+   * @param options durationMs per digit (default 100, 40..60000)
+   * @throws StateError when the call is not established; RangeError for a bad digit or duration.
+   */
+  async sendDtmf(digits: string, options: { durationMs?: number } = {}): Promise<void> {
+    const s = this.currentSession;
+    if (s.state !== SessionState.Established || !this.media) throw new StateError('DTMF needs an established call');
+    if (!/^[0-9*#A-Da-d]+$/.test(digits)) throw new RangeError(`not DTMF digits: ${JSON.stringify(digits)}`);
+    const durationMs = options.durationMs ?? 100;
+    if (!(durationMs >= 40 && durationMs <= 60000)) throw new RangeError(`DTMF duration ${durationMs} ms not in 40..60000`);
+    if (this.media.sendDtmf(digits, { durationMs })) return;
+    for (const digit of digits.toUpperCase()) {
+      await new Promise<void>((resolve, reject) => {
+        void s.info({
+          requestOptions: { body: { contentDisposition: 'render', contentType: DTMF_RELAY_CONTENT_TYPE, content: formatDtmfRelayBody({ digit, durationMs }) } },
+          requestDelegate: { onAccept: () => resolve(), onReject: (r) => reject(new Error(`INFO for DTMF ${digit} failed: ${r.message.statusCode} ${r.message.reasonPhrase}`)) },
+        }).catch(reject);
+      });
+      this.infoDtmfSent += digit;
+    }
+  }
+
+  /** The peer: URI, display name, Call-ID and headers of its INVITE (incoming) or 2xx (outgoing). */
+  get remote(): RemoteParty {
+    const s = this.session;
+    const identity = s.remoteIdentity;
+    const request = s instanceof Invitation ? s.request : undefined;
+    return {
+      uri: identity.uri.toString(),
+      displayName: identity.displayName || undefined,
+      callId: this.callId,
+      header: (name: string) => request?.getHeader(name) ?? this.lastResponseHeaders?.(name),
+    };
+  }
+
+  /** @internal Headers of the 2xx to our INVITE (outgoing calls). */
+  lastResponseHeaders?: (name: string) => string | undefined;
 
   /** Whether we hold the peer and whether the peer holds us (after the last offer/answer). */
   get holdState(): { local: boolean; remote: boolean } {
@@ -266,6 +390,7 @@ export class Call extends TypedEmitter<CallEvents> {
         ...(this.reason ? { reason: this.reason } : {}),
         ...(this.preconditions ? { preconditions: this.preconditions.outcome } : {}),
         // RFC 3264 §8.4 hold periods, ms from the answer (or the call's start).
+        dtmf: { received: this.media?.dtmfReceived ?? '', sent: (this.media?.dtmfSent ?? '') + this.infoDtmfSent },
         holds: (this.media?.holdPeriods ?? []).map((h) => ({
           by: h.by,
           startMs: Math.round(h.startMs - (this.answeredAt ?? this.startedAt)),
@@ -330,6 +455,11 @@ export class Call extends TypedEmitter<CallEvents> {
     void this.session.dispose().catch(() => undefined);
     this.end(reason);
   }
+}
+
+/** @throws UsageError unless `line` is one `Name: value` header line (RFC 3261 §7.3.1). */
+function checkHeaderLine(line: string): void {
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*$/.test(line)) throw new UsageError(`not one header line: ${JSON.stringify(line)}`);
 }
 
 /** Rewrites the Allow header sip.js's Inviter wrote (without PRACK and UPDATE) on its INVITE. */
@@ -422,7 +552,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
           if (c) void c.hangup();
         });
         if (call) {
-          call.media = m;
+          call.attachMedia(m);
           call.preconditions?.mediaCreated(m);
           this.safeEmit('media-created', call, m);
         }
@@ -557,13 +687,22 @@ export class Phone extends TypedEmitter<PhoneEvents> {
    * Places a call.
    * @throws UsageError if `target` is not a SIP URI.
    */
-  call(target: string): Call {
+  call(target: string, options: CallOptions = {}): Call {
     const uri = UserAgent.makeURI(target);
     if (!uri || !/^sips?:/i.test(target)) throw new UsageError(`not a SIP URI: '${target}'`);
-    if (this.preconditionPolicy !== 'none') return this.callWithPreconditions(uri);
-    const inviter = new Inviter(this.ua, uri);
+    for (const h of options.headers ?? []) checkHeaderLine(h);
+    if (this.preconditionPolicy !== 'none') {
+      const c = this.callWithPreconditions(uri);
+      if (options.media) c.useMedia(options.media);
+      return c;
+    }
+    const inviter = new Inviter(this.ua, uri, {
+      extraHeaders: options.headers ? [...options.headers] : undefined,
+      params: options.displayName !== undefined ? { fromDisplayName: options.displayName } : undefined,
+    });
     fixInviteAllow(inviter);
     const call = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped);
+    if (options.media) call.useMedia(options.media);
     this.track(call);
     void inviter
       .invite({
@@ -574,6 +713,9 @@ export class Phone extends TypedEmitter<PhoneEvents> {
           },
           onReject: (response) => {
             call.setReason(`${response.message.statusCode} ${response.message.reasonPhrase}`);
+          },
+          onAccept: (response) => {
+            call.lastResponseHeaders = (name) => response.message.getHeader(name);
           },
         },
       })
@@ -629,8 +771,11 @@ export class Phone extends TypedEmitter<PhoneEvents> {
   }
 
   /** Answers an incoming call: 180 Ringing, then 200 OK with our SDP answer (with preconditions: once they are met). */
-  async answer(call: Call): Promise<void> {
+  async answer(call: Call, options: AnswerOptions = {}): Promise<void> {
     const inv = call.session as Invitation;
+    for (const h of options.headers ?? []) checkHeaderLine(h);
+    if (options.media) call.useMedia(options.media);
+    const extraHeaders = options.headers ? [...options.headers] : undefined;
     if (call.preconditions instanceof IncomingPreconditions) {
       try {
         await call.preconditions.answer();
@@ -641,9 +786,11 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       return;
     }
     try {
-      await inv.progress();
-      call.markAlerting();
-      await inv.accept();
+      const provisional = options.provisional ?? 180;
+      // 183 with our answer: early media (RFC 3960); sip.js sends the same answer again in the 200.
+      if (provisional !== 'none') await inv.progress({ statusCode: provisional, extraHeaders });
+      if (provisional === 180) call.markAlerting();
+      await inv.accept({ extraHeaders });
     } catch (e) {
       call.setReason(errorMessage(e));
       this.log.warn(`answer failed: ${errorMessage(e)}`);
