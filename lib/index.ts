@@ -1,6 +1,18 @@
 /** icephone public API: what a PBX gateway imports. */
-export { Phone, Call, type PhoneOptions, type CallSummary, type CallEvents, type PhoneEvents } from './sip/user-agent.js';
-export { MediaSession, type MediaOptions, type MediaSummary } from './sip/session-description-handler.js';
+export {
+  Phone, Call, type PhoneOptions, type CallSummary, type CallEvents, type PhoneEvents, type CallOptions, type AnswerOptions, type RemoteParty,
+} from './sip/user-agent.js';
+export { MediaSession, type MediaOptions, type MediaSummary, type MediaEndpoints, type MediaEvents, type HoldPeriod } from './sip/session-description-handler.js';
+export type { SipTraceFn } from './sip/transport.js';
+export { type Logger, type LogLevel, StderrLogger, silentLogger } from './base/log.js';
+export {
+  type AudioSource, ToneSource, SilenceSource, BufferSource, createSource, createWavSource, SOURCE_SAMPLE_RATE,
+} from './rtp/sources.js';
+export { type AudioSink, WavFileSink, MemorySink } from './rtp/sinks.js';
+export { FrameQueue } from './rtp/frame-queue.js';
+export { RtpSession, type RtpSessionOptions, type RtpStats, type ReceivedRtpPacket, type OutgoingRtpPacket } from './rtp/session.js';
+export type { ReceivedDtmf } from './rtp/dtmf-receiver.js';
+export { type MediaDirection, answerDirection, offerDirection, effectiveDirection } from './sdp/direction.js';
 export { IceAgent, type IceAgentOptions, type IceRole, type IceState, type CandidatePairInfo } from './ice/agent.js';
 export { type Candidate, type CandidateType, computePriority, TYPE_PREFERENCE } from './ice/candidate.js';
 export { buildDescription, parseDescription, type RemoteDescription } from './sdp/offer-answer.js';
