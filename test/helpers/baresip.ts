@@ -16,6 +16,7 @@
  * "ice: set default cands failed (No such file or directory)". Its RTP sockets are bound to
  * 0.0.0.0, so a reply to a peer on 127.0.0.1 leaves from 127.0.0.1, not from the candidate address.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +65,8 @@ export interface BaresipOptions {
   netns?: string;
   /** Echo baresip's output lines to stderr, prefixed (default: env ICEPHONE_ECHO_PEERS=1). */
   echo?: boolean;
+  /** Load ctrl_tcp (JSON commands over netstrings) listening on host:ctrlPort, for `command()`. */
+  ctrlPort?: number;
 }
 
 /** One end of ICE's selected pair as baresip prints it in its valid list. */
@@ -125,6 +128,11 @@ export interface BaresipInstance {
   stop(): Promise<number>;
   /** Deletes the config directory (after stop()). */
   remove(): void;
+  /**
+   * Runs a menu command through ctrl_tcp (needs `ctrlPort`), e.g. `hold`, `resume`, `sndcode 5`;
+   * resolves with baresip's response text. Runs the client inside the peer's namespace.
+   */
+  command(command: string, params?: string): Promise<string>;
 }
 
 /** The baresip binary and every module the harness loads are installed. */
@@ -171,6 +179,7 @@ export function baresipConfig(options: BaresipOptions, dir: string): string {
     ...(options.rtpPorts ? [`rtp_ports ${options.rtpPorts[0]}-${options.rtpPorts[1]}`] : []),
     `module_path ${BARESIP_MODULE_PATH}`,
     ...BARESIP_MODULES.map((module) => `module ${module}`),
+    ...(options.ctrlPort !== undefined ? ['module ctrl_tcp.so', `ctrl_tcp_listen ${host}:${options.ctrlPort}`] : []),
     ...(options.extraConfig ?? []),
   ];
   return lines.join('\n') + '\n';
@@ -288,6 +297,18 @@ export async function startBaresip(options: BaresipOptions): Promise<BaresipInst
     iceResult: () => ({ ...ice, selectedPairs: [...ice.selectedPairs] }),
     stop: () => child.stop(),
     remove: () => rmSync(dir, { recursive: true, force: true }),
+    async command(command, params = '') {
+      if (options.ctrlPort === undefined) throw new Error('command() needs ctrlPort');
+      // ctrl_tcp: one netstring "LEN:JSON," per command, the response likewise.
+      const client = `const s=require('net').connect(${options.ctrlPort},${JSON.stringify(host)},()=>{const m=JSON.stringify({command:${JSON.stringify(command)},params:${JSON.stringify(params)},token:'t'});s.write(Buffer.byteLength(m)+':'+m+',')});let b='';s.on('data',d=>{b+=d;const i=b.indexOf(':');if(i>0&&b.length>=i+1+Number(b.slice(0,i))){process.stdout.write(b.slice(i+1,i+1+Number(b.slice(0,i))));process.exit(0)}});setTimeout(()=>process.exit(3),5000)`;
+      const argv = options.netns ? ['netns', 'exec', options.netns, process.execPath, '-e', client] : ['-e', client];
+      const out = await new Promise<string>((resolve, reject) => {
+        execFile(options.netns ? 'ip' : process.execPath, argv, { encoding: 'utf8' }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+      });
+      const reply = JSON.parse(out) as { ok: boolean; data?: string };
+      if (!reply.ok) throw new Error(`baresip ${command}: ${reply.data ?? 'failed'}`);
+      return reply.data ?? '';
+    },
   };
 
   try {
