@@ -42,6 +42,7 @@ export async function runAnswer(argv: string[]): Promise<number> {
   });
   handleSignals(ctx, done);
   await finished;
+  await ctx.transfersReported();
   await ctx.phone.stop();
   const status = ctx.exitStatus();
   if (status !== 0) process.stderr.write(`icephone: ${ctx.failureReason()}\n`);

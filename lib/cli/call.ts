@@ -23,13 +23,17 @@ export async function runCall(argv: string[]): Promise<number> {
   const ctx = await startPhone(values);
   const call = ctx.phone.call(target);
   call.on('alerting', () => ctx.out.line('sip: ringing'));
-  call.on('established', () => {
+  const hangUpAfterDuration = (c: typeof call) => c.on('established', () => {
     ctx.out.line(`sip: answered; hanging up in ${durationSec} s`);
-    const t = setTimeout(() => void call.hangup(), durationSec * 1000);
-    void call.finished.then(() => clearTimeout(t));
+    const t = setTimeout(() => void c.hangup(), durationSec * 1000);
+    void c.finished.then(() => clearTimeout(t));
   });
+  hangUpAfterDuration(call);
+  // A call placed because the peer transferred us (REFER, --accept-transfer) lasts as long.
+  ctx.phone.on('outgoing', (c) => { if (c !== call) hangUpAfterDuration(c); });
   handleSignals(ctx, () => undefined);
   await ctx.report(call);
+  await ctx.transfersReported();
   await ctx.phone.stop();
   const status = ctx.exitStatus();
   if (status !== 0) process.stderr.write(`icephone: ${ctx.failureReason()}\n`);

@@ -54,6 +54,8 @@ export const COMMON_USAGE = `common options:
   --ice-lite                     run as an ICE-lite agent (RFC 8445 §2.5: host candidates only, answers checks, a=ice-lite)
   --media-address IP (repeatable)  --ice-timeout SECONDS
   --dtmf DIGITS                  send these DTMF digits once media flows (RFC 4733 events, else SIP INFO); digit keys on a terminal too
+  --accept-transfer              follow a REFER from the peer (RFC 3515; without it: 603 Decline)
+  --transfer-to SIP-URI [--transfer-at SECONDS]   blind-transfer the peer there after the answer (default 1 s)
   --hold-at SECONDS [--resume-at SECONDS]   hold the peer after the answer (re-INVITE sendonly), resume later
   --duration SECONDS  --max-calls N (answer)  --trace  --json  --quiet  --verbose
   the h key on a terminal toggles hold
@@ -85,6 +87,9 @@ export const COMMON_OPTIONS = {
   duration: { type: 'string' },
   'hold-at': { type: 'string' },
   dtmf: { type: 'string' },
+  'accept-transfer': { type: 'boolean', default: false },
+  'transfer-to': { type: 'string' },
+  'transfer-at': { type: 'string' },
   'resume-at': { type: 'string' },
   'max-calls': { type: 'string' },
   'ice-timeout': { type: 'string' },

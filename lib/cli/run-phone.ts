@@ -20,6 +20,8 @@ export interface RunContext {
   exitStatus(): number;
   /** One-line reason for a non-zero exit. */
   failureReason(): string | undefined;
+  /** Resolves when every call that a transfer (REFER) started has been reported. */
+  transfersReported(): Promise<void>;
 }
 
 export async function startPhone(values: ParsedValues): Promise<RunContext> {
@@ -63,10 +65,43 @@ export async function startPhone(values: ParsedValues): Promise<RunContext> {
   };
   phone.on('incoming', perCall);
   phone.on('outgoing', perCall);
+  // RFC 3515: with --accept-transfer a REFER from the peer is followed (a new call, reported like the
+  // first); without it the request gets 603 Decline.
+  const transferred: Array<Promise<unknown>> = [];
+  let reportCall: (call: Call) => Promise<CallSummary> = async (c) => c.finished;
+  phone.on('transfer-request', (request) => {
+    if (!values['accept-transfer']) {
+      out.line(`sip: declining transfer to ${request.target} (603; --accept-transfer follows transfers)`);
+      void request.reject(603).catch(() => undefined);
+      return;
+    }
+    out.line(`sip: transfer to ${request.target} accepted`);
+    transferred.push(request.accept().then((next) => reportCall(next), (e) => out.line(`sip: transfer failed: ${errorMessage(e)}`)));
+  });
+  const transferTo = values['transfer-to'];
+  const transferAt = parseSeconds(values['transfer-at'], '--transfer-at') ?? 1;
+  if (transferTo !== undefined && !/^sips?:\S+$/i.test(transferTo)) throw new UsageError(`--transfer-to: not a SIP URI: '${transferTo}'`);
+  if (transferTo) {
+    const schedule = (call: Call) => call.on('established', () => {
+      const t = setTimeout(() => {
+        out.line(`sip: transferring call ${call.callId} to ${transferTo}`);
+        call.transfer(transferTo).then(
+          (o) => out.line(`sip: transfer to ${transferTo} ${o.succeeded ? 'succeeded' : 'failed'} (REFER ${o.referStatus}, peer reported ${o.finalStatus ?? 'nothing'})`),
+          (e) => out.line(`sip: transfer failed: ${errorMessage(e)}`),
+        );
+      }, transferAt * 1000);
+      void call.finished.then(() => clearTimeout(t));
+    });
+    phone.on('incoming', schedule);
+    phone.on('outgoing', schedule);
+  }
   const summaries: CallSummary[] = [];
-  return {
+  const ctx: RunContext = {
     phone,
     out,
+    async transfersReported() {
+      while (transferred.length) await Promise.allSettled(transferred.splice(0));
+    },
     async report(call: Call) {
       const s = await call.finished;
       summaries.push(s);
@@ -87,6 +122,8 @@ export async function startPhone(values: ParsedValues): Promise<RunContext> {
       return `no two-way media (sent ${bad.rtp.packetsSent}, received ${bad.rtp.packetsReceived} RTP packets)`;
     },
   };
+  reportCall = (c) => ctx.report(c);
+  return ctx;
 }
 
 /** `--hold-at S [--resume-at S]`: hold the peer S seconds after the answer, resume later (scripted tests). */

@@ -12,6 +12,7 @@ import {
   SIPExtension,
   UserAgent,
   type Core,
+  type Referral,
   type Session,
   type URI,
 } from 'sip.js';
@@ -26,6 +27,7 @@ import { silentLogger } from '../base/log.js';
 import { negotiateCodec, parseDescription } from '../sdp/offer-answer.js';
 import { MediaSession, type MediaEndpoints, type MediaOptions, type MediaSummary } from './session-description-handler.js';
 import { installSipJsAdapter } from './sipjs/install.js';
+import { notifyIsFinal, sipfragStatus, TRANSFER_FINAL_TIMEOUT_MS, type TransferOutcome } from './refer.js';
 import { DTMF_CONTENT_TYPE, DTMF_RELAY_CONTENT_TYPE, formatDtmfRelayBody, parseDtmfInfoBody } from '../rtp/dtmf-info-body.js';
 import { IncomingPreconditions, OutgoingPreconditions } from './precondition-call.js';
 import type { PreconditionPolicy } from './preconditions-flow.js';
@@ -78,6 +80,11 @@ export interface CallSummary {
     holds: Array<{ by: 'local' | 'remote'; startMs: number; endMs: number | null }>;
     /** DTMF digits received and sent (RFC 4733 events or SIP INFO), in order. */
     dtmf: { received: string; sent: string };
+    /**
+     * Transfer (RFC 3515): `out` when we referred the peer elsewhere (the target and the status the
+     * peer reported), `in` when the peer referred us (the target and the Call-ID of the new call).
+     */
+    transfer?: { direction: 'out'; target: string; status: number | null; succeeded: boolean } | { direction: 'in'; target: string; accepted: boolean; newCallId?: string };
     /**
      * With `preconditions` optional/mandatory: `met` (the phone rang only once media could flow),
      * `not-used` (the peer does not do preconditions: a plain call), `failed`, or `pending`.
@@ -142,6 +149,8 @@ export interface CallEvents {
   dtmf: [digit: string, durationMs: number];
   /** A hold began or ended (`by` local: we hold the peer; remote: the peer holds us). */
   hold: [by: 'local' | 'remote', held: boolean];
+  /** @internal The peer sent REFER (the Phone turns it into a 'transfer-request'). */
+  'refer-received': [Referral];
 }
 
 /**
@@ -201,8 +210,73 @@ export class Call extends TypedEmitter<CallEvents> {
     this.media?.infoDtmf(parsed.digit, parsed.durationMs);
   }
 
+  /** @internal What the summary says of a transfer. */
+  transferRecord?: CallSummary['call']['transfer'];
+
+  /**
+   * Blind transfer (RFC 3515, RFC 5589 §6): REFER with `Refer-To: target`; follows the NOTIFYs
+   * (message/sipfrag) until the peer reports its INVITE to the target final, and on success hangs
+   * up this call. Resolves with the outcome (also in the summary's `call.transfer`).
+   * @throws StateError when the call is not established; UsageError for a target that is not a SIP URI.
+   */
+  async transfer(target: string): Promise<TransferOutcome> {
+    const s = this.currentSession;
+    if (s.state !== SessionState.Established) throw new StateError('transfer needs an established call');
+    const uri = UserAgent.makeURI(target);
+    if (!uri || !/^sips?:/i.test(target)) throw new UsageError(`not a SIP URI: '${target}'`);
+    const outcome: TransferOutcome = { target, referStatus: 0, succeeded: false };
+    this.transferRecord = { direction: 'out', target, status: null, succeeded: false };
+    await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const done = () => { if (!settled) { settled = true; resolve(); } };
+      // No final NOTIFY within 64*T1 after the REFER: the transfer is given up (the call stays up).
+      const timer = this.clock.setTimer(TRANSFER_FINAL_TIMEOUT_MS, () => {
+        this.log.warn(`transfer to ${target}: no final NOTIFY within ${TRANSFER_FINAL_TIMEOUT_MS} ms`);
+        done();
+      });
+      void this.finished.then(() => { this.clock.clearTimer(timer); done(); });
+      void s.refer(uri, {
+        requestDelegate: {
+          onAccept: (r) => { outcome.referStatus = r.message.statusCode ?? 202; },
+          onReject: (r) => {
+            outcome.referStatus = r.message.statusCode ?? 0;
+            settled = true;
+            reject(new Error(`REFER to ${target} refused: ${r.message.statusCode} ${r.message.reasonPhrase}`));
+          },
+        },
+        onNotify: (notification) => {
+          let status: number | undefined;
+          try {
+            status = sipfragStatus(notification.request.body ?? '');
+          } catch (e) {
+            this.log.warn(`transfer NOTIFY: ${errorMessage(e)}`);
+            void notification.reject({ statusCode: 400 }).catch(() => undefined);
+            return;
+          }
+          void notification.accept().catch(() => undefined);
+          outcome.finalStatus = status;
+          this.transferRecord = { direction: 'out', target, status, succeeded: status >= 200 && status < 300 };
+          this.log.info(`transfer to ${target}: the peer reports ${status}`);
+          if (notifyIsFinal(notification.request.getHeader('Subscription-State'), status)) {
+            outcome.succeeded = status >= 200 && status < 300;
+            this.clock.clearTimer(timer);
+            done();
+          }
+        },
+      }).catch((e) => { if (!settled) { settled = true; reject(e); } });
+    });
+    // RFC 5589 §6: the transferor ends its call once the transfer succeeded.
+    if (outcome.succeeded) await this.hangup();
+    return outcome;
+  }
+
   private listen(session: Session): void {
-    session.delegate = { ...session.delegate, onInfo: (info) => this.onInfo(info as never) };
+    session.delegate = {
+      ...session.delegate,
+      onInfo: (info) => this.onInfo(info as never),
+      // Never sip.js's default (accept and follow into a leg nobody tracks): the Phone decides.
+      onRefer: (referral) => this.safeEmit('refer-received', referral),
+    };
     session.stateChange.addListener((s) => {
       if (session !== this.currentSession) return;
       // Terminated is reported after the same tick, so a retry can still take the call over.
@@ -391,6 +465,7 @@ export class Call extends TypedEmitter<CallEvents> {
         ...(this.preconditions ? { preconditions: this.preconditions.outcome } : {}),
         // RFC 3264 §8.4 hold periods, ms from the answer (or the call's start).
         dtmf: { received: this.media?.dtmfReceived ?? '', sent: (this.media?.dtmfSent ?? '') + this.infoDtmfSent },
+        ...(this.transferRecord ? { transfer: this.transferRecord } : {}),
         holds: (this.media?.holdPeriods ?? []).map((h) => ({
           by: h.by,
           startMs: Math.round(h.startMs - (this.answeredAt ?? this.startedAt)),
@@ -478,6 +553,26 @@ export interface PhoneEvents {
   rejected: [callId: string, reason: string];
   /** A call (either direction) got its MediaSession. */
   'media-created': [Call, MediaSession];
+  /**
+   * The peer of `call` asks us to call `target` (REFER, RFC 3515). `accept()` answers 202 and places
+   * the new call (tracked like any other, returned); `reject()` answers 603 Decline (default). Without
+   * a listener the request is declined.
+   */
+  'transfer-request': [request: TransferRequest];
+}
+
+/** An incoming REFER, as the application sees it. */
+export interface TransferRequest {
+  /** The call the REFER arrived on. */
+  call: Call;
+  /** The Refer-To URI. */
+  target: string;
+  /** The Referred-By header, if any. */
+  referredBy?: string;
+  /** Answers 202 and calls `target` (INVITE; NOTIFYs report its progress to the transferor). */
+  accept(options?: CallOptions): Promise<Call>;
+  /** Answers `statusCode` (default 603 Decline). */
+  reject(statusCode?: number): Promise<void>;
 }
 
 /** A SIP URI host for an IP literal: canonical (base/address.ts), IPv6 in brackets (RFC 3261 §19.1.1). */
@@ -704,6 +799,12 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     const call = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped);
     if (options.media) call.useMedia(options.media);
     this.track(call);
+    this.startInvite(call, inviter);
+    return call;
+  }
+
+  /** Sends the INVITE of an outgoing call and follows its responses. */
+  private startInvite(call: Call, inviter: Inviter): void {
     void inviter
       .invite({
         requestDelegate: {
@@ -723,7 +824,6 @@ export class Phone extends TypedEmitter<PhoneEvents> {
         call.setReason(errorMessage(e));
         this.log.error(`INVITE failed: ${errorMessage(e)}`);
       });
-    return call;
   }
 
   /**
@@ -855,8 +955,48 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     }
   }
 
+  /** RFC 3515 §2.4.2: an incoming REFER becomes a 'transfer-request' the application answers. */
+  private onRefer(call: Call, referral: Referral): void {
+    const target = referral.referTo.uri.toString();
+    let answered = false;
+    const request: TransferRequest = {
+      call,
+      target,
+      referredBy: referral.referredBy,
+      accept: async (options: CallOptions = {}) => {
+        if (answered) throw new StateError('transfer request already answered');
+        answered = true;
+        await referral.accept();
+        const inviter = referral.makeInviter({
+          extraHeaders: options.headers ? [...options.headers] : undefined,
+          params: options.displayName !== undefined ? { fromDisplayName: options.displayName } : undefined,
+        });
+        fixInviteAllow(inviter);
+        const next = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped);
+        if (options.media) next.useMedia(options.media);
+        this.track(next);
+        call.transferRecord = { direction: 'in', target, accepted: true, newCallId: next.callId };
+        this.startInvite(next, inviter);
+        return next;
+      },
+      reject: async (statusCode = 603) => {
+        if (answered) throw new StateError('transfer request already answered');
+        answered = true;
+        call.transferRecord = { direction: 'in', target, accepted: false };
+        await referral.reject({ statusCode });
+      },
+    };
+    this.log.info(`REFER on call ${call.callId}: Refer-To ${target}`);
+    if (this.listenerCount('transfer-request') === 0) {
+      void request.reject().catch((e) => this.log.warn(`declining REFER: ${errorMessage(e)}`));
+      return;
+    }
+    this.safeEmit('transfer-request', request);
+  }
+
   private track(call: Call): void {
     this.calls.add(call);
+    call.on('refer-received', (referral) => this.onRefer(call, referral));
     if (call.direction === 'outgoing') queueMicrotask(() => this.safeEmit('outgoing', call));
     this.callBySession.set(call.session, call);
     void call.finished.then(() => {

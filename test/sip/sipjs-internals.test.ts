@@ -25,19 +25,19 @@ describe('sip.js adapter (lib/sip/sipjs)', () => {
     this.timeout(30000);
     // A fresh process: what a host application that also uses sip.js would see.
     const script = `
-      import { Grammar, Invitation } from 'sip.js';
+      import { Grammar, Invitation, Inviter } from 'sip.js';
       import { AllowedMethods } from 'sip.js/lib/core/user-agent-core/allowed-methods.js';
-      const before = { parse: Grammar.parse, ack: Invitation.prototype.onAckTimeout, allowed: [...AllowedMethods] };
+      const before = { parse: Grammar.parse, ack: Invitation.prototype.onAckTimeout, notify: Inviter.prototype.notifyReferer, allowed: [...AllowedMethods] };
       const icephone = await import(${JSON.stringify(join(root, 'lib', 'index.ts'))});
-      const afterImport = Grammar.parse === before.parse && Invitation.prototype.onAckTimeout === before.ack && AllowedMethods.join() === before.allowed.join();
+      const afterImport = Grammar.parse === before.parse && Invitation.prototype.onAckTimeout === before.ack && Inviter.prototype.notifyReferer === before.notify && AllowedMethods.join() === before.allowed.join();
       const phone = await icephone.Phone.start({ listen: { address: '127.0.0.1', port: 0 }, media: { addresses: ['127.0.0.1'] } });
-      const afterPhone = { parse: Grammar.parse !== before.parse, ack: Invitation.prototype.onAckTimeout !== before.ack, update: AllowedMethods.includes('UPDATE') };
+      const afterPhone = { parse: Grammar.parse !== before.parse, ack: Invitation.prototype.onAckTimeout !== before.ack, notify: Inviter.prototype.notifyReferer !== before.notify, update: AllowedMethods.includes('UPDATE') };
       await phone.stop();
       console.log(JSON.stringify({ afterImport, afterPhone }));
     `;
     const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
     const result = JSON.parse(out.trim().split('\n').pop()!);
     expect(result.afterImport, 'sip.js untouched by import').to.equal(true);
-    expect(result.afterPhone).to.deep.equal({ parse: true, ack: true, update: true });
+    expect(result.afterPhone).to.deep.equal({ parse: true, ack: true, notify: true, update: true });
   });
 });

@@ -5,6 +5,8 @@
  * - the ACK-timeout guard (./ack-timeout-guard.ts): `Invitation.prototype.onAckTimeout`;
  * - the fast parse path (../fast-parser.ts): `Grammar.parse`, equal in results to the stock one,
  *   unless `ICEPHONE_STOCK_SIP_PARSER=1`;
+ * - `Inviter.prototype.notifyReferer` (./refer-notify.ts): REFER progress NOTIFYs say `active`
+ *   until the final status (RFC 3515 §2.4.7);
  * - `UPDATE` in sip.js's module-level `AllowedMethods` (RFC 3311 §6: UPDATE is answered by our
  *   core hook, ../update.ts), which feeds the Allow header of its responses.
  * Per-user-agent hooks (UPDATE dispatch, reliable provisionals, any-user Request-URI) are
@@ -16,6 +18,7 @@
 import { AllowedMethods } from 'sip.js/lib/core/user-agent-core/allowed-methods.js';
 import { installFastSipParser } from '../fast-parser.js';
 import { installAckTimeoutGuard } from './ack-timeout-guard.js';
+import { installReferNotifyFix } from './refer-notify.js';
 
 let installed = false;
 
@@ -24,6 +27,7 @@ export function installSipJsAdapter(): void {
   if (installed) return;
   installed = true;
   installAckTimeoutGuard();
+  installReferNotifyFix();
   if (process.env.ICEPHONE_STOCK_SIP_PARSER !== '1') installFastSipParser();
   if (!AllowedMethods.includes('UPDATE')) AllowedMethods.push('UPDATE');
 }
