@@ -56,6 +56,8 @@ export interface PhoneOptions {
   outboundProxy?: string;
   /** Registration lifetime asked for, seconds (default 300; sip.js refreshes before expiry). */
   registerExpires?: number;
+  /** When to refresh, percent of the lifetime the registrar granted (default 90). */
+  registerRefreshPercent?: number;
   /** Digest credentials for a registrar or proxy that challenges (RFC 3261 §22). */
   authUser?: string;
   authPassword?: string;
@@ -559,6 +561,13 @@ export interface PhoneEvents {
    * a listener the request is declined.
    */
   'transfer-request': [request: TransferRequest];
+  /**
+   * Registration (RFC 3261 §10) changed: `registered` (first 2xx; it happens inside `Phone.start()`,
+   * so check `phone.registered` after it), `refreshed` (a later REGISTER's
+   * 2xx), `failed` (a REGISTER, first or refresh, was refused or got no answer; `detail` says how),
+   * `unregistered` (after `unregister()`).
+   */
+  registration: [state: 'registered' | 'refreshed' | 'failed' | 'unregistered', detail: string];
 }
 
 /** An incoming REFER, as the application sees it. */
@@ -736,8 +745,27 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     const registrar = this.opts.registrar
       ? UserAgent.makeURI(this.opts.registrar)!
       : UserAgent.makeURI(`sip:${this.ua.configuration.uri.host}${this.ua.configuration.uri.port ? `:${this.ua.configuration.uri.port}` : ''}`)!;
-    const registerer = new Registerer(this.ua, { registrar, expires: this.opts.registerExpires ?? 300 });
+    const registerer = new Registerer(this.ua, { registrar, expires: this.opts.registerExpires ?? 300, refreshFrequency: this.opts.registerRefreshPercent ?? 90 });
     this.registerer = registerer;
+    // sip.js refreshes by calling register() on the instance: every REGISTER, first or refresh, goes
+    // through here, so each outcome becomes a 'registration' event.
+    const register = registerer.register.bind(registerer);
+    let registeredOnce = false;
+    registerer.register = (options = {}) => register({
+      ...options,
+      requestDelegate: {
+        ...options.requestDelegate,
+        onAccept: (response) => {
+          this.safeEmit('registration', registeredOnce ? 'refreshed' : 'registered', `${response.message.statusCode} from ${registrar.toString()}`);
+          registeredOnce = true;
+          options.requestDelegate?.onAccept?.(response);
+        },
+        onReject: (response) => {
+          this.safeEmit('registration', 'failed', `${response.message.statusCode} ${response.message.reasonPhrase} from ${registrar.toString()}`);
+          options.requestDelegate?.onReject?.(response);
+        },
+      },
+    });
     await new Promise<void>((resolve, reject) => {
       const timer = this.clock.setTimer(34000, () => reject(new Error(`registration with ${registrar.toString()} got no answer`)));
       registerer
@@ -759,6 +787,25 @@ export class Phone extends TypedEmitter<PhoneEvents> {
           reject(new Error(`registration with ${registrar.toString()} failed: ${errorMessage(e)}`));
         });
     });
+  }
+
+  /**
+   * Removes our binding at the registrar (REGISTER with Expires: 0, RFC 3261 §10.2.2) and stops
+   * refreshing; emits 'registration' `unregistered`. Does nothing when not registered.
+   * @throws Error when the registrar refuses.
+   */
+  async unregister(): Promise<void> {
+    const r = this.registerer;
+    if (!r || r.state !== RegistererState.Registered) return;
+    await new Promise<void>((resolve, reject) => {
+      void r.unregister({
+        requestDelegate: {
+          onAccept: () => resolve(),
+          onReject: (res) => reject(new Error(`unregister refused: ${res.message.statusCode} ${res.message.reasonPhrase}`)),
+        },
+      }).catch(reject);
+    });
+    this.safeEmit('registration', 'unregistered', 'binding removed');
   }
 
   /** True while a registration is in force. */
