@@ -378,6 +378,10 @@ export function parseDescription(sdp: string): RemoteDescription {
 
   const ptimeText = lastValue(rawMedia.attributes, 'ptime') ?? lastValue(raw.session.attributes, 'ptime');
   const ptimeMs = ptimeText !== undefined && /^\d+(\.\d+)?$/.test(ptimeText) && Number(ptimeText) > 0 ? Number(ptimeText) : undefined;
+  // RFC 3264 §5.1 / RFC 4566 §6: one direction per level; two different ones in one m-section make
+  // no sense (which one is meant?), so the description is refused rather than guessed at.
+  const directionsHere = new Set(rawMedia.attributes.filter((a) => /^(sendrecv|sendonly|recvonly|inactive)$/.test(a)));
+  if (directionsHere.size > 1) throw new ParseError(`conflicting direction attributes: a=${[...directionsHere].join(', a=')}`, 'm=audio direction');
   const direction = parseDirection(media.direction) ?? parseDirection(parsed.direction) ?? 'sendrecv';
 
   const description: RemoteDescription = {

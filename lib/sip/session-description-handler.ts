@@ -416,7 +416,12 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     this.remote = remote;
     this.format = format;
     this.telephoneEvent = negotiateTelephoneEvent(remote, codec);
-    if (this.telephoneEvent?.fmtpError) this.log.debug(`telephone-event fmtp: ${this.telephoneEvent.fmtpError}`);
+    if (this.telephoneEvent?.fmtpError) {
+      // A telephone-event fmtp that makes no sense: counted like any malformed line; the peer is
+      // assumed to take the RFC 4733 §2.4.1 default events 0-15.
+      this.malformedSdpLines++;
+      this.log.warn(`telephone-event fmtp ignored (events 0-15 assumed): ${this.telephoneEvent.fmtpError}`);
+    }
     if (isOffer && !this.localSdp) this.peerHolds = !receives(effectiveDirection(remote));
     // Integer ranks (read liberally) go to the engine on the draft's 0..1 scale, order kept.
     this.remoteAlternates = toQvalueScale(alternates?.alternates ?? []);

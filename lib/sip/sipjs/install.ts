@@ -7,6 +7,8 @@
  *   unless `ICEPHONE_STOCK_SIP_PARSER=1`;
  * - `Inviter.prototype.notifyReferer` (./refer-notify.ts): REFER progress NOTIFYs say `active`
  *   until the final status (RFC 3515 §2.4.7);
+ * - `Session.prototype.onReferRequest` (./refer-request-guard.ts): a REFER without exactly one
+ *   Refer-To gets 400 with a Warning (sip.js answered 480);
  * - `UPDATE` in sip.js's module-level `AllowedMethods` (RFC 3311 §6: UPDATE is answered by our
  *   core hook, ../update.ts), which feeds the Allow header of its responses.
  * Per-user-agent hooks (UPDATE dispatch, reliable provisionals, any-user Request-URI) are
@@ -19,6 +21,7 @@ import { AllowedMethods } from 'sip.js/lib/core/user-agent-core/allowed-methods.
 import { installFastSipParser } from '../fast-parser.js';
 import { installAckTimeoutGuard } from './ack-timeout-guard.js';
 import { installReferNotifyFix } from './refer-notify.js';
+import { installReferRequestGuard } from './refer-request-guard.js';
 
 let installed = false;
 
@@ -28,6 +31,7 @@ export function installSipJsAdapter(): void {
   installed = true;
   installAckTimeoutGuard();
   installReferNotifyFix();
+  installReferRequestGuard();
   if (process.env.ICEPHONE_STOCK_SIP_PARSER !== '1') installFastSipParser();
   if (!AllowedMethods.includes('UPDATE')) AllowedMethods.push('UPDATE');
 }

@@ -6,7 +6,7 @@
  * `UserAgentCore#userAgentClients`, `Dialog#dialogState`) have no prototype to check: the
  * interop and e2e calls exercise them.
  */
-import { Core, Grammar, Invitation, Inviter } from 'sip.js';
+import { Core, Grammar, Invitation, Inviter, Session } from 'sip.js';
 import { AllowedMethods } from 'sip.js/lib/core/user-agent-core/allowed-methods.js';
 
 export interface SipJsInternal {
@@ -23,6 +23,7 @@ const isFunction = (v: unknown) => typeof v === 'function';
 export const SIPJS_INTERNALS: readonly SipJsInternal[] = [
   { name: 'Invitation.prototype.onAckTimeout', usedBy: 'sipjs/ack-timeout-guard.ts', present: () => isFunction((Invitation.prototype as unknown as Record<string, unknown>).onAckTimeout) },
   { name: 'Inviter.prototype.notifyReferer', usedBy: 'sipjs/refer-notify.ts', present: () => isFunction((Inviter.prototype as unknown as Record<string, unknown>).notifyReferer) },
+  { name: 'Session.prototype.onReferRequest', usedBy: 'sipjs/refer-request-guard.ts', present: () => isFunction((Session.prototype as unknown as Record<string, unknown>).onReferRequest) },
   { name: 'Grammar.parse', usedBy: 'fast-parser.ts', present: () => isFunction((Grammar as unknown as Record<string, unknown>).parse) },
   { name: 'core/user-agent-core/allowed-methods AllowedMethods', usedBy: 'sipjs/install.ts', present: () => Array.isArray(AllowedMethods) && AllowedMethods.includes('INVITE') },
   { name: 'Core.Dialog.prototype.receiveRequest', usedBy: 'update.ts', present: () => isFunction(Core.Dialog.prototype.receiveRequest) },
