@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian 12 packages that the interop and lab tests run against
-# (baresip, SIPp, coturn, iproute2, iptables, tinyproxy, kamailio, openssl).
+# (baresip, SIPp, coturn, iproute2, iptables, tinyproxy, kamailio, openssl, tcpdump).
 #
 # Run by `make test` as root on a fresh machine. Idempotent:
 #   - when every needed binary (and baresip module) is present it does nothing;
@@ -18,7 +18,7 @@ export PATH
 say() { printf 'install-deps: %s\n' "$*"; }
 
 # "command package" pairs for the packages the tests require.
-REQUIRED='baresip:baresip-core sipp:sip-tester turnserver:coturn ip:iproute2 iptables:iptables tinyproxy:tinyproxy openssl:openssl'
+REQUIRED='baresip:baresip-core sipp:sip-tester turnserver:coturn ip:iproute2 iptables:iptables tinyproxy:tinyproxy openssl:openssl tcpdump:tcpdump'
 # Installed when the package repositories offer it (Debian 12 main does: kamailio 5.6).
 OPTIONAL='kamailio:kamailio'
 BARESIP_MODULE_DIR=/usr/lib/baresip/modules

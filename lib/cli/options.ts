@@ -50,6 +50,9 @@ export const COMMON_USAGE = `common options:
   --sdp ice|alt|both             candidate formats in offers (default both); answers mirror the offer
   --preconditions none|optional|mandatory   connectivity preconditions (RFC 3312/5898; default none)
   --play tone:HZ|silence|FILE.wav  --record FILE.wav  --codec PCMU|PCMA (repeatable)  --no-rtcp-mux
+  --srtp off|optional|mandatory  SRTP keyed by SDES a=crypto (RFC 3711/4568; default off): optional offers RTP/AVP
+                                 with a=crypto and falls back, mandatory offers RTP/SAVP and refuses plain peers
+  --srtp-allow-insecure-keys     allow SDES keys over non-TLS signalling (RFC 4568 §8.3 says not to)
   --no-rtcp                      no RTCP: one component without rtcp-mux
   --ice-lite                     run as an ICE-lite agent (RFC 8445 §2.5: host candidates only, answers checks, a=ice-lite)
   --media-address IP (repeatable)  --ice-timeout SECONDS
@@ -80,6 +83,8 @@ export const COMMON_OPTIONS = {
   'media-address': { type: 'string', multiple: true },
   'no-rtcp-mux': { type: 'boolean', default: false },
   'no-rtcp': { type: 'boolean', default: false },
+  srtp: { type: 'string', default: 'off' },
+  'srtp-allow-insecure-keys': { type: 'boolean', default: false },
   'ice-lite': { type: 'boolean', default: false },
   codec: { type: 'string', multiple: true },
   play: { type: 'string', default: 'tone:440' },
@@ -179,6 +184,11 @@ export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptio
   const policy = values['ice-transport'];
   if (policy !== 'all' && policy !== 'relay') throw new UsageError(`--ice-transport: expected all or relay, got '${policy}'`);
   if (policy === 'relay' && turnServers.length === 0) throw new UsageError('--ice-transport relay needs at least one --turn server');
+  const srtp = values.srtp;
+  if (srtp !== 'off' && srtp !== 'optional' && srtp !== 'mandatory') throw new UsageError(`--srtp: expected off, optional or mandatory, got '${srtp}'`);
+  if (srtp !== 'off' && !values['srtp-allow-insecure-keys']) {
+    throw new UsageError('--srtp puts SDES keys in the SDP: they need TLS signalling (RFC 4568 §8.3), which icephone does not have yet; add --srtp-allow-insecure-keys to send them anyway');
+  }
   const relayFamily = values['relay-family'];
   const turnFamilies: Array<'IPv4' | 'IPv6'> | undefined = relayFamily === 'ipv4' ? undefined : relayFamily === 'ipv6' ? ['IPv6'] : relayFamily === 'both' ? ['IPv4', 'IPv6'] : undefined;
   if (relayFamily !== 'ipv4' && relayFamily !== 'ipv6' && relayFamily !== 'both') throw new UsageError(`--relay-family: expected ipv4, ipv6 or both, got '${relayFamily}'`);
@@ -234,6 +244,8 @@ export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptio
       rtcpMux: !values['no-rtcp-mux'],
       rtcp: !values['no-rtcp'],
       iceLite: values['ice-lite'],
+      srtp,
+      srtpAllowInsecureKeys: values['srtp-allow-insecure-keys'],
       codecs,
       play,
       record: values.record,

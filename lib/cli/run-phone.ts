@@ -8,6 +8,7 @@ import { StderrLogger, scrub } from '../base/log.js';
 import { Phone, type Call, type CallSummary } from '../sip/user-agent.js';
 import { parseSeconds, phoneOptionsFrom, type ParsedValues } from './options.js';
 import { UsageError } from '../base/errors.js';
+import { maskCryptoKeys } from '../sdp/crypto-attributes.js';
 import { formatAddress } from '../net/socket.js';
 import { describeSummary, hadTwoWayMedia, stderrProgress, watchMedia, type Progress } from './progress.js';
 
@@ -34,7 +35,8 @@ export async function startPhone(values: ParsedValues): Promise<RunContext> {
     trace: values.trace
       ? (direction, text, peer, protocol) => {
           const arrow = direction === 'send' ? `>>> to ${formatAddress(peer)}` : `<<< from ${formatAddress(peer)}`;
-          process.stderr.write(scrub(`${arrow} (${protocol})\n${text.replace(/\r\n/g, '\n')}\n`));
+          // SDES keys (a=crypto inline:) never reach the trace (RFC 4568 §8.3).
+          process.stderr.write(scrub(maskCryptoKeys(`${arrow} (${protocol})\n${text.replace(/\r\n/g, '\n')}\n`)));
         }
       : undefined,
   });

@@ -102,6 +102,8 @@ export interface LocalDescriptionOptions {
   };
   /** Appended to the audio m-section verbatim (a=alt, preconditions). */
   extraMediaAttributes?: SdpAttribute[];
+  /** m= transport profile: RTP/AVP (default) or RTP/SAVP for SRTP (RFC 3711 §12, RFC 4568 §3.1.4). */
+  profile?: 'RTP/AVP' | 'RTP/SAVP';
 }
 
 export interface RemoteDescription {
@@ -115,6 +117,8 @@ export interface RemoteDescription {
   rtcp?: { address: string; port: number };
   rtcpMux: boolean;
   direction: MediaDirection;
+  /** The m= line's transport profile as written (RTP/AVP, RTP/SAVP, ...). */
+  profile: string;
   /** In the order of the m= line; static payload types work without rtpmap, unmapped dynamic ones are skipped. */
   codecs: CodecDescription[];
   ptimeMs?: number;
@@ -198,7 +202,7 @@ export function buildDescription(opts: LocalDescriptionOptions): string {
   const media: sdpTransform.MediaDescription = {
     type: 'audio',
     port: rejected ? 0 : opts.defaultRtp.port,
-    protocol: 'RTP/AVP',
+    protocol: opts.profile ?? 'RTP/AVP',
     payloads: rejected ? '0' : opts.codecs.map((c) => c.payloadType).join(' '),
     rtp: opts.codecs.map((c) => ({
       payload: c.payloadType,
@@ -389,6 +393,7 @@ export function parseDescription(sdp: string): RemoteDescription {
     port,
     rtcpMux,
     direction,
+    profile: String(media.protocol ?? 'RTP/AVP'),
     codecs,
     invalidLines,
     mediaAttributes: rawMedia.attributes.map(toAttribute),

@@ -46,6 +46,9 @@ import { WavFileSink, type AudioSink } from '../rtp/sinks.js';
 import { withPreconditions, type PreconditionAttribute } from '../sdp/preconditions.js';
 import { negotiateTelephoneEvent, telephoneEventCodec, telephoneEventFmtp, type TelephoneEventNegotiation } from '../sdp/telephone-event-attributes.js';
 import type { ReceivedDtmf } from '../rtp/dtmf-receiver.js';
+import { answerCrypto, applyAnswerCrypto, cryptoSdpAttributes, looksLikeRtcp, offerCrypto, type SrtpPolicy } from '../media/srtp-negotiation.js';
+import type { CryptoAttribute } from '../sdp/crypto-attributes.js';
+import type { SrtpSession } from '../srtp/srtp-session.js';
 import { answerDirection, effectiveDirection, mediaFlows, offerDirection, receives, type MediaDirection } from '../sdp/direction.js';
 
 /**
@@ -92,6 +95,15 @@ export interface MediaOptions {
    * no checks of our own, always controlled. For a gateway on a public address. Default false.
    */
   iceLite?: boolean;
+  /** SRTP keyed by SDES (`--srtp`, lib/media/srtp-negotiation.ts). Default 'off'. */
+  srtp?: SrtpPolicy;
+  /**
+   * Put SDES keys in SDP although the signalling is not TLS (`--srtp-allow-insecure-keys`; RFC 4568
+   * §8.3 says not to). Default false: without TLS, SRTP is not offered and an SRTP offer is refused.
+   */
+  srtpAllowInsecureKeys?: boolean;
+  /** The signalling is TLS (set by the Phone): SDES keys may go in our SDP. */
+  secureSignalling?: boolean;
   /** Consent freshness (RFC 7675) on the media path; default true (never for a lite agent). */
   consent?: boolean;
   /** RFC 7675 consent lifetime, ms (default 30000). */
@@ -135,8 +147,10 @@ export interface MediaSummary {
   rtp: { packetsSent: number; packetsReceived: number; packetsLost: number; jitterMs: number; rtcpSent: number; rtcpReceived: number };
   rtpStats: RtpStats | null;
   codec: string | null;
+  /** The SRTP suite in use (RFC 4568 §6.2 name), or null for plain RTP. */
+  srtp: { suite: string } | null;
   malformedSdpLines: number;
-  dropped: { mediaMalformed: number; stunUnauthorized: number; rtpMalformed: number };
+  dropped: { mediaMalformed: number; stunUnauthorized: number; rtpMalformed: number; srtp: number };
 }
 
 export interface PairEnd {
@@ -251,6 +265,15 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   dtmfSent = '';
   /** Per-call endpoints (`useEndpoints`), overriding the phone-wide play/record options. */
   private endpoints: MediaEndpoints = {};
+  /** Our offered a=crypto lines (kept for re-offers), or the one line of our answer. */
+  private cryptoLines: CryptoAttribute[] = [];
+  /** The SRTP session once offer/answer agreed on a suite (RFC 3711, keyed by SDES). */
+  private srtp?: SrtpSession;
+  private srtpSuite?: string;
+  /** The m= profile our SDPs carry (RTP/SAVP with mandatory SRTP or when answering one). */
+  private profile: 'RTP/AVP' | 'RTP/SAVP' = 'RTP/AVP';
+  /** SRTP/SRTCP packets that failed authentication, replay or parsing: counted and dropped. */
+  srtpDropped = 0;
   private readonly sessionId = sessionIdNow();
   private sessionVersion = 0;
   private started = false;
@@ -317,6 +340,18 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
 
   private readonly dtmfQueued: Array<{ tones: string; durationMs?: number }> = [];
 
+  /** The SRTP policy in force: SDES keys go only over TLS unless the application allowed it. */
+  private get srtpPolicy(): SrtpPolicy {
+    const policy = this.options.srtp ?? 'off';
+    if (policy === 'off' || this.options.secureSignalling || this.options.srtpAllowInsecureKeys) return policy;
+    return 'off';
+  }
+
+  /** The suite in use (`AES_CM_128_HMAC_SHA1_80`, …), or undefined for plain RTP. */
+  get srtpInUse(): string | undefined {
+    return this.srtpSuite;
+  }
+
   /** Whether RFC 4733 events were negotiated with the peer. */
   get dtmfByRtp(): boolean {
     return this.telephoneEvent !== undefined;
@@ -367,6 +402,10 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       if (this.offered.alt) this.ensureAlt();
       const codecs = this.preferredCodecs();
       this.rtcpMux = !noRtcp && this.options.rtcpMux !== false;
+      if (this.srtpPolicy !== 'off') {
+        this.cryptoLines = offerCrypto();
+        if (this.srtpPolicy === 'mandatory') this.profile = 'RTP/SAVP';
+      }
       this.localSdp = this.build(codecs, this.rtcpMux, 'offer');
     } else {
       if (!this.agent) throw new Error('answer requested before the offer was applied');
@@ -415,6 +454,26 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     this.codec = codec;
     this.remote = remote;
     this.format = format;
+    if (isOffer && !this.localSdp) {
+      // RFC 4568 §7.1.2: answer one offered a=crypto line with our own key (or refuse: 488 upstream).
+      const r = answerCrypto(this.srtpPolicy, remote);
+      if (r.kind === 'srtp') {
+        this.cryptoLines = [r.answer];
+        this.srtp = r.session;
+        this.srtpSuite = r.suite;
+        if (remote.profile.toUpperCase() === 'RTP/SAVP') this.profile = 'RTP/SAVP';
+      }
+    } else if (this.cryptoLines.length > 0) {
+      const r = applyAnswerCrypto(this.cryptoLines, remote);
+      if (r) {
+        this.srtp = r.session;
+        this.srtpSuite = r.suite;
+      } else if (this.srtpPolicy === 'mandatory') {
+        throw new ParseError('SRTP is mandatory and the answer has no a=crypto', 'a=crypto');
+      } else {
+        this.log.info('the answer has no a=crypto: plain RTP (--srtp optional)');
+      }
+    }
     this.telephoneEvent = negotiateTelephoneEvent(remote, codec);
     if (this.telephoneEvent?.fmtpError) {
       // A telephone-event fmtp that makes no sense: counted like any malformed line; the peer is
@@ -675,11 +734,13 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       },
       rtpStats: st ? { ...st } : null,
       codec: this.codec ? `${this.codec.name}/${this.codec.clockRate}` : null,
+      srtp: this.srtpSuite ? { suite: this.srtpSuite } : null,
       malformedSdpLines: this.malformedSdpLines,
       dropped: {
         mediaMalformed: this.agent?.stats.malformedDropped ?? 0,
         stunUnauthorized: (this.agent?.stats.unauthorized401Sent ?? 0) + (this.alt?.serverStats.rejected ?? 0),
         rtpMalformed: st?.malformedDropped ?? 0,
+        srtp: this.srtpDropped,
       },
     };
   }
@@ -762,13 +823,14 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       sessionVersion: this.sessionVersion,
       originAddress: rtpDefault.address,
       codecs: withEvents,
+      profile: this.profile,
       direction: this.ourDirection,
       defaultRtp: { address: rtpDefault.address, port: rtpDefault.port },
       defaultRtcp: rtcpDefault ? { address: rtcpDefault.address, port: rtcpDefault.port } : undefined,
       rtcpMux,
       ice: carry.ice ? { ufrag: agent.localUfrag, pwd: agent.localPwd, candidates: agent.localCandidates, remoteCandidates: this.nominatedRemotes(), lite: agent.lite } : undefined,
       // RFC 8839 §4.2.5: an answer to an offer whose m/c line is not among its candidates says so.
-      extraMediaAttributes: [...(withEvents !== codecs && te ? [te.fmtp] : []), ...altAttributes(alternates), ...(this.format === 'none' && this.remote?.ice?.mismatch && this.pendingAnswerToMismatch() ? [{ name: 'ice-mismatch' }] : [])],
+      extraMediaAttributes: [...cryptoSdpAttributes(this.cryptoLines), ...(withEvents !== codecs && te ? [te.fmtp] : []), ...altAttributes(alternates), ...(this.format === 'none' && this.remote?.ice?.mismatch && this.pendingAnswerToMismatch() ? [{ name: 'ice-mismatch' }] : [])],
     }));
   }
 
@@ -897,10 +959,13 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       sink,
       telephoneEventPayloadType: this.telephoneEvent?.payloadType,
       sendRtp: (b) => {
-        this.agent?.send(1, b);
+        const out = this.protect(b, false);
+        if (out) this.agent?.send(1, out);
       },
-      sendRtcp: (b) => {
+      sendRtcp: (plain) => {
         if (!this.agent) return;
+        const b = this.protect(plain, true);
+        if (!b) return;
         if (this.components >= 2) this.agent.send(2, b);
         // One component: RTCP goes on it only when multiplexing was agreed (RFC 5761 §5.1.3); a
         // one-component peer without rtcp-mux has RTCP switched off.
@@ -989,8 +1054,27 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     }
   }
 
-  private onData(_component: number, data: Buffer, _from: TransportAddress): void {
+  /** RFC 3711: RTP → SRTP, RTCP → SRTCP when SRTP is in use; the packet as it is otherwise. */
+  private protect(packet: Buffer, rtcp: boolean): Buffer | undefined {
+    if (!this.srtp) return packet;
+    const r = rtcp ? this.srtp.protectRtcp(packet) : this.srtp.protectRtp(packet);
+    if (r.ok) return r.packet;
+    this.log.debug(`SRTP protect refused: ${r.reason}`);
+    return undefined;
+  }
+
+  private onData(component: number, raw: Buffer, _from: TransportAddress): void {
     if (!this.rtp) return;
+    let data = raw;
+    if (this.srtp) {
+      // Every packet must authenticate (RFC 3711 §3.3 step 5): a forged, replayed or plain one is dropped.
+      const r = component === 2 || looksLikeRtcp(raw) ? this.srtp.unprotectRtcp(raw) : this.srtp.unprotectRtp(raw);
+      if (!r.ok) {
+        this.srtpDropped++;
+        return;
+      }
+      data = r.packet;
+    }
     this.rtp.receive(data, this.clock.now());
     if (!this.firstPacketSeen && this.rtp.stats.packetsReceived > 0) {
       this.firstPacketSeen = true;

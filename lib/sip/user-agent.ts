@@ -27,6 +27,7 @@ import { silentLogger } from '../base/log.js';
 import { negotiateCodec, parseDescription } from '../sdp/offer-answer.js';
 import { MediaSession, type MediaEndpoints, type MediaOptions, type MediaSummary } from './session-description-handler.js';
 import { installSipJsAdapter } from './sipjs/install.js';
+import { checkSrtpOffer } from '../media/srtp-negotiation.js';
 import { notifyIsFinal, sipfragStatus, TRANSFER_FINAL_TIMEOUT_MS, type TransferOutcome } from './refer.js';
 import { DTMF_CONTENT_TYPE, DTMF_RELAY_CONTENT_TYPE, formatDtmfRelayBody, parseDtmfInfoBody } from '../rtp/dtmf-info-body.js';
 import { IncomingPreconditions, OutgoingPreconditions } from './precondition-call.js';
@@ -96,8 +97,10 @@ export interface CallSummary {
   ice: MediaSummary['ice'];
   rtp: MediaSummary['rtp'];
   codec: string | null;
+  /** The SRTP suite in use, or null for plain RTP (RFC 3711, keyed by SDES, RFC 4568). */
+  srtp: { suite: string } | null;
   /** Bad input counted and dropped while the call lived (SIP: whole phone; media: this call's sockets). */
-  dropped: { sipMalformed: number; mediaMalformed: number; stunUnauthorized: number; rtpMalformed: number; sdpLines: number };
+  dropped: { sipMalformed: number; mediaMalformed: number; stunUnauthorized: number; rtpMalformed: number; sdpLines: number; srtp: number };
 }
 
 /** Options of one outgoing call (`Phone.call`). */
@@ -480,11 +483,13 @@ export class Call extends TypedEmitter<CallEvents> {
       },
       rtp: m?.rtp ?? { packetsSent: 0, packetsReceived: 0, packetsLost: 0, jitterMs: 0, rtcpSent: 0, rtcpReceived: 0 },
       codec: m?.codec ?? null,
+      srtp: m?.srtp ?? null,
       dropped: {
         sipMalformed: this.sipDropped(),
         mediaMalformed: m?.dropped.mediaMalformed ?? 0,
         stunUnauthorized: m?.dropped.stunUnauthorized ?? 0,
         rtpMalformed: m?.dropped.rtpMalformed ?? 0,
+        srtp: m?.dropped.srtp ?? 0,
         sdpLines: m?.malformedSdpLines ?? 0,
       },
     };
@@ -996,6 +1001,8 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     try {
       const remote = parseDescription(body);
       if (!negotiateCodec(remote.codecs)) return 'no common codec (PCMU, PCMA)';
+      // RFC 4568: an SRTP offer we will not do, or a plain one when SRTP is mandatory, gets 488.
+      checkSrtpOffer(this.opts.media?.srtp ?? 'off', remote, this.opts.media?.srtpAllowInsecureKeys === true);
       return undefined;
     } catch (e) {
       return errorMessage(e);
