@@ -221,6 +221,7 @@ describe('sdp/offer-answer', () => {
         rtcp: { address: '127.0.0.1', port: 6001 },
         rtcpMux: false,
         direction: 'sendrecv',
+        profile: 'RTP/AVP',
         codecs: [{ payloadType: 0, name: 'PCMU', clockRate: 8000 }],
         invalidLines: [],
         mediaAttributes: [{ name: 'rtpmap', value: '0 PCMU/8000' }],
