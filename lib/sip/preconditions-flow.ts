@@ -516,5 +516,10 @@ export class PreconditionFlow {
       this.reported = 'none';
     }
     this.maybeSendUpdate();
+    // The answerer holds its alert while its own UPDATE is in flight (checkMet). When that UPDATE
+    // ends without a 2xx, the peer may have confirmed meanwhile: UPDATEs crossed, ours got 491
+    // (RFC 3311 §5.2) and the peer's arrived during our RFC 3261 §14.1 back-off, so the retry was
+    // dropped as no longer wanted. Nothing else would re-evaluate: look again now.
+    this.checkMet();
   }
 }

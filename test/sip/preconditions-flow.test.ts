@@ -364,4 +364,49 @@ describe('sip/preconditions-flow (draft-rosenberg-sipping-ice-01 Figure 2)', () 
     expect(acts.filter((x) => x.kind === 'send-update')).to.have.length(1);
     expect(a.state).to.equal('met');
   });
+
+  it('crossed UPDATEs: the callee whose own UPDATE got 491 alerts once the caller\'s UPDATE confirmed during the back-off', () => {
+    // Seen under 20% loss (test/e2e/preconditions-netns.test.ts): A's UPDATE is lost until B's
+    // confirmation wait ends, B's UPDATE reaches A while A's is pending (491, RFC 3311 §5.2), A's
+    // retransmission reaches B during B's RFC 3261 §14.1 back-off and is answered 200, B's retry is
+    // then no longer wanted. B must alert then, not wait for its 580 timeout.
+    const clock = new ManualClock();
+    const acts: FlowAction[] = [];
+    const b = new PreconditionFlow({ role: 'answerer', policy: 'mandatory', clock, timeoutMs: 30_000, confirmWaitMs: 2000, act: (x) => acts.push(x) });
+    const none: PreconditionAttribute = { kind: 'curr', type: 'conn', statusType: 'e2e', direction: 'none' };
+    const sendrecv: PreconditionAttribute = { kind: 'curr', type: 'conn', statusType: 'e2e', direction: 'sendrecv' };
+    const des: PreconditionAttribute = { kind: 'des', type: 'conn', strength: 'mandatory', statusType: 'e2e', direction: 'sendrecv' };
+    b.invite({ sdp: sdpWith([none, des]), require: 'precondition', supported: '100rel, precondition' });
+    b.prack();
+    b.iceConnectedEvent();
+    clock.advance(2000); // A's UPDATE has not come: B confirms itself
+    expect(acts.map((x) => x.kind)).to.deep.equal(['send-reliable-answer', 'send-update']);
+    // 491 from A; during the back-off A's UPDATE (everything current) arrives and is answered.
+    b.updateReceived({ sdp: sdpWith([sendrecv, des]) });
+    expect(acts.map((x) => x.kind)).to.deep.equal(['send-reliable-answer', 'send-update', 'answer-update']);
+    expect(b.updateStillWanted()).to.equal(false);
+    // The back-off ends: update.ts abandons the retry and reports the 491.
+    b.updateResponse(491);
+    expect(acts.map((x) => x.kind)).to.deep.equal(['send-reliable-answer', 'send-update', 'answer-update', 'alert']);
+    expect(acts.at(-1)).to.deep.equal({ kind: 'alert', preconditionsMet: true });
+    expect(b.state).to.equal('alerting');
+    clock.advance(60_000);
+    expect(acts.filter((x) => x.kind === 'reject')).to.deep.equal([]); // no 580 from the guard timer
+  });
+
+  it('a callee whose UPDATE failed (500, Retry-After) after the caller confirmed alerts without another UPDATE', () => {
+    const clock = new ManualClock();
+    const acts: FlowAction[] = [];
+    const b = new PreconditionFlow({ role: 'answerer', policy: 'mandatory', clock, act: (x) => acts.push(x) });
+    const none: PreconditionAttribute = { kind: 'curr', type: 'conn', statusType: 'e2e', direction: 'none' };
+    const sendrecv: PreconditionAttribute = { kind: 'curr', type: 'conn', statusType: 'e2e', direction: 'sendrecv' };
+    const des: PreconditionAttribute = { kind: 'des', type: 'conn', strength: 'mandatory', statusType: 'e2e', direction: 'sendrecv' };
+    b.invite({ sdp: sdpWith([none, des]), require: 'precondition', supported: '100rel, precondition' });
+    b.prack();
+    b.iceConnectedEvent();
+    expect(acts.map((x) => x.kind)).to.deep.equal(['send-reliable-answer', 'send-update']);
+    b.updateReceived({ sdp: sdpWith([sendrecv, des]) });
+    b.updateResponse(500);
+    expect(acts.map((x) => x.kind)).to.deep.equal(['send-reliable-answer', 'send-update', 'answer-update', 'alert']);
+  });
 });
