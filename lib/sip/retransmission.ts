@@ -114,6 +114,8 @@ export class RetransmissionLayer {
   private readonly log: Logger;
   private readonly client = new Map<string, ClientTransaction>();
   private readonly server = new Map<string, ServerTransaction>();
+  /** whenFinalsAcknowledged() callers, told whenever an INVITE server transaction leaves Completed. */
+  private finalWaiters: Array<() => void> = [];
   private closed = false;
 
   constructor(opts: RetransmissionOptions) {
@@ -126,6 +128,36 @@ export class RetransmissionLayer {
   /** Transactions currently held (client + server), for tests and diagnostics. */
   get size(): number {
     return this.client.size + this.server.size;
+  }
+
+  /** 300-699 final responses to INVITE we are still retransmitting (Completed: no ACK yet, Timer H running). */
+  get unacknowledgedFinals(): number {
+    let n = 0;
+    for (const st of this.server.values()) if (st.method === 'INVITE' && !st.acked) n++;
+    return n;
+  }
+
+  /**
+   * Resolves once every 300-699 final response to INVITE sent so far has left Completed: its ACK
+   * arrived, or Timer H (64·T1) gave up, or the layer was closed. So the wait is bounded by Timer H.
+   * Whoever closes the transport should wait for it first: closing stops Timer G, and a peer that
+   * lost the final (a 580, a 486) would otherwise wait for its own timers (RFC 3261 §17.2.1).
+   */
+  whenFinalsAcknowledged(): Promise<void> {
+    if (this.closed || this.unacknowledgedFinals === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.closed || this.unacknowledgedFinals === 0) resolve();
+        else this.finalWaiters.push(check);
+      };
+      this.finalWaiters.push(check);
+    });
+  }
+
+  private finalsChanged(): void {
+    const waiters = this.finalWaiters;
+    this.finalWaiters = [];
+    for (const w of waiters) w();
   }
 
   // ---------------------------------------------------------------- client side
@@ -255,6 +287,7 @@ export class RetransmissionLayer {
       st.retransmit = undefined;
       const key = keyOf(branch, 'INVITE');
       this.restartExpiry(st, this.timers.T4, () => this.dropServer(key, st));
+      this.finalsChanged();
       return 'deliver';
     }
     const st = this.server.get(keyOf(branch, m));
@@ -305,6 +338,7 @@ export class RetransmissionLayer {
     this.clock.clearTimer(st.retransmit);
     this.clock.clearTimer(st.expiry);
     this.server.delete(key);
+    if (st.method === 'INVITE' && !st.acked) this.finalsChanged();
   }
 
   // ---------------------------------------------------------------- common
@@ -320,5 +354,6 @@ export class RetransmissionLayer {
     this.closed = true;
     for (const [key, tx] of this.client) this.dropClient(key, tx);
     for (const [key, st] of this.server) this.dropServer(key, st);
+    this.finalsChanged();
   }
 }

@@ -130,6 +130,14 @@ export class SipTransport implements Transport {
     };
   }
 
+  /**
+   * Resolves once no 300-699 final response to an INVITE awaits its ACK (UDP: Timer G still
+   * retransmitting it); bounded by Timer H (64·T1). At once over TCP, where nothing is retransmitted.
+   */
+  whenFinalResponsesAcknowledged(): Promise<void> {
+    return this.retransmission?.whenFinalsAcknowledged() ?? Promise.resolve();
+  }
+
   private transition(to: TransportState, error?: Error): void {
     const from = this._state;
     if (from === to) return;

@@ -978,6 +978,10 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     // the BYE's retransmissions (Timer E) live in our transport: give them a moment before it closes,
     // or a lost BYE leaves the peer's call up.
     await within(3000, this.untilByesAnswered());
+    // Likewise a 300-699 final to an INVITE (a 580 Precondition Failure, a 486) is retransmitted by
+    // Timer G in our transport until its ACK (RFC 3261 §17.2.1): closing the transport first would
+    // leave a caller that lost it waiting for its own timers. Bounded by Timer H (64·T1).
+    await this.getTransport()?.whenFinalResponsesAcknowledged();
     await Promise.race([this.ua.stop(), new Promise((r) => this.clock.setTimer(3000, () => r(undefined)))]);
   }
 

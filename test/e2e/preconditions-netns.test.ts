@@ -154,4 +154,34 @@ describe('e2e: connectivity preconditions across network namespaces (loss, block
     callee.kill('SIGTERM');
     expect(await exitWithin(callee, 15000)).to.be.oneOf([0, 1]);
   });
+
+  it('media blocked, the callee exits after its one failed call and the first 580 is lost: it retransmits the 580 until the ACK', async () => {
+    for (const ns of [a, b]) {
+      lab!.exec(ns, 'iptables', ['-A', 'INPUT', '-p', 'udp', '!', '--dport', String(SIP_PORT), '-j', 'DROP']);
+    }
+    // The caller loses the first copy of the 580 (and of every other one): only Timer G (RFC 3261
+    // §17.2.1) can deliver it, and only while the callee's transport is still open.
+    lab!.exec(a, 'iptables', ['-A', 'INPUT', '-p', 'udp', '-m', 'string', '--string', 'SIP/2.0 580 ', '--algo', 'bm', '-m', 'statistic', '--mode', 'nth', '--every', '2', '--packet', '0', '-j', 'DROP']);
+    const callee = runIcephone([
+      'answer', '--listen', `${B_IP}:${SIP_PORT}`, '--max-calls', '1', '--preconditions', 'mandatory', '--ice-timeout', '5', '--json', '--trace',
+    ], { prefix: ['ip', 'netns', 'exec', b] });
+    await callee.waitForStderr(/sip: listening/, 20000);
+    const caller = runIcephone([
+      'call', `sip:bob@${B_IP}:${SIP_PORT}`, '--listen', `${A_IP}:${SIP_PORT}`, '--preconditions', 'mandatory',
+      '--ice-timeout', '5', '--duration', '2', '--json', '--trace',
+    ], { prefix: ['ip', 'netns', 'exec', a] });
+    const [callerCode, calleeCode] = await Promise.all([exitWithin(caller, 60_000), exitWithin(callee, 60_000)]);
+    expect(callerCode, caller.stderr().slice(-4000)).to.equal(1);
+    expect(calleeCode, callee.stderr().slice(-4000)).to.equal(1);
+    // The caller learnt the failure from the (retransmitted) 580, not from its own timers (CANCEL).
+    expect(caller.stderr(), caller.stderr().slice(-4000)).to.match(/icephone: call failed: 580/);
+    const atA = parseTrace(caller.stderr());
+    const atB = parseTrace(callee.stderr());
+    expect(sequence(atA)).to.not.include('send CANCEL');
+    expect(maxCopies(atB, 'send', '580 INVITE')).to.be.at.least(2);
+    // The callee kept its transport open until the ACK came.
+    const sent580 = atB.findIndex((m) => m.dir === 'send' && m.label === '580 INVITE');
+    const ack = atB.findIndex((m) => m.dir === 'recv' && m.label === 'ACK');
+    expect(ack, callee.stderr().slice(-4000)).to.be.greaterThan(sent580);
+  });
 });

@@ -168,6 +168,40 @@ describe('RetransmissionLayer (RFC 3261 §17 timers over UDP, ManualClock)', () 
       expect(layer.size).to.equal(0);
     });
 
+    it('whenFinalsAcknowledged() resolves on the ACK, not before (what Phone.stop() waits for before closing)', async () => {
+      const { clock, sent, layer } = setup();
+      layer.responseSent('INVITE', 'z9hG4bKw', 580, wire('580'), peer);
+      layer.responseSent('INVITE', 'z9hG4bKv', 200, wire('200'), peer); // 2xx: sip.js's business, not waited for
+      expect(layer.unacknowledgedFinals).to.equal(1);
+      let done = false;
+      const waiting = layer.whenFinalsAcknowledged().then(() => (done = true));
+      clock.advance(3000);
+      await Promise.resolve();
+      expect(done).to.equal(false);
+      expect(sent.map((s) => s.text)).to.deep.equal(['580', '580']); // Timer G keeps going meanwhile
+      layer.requestReceived('ACK', 'z9hG4bKw');
+      await waiting;
+      expect(layer.unacknowledgedFinals).to.equal(0);
+      await layer.whenFinalsAcknowledged(); // nothing pending: at once
+    });
+
+    it('whenFinalsAcknowledged() is bounded by Timer H (64·T1) when the ACK never comes, and by close()', async () => {
+      const { clock, layer } = setup();
+      layer.responseSent('INVITE', 'z9hG4bKh1', 580, wire('580'), peer);
+      let at = -1;
+      const waiting = layer.whenFinalsAcknowledged().then(() => (at = clock.now()));
+      clock.advance(64 * 500 - 1);
+      await Promise.resolve();
+      expect(at).to.equal(-1);
+      clock.advance(1);
+      await waiting;
+      expect(at).to.equal(64 * 500);
+      layer.responseSent('INVITE', 'z9hG4bKh2', 486, wire('486'), peer);
+      const closed = layer.whenFinalsAcknowledged();
+      layer.close();
+      await closed;
+    });
+
     it('leaves 1xx and 2xx to INVITE alone (sip.js retransmits 2xx itself, RFC 3261 §13.3.1.4)', () => {
       const { clock, sent, layer } = setup();
       layer.responseSent('INVITE', 'z9hG4bK2', 180, wire('180'), peer);
