@@ -112,6 +112,43 @@ describe('e2e: connectivity preconditions across network namespaces (loss, block
     }
   });
 
+  it('crossed UPDATEs: the caller\'s UPDATE held back until the callee\'s own got 491; the callee alerts once the caller\'s arrives', async () => {
+    // B (the callee) waits CONFIRM_WAIT_MS (2 s) after its ICE success for A's UPDATE (Figure 2,
+    // message 6), then sends its own. Every copy of A's UPDATE is dropped at B until B has had the
+    // 491 A answers to B's UPDATE (A's own offer is pending, RFC 3311 §5.2); A's next Timer E copy
+    // then reaches B during B's RFC 3261 §14.1 back-off (0-2 s, retries while A's UPDATE stays
+    // pending), B answers it 200 and drops its retry. B must then alert (180), not wait for the
+    // precondition backstop and answer 580.
+    lab!.exec(b, 'iptables', ['-A', 'INPUT', '-p', 'udp', '-m', 'string', '--string', 'UPDATE sip:', '--algo', 'bm', '-j', 'DROP']);
+    const callee = runIcephone([
+      'answer', '--listen', `${B_IP}:${SIP_PORT}`, '--max-calls', '1', '--preconditions', 'mandatory', '--play', 'tone:660', '--json', '--trace',
+    ], { prefix: ['ip', 'netns', 'exec', b] });
+    await callee.waitForStderr(/sip: listening/, 20000);
+    const caller = runIcephone([
+      'call', `sip:bob@${B_IP}:${SIP_PORT}`, '--listen', `${A_IP}:${SIP_PORT}`, '--preconditions', 'mandatory',
+      '--duration', '2', '--ice-timeout', '10', '--json', '--trace',
+    ], { prefix: ['ip', 'netns', 'exec', a] });
+    const exits = Promise.all([exitWithin(caller, 60_000), exitWithin(callee, 60_000)]);
+    await callee.waitForStderr(/<<< from \S+ \(udp\)\nSIP\/2\.0 491 /, 30_000);
+    lab!.exec(b, 'iptables', ['-D', 'INPUT', '-p', 'udp', '-m', 'string', '--string', 'UPDATE sip:', '--algo', 'bm', '-j', 'DROP']);
+    const [callerCode, calleeCode] = await exits;
+    expect(callerCode, caller.stderr().slice(-4000)).to.equal(0);
+    expect(calleeCode, callee.stderr().slice(-4000)).to.equal(0);
+    const bSeq = sequence(parseTrace(callee.stderr()));
+    console.log(`      callee saw: ${bSeq.join(', ')}`);
+    // Both UPDATEs went out and crossed: B's got 491 and A's reached B (answered 200 during B's
+    // back-off; in the rare case it lands inside B's retry's round trip, B answers 491 and A drops its retry).
+    expect(bSeq).to.include.members(['send UPDATE', 'recv 491 UPDATE', 'recv UPDATE', 'send 180 INVITE', 'send 200 INVITE']);
+    expect(bSeq.indexOf('send 180 INVITE')).to.be.greaterThan(bSeq.indexOf('recv UPDATE'));
+    expect(bSeq).to.not.include('send 580 INVITE');
+    const [cs] = caller.summaries();
+    const [bs] = callee.summaries();
+    for (const s of [cs, bs]) {
+      expect(s.call.state).to.equal('ended');
+      expect(s.call.preconditions).to.equal('met');
+    }
+  });
+
   it('media blocked: ICE fails, the callee never alerts, the caller gets 580; no crash, media ports released', async () => {
     for (const ns of [a, b]) {
       lab!.exec(ns, 'iptables', ['-A', 'INPUT', '-p', 'udp', '!', '--dport', String(SIP_PORT), '-j', 'DROP']);
