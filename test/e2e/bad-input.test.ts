@@ -30,14 +30,29 @@ function udpExchange(sock: Socket, data: Buffer, port: number, timeoutMs = 3000)
   });
 }
 
-function badSdpInvite(port: number, localPort: number): Buffer {
+function badSdpInvite(port: number, localPort: number, id: string): Buffer {
   const body = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nthis is not sdp\r\nm=audio notaport RTP/AVP 0\r\n';
   return Buffer.from(
     `INVITE sip:bob@127.0.0.1:${port} SIP/2.0\r\n` +
-      `Via: SIP/2.0/UDP 127.0.0.1:${localPort};branch=z9hG4bK-bad-sdp-${Date.now()};rport\r\n` +
+      `Via: SIP/2.0/UDP 127.0.0.1:${localPort};branch=z9hG4bK-bad-sdp-${id};rport\r\n` +
       `Max-Forwards: 70\r\nFrom: <sip:mallory@127.0.0.1>;tag=bad1\r\nTo: <sip:bob@127.0.0.1>\r\n` +
-      `Call-ID: bad-sdp-${Date.now()}@127.0.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:mallory@127.0.0.1:${localPort}>\r\n` +
+      `Call-ID: bad-sdp-${id}@127.0.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:mallory@127.0.0.1:${localPort}>\r\n` +
       `Content-Type: application/sdp\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/**
+ * The ACK for a 300-699 final to that INVITE (RFC 3261 §17.1.1.3): same branch, To with the
+ * response's tag. Without it the callee keeps retransmitting the final (Timer G) and, on exit,
+ * waits for the ACK up to Timer H (64·T1) before closing its transport.
+ */
+function ackFor(finalResponse: string, port: number, localPort: number, id: string): Buffer {
+  const to = /^To:.*$/im.exec(finalResponse)![0];
+  return Buffer.from(
+    `ACK sip:bob@127.0.0.1:${port} SIP/2.0\r\n` +
+      `Via: SIP/2.0/UDP 127.0.0.1:${localPort};branch=z9hG4bK-bad-sdp-${id};rport\r\n` +
+      `Max-Forwards: 70\r\nFrom: <sip:mallory@127.0.0.1>;tag=bad1\r\n${to}\r\n` +
+      `Call-ID: bad-sdp-${id}@127.0.0.1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n`,
   );
 }
 
@@ -63,12 +78,14 @@ describe('bad input during a call', function () {
       const finals: string[] = [];
       const collect = (m: Buffer) => { if (/^SIP\/2\.0 [2-6]/.test(m.toString())) finals.push(m.toString()); };
       sock.on('message', collect);
-      sock.send(badSdpInvite(port, localPort), port, '127.0.0.1');
+      const id = String(Date.now());
+      sock.send(badSdpInvite(port, localPort, id), port, '127.0.0.1');
       for (let i = 0; i < 30 && finals.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
       sock.off('message', collect);
       expect(finals, 'a final response to the INVITE with a malformed SDP').to.have.length.greaterThan(0);
       expect(finals[0]).to.match(/^SIP\/2\.0 488 /);
       expect(finals[0]).to.match(/^Warning: 399 icephone ".+"/m);
+      sock.send(ackFor(finals[0]!, port, localPort, id), port, '127.0.0.1');
 
       const call = runIcephone([
         'call', `sip:bob@127.0.0.1:${port}`, '--listen', '127.0.0.1:0', '--duration', '3', '--play', 'tone:440',
