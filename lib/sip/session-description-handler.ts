@@ -17,7 +17,7 @@ import type { Logger } from '../base/log.js';
 import { silentLogger } from '../base/log.js';
 import type { Candidate } from '../ice/candidate.js';
 import { IceAgent, type CandidatePairInfo, type IceRole, type IceServer, type IceState, type RelayResult, type TurnServer } from '../ice/agent.js';
-import type { TransportAddress } from '../net/socket.js';
+import type { PacketSocket, TransportAddress } from '../net/socket.js';
 import {
   buildDescription,
   negotiateCodec,
@@ -128,6 +128,8 @@ export interface MediaOptions {
   testExtraAlternates?: AltCandidate[];
   clock?: Clock;
   log?: Logger;
+  /** Socket factory for the ICE agent's host candidates (tests: an in-memory network); default real UDP. */
+  bindSocket?: (address: string) => Promise<PacketSocket>;
 }
 
 /** What `--json` reports of the media of one call (see DESIGN.md's contract). */
@@ -777,6 +779,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       taMs: this.options.taMs,
       checkTimeoutMs: this.options.checkTimeoutMs,
       lite: this.options.iceLite,
+      bindSocket: this.options.bindSocket,
       consent: this.options.consent,
       consentExpiryMs: this.options.consentExpiryMs,
     });
