@@ -14,3 +14,14 @@ export function expectParseError(fn: () => unknown, where: string): ParseError {
   }
   expect.fail(`expected a ParseError at ${where}`);
 }
+
+/** Runs `fn`, expecting it to throw a ParseError, and returns it (for further checks). */
+export function catchParseError(fn: () => unknown): ParseError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e, String(e)).to.be.instanceOf(ParseError);
+    return e as ParseError;
+  }
+  expect.fail('expected a ParseError');
+}

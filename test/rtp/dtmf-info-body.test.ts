@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { catchParseError } from '../helpers/parse-error.js';
 import { ParseError } from '../../lib/base/errors.js';
 import {
   formatDtmfRelayBody,
@@ -7,16 +8,6 @@ import {
   parseDtmfRelayBody,
   type DtmfInfo,
 } from '../../lib/rtp/dtmf-info-body.js';
-
-function parseError(fn: () => unknown): ParseError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).to.be.instanceOf(ParseError);
-    return e as ParseError;
-  }
-  throw new Error('expected a ParseError');
-}
 
 describe('DTMF SIP INFO bodies', () => {
   describe('application/dtmf-relay', () => {
@@ -61,7 +52,7 @@ describe('DTMF SIP INFO bodies', () => {
     ];
     for (const [name, body, where, message] of invalid) {
       it(`rejects ${name} with a ParseError at ${where}`, () => {
-        const e = parseError(() => parseDtmfRelayBody(body));
+        const e = catchParseError(() => parseDtmfRelayBody(body));
         expect(e.where).to.equal(where);
         expect(e.message).to.match(message);
       });
@@ -91,7 +82,7 @@ describe('DTMF SIP INFO bodies', () => {
     }
     for (const body of ['', '\r\n', '55', '5 6', 'Signal=5', 'x']) {
       it(`rejects ${JSON.stringify(body)} with a ParseError`, () => {
-        expect(parseError(() => parseDtmfBody(body)).where).to.equal('body');
+        expect(catchParseError(() => parseDtmfBody(body)).where).to.equal('body');
       });
     }
   });
@@ -104,7 +95,7 @@ describe('DTMF SIP INFO bodies', () => {
     });
     it('rejects other content types with a ParseError at Content-Type', () => {
       for (const type of ['text/plain', 'application/sdp', '', 'application/dtmf-relayx']) {
-        expect(parseError(() => parseDtmfInfoBody(type, 'Signal=1')).where).to.equal('Content-Type');
+        expect(catchParseError(() => parseDtmfInfoBody(type, 'Signal=1')).where).to.equal('Content-Type');
       }
     });
   });

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { catchParseError } from '../helpers/parse-error.js';
 import { ParseError } from '../../lib/base/errors.js';
 import {
   formatCryptoAttribute,
@@ -12,16 +13,6 @@ import {
 /** RFC 4568 §4 / §8.1 example keys: 30 octets each (40 base64 characters). */
 const KEY_A = 'PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR';
 const KEY_B = 'NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj';
-
-function parseError(fn: () => unknown): ParseError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).to.be.instanceOf(ParseError);
-    return e as ParseError;
-  }
-  expect.fail('expected a ParseError');
-}
 
 describe('sdp/crypto-attributes (RFC 4568)', () => {
   describe('parse and format (§9.1)', () => {
@@ -127,7 +118,7 @@ describe('sdp/crypto-attributes (RFC 4568)', () => {
     ];
     for (const [name, value, where] of invalid) {
       it(`rejects ${name} (ParseError at ${where}) without quoting key material`, () => {
-        const e = parseError(() => parseCryptoAttribute(value));
+        const e = catchParseError(() => parseCryptoAttribute(value));
         expect(e.where).to.equal(where);
         expect(e.message).to.not.equal('');
         for (const secret of [KEY_A, KEY_B, key29, key31]) expect(e.message).to.not.include(secret.slice(0, 12));

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { catchParseError } from '../helpers/parse-error.js';
 import { ParseError } from '../../lib/base/errors.js';
 import type { Candidate } from '../../lib/ice/candidate.js';
 import {
@@ -10,16 +11,6 @@ import {
   parseCandidateAttribute,
   parseRemoteCandidates,
 } from '../../lib/sdp/ice-attributes.js';
-
-function parseError(fn: () => unknown): ParseError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).to.be.instanceOf(ParseError);
-    return e as ParseError;
-  }
-  expect.fail('expected a ParseError');
-}
 
 describe('sdp/ice-attributes', () => {
   describe('candidate round trips (RFC 8839 §5.1)', () => {
@@ -229,7 +220,7 @@ describe('sdp/ice-attributes', () => {
     ];
     for (const [name, line, field] of table) {
       it(name, () => {
-        const e = parseError(() => parseCandidateAttribute(line));
+        const e = catchParseError(() => parseCandidateAttribute(line));
         expect(e.where).to.equal(field);
         expect(e.message).to.contain(field === 'typ' ? 'typ' : field === 'extension' ? 'extension' : field);
         expect(e.message).to.not.match(/[\r\n]/);
@@ -288,7 +279,7 @@ describe('sdp/ice-attributes', () => {
     ];
     for (const [name, value, field] of table) {
       it(name, () => {
-        expect(parseError(() => parseRemoteCandidates(value)).where).to.equal(field);
+        expect(catchParseError(() => parseRemoteCandidates(value)).where).to.equal(field);
       });
     }
     it('formatRemoteCandidates rejects an empty list', () => {

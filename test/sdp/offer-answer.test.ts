@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
+import { catchParseError } from '../helpers/parse-error.js';
 import { ParseError } from '../../lib/base/errors.js';
 import type { Candidate } from '../../lib/ice/candidate.js';
 import { INVALID_ALT_LINES } from '../fixtures/alt/lines.js';
@@ -16,16 +17,6 @@ import {
 
 function fixture(name: string): string {
   return readFileSync(new URL(`../fixtures/sdp/${name}`, import.meta.url), 'utf8');
-}
-
-function parseError(fn: () => unknown): ParseError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).to.be.instanceOf(ParseError);
-    return e as ParseError;
-  }
-  expect.fail('expected a ParseError');
 }
 
 const UFRAG = '8hhY';
@@ -418,8 +409,8 @@ describe('sdp/offer-answer', () => {
 
     it('invalid ufrag or pwd throws ParseError', () => {
       const good = buildDescription(options());
-      expect(parseError(() => parseDescription(good.replace(`ice-ufrag:${UFRAG}`, 'ice-ufrag:ab'))).where).to.equal('a=ice-ufrag');
-      expect(parseError(() => parseDescription(good.replace(`ice-pwd:${PWD}`, 'ice-pwd:short'))).where).to.equal('a=ice-pwd');
+      expect(catchParseError(() => parseDescription(good.replace(`ice-ufrag:${UFRAG}`, 'ice-ufrag:ab'))).where).to.equal('a=ice-ufrag');
+      expect(catchParseError(() => parseDescription(good.replace(`ice-pwd:${PWD}`, 'ice-pwd:short'))).where).to.equal('a=ice-pwd');
     });
 
     it('ufrag without pwd: no ICE, the lone line listed', () => {
@@ -448,7 +439,7 @@ describe('sdp/offer-answer', () => {
       ];
       for (const [name, sdp, where] of table) {
         it(name, () => {
-          const e = parseError(() => parseDescription(sdp));
+          const e = catchParseError(() => parseDescription(sdp));
           expect(e.where).to.equal(where);
           expect(e.message).to.have.length.greaterThan(0);
           expect(e.message).to.not.match(/[\r\n]/);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
+import { catchParseError } from '../helpers/parse-error.js';
 import { ParseError } from '../../lib/base/errors.js';
 import { buildDescription, negotiateCodec, parseDescription, SUPPORTED_CODECS } from '../../lib/sdp/offer-answer.js';
 import {
@@ -13,16 +14,6 @@ import {
 
 const fixture = (name: string): string => readFileSync(new URL(`../fixtures/sdp/${name}`, import.meta.url), 'utf8');
 const range = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, i) => a + i);
-
-function parseError(fn: () => unknown): ParseError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).to.be.instanceOf(ParseError);
-    return e as ParseError;
-  }
-  throw new Error('expected a ParseError');
-}
 
 describe('telephone-event SDP (RFC 4733 §2.4.1)', () => {
   describe('event lists', () => {
@@ -61,7 +52,7 @@ describe('telephone-event SDP (RFC 4733 §2.4.1)', () => {
     ];
     for (const [text, where, message] of invalid) {
       it(`rejects ${JSON.stringify(text)} with a ParseError at ${where}`, () => {
-        const e = parseError(() => parseEventList(text));
+        const e = catchParseError(() => parseEventList(text));
         expect(e.where).to.equal(where);
         expect(e.message).to.match(message);
       });
@@ -113,7 +104,7 @@ describe('telephone-event SDP (RFC 4733 §2.4.1)', () => {
     ];
     for (const [value, where] of badFmtp) {
       it(`rejects fmtp ${JSON.stringify(value)} with a ParseError at ${where}`, () => {
-        expect(parseError(() => parseTelephoneEventFmtp(value)).where).to.equal(where);
+        expect(catchParseError(() => parseTelephoneEventFmtp(value)).where).to.equal(where);
       });
     }
 
