@@ -65,6 +65,10 @@ export function describeSummary(s: CallSummary): string {
 }
 
 /** Two-way media: what exit status 0 means (DESIGN.md). */
+/**
+ * The CLI's success test (exit status 0): the call was answered (it ended after a 200, not in a
+ * failure such as 580 after early media) and RTP went both ways.
+ */
 export function hadTwoWayMedia(s: CallSummary): boolean {
-  return s.rtp.packetsSent > 0 && s.rtp.packetsReceived > 0;
+  return s.call.state === 'ended' && s.rtp.packetsSent > 0 && s.rtp.packetsReceived > 0;
 }

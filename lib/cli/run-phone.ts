@@ -120,6 +120,7 @@ export async function startPhone(values: ParsedValues): Promise<RunContext> {
       const bad = summaries.find((s) => !hadTwoWayMedia(s));
       if (!bad) return undefined;
       if (bad.call.reason) return `call failed: ${bad.call.reason}`;
+      if (bad.call.state !== 'ended') return `call ${bad.call.state}: never answered`;
       if (bad.ice.state === 'failed' && bad.ice.format !== 'none') return 'ICE failed: no candidate pair succeeded';
       return `no two-way media (sent ${bad.rtp.packetsSent}, received ${bad.rtp.packetsReceived} RTP packets)`;
     },
