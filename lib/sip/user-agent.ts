@@ -432,7 +432,13 @@ export class Call extends TypedEmitter<CallEvents> {
     const s = this.session;
     try {
       if (s.state === SessionState.Established) await s.bye();
-      else if (s instanceof Inviter && (s.state === SessionState.Establishing || s.state === SessionState.Initial)) await s.cancel();
+      else if (s instanceof Inviter && (s.state === SessionState.Establishing || s.state === SessionState.Initial)) {
+        await s.cancel();
+        // RFC 3261 §9.1: with no final response to the INVITE 64*T1 after the CANCEL, the client
+        // considers the INVITE transaction ended (the call is ended locally).
+        const timer = this.clock.setTimer(64 * 500, () => this.forceEnd('no final response to the INVITE 32 s after CANCEL (RFC 3261 §9.1)'));
+        void this.finished.then(() => this.clock.clearTimer(timer));
+      }
       else if (s instanceof Invitation && s.state !== SessionState.Terminated && s.state !== SessionState.Terminating) await s.reject();
     } catch (e) {
       this.log.warn(`hangup: ${errorMessage(e)}`);
