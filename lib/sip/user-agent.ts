@@ -27,6 +27,7 @@ import { silentLogger } from '../base/log.js';
 import { negotiateCodec, parseDescription } from '../sdp/offer-answer.js';
 import { MediaSession, type MediaEndpoints, type MediaOptions, type MediaSummary } from './session-description-handler.js';
 import { installSipJsAdapter } from './sipjs/install.js';
+import { ICEPHONE_VERSION } from '../version.js';
 import { checkSrtpOffer } from '../media/srtp-negotiation.js';
 import { notifyIsFinal, sipfragStatus, TRANSFER_FINAL_TIMEOUT_MS, type TransferOutcome } from './refer.js';
 import { DTMF_CONTENT_TYPE, DTMF_RELAY_CONTENT_TYPE, formatDtmfRelayBody, parseDtmfInfoBody } from '../rtp/dtmf-info-body.js';
@@ -57,6 +58,8 @@ export interface PhoneOptions {
   outboundProxy?: string;
   /** Registration lifetime asked for, seconds (default 300; sip.js refreshes before expiry). */
   registerExpires?: number;
+  /** User-Agent header value (RFC 3261 §20.41); default `icephone/VERSION`. */
+  userAgent?: string;
   /** When to refresh, percent of the lifetime the registrar granted (default 90). */
   registerRefreshPercent?: number;
   /** Digest credentials for a registrar or proxy that challenges (RFC 3261 §22). */
@@ -643,6 +646,8 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       preloadedRouteSet: opts.outboundProxy ? [`<${UserAgent.makeURI(opts.outboundProxy)!.toString()};lr>`] : undefined,
       authorizationUsername: opts.authUser,
       authorizationPassword: opts.authPassword,
+      // RFC 3261 §20.41: name the software that is really answering (sip.js wrote its own name and a stale version).
+      userAgentString: opts.userAgent ?? `icephone/${ICEPHONE_VERSION}`,
       // We send 180 ourselves when the application answers (and, with preconditions, only once
       // media can flow); sip.js's automatic 180 would alert too early (DESIGN.md).
       sendInitialProvisionalResponse: false,
