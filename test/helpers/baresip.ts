@@ -61,6 +61,8 @@ export interface BaresipOptions {
   accountParams?: string[];
   /** Extra config lines. */
   extraConfig?: string[];
+  /** Extra modules (e.g. `srtp.so`), loaded before the account module reads the accounts. */
+  extraModules?: string[];
   /** Run inside `ip netns exec NAME` (the lab's network namespaces; root only). */
   netns?: string;
   /** Echo baresip's output lines to stderr, prefixed (default: env ICEPHONE_ECHO_PEERS=1). */
@@ -178,6 +180,7 @@ export function baresipConfig(options: BaresipOptions, dir: string): string {
     `snd_path ${dir}`,
     ...(options.rtpPorts ? [`rtp_ports ${options.rtpPorts[0]}-${options.rtpPorts[1]}`] : []),
     `module_path ${BARESIP_MODULE_PATH}`,
+    ...(options.extraModules ?? []).map((module) => `module ${module}`),
     ...BARESIP_MODULES.map((module) => `module ${module}`),
     ...(options.ctrlPort !== undefined ? ['module ctrl_tcp.so', `ctrl_tcp_listen ${host}:${options.ctrlPort}`] : []),
     ...(options.extraConfig ?? []),

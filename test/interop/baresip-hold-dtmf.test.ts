@@ -106,6 +106,44 @@ describe('interop with baresip: hold, resume and DTMF', function () {
     expect(s.call.holds.map((h: any) => h.by)).to.deep.equal(['remote']);
   });
 
+  for (const [mode, policy] of [['srtp-mand', 'mandatory'], ['srtp', 'optional']] as const) {
+    it(`SRTP with baresip (mediaenc=${mode}) and icephone --srtp ${policy}, both directions: tones found both ways`, async () => {
+      for (const direction of ['icephone calls', 'baresip calls']) {
+        const extraModules = ['srtp.so'];
+        if (direction === 'icephone calls') {
+          peer = await startBaresip({ listenPort: 5060, user: 'bob', host: BARESIP_IP, netns: nsBaresip, toneHz: 440, accountParams: [`mediaenc=${mode}`], extraModules });
+          const call = runIcephone(
+            ['call', `sip:bob@${BARESIP_IP}:5060`, '--listen', `${ICEPHONE_IP}:5070`, '--duration', '4', '--srtp', policy, '--srtp-allow-insecure-keys', '--json', '--trace'],
+            { prefix: ['ip', 'netns', 'exec', nsIcephone] },
+          );
+          expect(await exitWithin(call, 30000), call.stderr().slice(-3000)).to.equal(0);
+          const [s] = call.summaries();
+          expect(s.srtp, `${direction}: ${call.stderr().split('\n').filter((l: string) => /crypto|SAVP|srtp/i.test(l)).join('\n')}`).to.not.equal(null);
+          expect(s.rtp.packetsReceived).to.be.greaterThan(100);
+          expect(s.dropped.srtp).to.be.at.most(2);
+        } else {
+          const answer = runIcephone(
+            ['answer', '--listen', `${ICEPHONE_IP}:5070`, '--max-calls', '1', '--duration', '4', '--srtp', policy, '--srtp-allow-insecure-keys', '--json', '--trace'],
+            { prefix: ['ip', 'netns', 'exec', nsIcephone] },
+          );
+          await answer.waitForStderr(/sip: listening/, 15000);
+          peer = await startBaresip({ listenPort: 5060, user: 'alice', host: BARESIP_IP, netns: nsBaresip, toneHz: 440, dial: `sip:bob@${ICEPHONE_IP}:5070`, accountParams: [`mediaenc=${mode}`], extraModules });
+          expect(await exitWithin(answer, 30000), answer.stderr().slice(-3000)).to.equal(0);
+          const [s] = answer.summaries();
+          expect(s.srtp, direction).to.not.equal(null);
+          expect(s.rtp.packetsReceived).to.be.greaterThan(100);
+        }
+        await peer.waitForCallTerminated(10000);
+        await peer.stop();
+        const heard = peer.decodedWavs();
+        expect(heard.length, 'baresip recorded the call').to.be.greaterThan(0);
+        const { assertToneInWav } = await import('../helpers/tone.js');
+        await assertToneInWav(heard[heard.length - 1]!, 440);
+        peer = undefined;
+      }
+    });
+  }
+
   it('icephone call --dtmf 159#: baresip reports the digits', async () => {
     peer = await startBaresip({ listenPort: 5060, user: 'bob', host: BARESIP_IP, netns: nsBaresip, toneHz: 440 });
     const call = runIcephone(
