@@ -35,12 +35,16 @@ class RawClient {
     await once(socket, 'listening');
     return new RawClient(socket, (socket.address() as { port: number }).port, server);
   }
-  send(method: string, extra: string[], body = '', contentType?: string): Promise<Response> {
+  private lastInviteBranch = '';
+  /** `ackFor: 'failure'`: the ACK of a non-2xx final shares the INVITE's branch (RFC 3261 §17.1.1.3). */
+  send(method: string, extra: string[], body = '', contentType?: string, ackFor: 'success' | 'failure' = 'success'): Promise<Response> {
     const cseq = method === 'ACK' ? this.cseq - 1 : this.cseq++;
+    const branch = method === 'ACK' && ackFor === 'failure' ? this.lastInviteBranch : `z9hG4bK${Math.random().toString(36).slice(2)}`;
+    if (method === 'INVITE') this.lastInviteBranch = branch;
     const ruri = this.target || `sip:bob@127.0.0.1:${this.server}`;
     const lines = [
       `${method} ${ruri} SIP/2.0`,
-      `Via: SIP/2.0/UDP 127.0.0.1:${this.port};branch=z9hG4bK${Math.random().toString(36).slice(2)};rport`,
+      `Via: SIP/2.0/UDP 127.0.0.1:${this.port};branch=${branch};rport`,
       'Max-Forwards: 70', `From: <sip:raw@127.0.0.1:${this.port}>;tag=raw1`, `To: <sip:bob@127.0.0.1:${this.server}>${this.toTag ? `;tag=${this.toTag}` : ''}`,
       `Call-ID: ${this.callId}`, `CSeq: ${cseq} ${method}`, `Contact: <sip:raw@127.0.0.1:${this.port}>`,
       ...extra, ...(contentType ? [`Content-Type: ${contentType}`] : []), `Content-Length: ${Buffer.byteLength(body)}`, '', body,
@@ -91,7 +95,7 @@ describe('bad in-dialog requests get a clear 4xx and leave the call alone', func
 
       const reinvite = await client.send('INVITE', [], sdp(mediaPort, ['a=sendonly', 'a=recvonly']), 'application/sdp');
       expect(reinvite.status).to.equal(488);
-      await client.send('ACK', []);
+      await client.send('ACK', [], '', undefined, 'failure');
 
       const bye = await client.send('BYE', []);
       expect(bye.status).to.equal(200);
