@@ -122,6 +122,8 @@ export interface IceAgentStats {
   consentChecksSent: number;
   /** Media datagrams not sent because consent had expired. */
   sendsBlockedByConsent: number;
+  /** RTP/RTCP from an address that is no valid pair's remote on that base (or not the peer's m/c address): dropped. */
+  mediaFromStrangers: number;
 }
 
 /** Allowed predecessors of each agent state. */
@@ -168,7 +170,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   failureReason?: string;
   readonly stats: IceAgentStats = {
     checksSent: 0, checksReceived: 0, responsesReceived: 0, malformedDropped: 0, integrityFailures: 0, roleConflicts: 0, unauthorized401Sent: 0,
-    unauthenticatedErrorsDropped: 0, policyDropped: 0, consentChecksSent: 0, sendsBlockedByConsent: 0,
+    unauthenticatedErrorsDropped: 0, policyDropped: 0, consentChecksSent: 0, sendsBlockedByConsent: 0, mediaFromStrangers: 0,
   };
 
   private currentRole: IceRole;
@@ -243,7 +245,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       log: this.log,
     }, {
       stun: (base, msg, from) => this.onStun(base, msg, from),
-      data: (component, data, from) => this.safeEmit('data', component, data, from),
+      data: (component, data, from, base) => this.onData(component, data, from, base),
       malformed: (base, from, reason) => {
         this.stats.malformedDropped++;
         this.log.debug(`dropped datagram from ${formatAddress(from)} on ${formatAddress(base.candidate)}: ${reason}`);
@@ -469,6 +471,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     this.remotePwd = undefined;
     this.remoteCandidates = [];
     this.remoteIndex.clear();
+    this.checkedBy.clear();
     this.failureReason = undefined;
     this.checklist = new CheckList({ role: this.currentRole, components: this.components });
     this.nomination.reset();
@@ -662,6 +665,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       },
     });
     if (outcome.kind !== 'answered' || this.isClosed()) return;
+    if (this.checkedBy.size < 1000) this.checkedBy.add(`${transportAddressKey(base.candidate)}|${transportAddressKey(from)}`);
     const component = base.candidate.component;
     if (component > this.components) return;
     if (this.lite) {
@@ -778,6 +782,58 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
 
   // ---------------------------------------------------------------- media
 
+  /** base|remote keys of peers whose authenticated checks we answered (they hold our password). */
+  private readonly checkedBy = new Set<string>();
+
+  /** RFC 4961 latching for a peer without ICE: a source other than its m/c address that proved itself. */
+  private readonly latch = new Map<number, { address: string; port: number; count: number; latched: boolean }>();
+
+  /**
+   * Media only from the peer. Once ICE checks run, RTP/RTCP is accepted only from the remote
+   * transport address of a valid pair on the base it arrived on (RFC 8445 §11: data flows on
+   * pairs ICE verified). For a peer without ICE (fallback address), only from its m/c address, or
+   * from the one source that replaced it (symmetric RTP behind a NAT, RFC 4961 §3): after 5 packets
+   * in a row from that source while none came from the m/c address, media is latched to it (sent
+   * there too). Everything else is counted and dropped. The draft's a=alt engine chooses its own
+   * paths (`setMediaPath`) and is not filtered here.
+   */
+  private onData(component: number, data: Buffer, from: TransportAddress, base: LocalBase): void {
+    if (this.isClosed()) return;
+    if (this.mediaPath.size === 0) {
+      if (this.started || this.restarted) {
+        // A valid pair's remote, or a peer that sent us an authenticated check on this base (its own
+        // check may have succeeded before ours: media it sends then is not a stranger's).
+        const ok = this.checkedBy.has(`${transportAddressKey(base.candidate)}|${transportAddressKey(from)}`)
+          || this.checklist.validList(component).some((p) => sameAddress(p.remote, from) && sameAddress(p.base, base.candidate))
+          || [this.previousSelected.get(component)].some((p) => p !== undefined && sameAddress(p.remote, from) && sameAddress(p.base, base.candidate));
+        if (!ok) return this.stranger(from);
+      } else {
+        const fallback = this.fallback.get(component);
+        if (fallback && !sameAddress(fallback, from)) {
+          const l = this.latch.get(component);
+          if (l?.latched) {
+            if (!sameAddress(l, from)) return this.stranger(from);
+          } else {
+            if (!l || !sameAddress(l, from)) this.latch.set(component, { address: from.address, port: from.port, count: 1, latched: false });
+            else if (++l.count >= 5) {
+              l.latched = true;
+              this.log.info(`latched media of component ${component} to ${formatAddress(from)} (RFC 4961; the peer's m/c line said ${formatAddress(fallback)})`);
+            }
+            if (!this.latch.get(component)!.latched) return this.stranger(from);
+          }
+        } else if (fallback) {
+          this.latch.delete(component);
+        }
+      }
+    }
+    this.safeEmit('data', component, data, from);
+  }
+
+  private stranger(from: TransportAddress): void {
+    this.stats.mediaFromStrangers++;
+    this.log.trace(`dropped media from ${formatAddress(from)}: not the peer`);
+  }
+
   /** The pair carrying media now: selected, else the best valid pair (§12.1), else the pre-restart one. */
   private currentPath(component: number): CandidatePair | undefined {
     return this.selected.get(component) ?? this.checklist.bestValid(component) ?? this.previousSelected.get(component);
@@ -818,7 +874,8 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       this.lastSentAt.set(component, this.clock.now());
       return true;
     }
-    const fallback = this.fallback.get(component);
+    const latched = this.latch.get(component);
+    const fallback = latched?.latched ? { address: latched.address, port: latched.port } : this.fallback.get(component);
     if (!fallback) return false;
     let local: Candidate;
     try {

@@ -72,7 +72,7 @@ export interface LocalBasesHandlers {
   /** A decoded STUN message arrived on `base` (and no interceptor took it). */
   stun(base: LocalBase, msg: StunMessage, from: TransportAddress): void;
   /** An RTP or RTCP datagram arrived on a base of `component`. */
-  data(component: number, data: Buffer, from: TransportAddress): void;
+  data(component: number, data: Buffer, from: TransportAddress, base: LocalBase): void;
   /** A datagram that is neither (counted by the agent). */
   malformed(base: LocalBase, from: TransportAddress, reason: string): void;
   /** A new local candidate (host, server-reflexive or relayed), in the order found. */
@@ -161,7 +161,7 @@ export class LocalBases {
     return new PacketDemux(
       {
         stun: (data, from) => this.onStun(base, data, from),
-        rtp: (data, from) => this.handlers.data(base.candidate.component, data, from),
+        rtp: (data, from) => this.handlers.data(base.candidate.component, data, from, base),
       },
       (_data, from, reason) => this.handlers.malformed(base, from, reason),
     );

@@ -152,7 +152,7 @@ export interface MediaSummary {
   /** The SRTP suite in use (RFC 4568 §6.2 name), or null for plain RTP. */
   srtp: { suite: string } | null;
   malformedSdpLines: number;
-  dropped: { mediaMalformed: number; stunUnauthorized: number; rtpMalformed: number; srtp: number };
+  dropped: { mediaMalformed: number; stunUnauthorized: number; rtpMalformed: number; srtp: number; mediaFromStrangers: number };
 }
 
 export interface PairEnd {
@@ -743,6 +743,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
         stunUnauthorized: (this.agent?.stats.unauthorized401Sent ?? 0) + (this.alt?.serverStats.rejected ?? 0),
         rtpMalformed: st?.malformedDropped ?? 0,
         srtp: this.srtpDropped,
+        mediaFromStrangers: this.agent?.stats.mediaFromStrangers ?? 0,
       },
     };
   }

@@ -103,7 +103,7 @@ export interface CallSummary {
   /** The SRTP suite in use, or null for plain RTP (RFC 3711, keyed by SDES, RFC 4568). */
   srtp: { suite: string } | null;
   /** Bad input counted and dropped while the call lived (SIP: whole phone; media: this call's sockets). */
-  dropped: { sipMalformed: number; mediaMalformed: number; stunUnauthorized: number; rtpMalformed: number; sdpLines: number; srtp: number };
+  dropped: { sipMalformed: number; mediaMalformed: number; stunUnauthorized: number; rtpMalformed: number; sdpLines: number; srtp: number; mediaFromStrangers: number };
 }
 
 /** Options of one outgoing call (`Phone.call`). */
@@ -499,6 +499,7 @@ export class Call extends TypedEmitter<CallEvents> {
         stunUnauthorized: m?.dropped.stunUnauthorized ?? 0,
         rtpMalformed: m?.dropped.rtpMalformed ?? 0,
         srtp: m?.dropped.srtp ?? 0,
+        mediaFromStrangers: m?.dropped.mediaFromStrangers ?? 0,
         sdpLines: m?.malformedSdpLines ?? 0,
       },
     };

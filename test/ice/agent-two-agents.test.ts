@@ -247,6 +247,54 @@ describe('ICE between two agents (ManualClock, in-memory network)', () => {
     });
   });
 
+  describe('media only from the peer (issue 13)', () => {
+    it('RTP from an address that is no valid pair\'s remote is counted and dropped; the peer\'s arrives', async () => {
+      const x = keep(await duo());
+      x.a.start();
+      x.b.start();
+      await run(x.clock, 1000, 10);
+      expect(x.a.state).to.equal('completed');
+      const got: string[] = [];
+      x.a.on('data', (_c, d) => got.push(d.subarray(12).toString()));
+      const stranger = x.net.bindSync('10.0.0.66', 7000);
+      const target = x.a.localSockets()[0]!.local;
+      stranger.send(rtp('stranger'), target);
+      x.b.send(1, rtp('peer'));
+      await run(x.clock, 20, 1);
+      expect(got).to.deep.equal(['peer']);
+      expect(x.a.stats.mediaFromStrangers).to.equal(1);
+    });
+
+    it('a peer without ICE: its m/c address is accepted; another source only after 5 packets in a row, then latched (RFC 4961)', async () => {
+      const clock = new ManualClock();
+      const net = new FakeNetwork(clock);
+      const agent = new IceAgent({ role: 'controlling', components: 1, clock, bindSocket: net.bind, addresses: [A_ADDR] });
+      open.push(agent);
+      await agent.gather();
+      agent.setFallbackRemote(1, { address: '10.0.0.20', port: 6000 });
+      const got: string[] = [];
+      agent.on('data', (_c, d) => got.push(d.subarray(12).toString()));
+      const target = agent.localSockets()[0]!.local;
+      const nat = net.bindSync('203.0.113.9', 41000);
+      const other = net.bindSync('10.0.0.66', 7000);
+      for (let i = 0; i < 4; i++) nat.send(rtp(`nat${i}`), target);
+      await run(clock, 10, 1);
+      expect(got, 'not latched yet').to.deep.equal([]);
+      nat.send(rtp('nat4'), target);
+      await run(clock, 10, 1);
+      expect(got).to.deep.equal(['nat4']);
+      // Media now goes back to the latched source; a third source stays out.
+      let back = 0;
+      nat.onPacket(() => back++);
+      agent.send(1, rtp('to-peer'));
+      other.send(rtp('other'), target);
+      await run(clock, 10, 1);
+      expect(back).to.equal(1);
+      expect(got).to.deep.equal(['nat4']);
+      expect(agent.stats.mediaFromStrangers).to.equal(5);
+    });
+  });
+
   describe('pairing cost', () => {
     it('adding remote candidates one by one pairs each new one with the local candidates only', async () => {
       const clock = new ManualClock();
