@@ -1,0 +1,43 @@
+/**
+ * Every fuzz target, in table order, and the regression seeds of test/fixtures/fuzz/regressions.json.
+ * A new parser of network bytes gets a target here (see the SRTP note in sdp.ts).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FuzzTarget } from '../engine.js';
+import { MEDIA_TARGETS } from './media.js';
+import { SDP_TARGETS } from './sdp.js';
+import { SIP_TARGETS } from './sip.js';
+
+export const TARGETS: FuzzTarget[] = [...SIP_TARGETS, ...SDP_TARGETS, ...MEDIA_TARGETS];
+
+export function targetNamed(name: string): FuzzTarget | undefined {
+  return TARGETS.find((t) => t.name === name);
+}
+
+/** One input that once crashed or stalled a parser (see the fixture's README). */
+export interface RegressionSeed {
+  target: string;
+  /** The input: `text` (UTF-8) or `hex`. */
+  text?: string;
+  hex?: string;
+  /** What it did when found: exception and place, or the time it took. */
+  finding: string;
+  /** What was done about it. */
+  status: string;
+}
+
+export const REGRESSIONS_PATH = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'fuzz', 'regressions.json');
+
+export function regressionSeeds(): RegressionSeed[] {
+  return (JSON.parse(readFileSync(REGRESSIONS_PATH, 'utf8')) as { seeds: RegressionSeed[] }).seeds;
+}
+
+export function seedBytes(seed: RegressionSeed): Buffer {
+  return seed.hex !== undefined ? Buffer.from(seed.hex, 'hex') : Buffer.from(seed.text ?? '', 'utf8');
+}
+
+/** Regression inputs of one target (run first, and mutated like any seed). */
+export function regressionInputs(target: string): Buffer[] {
+  return regressionSeeds().filter((s) => s.target === target).map(seedBytes);
+}
