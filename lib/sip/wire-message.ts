@@ -97,7 +97,10 @@ export function parseWireMessage(data: Buffer, stream = false): WireMessage {
   for (const required of ['via', 'call-id', 'cseq', 'from', 'to']) {
     if (!getHeader(msg, required)) throw new ParseError(`missing mandatory header ${required}`, required);
   }
-  const cseq = /^(\d{1,10})\s+(\S+)$/.exec(getHeader(msg, 'cseq')!);
+  // RFC 3261 §20.16/§25.1: CSeq = 1*DIGIT LWS Method, Method = token. Checked here for responses
+  // too: sip.js's parser reads `method` of a CSeq its grammar refused and throws a TypeError
+  // (core/messages/parser.js, found by make fuzz: test/fixtures/fuzz/regressions.json).
+  const cseq = /^(\d{1,10})[ \t]+([A-Za-z0-9\-.!%*_+`'~]+)$/.exec(getHeader(msg, 'cseq')!);
   if (!cseq) throw new ParseError('bad CSeq', 'cseq');
   if (msg.kind === 'request' && cseq[2] !== msg.method) throw new ParseError(`CSeq method ${cseq[2]} differs from ${msg.method}`, 'cseq');
   const via = parseVia(splitHeaderValues(getHeader(msg, 'via')!)[0] ?? '');
