@@ -40,6 +40,8 @@ export function canonicalName(name: string): string {
 
 const TOKEN = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
 const CRLF2 = Buffer.from('\r\n\r\n');
+/** Headers a message carries at most once (RFC 3261 §7.3.1, §20; sip.js parses each with setHeader). */
+const SINGLE_VALUED = new Set(['call-id', 'from', 'to', 'cseq', 'max-forwards', 'content-length']);
 
 /** Maximum size of the header section we accept (a defence against memory exhaustion). */
 export const MAX_HEADER_BYTES = 64 * 1024;
@@ -49,7 +51,8 @@ export const MAX_HEADER_BYTES = 64 * 1024;
  * @param stream true for a message framed from a stream (TCP): then Content-Length is
  *   mandatory (RFC 3261 §18.3 "it MUST be used with stream oriented transports").
  * @throws ParseError naming what failed: a bad start line, a header line without a colon,
- *   a missing mandatory header (Via, Call-ID, CSeq, From, To), a Via without branch,
+ *   a missing mandatory header (Via, Call-ID, CSeq, From, To), a repeated Call-ID, From, To, CSeq,
+ *   Max-Forwards or Content-Length, a CSeq that is not number and token, a Via without branch,
  *   a CSeq whose method differs from the request's, or a body shorter than Content-Length.
  */
 export function parseWireMessage(data: Buffer, stream = false): WireMessage {
@@ -79,6 +82,7 @@ export function parseWireMessage(data: Buffer, stream = false): WireMessage {
     msg.requestUri = parts[1]!;
   }
 
+  const seenSingle = new Set<string>();
   for (let i = 1; i < rawLines.length; i++) {
     const line = rawLines[i]!;
     if (/^[ \t]/.test(line)) {
@@ -92,6 +96,14 @@ export function parseWireMessage(data: Buffer, stream = false): WireMessage {
     const name = line.slice(0, colon).trim();
     if (!TOKEN.test(name)) throw new ParseError(`bad header name '${clip(name)}'`, `line ${i + 1}`);
     msg.headers.push({ name, value: line.slice(colon + 1).trim() });
+    // RFC 3261 §7.3.1: only a header whose value is a comma-separated list may appear more than
+    // once. sip.js keeps the last of these while we read the first, and throws a TypeError on a
+    // response whose last CSeq its grammar refuses (make fuzz; RFC 4475 §3.3.8 multi01, §3.3.9 mcl01).
+    const canonical = canonicalName(name);
+    if (SINGLE_VALUED.has(canonical)) {
+      if (seenSingle.has(canonical)) throw new ParseError(`repeated ${canonical} header`, `line ${i + 1}`);
+      seenSingle.add(canonical);
+    }
   }
 
   for (const required of ['via', 'call-id', 'cseq', 'from', 'to']) {
