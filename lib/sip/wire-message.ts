@@ -40,6 +40,14 @@ export function canonicalName(name: string): string {
 
 const TOKEN = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
 const CRLF2 = Buffer.from('\r\n\r\n');
+/**
+ * sip.js 0.21.2's grammar reads `Method = INVITEm / ACKm / OPTIONSm / BYEm / CANCELm / REGISTERm /
+ * SUBSCRIBEm / NOTIFYm / REFERm / PUBLISHm / extension_method`, a PEG ordered choice: a method that
+ * starts with one of these names and goes on (`INVITEE`, `BYE-1`), a valid token, fails to parse,
+ * and in a response's CSeq that failure is a TypeError in its parser.js (make fuzz). Such a
+ * message cannot be answered or matched anyway; the wire check refuses it with a ParseError.
+ */
+const SIPJS_METHOD_LITERALS = ['INVITE', 'ACK', 'OPTIONS', 'BYE', 'CANCEL', 'REGISTER', 'SUBSCRIBE', 'NOTIFY', 'REFER', 'PUBLISH'];
 /** Headers a message carries at most once (RFC 3261 §7.3.1, §20; sip.js parses each with setHeader). */
 const SINGLE_VALUED = new Set(['call-id', 'from', 'to', 'cseq', 'max-forwards', 'content-length']);
 
@@ -114,6 +122,9 @@ export function parseWireMessage(data: Buffer, stream = false): WireMessage {
   // (core/messages/parser.js, found by make fuzz: test/fixtures/fuzz/regressions.json).
   const cseq = /^(\d{1,10})[ \t]+([A-Za-z0-9\-.!%*_+`'~]+)$/.exec(getHeader(msg, 'cseq')!);
   if (!cseq) throw new ParseError('bad CSeq', 'cseq');
+  if (SIPJS_METHOD_LITERALS.some((l) => cseq[2]!.length > l.length && cseq[2]!.startsWith(l))) {
+    throw new ParseError(`CSeq method ${cseq[2]} is a token sip.js's grammar refuses`, 'cseq');
+  }
   if (msg.kind === 'request' && cseq[2] !== msg.method) throw new ParseError(`CSeq method ${cseq[2]} differs from ${msg.method}`, 'cseq');
   const via = parseVia(splitHeaderValues(getHeader(msg, 'via')!)[0] ?? '');
   if (!via.params.has('branch')) throw new ParseError('top Via has no branch parameter', 'via');
