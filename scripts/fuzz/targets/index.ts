@@ -7,9 +7,14 @@ import { join } from 'node:path';
 import type { FuzzTarget } from '../engine.js';
 import { MEDIA_TARGETS } from './media.js';
 import { SDP_TARGETS } from './sdp.js';
+import { SELFTEST_TARGETS } from './selftest.js';
 import { SIP_TARGETS } from './sip.js';
 
-export const TARGETS: FuzzTarget[] = [...SIP_TARGETS, ...SDP_TARGETS, ...MEDIA_TARGETS];
+/** The parsers of network bytes; `ICEPHONE_FUZZ_SELFTEST=1` adds the harness's own misbehaving target. */
+export const TARGETS: FuzzTarget[] = [
+  ...SIP_TARGETS, ...SDP_TARGETS, ...MEDIA_TARGETS,
+  ...(process.env.ICEPHONE_FUZZ_SELFTEST === '1' ? SELFTEST_TARGETS : []),
+];
 
 export function targetNamed(name: string): FuzzTarget | undefined {
   return TARGETS.find((t) => t.name === name);
