@@ -16,6 +16,8 @@
 import { Core } from 'sip.js';
 import { SipStreamFramer } from '../../../lib/net/tcp-framing.js';
 import { installFastSipParser, parseSipMessage } from '../../../lib/sip/fast-parser.js';
+import { parseRAck } from '../../../lib/sip/reliable-provisional.js';
+import { hasOptionTag } from '../../../lib/sdp/preconditions.js';
 import {
   cseqMethod, getHeader, parseUriTarget, parseWireMessage, replaceTopVia, serializeWireMessage, splitHeaderValues, topVia,
 } from '../../../lib/sip/wire-message.js';
@@ -101,6 +103,9 @@ function receive(data: Buffer, stream: boolean): Verdict {
   for (const value of splitHeaderValues(getHeader(msg, 'contact') ?? '')) attempt(() => parseUriTarget(value));
   const route = getHeader(msg, 'record-route');
   if (route) for (const value of splitHeaderValues(route)) attempt(() => parseUriTarget(value));
+  // Header values our SIP layer reads itself (lib/sip/reliable-provisional.ts, preconditions-flow.ts): no throw.
+  parseRAck(getHeader(msg, 'rack'));
+  for (const header of ['require', 'supported']) hasOptionTag(getHeader(msg, header), 'precondition');
   // deliver(): what sip.js receives.
   const message = parseSipMessage(serializeWireMessage(msg).toString('utf8'));
   if (!message) return 'rejected';
