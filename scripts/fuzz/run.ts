@@ -81,61 +81,71 @@ function merge(into: TargetReport, part: TargetReport): void {
   }
 }
 
-/** Runs `inputs` inputs of one target from `start` in a worker; a stalled input is recorded as a hang and skipped. */
-async function runInWorker(target: FuzzTarget, o: Options, onProgress: (done: number) => void): Promise<TargetReport> {
-  const total = emptyReport(target.name);
-  let start = 0;
-  while (start < o.inputs) {
-    const progress = new SharedArrayBuffer(4);
-    const counter = new Int32Array(progress);
-    Atomics.store(counter, 0, start);
-    const job: WorkerJob = { entry: new URL('./worker.ts', import.meta.url).href, target: target.name, inputs: o.inputs - start, start, seed: o.seed, slowMs: o.slowMs, progress };
-    const worker = new Worker(new URL('./worker-boot.mjs', import.meta.url), { workerData: job });
-    const doneBefore = total.inputs;
-    const outcome = await new Promise<{ report: TargetReport } | { hangAt: number } | { error: Error }>((resolve) => {
-      let last = Atomics.load(counter, 0);
-      let since = Date.now();
-      const watchdog = setInterval(() => {
-        const now = Atomics.load(counter, 0);
-        if (now !== last) {
-          last = now;
-          since = Date.now();
-        } else if (Date.now() - since > o.hangMs) {
-          clearInterval(watchdog);
-          void worker.terminate().then(() => resolve({ hangAt: now }));
-        }
-      }, 250);
-      worker.on('message', (m: WorkerMessage) => {
-        if (m.kind === 'progress') onProgress(doneBefore + m.done);
-        else {
-          clearInterval(watchdog);
-          resolve({ report: m.report });
-        }
-      });
-      worker.on('error', (error) => {
+/** One worker over inputs [start, end): its report, or the index of an input that never returned. */
+function runSegment(target: FuzzTarget, o: Options, start: number, end: number, onProgress: (done: number) => void): Promise<{ report: TargetReport } | { hangAt: number }> {
+  const progress = new SharedArrayBuffer(8);
+  const counter = new Int32Array(progress);
+  Atomics.store(counter, 0, start);
+  const job: WorkerJob = { entry: new URL('./worker.ts', import.meta.url).href, target: target.name, inputs: end - start, start, seed: o.seed, slowMs: o.slowMs, progress };
+  const worker = new Worker(new URL('./worker-boot.mjs', import.meta.url), { workerData: job });
+  return new Promise((resolve, reject) => {
+    let last = '';
+    let since = Date.now();
+    const watchdog = setInterval(() => {
+      const now = `${Atomics.load(counter, 0)}/${Atomics.load(counter, 1)}`;
+      if (now !== last) {
+        last = now;
+        since = Date.now();
+      } else if (Date.now() - since > o.hangMs) {
         clearInterval(watchdog);
-        resolve({ error });
-      });
-    });
-    if ('error' in outcome) throw new Error(`fuzz worker for ${target.name} failed: ${outcome.error.stack ?? outcome.error.message}`);
-    if ('report' in outcome) {
+        const at = Atomics.load(counter, 0);
+        void worker.terminate().then(() => resolve({ hangAt: at }));
+      }
+    }, 250);
+    worker.on('message', (m: WorkerMessage) => {
+      if (m.kind === 'progress') {
+        onProgress(m.done);
+        return;
+      }
+      clearInterval(watchdog);
       // Findings crossed a structured clone: Buffers arrive as Uint8Arrays.
-      for (const f of outcome.report.findings) {
+      for (const f of m.report.findings) {
         f.input = Buffer.from(f.input);
         if (f.minimal) f.minimal = Buffer.from(f.minimal);
       }
+      resolve({ report: m.report });
+    });
+    worker.on('error', (error) => {
+      clearInterval(watchdog);
+      reject(new Error(`fuzz worker for ${target.name} failed: ${error.stack ?? error.message}`));
+    });
+  });
+}
+
+/**
+ * Runs `o.inputs` inputs of one target in worker threads. When an input never returns, the worker
+ * is ended and its counts are lost with it, so the inputs before the hang run again in a new worker
+ * (they all returned once), the hang is recorded, and the run goes on after it.
+ */
+async function runInWorker(target: FuzzTarget, o: Options, onProgress: (done: number) => void): Promise<TargetReport> {
+  const total = emptyReport(target.name);
+  const segments: Array<[number, number]> = [[0, o.inputs]];
+  for (let segment = segments.shift(); segment; segment = segments.shift()) {
+    const [start, end] = segment;
+    const before = total.inputs;
+    const outcome = await runSegment(target, o, start, end, (done) => onProgress(before + done));
+    if ('report' in outcome) {
       merge(total, outcome.report);
-      break;
+      continue;
     }
-    // A hang: everything before `hangAt` ran (its counts are lost with the worker, so count them as
-    // inputs only), the input at `hangAt` is the finding, and the run goes on after it.
     const at = outcome.hangAt;
     const input = new InputSource(target, o.seed, regressionInputs(target.name)).at(at);
     merge(total, {
-      ...emptyReport(target.name), inputs: at - start + 1, hangs: 1, elapsedMs: 0,
+      ...emptyReport(target.name), inputs: 1, hangs: 1,
       findings: [{ target: target.name, kind: 'hang', signature: 'hang', error: `no return within ${o.hangMs} ms`, stack: '', count: 1, index: at, seed: o.seed, input }],
     });
-    start = at + 1;
+    if (at > start) segments.push([start, at]);
+    if (at + 1 < end) segments.push([at + 1, end]);
   }
   return total;
 }
