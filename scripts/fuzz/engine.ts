@@ -44,6 +44,8 @@ export interface FuzzTarget {
    * threw when it is not typed.
    */
   run(input: Buffer): Verdict;
+  /** Applied to every generated input (not to seeds): keeps them in the target's input space. */
+  normalize?: (input: Buffer) => Buffer;
   /** One-time set-up before the first input (so it is not timed as part of one). */
   prepare?: () => void;
   /** The typed errors this target's parsers document (default: `ParseError`). */
@@ -126,6 +128,50 @@ export function hashString(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return h >>> 0;
+}
+
+// ------------------------------------------------------------------------------------- streams
+
+/** Modes 1 and 2 cut only this much of a generated stream into tiny reads (see `streamReads`). */
+export const TINY_READS_PREFIX = 2048;
+
+/**
+ * Inputs of stream targets (TCP): byte 0 says how the rest is cut into reads, as a peer that
+ * controls its segments (or a slow link) can make the socket deliver it: 0 all at once; 1 one byte
+ * per read and 2 one to 4 bytes per read, for the first 2 KiB; 3 one to 64; 4 one to 512 (after
+ * the first 2 KiB, modes 1 and 2 go on like 4); 5 one byte per read throughout. Sizes come from a
+ * PRNG seeded by the input, so the cut is part of the input and a finding replays exactly.
+ *
+ * Why the 2 KiB bound: both framers (SipStreamFramer, StunStreamFramer) copy and rescan all the
+ * bytes they hold on every read, so tiny reads of a 64 KiB stream take 0.2-1.4 s (an open finding,
+ * test/fixtures/fuzz/regressions.json); unbounded, they made a 10^6 run take hours. Generated
+ * inputs get modes 0-4 (`normalizeStream`); mode 5 is for seeds. Lift the bound when the framers
+ * buffer in linear time.
+ */
+export function* streamReads(input: Buffer): Generator<Buffer> {
+  const stream = input.subarray(1);
+  const mode = input.length === 0 ? 0 : input[0]! % 6;
+  const rng = new Rng(stream.length, input[0] ?? 0, stream[stream.length >> 1] ?? 0);
+  for (let at = 0; at < stream.length;) {
+    let max = [stream.length, 1, 4, 64, 512, 1][mode]!;
+    if ((mode === 1 || mode === 2) && at >= TINY_READS_PREFIX) max = 512;
+    const n = Math.max(1, Math.min(stream.length - at, mode === 0 ? stream.length : rng.between(1, max)));
+    yield stream.subarray(at, at + n);
+    at += n;
+  }
+}
+
+/** What generated inputs of a stream target are passed through: byte 0 mapped to modes 0-4. */
+export function normalizeStream(input: Buffer): Buffer {
+  if (input.length === 0 || input[0]! % 6 < 5) return input;
+  const out = Buffer.from(input);
+  out[0] = out[0]! % 5;
+  return out;
+}
+
+/** Seeds for a stream target: each stream with each way of cutting it (see `streamReads`). */
+export function streamSeeds(streams: Buffer[]): Buffer[] {
+  return streams.flatMap((s) => [0, 1, 2, 3, 4].map((mode) => Buffer.concat([Buffer.from([mode]), s])));
 }
 
 // ------------------------------------------------------------------------------------- mutation
@@ -312,6 +358,11 @@ export class InputSource {
 
   at(i: number): Buffer {
     if (i < this.pool.length) return this.pool[i]!;
+    const made = this.make(i);
+    return this.target.normalize ? this.target.normalize(made) : made;
+  }
+
+  private make(i: number): Buffer {
     const rng = new Rng(this.seed, hashString(this.target.name), i);
     const slot = i % 10;
     if (!this.arbitrary || slot < 6) return this.mutator.mutate(rng.pick(this.pool), rng);

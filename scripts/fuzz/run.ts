@@ -12,7 +12,7 @@
 import { writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { InputSource, runOne, showInput, signatureOf, type Finding, type FuzzTarget, type TargetReport } from './engine.js';
-import { regressionInputs, TARGETS, targetNamed } from './targets/index.js';
+import { openFindings, regressionInputs, TARGETS, targetNamed } from './targets/index.js';
 import type { WorkerJob, WorkerMessage } from './worker.js';
 
 interface Options {
@@ -225,6 +225,11 @@ async function main(): Promise<number> {
     for (const f of findings) console.log(describeFinding(f));
   } else {
     console.log('\nNo findings: every input was accepted or refused with a typed error within the time limit.');
+  }
+  const open = openFindings().filter((f) => targets.some((t) => t.name === f.target));
+  if (open.length > 0) {
+    console.log(`\nOpen findings recorded in test/fixtures/fuzz/regressions.json (not fed to this run, ${open.length}):`);
+    for (const f of open) console.log(`- ${f.target}: ${f.finding}\n  ${f.status}`);
   }
   if (o.findings) {
     const out = findings.map((f) => {

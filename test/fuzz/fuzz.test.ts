@@ -56,6 +56,18 @@ describe(`fuzz: every parser of network bytes, ${INPUTS} inputs each (make fuzz 
     });
 
     for (const [i, s] of seeds.entries()) {
+      if (s.open) {
+        // Pinned both ways: when the fix lands this fails, and the entry becomes a plain regression seed.
+        it(`#${i} OPEN ${s.target}: still reproduces (set "open": false once fixed): ${s.finding.slice(0, 90)}…`, () => {
+          const target = targetNamed(s.target)!;
+          target.prepare?.();
+          const t0 = performance.now();
+          const r = runOne(target, seedBytes(s));
+          const ms = performance.now() - t0;
+          expect('error' in r || ms > 100, `took ${ms.toFixed(1)} ms without an untyped exception`).to.equal(true);
+        });
+        continue;
+      }
       it(`#${i} ${s.target}: ${s.finding.slice(0, 70)}… is now refused or accepted, quickly`, () => {
         const target = targetNamed(s.target)!;
         target.prepare?.();

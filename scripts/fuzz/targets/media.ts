@@ -17,7 +17,7 @@ import { buildLegacyBindingRequest, encodeLegacyErrorResponse, encodeLegacySucce
 import { describeStun, MAGIC_COOKIE, StunAttr, StunMessage, StunMethod } from '../../../lib/stun/message.js';
 import { decodeChannelData, encodeChannelData, isChannelData } from '../../../lib/turn/channel-data.js';
 import { ALL_VECTORS, SHORT_TERM_PASSWORD } from '../../../test/stun/vectors.js';
-import { attempt, InvariantError, Rng, type FuzzTarget, type Verdict } from '../engine.js';
+import { attempt, InvariantError, Rng, normalizeStream, streamReads, streamSeeds, type FuzzTarget, type Verdict } from '../engine.js';
 
 const KEY = shortTermKey(SHORT_TERM_PASSWORD);
 const TID = Buffer.from('b7e7a701bc34d686fa87dfae', 'hex');
@@ -358,8 +358,8 @@ export const rtcpTarget: FuzzTarget = {
 
 /**
  * The framer never throws (errors are results); each frame is then decoded as the TURN client
- * does (STUN or ChannelData by the first two bits). Chunk boundaries come from the input itself
- * so one input always frames the same way.
+ * does (STUN or ChannelData by the first two bits). Byte 0 of the input says how the stream is cut
+ * into reads (engine.ts `streamReads`).
  */
 export const stunStreamTarget: FuzzTarget = {
   name: 'stun-stream',
@@ -368,15 +368,15 @@ export const stunStreamTarget: FuzzTarget = {
   seeds: () => {
     const stun = stunSeeds();
     const cd = channelDataSeeds().map((b) => Buffer.concat([b, Buffer.alloc((4 - (b.length % 4)) % 4)]));
-    return [Buffer.concat([stun[4]!, cd[0]!, stun[5]!]), Buffer.concat([cd[1]!, cd[3]!, stun[10]!]), Buffer.concat(stun.slice(0, 3))];
+    return streamSeeds([Buffer.concat([stun[4]!, cd[0]!, stun[5]!]), Buffer.concat([cd[1]!, cd[3]!, stun[10]!]), Buffer.concat(stun.slice(0, 3))]);
   },
+  maxLength: 1 + 0x10000,
+  normalize: normalizeStream,
   run(input) {
     const framer = new StunStreamFramer();
-    const rng = new Rng(input.length, input[0] ?? 0, input[input.length - 1] ?? 0);
     let rejected = false;
-    for (let at = 0; at < input.length;) {
-      const n = Math.min(input.length - at, rng.chance(0.3) ? input.length : rng.between(1, 64));
-      for (const frame of framer.push(input.subarray(at, at + n))) {
+    for (const read of streamReads(input)) {
+      for (const frame of framer.push(read)) {
         if (frame.kind === 'error') {
           rejected = true;
           continue;
@@ -384,7 +384,6 @@ export const stunStreamTarget: FuzzTarget = {
         const ok = frame.data[0]! >> 6 === 0 ? attempt(() => StunMessage.decode(frame.data)) : attempt(() => decodeChannelData(frame.data));
         if (!ok) rejected = true;
       }
-      at += n;
     }
     return rejected ? 'rejected' : 'accepted';
   },

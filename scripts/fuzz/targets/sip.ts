@@ -22,7 +22,7 @@ import {
   cseqMethod, getHeader, parseUriTarget, parseWireMessage, replaceTopVia, serializeWireMessage, splitHeaderValues, topVia,
 } from '../../../lib/sip/wire-message.js';
 import { sipCorpus } from '../../../test/fixtures/sip-corpus/index.js';
-import { attempt, Rng, type FuzzTarget, type Verdict } from '../engine.js';
+import { attempt, normalizeStream, streamReads, streamSeeds, type FuzzTarget, type Verdict } from '../engine.js';
 
 /** sip.js's `viaHost` as the Phone sets it; responses reach sip.js with this sent-by. */
 const VIA_HOST = 'icephone.invalid';
@@ -127,7 +127,7 @@ export const sipDatagramTarget: FuzzTarget = {
 /**
  * A TCP byte stream: `SipStreamFramer` (lib/net/tcp-framing.ts; never throws, errors are results)
  * cuts it into messages, each then takes the receive path with `stream = true` (Content-Length
- * mandatory). Chunk boundaries come from the input, so one input always frames the same way.
+ * mandatory). Byte 0 of the input says how the stream is cut into reads (engine.ts `streamReads`).
  */
 export const sipStreamTarget: FuzzTarget = {
   name: 'sip-stream',
@@ -137,21 +137,20 @@ export const sipStreamTarget: FuzzTarget = {
     const seeds = sipSeeds();
     const out: Buffer[] = [];
     for (let i = 0; i + 2 < seeds.length; i += 3) out.push(Buffer.concat([seeds[i]!, Buffer.from('\r\n\r\n'), seeds[i + 1]!, seeds[i + 2]!]));
-    return out;
+    return streamSeeds(out);
   },
   dictionary: sipDictionary(),
   prepare: installFastSipParser,
+  maxLength: 1 + 0x10000,
+  normalize: normalizeStream,
   run(input) {
     const framer = new SipStreamFramer();
-    const rng = new Rng(input.length, input[0] ?? 0, input[input.length >> 1] ?? 0);
     let rejected = false;
-    for (let at = 0; at < input.length;) {
-      const n = Math.min(input.length - at, rng.chance(0.3) ? input.length : rng.between(1, 512));
-      for (const frame of framer.push(input.subarray(at, at + n))) {
+    for (const read of streamReads(input)) {
+      for (const frame of framer.push(read)) {
         if (frame.kind === 'error') rejected = true;
         else if (attempt(() => receive(frame.data, true)) !== 'accepted') rejected = true;
       }
-      at += n;
     }
     return rejected ? 'rejected' : 'accepted';
   },
