@@ -110,7 +110,10 @@ function quote(s: string): string {
  */
 export function parseCandidateAttribute(value: string): Candidate {
   if (typeof value !== 'string') throw new ParseError('candidate attribute is not a string', 'candidate');
-  let text = value.trim();
+  // SDP white space only (fields are split on SP/HTAB below): String.prototype.trim would also eat
+  // U+00A0, U+FEFF... at the end of an extension value that is legal in the middle of the line,
+  // so a candidate written back in another order would no longer parse (make fuzz).
+  let text = value.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, '');
   if (text.startsWith('a=')) text = text.slice(2);
   if (/^candidate:/i.test(text)) text = text.slice('candidate:'.length);
   if (text.length === 0) throw new ParseError('empty candidate attribute', 'foundation');

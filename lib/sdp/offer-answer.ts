@@ -371,7 +371,8 @@ export function parseDescription(sdp: string): RemoteDescription {
     if (payloadType > 127) continue;
     const map = media.rtp.find((r) => r.payload === payloadType);
     if (map && map.codec) {
-      const codec: CodecDescription = { payloadType, name: map.codec, clockRate: Number(map.rate) };
+      // sdp-transform turns a numeric-looking encoding name into a number (`a=rtpmap:122 8/8`); keep it a string (make fuzz).
+      const codec: CodecDescription = { payloadType, name: String(map.codec), clockRate: Number(map.rate) };
       if (map.encoding !== undefined && Number.isInteger(Number(map.encoding))) codec.channels = Number(map.encoding);
       if (Number.isInteger(codec.clockRate) && codec.clockRate > 0) codecs.push(codec);
       continue;

@@ -40,6 +40,16 @@ export function canonicalName(name: string): string {
 
 const TOKEN = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
 const CRLF2 = Buffer.from('\r\n\r\n');
+/**
+ * sip.js 0.21.2's grammar reads `Method = INVITEm / ACKm / OPTIONSm / BYEm / CANCELm / REGISTERm /
+ * SUBSCRIBEm / NOTIFYm / REFERm / PUBLISHm / extension_method`, a PEG ordered choice: a method that
+ * starts with one of these names and goes on (`INVITEE`, `BYE-1`), a valid token, fails to parse,
+ * and in a response's CSeq that failure is a TypeError in its parser.js (make fuzz). Such a
+ * message cannot be answered or matched anyway; the wire check refuses it with a ParseError.
+ */
+const SIPJS_METHOD_LITERALS = ['INVITE', 'ACK', 'OPTIONS', 'BYE', 'CANCEL', 'REGISTER', 'SUBSCRIBE', 'NOTIFY', 'REFER', 'PUBLISH'];
+/** Headers a message carries at most once (RFC 3261 §7.3.1, §20; sip.js parses each with setHeader). */
+const SINGLE_VALUED = new Set(['call-id', 'from', 'to', 'cseq', 'max-forwards', 'content-length']);
 
 /** Maximum size of the header section we accept (a defence against memory exhaustion). */
 export const MAX_HEADER_BYTES = 64 * 1024;
@@ -49,7 +59,8 @@ export const MAX_HEADER_BYTES = 64 * 1024;
  * @param stream true for a message framed from a stream (TCP): then Content-Length is
  *   mandatory (RFC 3261 §18.3 "it MUST be used with stream oriented transports").
  * @throws ParseError naming what failed: a bad start line, a header line without a colon,
- *   a missing mandatory header (Via, Call-ID, CSeq, From, To), a Via without branch,
+ *   a missing mandatory header (Via, Call-ID, CSeq, From, To), a repeated Call-ID, From, To, CSeq,
+ *   Max-Forwards or Content-Length, a CSeq that is not number and token, a Via without branch,
  *   a CSeq whose method differs from the request's, or a body shorter than Content-Length.
  */
 export function parseWireMessage(data: Buffer, stream = false): WireMessage {
@@ -79,6 +90,7 @@ export function parseWireMessage(data: Buffer, stream = false): WireMessage {
     msg.requestUri = parts[1]!;
   }
 
+  const seenSingle = new Set<string>();
   for (let i = 1; i < rawLines.length; i++) {
     const line = rawLines[i]!;
     if (/^[ \t]/.test(line)) {
@@ -92,13 +104,27 @@ export function parseWireMessage(data: Buffer, stream = false): WireMessage {
     const name = line.slice(0, colon).trim();
     if (!TOKEN.test(name)) throw new ParseError(`bad header name '${clip(name)}'`, `line ${i + 1}`);
     msg.headers.push({ name, value: line.slice(colon + 1).trim() });
+    // RFC 3261 §7.3.1: only a header whose value is a comma-separated list may appear more than
+    // once. sip.js keeps the last of these while we read the first, and throws a TypeError on a
+    // response whose last CSeq its grammar refuses (make fuzz; RFC 4475 §3.3.8 multi01, §3.3.9 mcl01).
+    const canonical = canonicalName(name);
+    if (SINGLE_VALUED.has(canonical)) {
+      if (seenSingle.has(canonical)) throw new ParseError(`repeated ${canonical} header`, `line ${i + 1}`);
+      seenSingle.add(canonical);
+    }
   }
 
   for (const required of ['via', 'call-id', 'cseq', 'from', 'to']) {
     if (!getHeader(msg, required)) throw new ParseError(`missing mandatory header ${required}`, required);
   }
-  const cseq = /^(\d{1,10})\s+(\S+)$/.exec(getHeader(msg, 'cseq')!);
+  // RFC 3261 §20.16/§25.1: CSeq = 1*DIGIT LWS Method, Method = token. Checked here for responses
+  // too: sip.js's parser reads `method` of a CSeq its grammar refused and throws a TypeError
+  // (core/messages/parser.js, found by make fuzz: test/fixtures/fuzz/regressions.json).
+  const cseq = /^(\d{1,10})[ \t]+([A-Za-z0-9\-.!%*_+`'~]+)$/.exec(getHeader(msg, 'cseq')!);
   if (!cseq) throw new ParseError('bad CSeq', 'cseq');
+  if (SIPJS_METHOD_LITERALS.some((l) => cseq[2]!.length > l.length && cseq[2]!.startsWith(l))) {
+    throw new ParseError(`CSeq method ${cseq[2]} is a token sip.js's grammar refuses`, 'cseq');
+  }
   if (msg.kind === 'request' && cseq[2] !== msg.method) throw new ParseError(`CSeq method ${cseq[2]} differs from ${msg.method}`, 'cseq');
   const via = parseVia(splitHeaderValues(getHeader(msg, 'via')!)[0] ?? '');
   if (!via.params.has('branch')) throw new ParseError('top Via has no branch parameter', 'via');

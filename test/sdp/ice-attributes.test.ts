@@ -110,6 +110,11 @@ describe('sdp/ice-attributes', () => {
     it('lower-case transport, extra white space and a trailing CRLF', () => {
       expect(parseCandidateAttribute('candidate:1  1 udp 2130706431\t10.0.1.1 8998 typ host \r\n')).to.deep.equal(host);
     });
+    it('an extension value of U+00A0 survives formatting, wherever it ends up (SDP white space is SP/HTAB; fuzz finding)', () => {
+      const c = parseCandidateAttribute('candidate:1 1 UDP 1694498815 198.51.100.10 45664 typ srflx raddr 192.0.2.10 generation \u00a0 rport 40000');
+      expect(c.extensions).to.deep.equal([['generation', '\u00a0']]);
+      expect(parseCandidateAttribute(formatCandidateAttribute(c))).to.deep.equal(c);
+    });
   });
 
   describe('addresses are read in canonical form (issue 10)', () => {

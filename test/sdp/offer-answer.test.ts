@@ -243,6 +243,12 @@ describe('sdp/offer-answer', () => {
       expect(negotiateCodec(remote.codecs)).to.deep.equal({ payloadType: 8, name: 'PCMA', clockRate: 8000 });
     });
 
+    it('an encoding name that looks like a number stays a string (sdp-transform makes it one; fuzz finding)', () => {
+      const remote = parseDescription('v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 96 0\r\na=rtpmap:96 729/8000\r\n');
+      expect(remote.codecs[0]).to.deep.equal({ payloadType: 96, name: '729', clockRate: 8000 });
+      expect(negotiateCodec(remote.codecs)).to.deep.equal({ payloadType: 0, name: 'PCMU', clockRate: 8000 });
+    });
+
     it('Chrome-style offer: media-level c=, mDNS and tcp candidates, trickle, opus first', () => {
       const remote = parseDescription(fixture('chrome-audio-offer.sdp'));
       expect(remote).to.deep.include({ address: '203.0.113.7', port: 54400, rtcpMux: true, invalidLines: [] });

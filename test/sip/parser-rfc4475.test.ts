@@ -25,8 +25,6 @@ export const KNOWN_GAPS: Record<string, string> = {
   // RFC 4475 says invalid; icephone takes them.
   escruri: 'accepted: a ?header part in a SIP Request-URI (RFC 3261 §19.1.5 forbids it); fix: the request-line check in wire-message.ts parseWireMessage should refuse "?" in a sip:/sips: Request-URI',
   baddate: 'accepted: the Date header (with EST instead of GMT) is never parsed, icephone does not use it; fix if wanted: check Date against rfc1123-date with "GMT" in wire-message.ts',
-  multi01: 'accepted: second Call-ID, To, From, CSeq and Max-Forwards headers (sip.js keeps the last with setHeader, wire-message.ts reads the first); fix: parseWireMessage should refuse a repeated Call-ID, From, To, CSeq, Max-Forwards or Content-Length (RFC 3261 §7.3.1: they are not comma-separated lists)',
-  mcl01: 'accepted: two Content-Length headers; fix: the same repeated-header check in wire-message.ts',
 };
 
 /** Why icephone's receive path drops the message, or undefined when it is accepted. */
