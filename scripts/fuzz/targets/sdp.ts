@@ -10,7 +10,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import type { Candidate } from '../../../lib/ice/candidate.js';
-import { alternatesToCandidates, checkDerivedFrom, formatAltAttribute, parseAltAttribute, parseAltAttributes } from '../../../lib/sdp/alt-attributes.js';
+import { checkDerivedFrom, formatAltAttribute, parseAltAttribute, parseAltAttributes } from '../../../lib/sdp/alt-attributes.js';
+import { alternatesToCandidates, toQvalueScale } from '../../../lib/ice/alternate.js';
 import { altAttributes, describedFormat, readRemoteAlternates } from '../../../lib/sdp/format.js';
 import { formatCandidateAttribute, formatRemoteCandidates, parseCandidateAttribute, parseRemoteCandidates } from '../../../lib/sdp/ice-attributes.js';
 import { buildDescription, negotiateCodec, parseDescription, SUPPORTED_CODECS, type LocalDescriptionOptions } from '../../../lib/sdp/offer-answer.js';
@@ -178,7 +179,8 @@ function runAlt(input: Buffer): Verdict {
   for (const line of lines) {
     const one = attempt(() => parseAltAttribute(line));
     if (!one) continue;
-    const written = formatAltAttribute(one.alternate);
+    // Integer ranks are read liberally but written on the draft's 0..1 scale (lib/ice/alternate.ts).
+    const written = formatAltAttribute(toQvalueScale([one.alternate])[0]!);
     if (!attempt(() => parseAltAttribute(written))) throw new InvariantError(`alt accepted but its formatted form is refused: ${JSON.stringify(written)}`);
   }
   const list = parseAltAttributes(lines);
