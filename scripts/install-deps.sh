@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages that the interop and lab tests run against
-# (baresip, SIPp, coturn, iproute2, iptables, tinyproxy, kamailio, openssl, tcpdump).
+# (baresip, SIPp, coturn, iproute2, iptables, tinyproxy, kamailio with its TLS module, openssl,
+# tcpdump, sipvicious).
 #
 # Run by `make test` as root on a fresh machine. Idempotent:
 #   - when every needed binary (and baresip module) is present it does nothing;
@@ -18,18 +19,22 @@ export PATH
 say() { printf 'install-deps: %s\n' "$*"; }
 
 # "command package" pairs for the packages the tests require.
-REQUIRED='baresip:baresip-core sipp:sip-tester turnserver:coturn ip:iproute2 iptables:iptables tinyproxy:tinyproxy openssl:openssl tcpdump:tcpdump'
+REQUIRED='baresip:baresip-core sipp:sip-tester turnserver:coturn ip:iproute2 iptables:iptables tinyproxy:tinyproxy openssl:openssl tcpdump:tcpdump svmap:sipvicious'
 # Installed when the package repositories offer it (Debian 12 main does: kamailio 5.6).
-OPTIONAL='kamailio:kamailio'
+OPTIONAL='kamailio:kamailio /usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so:kamailio-tls-modules'
 BARESIP_MODULE_DIR=/usr/lib/baresip/modules
 BARESIP_MODULES='ice g711 ausine aubridge sndfile account menu stun turn'
 
-# Prints the packages (one per line) of the given "command:package" pairs whose command is absent.
+# Prints the packages (one per line) of the given "command:package" pairs whose command (or, for
+# an absolute path, file) is absent.
 missing_packages() {
   for pair in $1; do
     cmd=${pair%%:*}
     pkg=${pair#*:}
-    command -v "$cmd" >/dev/null 2>&1 || echo "$pkg"
+    case $cmd in
+      /*) [ -e "$cmd" ] || echo "$pkg" ;; # a file the package installs (a module, not a command)
+      *) command -v "$cmd" >/dev/null 2>&1 || echo "$pkg" ;;
+    esac
   done
 }
 
