@@ -15,17 +15,38 @@ export interface Logger {
   child(scope: string): Logger;
 }
 
-const secrets = new Set<string>();
+/** Registered secrets, each with the number of holders that registered it and have not released it. */
+const secrets = new Map<string, number>();
 
-/** Registers a secret (password, shared secret) that must never appear in log output. */
-export function redact(secret: string | undefined): void {
-  if (secret && secret.length >= 3) secrets.add(secret);
+/**
+ * Registers a secret (password, shared secret) that must never appear in log output.
+ * Returns a release function: a per-call holder (an ICE agent's passwords, a TURN client's)
+ * calls it when the call ends, so the process-wide set does not grow with every call handled.
+ * A secret registered by several holders stays redacted until all have released it; releasing
+ * twice is harmless. Secrets shorter than 3 characters are not registered.
+ */
+export function redact(secret: string | undefined): () => void {
+  if (!secret || secret.length < 3) return () => {};
+  secrets.set(secret, (secrets.get(secret) ?? 0) + 1);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    const n = (secrets.get(secret) ?? 1) - 1;
+    if (n <= 0) secrets.delete(secret);
+    else secrets.set(secret, n);
+  };
+}
+
+/** How many distinct secrets are registered (for tests and leak checks). */
+export function redactedSecretCount(): number {
+  return secrets.size;
 }
 
 /** Replaces every registered secret in `text` with `***`. */
 export function scrub(text: string): string {
   let out = text;
-  for (const s of secrets) if (out.includes(s)) out = out.split(s).join('***');
+  for (const s of secrets.keys()) if (out.includes(s)) out = out.split(s).join('***');
   return out;
 }
 

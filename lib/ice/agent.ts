@@ -177,6 +177,8 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   private currentState: IceState = 'new';
   private readonly clock: Clock;
   private readonly log: Logger;
+  /** Releases of the passwords registered for log redaction; run on close() (per-call state). */
+  private readonly redactions: Array<() => void> = [];
   private readonly taMs: number;
   private readonly checkTimeoutMs: number;
   private readonly checkMaxRequests: number;
@@ -224,7 +226,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     // RFC 8445 §5.3: ufrag at least 24 bits (4 ice-chars), password at least 128 bits (22 ice-chars).
     this.localUfrag = opts.ufrag ?? randomIceString(8);
     this.localPwd = opts.pwd ?? randomIceString(24);
-    redact(this.localPwd);
+    this.redactions.push(redact(this.localPwd));
     this.tieBreaker = opts.tieBreaker ?? randomBytes(8).readBigUInt64BE(0);
     this.transactions = new StunTransactionManager(this.clock);
     this.checklist = new CheckList({ role: this.currentRole, components: this.components });
@@ -356,7 +358,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     if (!ufrag || !pwd) throw new RangeError('remote ufrag and pwd must not be empty');
     this.remoteUfrag = ufrag;
     this.remotePwd = pwd;
-    redact(pwd);
+    this.redactions.push(redact(pwd));
     this.kick();
   }
 
@@ -460,7 +462,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     if (this.currentState === 'closed' || this.currentState === 'new' || this.localBases.bases.length === 0) throw new StateError(`restart() in state ${this.currentState}`);
     this.localUfrag = randomIceString(8);
     this.localPwd = randomIceString(24);
-    redact(this.localPwd);
+    this.redactions.push(redact(this.localPwd));
     this.sender.abandonAll();
     for (const t of [this.paceTimer, this.failTimer, this.nominationTimer]) this.clock.clearTimer(t);
     this.paceTimer = this.failTimer = this.nominationTimer = undefined;
@@ -947,6 +949,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     this.consent.stop();
     this.sender.abandonAll();
     this.transactions.cancelAll();
+    for (const release of this.redactions.splice(0)) release();
     await this.localBases.close();
   }
 }

@@ -163,6 +163,8 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
   private readonly transactions: StunTransactionManager;
   private readonly username: string;
   private readonly password: string;
+  /** Releases the password's log redaction when the client closes (per-call state). */
+  private releaseRedaction: () => void = () => {};
   private realm: string | undefined;
   private nonce: Buffer | undefined;
   private key: Buffer | undefined;
@@ -185,7 +187,7 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
     if (!creds.username || creds.password === undefined) throw new TurnError('auth', this.label, 'no username/password given');
     this.username = creds.username;
     this.password = creds.password;
-    redact(this.password);
+    this.releaseRedaction = redact(this.password);
     if (opts.proxy && opts.transport === 'udp') throw new TurnError('connect', this.label, 'an HTTP proxy needs transport tcp or tls');
     this.clock = opts.clock ?? systemClock;
     this.log = (opts.log ?? silentLogger).child(`turn ${this.label}`);
@@ -682,6 +684,7 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
     }
     this.transactions.cancelAll();
     if (this.ownsSocket && this.socket) await this.socket.close();
+    this.releaseRedaction();
     this.transition('closed');
     if (wasAllocated) this.safeEmit('closed', reason);
   }
