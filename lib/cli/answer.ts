@@ -1,7 +1,9 @@
 /**
  * `icephone answer --listen HOST:PORT [options]`: answers incoming calls (any user part unless
  * `--user` restricts it), plays the source, hangs up after `--duration` seconds if given (else
- * waits for the caller's BYE), and exits after `--max-calls` calls (else runs until SIGINT/SIGTERM).
+ * waits for the caller's BYE), and exits after `--max-calls` calls (else runs until SIGINT/SIGTERM;
+ * with `--drain`, SIGTERM lets the calls in progress finish first). `--max-concurrent N` bounds the
+ * calls in progress (503 beyond).
  */
 import { COMMON_USAGE, parseCommon, parseCount, parseSeconds } from './options.js';
 import { handleSignals, startPhone } from './run-phone.js';
@@ -20,6 +22,7 @@ export async function runAnswer(argv: string[]): Promise<number> {
   const ctx = await startPhone(values);
   let answered = 0;
   let reported = 0;
+  const reports: Promise<unknown>[] = [];
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
   ctx.phone.on('incoming', (call) => {
@@ -35,13 +38,18 @@ export async function runAnswer(argv: string[]): Promise<number> {
       void call.finished.then(() => clearTimeout(t));
     });
     void ctx.phone.answer(call);
-    void ctx.report(call).then(() => {
+    const report = ctx.report(call);
+    reports.push(report);
+    void report.then(() => {
       reported++;
       if (maxCalls !== undefined && reported >= maxCalls) done();
     });
   });
-  handleSignals(ctx, done);
+  handleSignals(ctx, done, { drain: values.drain });
   await finished;
+  // Every call has ended here (max-calls reached, drained, or hung up by a signal): print the
+  // summaries of the last ones before the process exits.
+  await Promise.allSettled(reports);
   await ctx.transfersReported();
   await ctx.phone.stop();
   const status = ctx.exitStatus();

@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { isSdpFormatSetting } from '../sdp/format.js';
 import type { AltCandidate } from '../ice/alternate.js';
+import { parsePortRange, portRangeBinder, type PortRange } from '../net/port-range.js';
 
 /**
  * TEST HOOK, for the draft-rosenberg-sipping-ice-01 §5.2 collision test (test/e2e/alt.test.ts):
@@ -60,6 +61,10 @@ export const COMMON_USAGE = `common options:
   --accept-transfer              follow a REFER from the peer (RFC 3515; without it: 603 Decline)
   --transfer-to SIP-URI [--transfer-at SECONDS]   blind-transfer the peer there after the answer (default 1 s)
   --hold-at SECONDS [--resume-at SECONDS]   hold the peer after the answer (re-INVITE sendonly), resume later
+  --rtp-ports MIN-MAX            bind media (RTP/RTCP) sockets on ports of this range only
+  --max-concurrent N (answer)    calls in progress at once; a new INVITE beyond it gets 503 with Retry-After
+  --drain (answer)               SIGTERM drains: new INVITEs and OPTIONS get 503, calls in progress finish,
+                                 then exit; a second SIGTERM (or SIGINT) hangs up at once
   --duration SECONDS  --max-calls N (answer)  --trace  --json  --quiet  --verbose
   the h key on a terminal toggles hold
   SIGUSR2 (or the r key on a terminal) restarts ICE on the live call`;
@@ -97,6 +102,9 @@ export const COMMON_OPTIONS = {
   'transfer-at': { type: 'string' },
   'resume-at': { type: 'string' },
   'max-calls': { type: 'string' },
+  'max-concurrent': { type: 'string' },
+  drain: { type: 'boolean', default: false },
+  'rtp-ports': { type: 'string' },
   'ice-timeout': { type: 'string' },
   register: { type: 'string' },
   registrar: { type: 'string' },
@@ -222,8 +230,15 @@ export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptio
   }
   if (values.registrar && !values.register) throw new UsageError('--registrar needs --register AOR');
   redact(values['auth-pass']);
+  let rtpPorts: PortRange | undefined;
+  try {
+    rtpPorts = values['rtp-ports'] !== undefined ? parsePortRange(values['rtp-ports']) : undefined;
+  } catch (e) {
+    throw new UsageError(`--rtp-ports: ${errorMessage(e)}`);
+  }
   return {
     listen,
+    maxCallsInProgress: parseCount(values['max-concurrent'], '--max-concurrent'),
     transport,
     register: values.register,
     registrar: values.registrar,
@@ -252,6 +267,7 @@ export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptio
       checkTimeoutMs: iceTimeout !== undefined ? iceTimeout * 1000 : undefined,
       sdpFormat,
       testExtraAlternates,
+      bindSocket: rtpPorts ? portRangeBinder(rtpPorts) : undefined,
     },
   };
 }

@@ -180,15 +180,30 @@ function watchRestartRequests(phone: Phone, out: Progress): void {
   }
 }
 
-/** Stops the phone on SIGINT/SIGTERM (hanging up calls), then runs `onStop`. */
-export function handleSignals(ctx: RunContext, onStop: () => void): void {
+/**
+ * Stops the phone on SIGINT/SIGTERM (hanging up calls), then runs `onStop`. With `drain` (the
+ * answerer's `--drain`), SIGTERM first drains (Phone.drain(): new calls and OPTIONS get 503, the
+ * calls in progress finish) and runs `onStop` once none is left; a second SIGTERM, or SIGINT, then
+ * hangs up at once. A signal during the hang-up exits with 130.
+ */
+export function handleSignals(ctx: RunContext, onStop: () => void, options: { drain?: boolean } = {}): void {
   let stopping = false;
+  let draining = false;
   const stop = (sig: string) => {
     if (stopping) process.exit(130);
     stopping = true;
     ctx.out.line(`${sig}: hanging up`);
     void ctx.phone.stop().finally(onStop);
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => {
+    if (!options.drain || draining || stopping) return stop('SIGTERM');
+    draining = true;
+    ctx.out.line(`SIGTERM: draining (${ctx.phone.activeCalls.length} calls in progress; SIGTERM again to hang up)`);
+    void ctx.phone.drain().then(() => {
+      if (stopping) return;
+      ctx.out.line('drained: no call in progress');
+      onStop();
+    });
+  });
 }

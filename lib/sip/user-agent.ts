@@ -16,6 +16,7 @@ import {
   type Session,
   type URI,
 } from 'sip.js';
+import { Admission } from './admission.js';
 import { AllowedMethods } from 'sip.js/lib/core/user-agent-core/allowed-methods.js';
 import { normalizeAddress } from '../base/address.js';
 import type { Clock } from '../base/clock.js';
@@ -47,6 +48,13 @@ export interface PhoneOptions {
   displayName?: string;
   /** Answer only requests whose Request-URI user is `user` (404 otherwise). Default: any user, like SIPp's UAS. */
   restrictUser?: boolean;
+  /**
+   * Calls in progress at once (early, never-ACKed and established, both directions); a new INVITE
+   * beyond it gets 503 with Retry-After (lib/sip/admission.ts). Default: no limit.
+   */
+  maxCallsInProgress?: number;
+  /** `Retry-After` of those 503s and of the ones sent while draining, in seconds (default 5). */
+  retryAfterSec?: number;
   media?: MediaOptions;
   /** Called with every SIP message sent or received (`--trace`). */
   trace?: SipTraceFn;
@@ -684,6 +692,8 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       },
     });
     if (!opts.restrictUser) this.acceptAnyRequestUri();
+    this.admission = new Admission({ maxCallsInProgress: opts.maxCallsInProgress, retryAfterSec: opts.retryAfterSec });
+    this.refuseOptionsWhileDraining();
     this.dialogExtensions = DialogExtensions.install(this.ua.userAgentCore, {
       clock: this.clock,
       log: this.log.child('sip'),
@@ -718,6 +728,44 @@ export class Phone extends TypedEmitter<PhoneEvents> {
 
   /** INVITEs answered 488 because their SDP offer was malformed or unusable. */
   offersRejected = 0;
+
+  /** The calls-in-progress limit and the drain mode (admission.ts); its counters say what was refused. */
+  readonly admission: Admission;
+
+  /**
+   * Stops taking new calls (issue 14's drain mode): new INVITEs and out-of-dialog OPTIONS get 503
+   * with Retry-After, calls in progress go on. Resolves once no call is in progress (at once when
+   * none is); `stop()` then closes the phone. Calling it again returns the same wait.
+   */
+  drain(): Promise<void> {
+    this.admission.drain();
+    if (!this.drained) {
+      this.drained = new Promise<void>((resolve) => {
+        const check = () => {
+          if (this.calls.size === 0) resolve();
+          else void Promise.race([...this.calls].map((c) => c.finished)).then(() => queueMicrotask(check));
+        };
+        check();
+      });
+    }
+    return this.drained;
+  }
+
+  private drained: Promise<void> | undefined;
+
+  /**
+   * sip.js answers every OPTIONS with 200 (statelessly, in UserAgentCore); while draining an
+   * out-of-dialog one (no To tag) gets 503 instead, on this instance only.
+   */
+  private refuseOptionsWhileDraining(): void {
+    const core = this.ua.userAgentCore;
+    const next = core.receiveIncomingRequestFromTransport.bind(core);
+    core.receiveIncomingRequestFromTransport = (message) => {
+      const refusal = message.method === 'OPTIONS' && !message.toTag ? this.admission.checkOptions() : undefined;
+      if (!refusal) return next(message);
+      core.replyStateless(message, { statusCode: refusal.statusCode, reasonPhrase: refusal.reasonPhrase, extraHeaders: refusal.extraHeaders });
+    };
+  }
 
   private readonly transportPort: () => number;
   private readonly getTransport: () => SipTransport | undefined;
@@ -1076,6 +1124,14 @@ export class Phone extends TypedEmitter<PhoneEvents> {
   }
 
   private onInvite(invitation: Invitation): void {
+    // This INVITE is already tracked by nobody: `calls` holds the others in progress.
+    const refusal = this.admission.checkInvite(this.calls.size);
+    if (refusal) {
+      this.log.info(`refusing INVITE (Call-ID ${invitation.request.callId}) with 503: ${refusal.reasonPhrase}`);
+      void invitation.reject({ statusCode: refusal.statusCode, reasonPhrase: refusal.reasonPhrase, extraHeaders: refusal.extraHeaders }).catch(() => undefined);
+      this.safeEmit('rejected', invitation.request.callId, `503 ${refusal.reasonPhrase}`);
+      return;
+    }
     const ruser = invitation.request.ruri?.user;
     if (this.opts.restrictUser && this.opts.user && ruser !== this.opts.user) {
       void invitation.reject({ statusCode: 404 });
