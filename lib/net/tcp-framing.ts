@@ -102,6 +102,18 @@ function canonical(address: string, port: number): TransportAddress {
   return { address: a, port, family: familyOf(a) };
 }
 
+/** OpenSSL's verify codes most seen, in words (a wrong or missing --tls-ca, mostly). */
+const CHAIN_ERRORS: Record<string, string> = {
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'not issued by a trusted CA',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'issuer not among the trusted CAs',
+  UNABLE_TO_GET_ISSUER_CERT: 'issuer not among the trusted CAs',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'self-signed and not trusted',
+  SELF_SIGNED_CERT_IN_CHAIN: 'chain ends in an untrusted self-signed CA',
+  CERT_HAS_EXPIRED: 'expired',
+  CERT_NOT_YET_VALID: 'not valid yet',
+  CERT_SIGNATURE_FAILURE: 'bad signature',
+};
+
 /**
  * SIP over TLS (RFC 3261 §26.2, RFC 5630): the same Content-Length framing on a TLS stream.
  * All PEM buffers.
@@ -253,7 +265,9 @@ export class TcpStreamEndpoint {
         if (!socket.authorized) {
           const err = socket.authorizationError as unknown as Error | string | null;
           const code = typeof err === 'object' && err !== null ? (err as NodeJS.ErrnoException).code : undefined;
-          fail(new TlsIdentityError(`${where}: server certificate not trusted: ${err instanceof Error ? err.message : String(err)}${code ? ` (${code})` : ''}`, code));
+          const text = err instanceof Error ? err.message : String(err);
+          const why = CHAIN_ERRORS[code ?? text];
+          fail(new TlsIdentityError(`${where}: server certificate not trusted: ${why ? `${why} (${code ?? text})` : text}`, code ?? text));
           return;
         }
         const mismatch = checkSipServerIdentity(name, socket.getPeerCertificate());

@@ -107,6 +107,7 @@ export class SipTransport implements Transport {
   private readonly tcpOrigins = new Map<string, { peer: Peer; expiry: TimerHandle }>();
   /** Call-IDs of dialogs whose Request-URI is sips: our Contact there is sips too (RFC 5630 §3.3). */
   private readonly sipsCallIds = new Set<string>();
+  private readonly sendFailures = new Map<string, string>();
 
   constructor(sipJsLogger: SipJsLogger | undefined, options: SipTransportOptions) {
     if (!options || (options.protocol !== 'udp' && options.protocol !== 'tcp' && options.protocol !== 'tls') || !options.listen || !options.viaHost) {
@@ -279,7 +280,12 @@ export class SipTransport implements Transport {
     if (this.tcp) {
       this.counters.sent++;
       this.options.trace?.('send', wire.toString('utf8'), to, this.options.protocol);
-      await this.tcp.send(wire, to, serverName);
+      try {
+        await this.tcp.send(wire, to, serverName);
+      } catch (e) {
+        this.rememberSendFailure(getHeader(msg, 'call-id'), errorMessage(e));
+        throw e;
+      }
       return;
     }
     this.putOnWire(wire, to);
@@ -306,6 +312,20 @@ export class SipTransport implements Transport {
       // RFC 5630 §3.3 / §3.1.3: in a sips dialog our Contact is sips (no transport=tls, deprecated there).
       if (sips) h.value = h.value.replace(/<sip:([^>]*)>/i, (_all, rest: string) => `<sips:${rest.replace(/;transport=tls(?=;|$)/i, '')}>`);
     }
+  }
+
+  /**
+   * Why the last message of this Call-ID could not be sent (connection refused, TLS handshake or
+   * certificate refused), for the one-line reason of a call sip.js fails with its internal 503.
+   */
+  sendFailure(callId: string): string | undefined {
+    return this.sendFailures.get(callId);
+  }
+
+  private rememberSendFailure(callId: string | undefined, reason: string): void {
+    if (!callId) return;
+    if (this.sendFailures.size >= 256) this.sendFailures.delete(this.sendFailures.keys().next().value as string);
+    this.sendFailures.set(callId, reason);
   }
 
   /** Marks a dialog (Call-ID) as sips; bounded so that a flood of Call-IDs cannot grow it without end. */

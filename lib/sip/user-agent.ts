@@ -890,7 +890,9 @@ export class Phone extends TypedEmitter<PhoneEvents> {
             if (code === 180 || code === 183) call.markAlerting();
           },
           onReject: (response) => {
-            call.setReason(`${response.message.statusCode} ${response.message.reasonPhrase}`);
+            // sip.js turns a transport error into an internal 503: say what the transport saw.
+            const failure = this.getTransport()?.sendFailure(call.callId);
+            call.setReason(`${response.message.statusCode} ${response.message.reasonPhrase}${failure ? ` (${failure})` : ''}`);
           },
           onAccept: (response) => {
             call.lastResponseHeaders = (name) => response.message.getHeader(name);
