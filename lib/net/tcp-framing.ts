@@ -89,6 +89,8 @@ interface Connection {
   ready: Promise<void>;
   framer: SipStreamFramer;
   remote: TransportAddress;
+  /** TLS connections we opened: the names the server's certificate was checked for. */
+  verifiedNames?: Set<string>;
 }
 
 /** Connections are found by address, not by its spelling (base/address.ts). */
@@ -224,9 +226,12 @@ export class TcpStreamEndpoint {
           key: this.tlsOptions.key,
           // Chain and identity are checked below, so that a failure gets a SIP-specific reason.
           rejectUnauthorized: false,
+          // Node's own name check (RFC 2818 rules, wildcards) is replaced by RFC 5922's in verifiedHandshake.
+          checkServerIdentity: () => undefined,
         } as tls.ConnectionOptions); // localAddress goes to net.Socket#connect, which tls.connect calls
 
         conn = this.adopt(socket, this.verifiedHandshake(socket, name, to), canonical(to.address, to.port));
+        conn.verifiedNames = new Set([name.toLowerCase()]);
       } else {
         const socket = net.connect({ host: to.address, port: to.port, localAddress });
         const ready = new Promise<void>((resolve, reject) => {
@@ -237,6 +242,16 @@ export class TcpStreamEndpoint {
       }
     }
     await conn.ready;
+    const name = serverName?.toLowerCase();
+    if (conn.verifiedNames && name !== undefined && !conn.verifiedNames.has(name) && this.tlsOptions?.verify !== false) {
+      // Reusing a connection for another target: its certificate must identify that one too (RFC 5922 §7).
+      const mismatch = checkSipServerIdentity(name, (conn.socket as tls.TLSSocket).getPeerCertificate());
+      if (mismatch) {
+        this.tlsFailures++;
+        throw new TlsIdentityError(`TLS to ${name} at ${net.isIPv6(to.address) ? `[${to.address}]` : to.address}:${to.port} (connection reused): ${mismatch.message}`, mismatch.code);
+      }
+      conn.verifiedNames.add(name);
+    }
     await new Promise<void>((resolve, reject) => {
       conn!.socket.write(data, (err) => (err ? reject(err) : resolve()));
     });
@@ -293,7 +308,10 @@ export class TcpStreamEndpoint {
     const addr: TransportAddress = remote ?? canonical(socket.remoteAddress ?? '0.0.0.0', socket.remotePort ?? 0);
     const k = key(addr);
     const conn: Connection = { socket, ready, framer: new SipStreamFramer(), remote: addr };
-    ready.catch(() => {});
+    // A connection that never came up leaves the table at once, so the next send tries afresh.
+    ready.catch(() => {
+      for (const [other, c] of this.connections) if (c === conn) this.connections.delete(other);
+    });
     socket.setNoDelay(true);
     this.connections.get(k)?.socket.destroy();
     this.connections.set(k, conn);

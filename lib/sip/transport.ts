@@ -270,7 +270,13 @@ export class SipTransport implements Transport {
       if (!via.params.has('rport')) via.params.set('rport', undefined);
       if (this.protocol === 'TLS' && !via.params.has('alias')) via.params.set('alias', undefined);
       replaceTopVia(msg, via);
-      const target = await this.requestTarget(msg);
+      let target: { peer: Peer; host: string };
+      try {
+        target = await this.requestTarget(msg);
+      } catch (e) {
+        this.rememberSendFailure(getHeader(msg, 'call-id'), errorMessage(e));
+        throw e;
+      }
       to = target.peer;
       serverName = target.host;
     } else {
@@ -349,7 +355,8 @@ export class SipTransport implements Transport {
     if (target.scheme === 'sips' && this.protocol !== 'TLS') throw new Error(`a sips: target needs TLS (RFC 5630), this transport is ${this.protocol}: ${uri}`);
     const host = bareHost(target.params.get('maddr') ?? target.host);
     const port = target.port ?? (secure ? 5061 : 5060);
-    return { peer: { address: await this.resolve(host), port }, host };
+    // RFC 5922 §7.2: the identity is the URI's host even when maddr says where to connect.
+    return { peer: { address: await this.resolve(host), port }, host: bareHost(target.host) };
   }
 
   /** RFC 3261 §18.2.2 with RFC 3581 §4: received/rport, else sent-by; TCP: the request's connection. */
