@@ -191,7 +191,8 @@ export class TcpStreamEndpoint {
   }
 
   get closed(): boolean { return this.isClosed; }
-  get connectionCount(): number { return this.connections.size; }
+  /** Open (or opening) connections, each counted once however many aliases it has. */
+  get connectionCount(): number { return new Set(this.connections.values()).size; }
 
   onMessage(handler: StreamMessageHandler): void { this.messageHandler = handler; }
   /** Called when a stream is dropped because its framing broke. */

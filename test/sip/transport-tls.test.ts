@@ -221,3 +221,35 @@ describe('checkSipServerIdentity (RFC 5922 §7)', () => {
     expect(checkSipServerIdentity('127.0.0.1', cert('DNS:localhost', '127.0.0.1'))?.message).to.match(/does not match IP address 127\.0\.0\.1 \(subjectAltName: DNS:localhost\)/);
   });
 });
+
+describe('SipTransport over TLS on IPv6', function () {
+  this.timeout(20000);
+  it('a sips call to [::1] checks the IP:::1 subjectAltName and completes', async () => {
+    certs = await testCertificates();
+    const make = async (user: string, tlsOptions: SipTlsOptions) => {
+      const opts = sipJsTransportOptions({ protocol: 'tls', listen: { address: '::1', port: 0 }, tls: tlsOptions });
+      const invitations: Invitation[] = [];
+      const ua = new UserAgent({
+        ...opts,
+        uri: UserAgent.makeURI(`sip:${user}@[::1]`)!,
+        sessionDescriptionHandlerFactory: fixedSdhFactory,
+        delegate: { onInvite: (inv) => { invitations.push(inv); void inv.accept(); } },
+      });
+      await ua.start();
+      return { ua, port: opts.port(), invitations };
+    };
+    const bob = await make('bob', serverTls());
+    const alice = await make('alice', { ca: pem(certs.caFile) });
+    try {
+      const inviter = new Inviter(alice.ua, UserAgent.makeURI(`sips:bob@[::1]:${bob.port}`)!);
+      await inviter.invite();
+      await waitState(inviter, SessionState.Established);
+      await inviter.bye();
+      await waitState(bob.invitations[0]!, SessionState.Terminated);
+      expect(transportOf(alice.ua).stats.tlsFailures).to.equal(0);
+    } finally {
+      await alice.ua.stop();
+      await bob.ua.stop();
+    }
+  });
+});
