@@ -186,6 +186,13 @@ describe('SipTransport over TLS', function () {
     expect(await options(alice, `sips:bob@127.0.0.1:${bob.port}`)).to.equal(503);
   });
 
+  it('a client that presents a certificate (the server asks, optionally) is served like one that does not', async () => {
+    const bob = await ua('bob', serverTls());
+    const alice = await ua('alice', { ca: pem(certs.caFile), cert: pem(certs.client.certFile), key: pem(certs.client.keyFile) });
+    expect(await options(alice, `sips:bob@localhost:${bob.port}`)).to.equal(200);
+    expect(transportOf(bob.ua).stats.tlsFailures).to.equal(0);
+  });
+
   it('verify: false (--tls-insecure) accepts an untrusted certificate for another name', async () => {
     const bob = await ua('bob', serverTls(certs.wrongName));
     const alice = await ua('alice', { ca: pem(certs.otherCaFile), verify: false });
