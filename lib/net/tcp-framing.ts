@@ -89,8 +89,6 @@ interface Connection {
   ready: Promise<void>;
   framer: SipStreamFramer;
   remote: TransportAddress;
-  /** TLS connections we opened: the names the server's certificate was checked for. */
-  verifiedNames?: Set<string>;
 }
 
 /** Connections are found by address, not by its spelling (base/address.ts). */
@@ -206,7 +204,9 @@ export class TcpStreamEndpoint {
   /**
    * Sends one framed message, reusing the connection to `to` or opening one. Over TLS a new
    * connection checks the server's certificate for `serverName` (the target URI's host; default
-   * the address), RFC 5922 §7, and sends it as SNI when it is a name.
+   * the address), RFC 5922 §7, and sends it as SNI when it is a name. An open connection to the
+   * same transport address is reused without a new check (RFC 3261 §18.1.1 reuse; an in-dialog
+   * request to a Contact IP then rides the connection checked for the domain name).
    * Rejects when the connection cannot be established or the write fails; over TLS with a
    * TlsIdentityError when the certificate is not trusted or does not match (counted in `tlsFailures`).
    */
@@ -232,7 +232,6 @@ export class TcpStreamEndpoint {
         } as tls.ConnectionOptions); // localAddress goes to net.Socket#connect, which tls.connect calls
 
         conn = this.adopt(socket, this.verifiedHandshake(socket, name, to), canonical(to.address, to.port));
-        conn.verifiedNames = new Set([name.toLowerCase()]);
       } else {
         const socket = net.connect({ host: to.address, port: to.port, localAddress });
         const ready = new Promise<void>((resolve, reject) => {
@@ -243,16 +242,6 @@ export class TcpStreamEndpoint {
       }
     }
     await conn.ready;
-    const name = serverName?.toLowerCase();
-    if (conn.verifiedNames && name !== undefined && !conn.verifiedNames.has(name) && this.tlsOptions?.verify !== false) {
-      // Reusing a connection for another target: its certificate must identify that one too (RFC 5922 §7).
-      const mismatch = checkSipServerIdentity(name, (conn.socket as tls.TLSSocket).getPeerCertificate());
-      if (mismatch) {
-        this.tlsFailures++;
-        throw new TlsIdentityError(`TLS to ${name} at ${net.isIPv6(to.address) ? `[${to.address}]` : to.address}:${to.port} (connection reused): ${mismatch.message}`, mismatch.code);
-      }
-      conn.verifiedNames.add(name);
-    }
     await new Promise<void>((resolve, reject) => {
       conn!.socket.write(data, (err) => (err ? reject(err) : resolve()));
     });

@@ -178,12 +178,16 @@ describe('SipTransport over TLS', function () {
     expect(transportOf(alice.ua).stats.tlsFailures).to.equal(2);
   });
 
-  it('a URI sip: subjectAltName identifies the domain (RFC 5922 §7.1), maddr telling where to connect', async () => {
+  it('a URI sip: subjectAltName identifies the domain (RFC 5922 §7.1), maddr telling where to connect; an open connection is reused without a new check', async () => {
     const bob = await ua('bob', serverTls(certs.sipUri));
     const alice = await ua('alice', { ca: pem(certs.caFile) });
     // sip.js rewrites a Request-URI's host from maddr, so the route goes in a Route header (ours to read).
     expect(await options(alice, 'sips:bob@sip.example.test', [`Route: <sips:sip.example.test:${bob.port};maddr=127.0.0.1;lr>`])).to.equal(200);
-    expect(await options(alice, `sips:bob@127.0.0.1:${bob.port}`)).to.equal(503);
+    // A fresh connection to the same server for the IP: the certificate does not name it.
+    const carol = await ua('carol', { ca: pem(certs.caFile) });
+    expect(await options(carol, `sips:bob@127.0.0.1:${bob.port}`)).to.equal(503);
+    // Alice's connection, checked for sip.example.test, is reused for a request to that address.
+    expect(await options(alice, `sips:bob@127.0.0.1:${bob.port}`)).to.equal(200);
   });
 
   it('a client that presents a certificate (the server asks, optionally) is served like one that does not', async () => {
