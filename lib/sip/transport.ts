@@ -466,8 +466,15 @@ export class SipTransport implements Transport {
    * Registerer looks for its own contact URI among them, so map ours back.
    */
   private unrewriteContacts(msg: WireMessage, sentBy: string): void {
+    const sips = this.protocol === 'TLS' && this.sipsCallIds.has(getHeader(msg, 'call-id') ?? '');
     for (const h of msg.headers) {
-      if (canonicalName(h.name) === 'contact' && h.value.includes(`@${sentBy}`)) h.value = h.value.split(`@${sentBy}`).join(`@${this.options.viaHost}`);
+      if (canonicalName(h.name) !== 'contact' || !h.value.includes(`@${sentBy}`)) continue;
+      // Undo rewriteContact's sips form too: sip.js compares scheme and transport (RFC 3261 §19.1.4).
+      if (sips) {
+        h.value = h.value.replace(/<sips:([^>@]*)@([^;>]*)([^>]*)>/gi, (all, user: string, host: string, rest: string) =>
+          host === sentBy ? `<sip:${user}@${host};transport=tls${rest}>` : all);
+      }
+      h.value = h.value.split(`@${sentBy}`).join(`@${this.options.viaHost}`);
     }
   }
 

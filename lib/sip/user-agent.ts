@@ -774,7 +774,8 @@ export class Phone extends TypedEmitter<PhoneEvents> {
   private async registerNow(): Promise<void> {
     const registrar = this.opts.registrar
       ? UserAgent.makeURI(this.opts.registrar)!
-      : UserAgent.makeURI(`sip:${this.ua.configuration.uri.host}${this.ua.configuration.uri.port ? `:${this.ua.configuration.uri.port}` : ''}`)!;
+      // RFC 3261 §10.2.1 (the AOR's domain), keeping a sips AOR's scheme (RFC 5630 §3.1.3).
+      : UserAgent.makeURI(`${this.ua.configuration.uri.scheme === 'sips' ? 'sips' : 'sip'}:${this.ua.configuration.uri.host}${this.ua.configuration.uri.port ? `:${this.ua.configuration.uri.port}` : ''}`)!;
     const registerer = new Registerer(this.ua, { registrar, expires: this.opts.registerExpires ?? 300, refreshFrequency: this.opts.registerRefreshPercent ?? 90 });
     this.registerer = registerer;
     // sip.js refreshes by calling register() on the instance: every REGISTER, first or refresh, goes

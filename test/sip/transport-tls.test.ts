@@ -264,3 +264,39 @@ describe('SipTransport over TLS on IPv6', function () {
     }
   });
 });
+
+describe('Phone registering over TLS with a sips: registrar', function () {
+  this.timeout(20000);
+  it('REGISTERs with a sips Contact and recognises its binding in the 200', async () => {
+    certs = await testCertificates();
+    const { Phone } = await import('../../lib/sip/user-agent.js');
+    const requests: string[] = [];
+    const server = tls.createServer({ cert: pem(certs.certFile), key: pem(certs.keyFile) }, (socket) => {
+      const framer = new SipStreamFramer();
+      socket.on('data', (chunk: Buffer) => {
+        for (const r of framer.push(chunk)) {
+          if (r.kind !== 'message') continue;
+          const text = r.data.toString('utf8');
+          requests.push(text);
+          const copy = ['Via', 'From', 'Call-ID', 'CSeq'].map((h) => `${h}: ${header(text, h)}`);
+          socket.write(['SIP/2.0 200 OK', ...copy, `To: ${header(text, 'To')};tag=reg1`, `Contact: ${header(text, 'Contact').replace(/;expires=\d+/, '')};expires=300`, 'Content-Length: 0', '', ''].join('\r\n'));
+        }
+      });
+      socket.on('error', () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const phone = await Phone.start({
+      listen: { address: '127.0.0.1', port: 0 }, transport: 'tls', tls: { ca: pem(certs.caFile) },
+      user: 'alice', register: `sips:alice@localhost:${port}`, media: { addresses: ['127.0.0.1'] },
+    });
+    try {
+      expect(phone.registered).to.equal(true);
+      expect(requests[0]!.split('\r\n')[0]).to.equal(`REGISTER sips:localhost:${port} SIP/2.0`);
+      expect(header(requests[0]!, 'Contact')).to.match(new RegExp(`^<sips:alice@127\\.0\\.0\\.1:${phone.port}[;>]`));
+    } finally {
+      await phone.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
