@@ -38,7 +38,7 @@ function testExtraAlternatesFromEnv(value: string | undefined): AltCandidate[] |
 /** The options `call` and `answer` share, for their --help. */
 export const COMMON_USAGE = `common options:
   --listen HOST:PORT             SIP address to bind (port 0: any); media binds on the same IP (0.0.0.0: every interface)
-  --transport udp|tcp|tls        SIP transport (default udp; tls when calling a sips: URI)
+  --transport udp|tcp|tls        SIP transport (default udp; tls when a sips: URI is given: target, --register, --outbound-proxy)
   --tls-cert FILE --tls-key FILE our certificate (chain) and key, PEM (answer over TLS: required; call: offered to servers that ask)
   --tls-ca FILE                  trust anchors (PEM) for the server's certificate (default: the system's CAs)
   --tls-insecure                 do not check the server's certificate (chain, RFC 5922 identity); warns once
@@ -225,10 +225,11 @@ export function tlsOptionsFrom(values: ParsedValues, transport: string, answerin
  */
 export async function phoneOptionsFrom(values: ParsedValues, context: { target?: string; answering?: boolean } = {}): Promise<PhoneOptions> {
   const listen = parseHostPort(values.listen, '--listen');
-  const sips = context.target !== undefined && /^sips:/i.test(context.target);
-  const transport = values.transport ?? (sips ? 'tls' : 'udp');
+  // RFC 5630 §3.1.3: a sips: URI (the target, or --register/--registrar/--outbound-proxy) is reached over TLS.
+  const sipsUris = [context.target, values.register, values.registrar, values['outbound-proxy']].filter((u): u is string => u !== undefined && /^sips:/i.test(u));
+  const transport = values.transport ?? (sipsUris.length > 0 ? 'tls' : 'udp');
   if (transport !== 'udp' && transport !== 'tcp' && transport !== 'tls') throw new UsageError(`--transport: expected udp, tcp or tls, got '${transport}'`);
-  if (sips && transport !== 'tls') throw new UsageError(`a sips: URI is reached over TLS only (RFC 5630): drop --transport ${transport} or use --transport tls`);
+  if (sipsUris.length > 0 && transport !== 'tls') throw new UsageError(`a sips: URI is reached over TLS only (RFC 5630): drop --transport ${transport} or use --transport tls (${sipsUris[0]})`);
   const tls = tlsOptionsFrom(values, transport, context.answering === true);
   const stunServers = [];
   for (const s of values.stun ?? []) {

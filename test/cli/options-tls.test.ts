@@ -42,6 +42,9 @@ describe('cli/options: SIP over TLS (issue 13)', () => {
     expect((await opts([], { target: 'sips:bob@127.0.0.1' })).transport).to.equal('tls');
     expect((await opts([], { target: 'sip:bob@127.0.0.1' })).transport).to.equal('udp');
     expect(await usageError(opts(['--transport', 'tcp'], { target: 'sips:bob@127.0.0.1' }))).to.match(/sips: URI is reached over TLS only \(RFC 5630\)/);
+    expect((await opts(['--register', 'sips:alice@example.com'], { answering: false })).transport).to.equal('tls');
+    expect((await opts(['--outbound-proxy', 'sips:proxy.example.com'], { target: 'sip:bob@example.com' })).transport).to.equal('tls');
+    expect(await usageError(opts(['--transport', 'udp', '--outbound-proxy', 'sips:proxy.example.com']))).to.match(/TLS only .*\(sips:proxy\.example\.com\)$/);
   });
 
   it('--srtp over TLS needs no --srtp-allow-insecure-keys; over UDP and TCP the refusal stays', async () => {
