@@ -7,7 +7,7 @@ import { familyOf, type TransportAddress } from './socket.js';
 import { checkSipServerIdentity, TlsIdentityError } from './sip-tls-identity.js';
 
 /**
- * SIP over TCP: messages framed by Content-Length (RFC 3261 §18.3), plus a small endpoint
+ * SIP over TCP and TLS: messages framed by Content-Length (RFC 3261 §18.3), plus a small endpoint
  * that listens, connects and keeps one connection per remote transport address so that
  * requests and responses reuse connections in both directions (RFC 3261 §18.2.2: a
  * response goes back over the connection its request arrived on).
