@@ -1,5 +1,5 @@
 /**
- * The phone: a sip.js UserAgent on our own UDP/TCP transport, placing and answering calls whose
+ * The phone: a sip.js UserAgent on our own UDP/TCP/TLS transport, placing and answering calls whose
  * media is a MediaSession (ICE + RTP). This is the library API a PBX gateway embeds and the
  * CLI drives.
  */
