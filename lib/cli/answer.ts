@@ -3,7 +3,7 @@
  * `--user` restricts it), plays the source, hangs up after `--duration` seconds if given (else
  * waits for the caller's BYE), and exits after `--max-calls` calls (else runs until SIGINT/SIGTERM).
  */
-import { COMMON_USAGE, parseCommon, parseCount, parseSeconds } from './options.js';
+import { answerAuthFrom, COMMON_USAGE, parseCommon, parseCount, parseSeconds } from './options.js';
 import { handleSignals, startPhone } from './run-phone.js';
 
 export const ANSWER_USAGE = `usage: icephone answer --listen HOST:PORT [options]\n` + COMMON_USAGE;
@@ -17,7 +17,16 @@ export async function runAnswer(argv: string[]): Promise<number> {
   if (positionals.length) throw new (await import('../base/errors.js')).UsageError(`unexpected argument '${positionals[0]}'`);
   const durationSec = parseSeconds(values.duration, '--duration');
   const maxCalls = parseCount(values['max-calls'], '--max-calls');
-  const ctx = await startPhone(values);
+  const auth = answerAuthFrom(values);
+  const ctx = await startPhone(values, auth ? { auth } : {});
+  if (auth) {
+    ctx.out.line(`sip: digest authentication on (realm "${auth.realm ?? 'icephone'}"): every out-of-dialog request is challenged`);
+    ctx.phone.on('auth', (d) => {
+      const v = d.verdict;
+      if (v.action === 'refuse' && v.newlyBlocked) ctx.out.line(`sip: auth: rate limit: ${v.why} (403)`);
+      else if (v.action === 'challenge' && v.failure) ctx.out.line(`sip: auth: ${d.method} from ${d.source} failed: ${v.why}`);
+    });
+  }
   let answered = 0;
   let reported = 0;
   let done!: () => void;
@@ -44,6 +53,10 @@ export async function runAnswer(argv: string[]): Promise<number> {
   await finished;
   await ctx.transfersReported();
   await ctx.phone.stop();
+  const stats = ctx.phone.authStats;
+  if (stats) {
+    ctx.out.line(`sip: auth: ${stats.challenged} challenged, ${stats.accepted} accepted, ${stats.failed} failed, ${stats.stale} stale, ${stats.refused} refused (rate limit), ${stats.sourcesBlocked} sources blocked`);
+  }
   const status = ctx.exitStatus();
   if (status !== 0) process.stderr.write(`icephone: ${ctx.failureReason()}\n`);
   return status;

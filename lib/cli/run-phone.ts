@@ -5,7 +5,7 @@
  */
 import { errorMessage } from '../base/errors.js';
 import { StderrLogger, scrub } from '../base/log.js';
-import { Phone, type Call, type CallSummary } from '../sip/user-agent.js';
+import { Phone, type Call, type CallSummary, type PhoneOptions } from '../sip/user-agent.js';
 import { parseSeconds, phoneOptionsFrom, type ParsedValues } from './options.js';
 import { UsageError } from '../base/errors.js';
 import { maskCryptoKeys } from '../sdp/crypto-attributes.js';
@@ -25,8 +25,9 @@ export interface RunContext {
   transfersReported(): Promise<void>;
 }
 
-export async function startPhone(values: ParsedValues): Promise<RunContext> {
-  const options = await phoneOptionsFrom(values);
+/** `extra` adds subcommand-specific PhoneOptions (answer: `auth`). */
+export async function startPhone(values: ParsedValues, extra: Partial<PhoneOptions> = {}): Promise<RunContext> {
+  const options = { ...(await phoneOptionsFrom(values)), ...extra };
   const out = stderrProgress(values.quiet);
   const log = new StderrLogger(values.verbose ? 'debug' : values.quiet ? 'error' : 'warn');
   const phone = await Phone.start({

@@ -3,7 +3,7 @@
  * icephone reads or replaces, with where it is used. test/sip/sipjs-internals.test.ts checks each
  * against the installed sip.js and fails naming the one that moved, so a version bump is caught
  * before a call breaks. Instance fields (`Invitation#incomingInviteRequest`, `Invitation#_dialog`,
- * `UserAgentCore#userAgentClients`, `Dialog#dialogState`) have no prototype to check: the
+ * `UserAgentCore#userAgentClients`, `UserAgentCore#userAgentServers` (request-gate.ts), `Dialog#dialogState`) have no prototype to check: the
  * interop and e2e calls exercise them.
  */
 import { Core, Grammar, Invitation, Inviter, Session } from 'sip.js';
@@ -29,6 +29,8 @@ export const SIPJS_INTERNALS: readonly SipJsInternal[] = [
   { name: 'Core.Dialog.prototype.receiveRequest', usedBy: 'update.ts', present: () => isFunction(Core.Dialog.prototype.receiveRequest) },
   { name: 'Core.Dialog#sequenceGuard', usedBy: 'update.ts', present: () => isFunction((Core.Dialog.prototype as unknown as Record<string, unknown>).sequenceGuard) },
   { name: 'Core.UserAgentCore#receiveIncomingRequestFromTransport', usedBy: 'user-agent.ts acceptAnyRequestUri', present: () => isFunction((Core.UserAgentCore.prototype as unknown as Record<string, unknown>).receiveIncomingRequestFromTransport) },
+  { name: 'Core.UserAgentCore#receiveIncomingRequestFromTransport (auth gate)', usedBy: 'request-gate.ts', present: () => isFunction((Core.UserAgentCore.prototype as unknown as Record<string, unknown>).receiveIncomingRequestFromTransport) },
+  { name: 'Core.UserAgentCore#replyStateless', usedBy: 'request-gate.ts', present: () => isFunction((Core.UserAgentCore.prototype as unknown as Record<string, unknown>).replyStateless) },
   { name: 'Core.InviteClientTransaction', usedBy: 'update.ts', present: () => isFunction(Core.InviteClientTransaction) },
   { name: 'Core.NameAddrHeader', usedBy: 'update.ts', present: () => isFunction(Core.NameAddrHeader) },
   { name: 'Inviter#request (extraHeaders)', usedBy: 'user-agent.ts fixInviteAllow', present: () => Object.getOwnPropertyDescriptor(Inviter.prototype, 'request') !== undefined },
