@@ -208,3 +208,24 @@ describe('sip/digest-server: digest authentication as a UAS (RFC 3261 §22.4, RF
     expect(() => new DigestServer({ username: 'a', password: 'b', realm: 'a"b' })).to.throw(RangeError);
   });
 });
+
+describe('sip/sipjs/digest-sha256: sip.js\'s client digest against our server (MD5 and, with the adapter, SHA-256)', () => {
+  for (const algorithm of ['MD5', 'SHA-256'] as const) {
+    it(`a ${algorithm} challenge: sip.js's Authorization verifies`, async () => {
+      const { installSipJsAdapter } = await import('../../lib/sip/sipjs/install.js');
+      const { DigestAuthentication } = await import('sip.js/lib/core/messages/digest-authentication.js');
+      const { Core } = await import('sip.js');
+      installSipJsAdapter();
+      const server = new DigestServer({ username: 'alice', password: 'pw-1', algorithms: [algorithm] });
+      const v = server.check({ method: 'INVITE', requestUri: 'sip:alice@127.0.0.1:5070', authorization: [], source: '192.0.2.1' });
+      if (v.action !== 'challenge') throw new Error('no challenge');
+      const c = parseDigestParams(v.headers[0]!)!;
+      const client = new DigestAuthentication(new Core.LoggerFactory(), undefined, 'alice', 'pw-1');
+      const ok = client.authenticate({ method: 'INVITE', ruri: 'sip:alice@127.0.0.1:5070' } as never, { algorithm: c.get('algorithm'), realm: c.get('realm'), nonce: c.get('nonce'), qop: c.get('qop') } as never);
+      expect(ok).to.equal(true);
+      const header = client.toString();
+      expect(header).to.include(`algorithm=${algorithm}`);
+      expect(server.check({ method: 'INVITE', requestUri: 'sip:alice@127.0.0.1:5070', authorization: [header], source: '192.0.2.1' }).action).to.equal('accept');
+    });
+  }
+});

@@ -8,6 +8,7 @@
  */
 import { Core, Grammar, Invitation, Inviter, Session } from 'sip.js';
 import { AllowedMethods } from 'sip.js/lib/core/user-agent-core/allowed-methods.js';
+import { DigestAuthentication } from 'sip.js/lib/core/messages/digest-authentication.js';
 
 export interface SipJsInternal {
   /** `Class#member` as written in sip.js's lib/. */
@@ -24,6 +25,7 @@ export const SIPJS_INTERNALS: readonly SipJsInternal[] = [
   { name: 'Invitation.prototype.onAckTimeout', usedBy: 'sipjs/ack-timeout-guard.ts', present: () => isFunction((Invitation.prototype as unknown as Record<string, unknown>).onAckTimeout) },
   { name: 'Inviter.prototype.notifyReferer', usedBy: 'sipjs/refer-notify.ts', present: () => isFunction((Inviter.prototype as unknown as Record<string, unknown>).notifyReferer) },
   { name: 'Session.prototype.onReferRequest', usedBy: 'sipjs/refer-request-guard.ts', present: () => isFunction((Session.prototype as unknown as Record<string, unknown>).onReferRequest) },
+  { name: 'DigestAuthentication.prototype.authenticate', usedBy: 'sipjs/digest-sha256.ts', present: () => isFunction((DigestAuthentication.prototype as unknown as Record<string, unknown>).authenticate) },
   { name: 'Grammar.parse', usedBy: 'fast-parser.ts', present: () => isFunction((Grammar as unknown as Record<string, unknown>).parse) },
   { name: 'core/user-agent-core/allowed-methods AllowedMethods', usedBy: 'sipjs/install.ts', present: () => Array.isArray(AllowedMethods) && AllowedMethods.includes('INVITE') },
   { name: 'Core.Dialog.prototype.receiveRequest', usedBy: 'update.ts', present: () => isFunction(Core.Dialog.prototype.receiveRequest) },
