@@ -188,15 +188,16 @@ export function answerAuthFrom(values: ParsedValues): PhoneOptions['auth'] {
   const realm = values['auth-realm'];
   const maxFailures = parseCount(values['auth-max-failures'], '--auth-max-failures');
   const algorithmList = values['auth-algorithms'];
-  if ((username === undefined) !== (password === undefined)) throw new UsageError('--auth-user and --auth-pass go together');
-  if (username === undefined || password === undefined || values.register) {
+  if ((username === undefined && password === undefined) || values.register) {
     if (realm !== undefined || maxFailures !== undefined || algorithmList !== undefined) throw new UsageError('--auth-realm/--auth-max-failures/--auth-algorithms need --auth-user and --auth-pass (without --register)');
     return undefined;
   }
+  if (username === undefined || password === undefined) throw new UsageError('--auth-user and --auth-pass go together');
   const algorithms = algorithmList?.split(',').map((a) => a.trim().toUpperCase());
   for (const a of algorithms ?? []) if (a !== 'SHA-256' && a !== 'MD5') throw new UsageError(`--auth-algorithms: expected SHA-256 and/or MD5, got '${a}'`);
   if (!username || !password) throw new UsageError('--auth-user and --auth-pass may not be empty');
-  if (/["\\\r\n]/.test(username) || (realm !== undefined && (!realm || /["\\\r\n]/.test(realm)))) throw new UsageError('--auth-user/--auth-realm: no quotes, backslashes or line breaks');
+  if (realm === '') throw new UsageError('--auth-realm may not be empty');
+  if (/["\\\r\n]/.test(username) || (realm !== undefined && /["\\\r\n]/.test(realm))) throw new UsageError('--auth-user/--auth-realm: no quotes, backslashes or line breaks');
   return {
     username, password,
     ...(realm !== undefined ? { realm } : {}),
