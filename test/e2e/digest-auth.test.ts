@@ -85,4 +85,21 @@ describe('e2e: digest authentication (icephone answer --auth-user/--auth-pass)',
     // Accepted twice: the INVITE to bob (then 404) and this one; the wrong password failed.
     expect(answerer!.stderr()).to.match(/sip: auth: \d+ challenged, 2 accepted, [1-9]\d* failed/);
   });
+
+  it('over TCP too: challenged, then the call connects with two-way media', async () => {
+    const tcpPort = await freePortPair();
+    const a = runIcephone(['answer', '--transport', 'tcp', '--listen', `127.0.0.1:${tcpPort}`, '--auth-user', 'alice', '--auth-pass', password,
+      '--max-calls', '1', '--play', 'tone:660', '--json']);
+    try {
+      await a.waitForStderr(/sip: digest authentication on/, 20000);
+      const c = runIcephone(['call', `sip:alice@127.0.0.1:${tcpPort}`, '--transport', 'tcp', '--listen', '127.0.0.1:0', '--auth-user', 'alice', '--auth-pass', password,
+        '--duration', '2', '--play', 'tone:440', '--json', '--trace']);
+      const [cc, ac] = await Promise.all([exitWithin(c, 40000), exitWithin(a, 40000)]);
+      expect([cc, ac], `${c.stderr().slice(-1500)}\n----\n${a.stderr().slice(-1500)}`).to.deep.equal([0, 0]);
+      expect(c.stderr()).to.match(/\(tcp\)\nSIP\/2\.0 401 Unauthorized/);
+      expect(a.stderr()).to.match(/sip: auth: 1 challenged, 1 accepted, 0 failed/);
+    } finally {
+      a.kill('SIGKILL');
+    }
+  });
 });
