@@ -4,6 +4,8 @@ export {
 } from './sip/user-agent.js';
 export { MediaSession, type MediaOptions, type MediaSummary, type MediaEndpoints, type MediaEvents, type HoldPeriod } from './sip/session-description-handler.js';
 export type { SipTraceFn } from './sip/transport.js';
+export type { DigestAlgorithm, DigestServerOptions, DigestServerStats, DigestVerdict } from './sip/digest-server.js';
+export type { GateDecision } from './sip/request-gate.js';
 export { type Logger, type LogLevel, StderrLogger, silentLogger } from './base/log.js';
 export {
   type AudioSource, ToneSource, SilenceSource, BufferSource, createSource, createWavSource, SOURCE_SAMPLE_RATE,
