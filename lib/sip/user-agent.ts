@@ -73,8 +73,10 @@ export interface PhoneOptions {
    * and MD5 challenges; ./digest-server.ts): every out-of-dialog request but ACK and CANCEL, whatever
    * its Request-URI user, gets a 401 until it carries valid credentials; failed attempts are counted
    * per source address and the attempt that makes `maxFailures` of them (default 5 in 60 s) gets 403,
-   * later requests from that source no answer for `blockMs` (default 60 s). Counters in `phone.authStats`, decisions as `auth` events.
-   * @throws RangeError (from `Phone.start`) for an empty username or password.
+   * later requests from that source no answer for `blockMs` (default 60 s). Counters in
+   * `phone.authStats`, decisions as `auth` events.
+   * @throws RangeError (from `Phone.start`) for an empty username or password, a quote in the realm
+   * or an unknown algorithm.
    */
   auth?: DigestServerOptions;
   /** Digest credentials for a registrar or proxy that challenges (RFC 3261 §22). */
@@ -721,8 +723,8 @@ export class Phone extends TypedEmitter<PhoneEvents> {
    * sip.js 0.21's core answers 404 to a request whose Request-URI user is not its own AOR's
    * (RFC 3261 §8.2.2.1 makes that a SHOULD), which tells a scanner which user exists (a REGISTER or
    * OPTIONS to alice gets 405 or 200, to anyone else 404). `icephone answer` accepts calls to any
-   * user, as SIPp's UAS does, and `--user` is checked in onInvite for INVITEs only, so for the synchronous dispatch of each request the core's AOR carries the request's
-   * user. Nothing else reads the AOR during that dispatch (it only builds From of new requests).
+   * user, as SIPp's UAS does, and `--user` is checked in onInvite for INVITEs only, so for the
+   * synchronous dispatch of each request the core's AOR carries the request's user. Nothing else reads the AOR during that dispatch (it only builds From of new requests).
    */
   private acceptAnyRequestUri(): void {
     const core = this.ua.userAgentCore;
