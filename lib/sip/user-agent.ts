@@ -724,7 +724,8 @@ export class Phone extends TypedEmitter<PhoneEvents> {
    * (RFC 3261 §8.2.2.1 makes that a SHOULD), which tells a scanner which user exists (a REGISTER or
    * OPTIONS to alice gets 405 or 200, to anyone else 404). `icephone answer` accepts calls to any
    * user, as SIPp's UAS does, and `--user` is checked in onInvite for INVITEs only, so for the
-   * synchronous dispatch of each request the core's AOR carries the request's user. Nothing else reads the AOR during that dispatch (it only builds From of new requests).
+   * synchronous dispatch of each request the core's AOR carries the request's user. Nothing else
+   * reads the AOR during that dispatch (it only builds From of new requests).
    */
   private acceptAnyRequestUri(): void {
     const core = this.ua.userAgentCore;
