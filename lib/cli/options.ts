@@ -46,6 +46,11 @@ export const COMMON_USAGE = `common options:
   --user NAME                    our user part (answer: accept only this user)
   --register sip:AOR             REGISTER with the AOR's registrar (or --registrar sip:HOST:PORT)
   --outbound-proxy sip:HOST:PORT send every request through this proxy; --auth-user/--auth-pass for digest
+  --auth-user U --auth-pass P    digest credentials: call answers a challenge with them; answer (without --register)
+                                 challenges every incoming request with them (RFC 3261 §22.4, SHA-256 and MD5)
+  --auth-realm R  --auth-max-failures N   answer: realm (default icephone); failed attempts per source
+                                 before a 403 and 60 s of no answers to that source (default 5)
+  --auth-algorithms LIST         answer: digest algorithms challenged with, preferred first (default SHA-256,MD5)
   --stun stun:HOST[:PORT]        server-reflexive candidates (repeatable)
   --turn turn:HOST[:PORT][?transport=udp|tcp] | turns:HOST[:PORT]   relayed candidates (repeatable, in order)
   --turn-user U --turn-pass P | --turn-secret S   TURN credentials (long-term, or coturn use-auth-secret)
@@ -119,6 +124,9 @@ export const COMMON_OPTIONS = {
   'outbound-proxy': { type: 'string' },
   'auth-user': { type: 'string' },
   'auth-pass': { type: 'string' },
+  'auth-realm': { type: 'string' },
+  'auth-max-failures': { type: 'string' },
+  'auth-algorithms': { type: 'string' },
   trace: { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
   quiet: { type: 'boolean', short: 'q', default: false },
@@ -223,6 +231,35 @@ export function tlsOptionsFrom(values: ParsedValues, transport: string, answerin
     throw new UsageError(`${which}: unusable: ${errorMessage(e).split('\n')[0]}`);
   }
   return { cert, key, ca, verify: !values['tls-insecure'] };
+}
+
+/**
+ * Server-side digest authentication from `--auth-user/--auth-pass` for `icephone answer` (RFC 3261
+ * §22.4): undefined without them, or with `--register` (they are then the registrar's credentials).
+ * @throws UsageError for one without the other, an empty one, or a bad `--auth-realm`/`--auth-max-failures`.
+ */
+export function answerAuthFrom(values: ParsedValues): PhoneOptions['auth'] {
+  const username = values['auth-user'];
+  const password = values['auth-pass'];
+  const realm = values['auth-realm'];
+  const maxFailures = parseCount(values['auth-max-failures'], '--auth-max-failures');
+  const algorithmList = values['auth-algorithms'];
+  if ((username === undefined && password === undefined) || values.register) {
+    if (realm !== undefined || maxFailures !== undefined || algorithmList !== undefined) throw new UsageError('--auth-realm/--auth-max-failures/--auth-algorithms need --auth-user and --auth-pass (without --register)');
+    return undefined;
+  }
+  if (username === undefined || password === undefined) throw new UsageError('--auth-user and --auth-pass go together');
+  const algorithms = algorithmList?.split(',').map((a) => a.trim().toUpperCase());
+  for (const a of algorithms ?? []) if (a !== 'SHA-256' && a !== 'MD5') throw new UsageError(`--auth-algorithms: expected SHA-256 and/or MD5, got '${a}'`);
+  if (!username || !password) throw new UsageError('--auth-user and --auth-pass may not be empty');
+  if (realm === '') throw new UsageError('--auth-realm may not be empty');
+  if (/["\\\r\n]/.test(username) || (realm !== undefined && /["\\\r\n]/.test(realm))) throw new UsageError('--auth-user/--auth-realm: no quotes, backslashes or line breaks');
+  return {
+    username, password,
+    ...(realm !== undefined ? { realm } : {}),
+    ...(maxFailures !== undefined ? { maxFailures } : {}),
+    ...(algorithms ? { algorithms: algorithms as Array<'SHA-256' | 'MD5'> } : {}),
+  };
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { errorMessage } from '../base/errors.js';
 import { StderrLogger, scrub } from '../base/log.js';
-import { Phone, type Call, type CallSummary } from '../sip/user-agent.js';
+import { Phone, type Call, type CallSummary, type PhoneOptions } from '../sip/user-agent.js';
 import { parseSeconds, phoneOptionsFrom, type ParsedValues } from './options.js';
 import { UsageError } from '../base/errors.js';
 import { maskCryptoKeys } from '../sdp/crypto-attributes.js';
@@ -25,9 +25,12 @@ export interface RunContext {
   transfersReported(): Promise<void>;
 }
 
-/** `context`: as phoneOptionsFrom's (the target of `call`; `answering` for `answer`). */
-export async function startPhone(values: ParsedValues, context: { target?: string; answering?: boolean } = {}): Promise<RunContext> {
-  const options = await phoneOptionsFrom(values, context);
+/**
+ * `context`: as phoneOptionsFrom's (the target of `call`; `answering` for `answer`); `extra` adds
+ * subcommand-specific PhoneOptions (answer: `auth`).
+ */
+export async function startPhone(values: ParsedValues, context: { target?: string; answering?: boolean } = {}, extra: Partial<PhoneOptions> = {}): Promise<RunContext> {
+  const options = { ...(await phoneOptionsFrom(values, context)), ...extra };
   if (options.tls?.verify === false) process.stderr.write('icephone: warning: --tls-insecure: the server\'s TLS certificate is not checked (anyone on the path can read the SIP and the SRTP keys)\n');
   const out = stderrProgress(values.quiet);
   const log = new StderrLogger(values.verbose ? 'debug' : values.quiet ? 'error' : 'warn');

@@ -35,6 +35,8 @@ import { DTMF_CONTENT_TYPE, DTMF_RELAY_CONTENT_TYPE, formatDtmfRelayBody, parseD
 import { IncomingPreconditions, OutgoingPreconditions } from './precondition-call.js';
 import type { PreconditionPolicy } from './preconditions-flow.js';
 import { DialogExtensions, type IncomingUpdate } from './update.js';
+import { DigestServer, type DigestServerOptions, type DigestServerStats } from './digest-server.js';
+import { installRequestGate, type GateDecision } from './request-gate.js';
 import { sipJsTransportOptions, type SipJsTransportOptions, type SipTraceFn, type SipTransport } from './transport.js';
 import type { SipTlsOptions } from '../net/tcp-framing.js';
 
@@ -54,7 +56,11 @@ export interface PhoneOptions {
   /** User part of our own URI (and, for answering, the only user accepted when `restrictUser`). */
   user?: string;
   displayName?: string;
-  /** Answer only requests whose Request-URI user is `user` (404 otherwise). Default: any user, like SIPp's UAS. */
+  /**
+   * Answer only INVITEs whose Request-URI user is `user` (404 otherwise, the same for every other
+   * user). Other methods get the same answer whatever the user, so nothing tells which user exists.
+   * Default: any user, like SIPp's UAS.
+   */
   restrictUser?: boolean;
   /**
    * Calls in progress at once (early, never-ACKed and established, both directions); a new INVITE
@@ -78,6 +84,17 @@ export interface PhoneOptions {
   userAgent?: string;
   /** When to refresh, percent of the lifetime the registrar granted (default 90). */
   registerRefreshPercent?: number;
+  /**
+   * Digest authentication of incoming requests (RFC 3261 §22.4, RFC 7616 qop=auth, RFC 8760 SHA-256
+   * and MD5 challenges; ./digest-server.ts): every out-of-dialog request but ACK and CANCEL, whatever
+   * its Request-URI user, gets a 401 until it carries valid credentials; failed attempts are counted
+   * per source address and the attempt that makes `maxFailures` of them (default 5 in 60 s) gets 403,
+   * later requests from that source no answer for `blockMs` (default 60 s). Counters in
+   * `phone.authStats`, decisions as `auth` events.
+   * @throws RangeError (from `Phone.start`) for an empty username or password, a quote in the realm
+   * or an unknown algorithm.
+   */
+  auth?: DigestServerOptions;
   /** Digest credentials for a registrar or proxy that challenges (RFC 3261 §22). */
   authUser?: string;
   authPassword?: string;
@@ -603,6 +620,11 @@ export interface PhoneEvents {
    * `unregistered` (after `unregister()`).
    */
   registration: [state: 'registered' | 'refreshed' | 'failed' | 'unregistered', detail: string];
+  /**
+   * With `auth`: one out-of-dialog request was accepted, challenged (401; `failure` when it carried
+   * wrong credentials) or refused by the rate limit (403 when `newlyBlocked`, else dropped unanswered).
+   */
+  auth: [decision: GateDecision];
 }
 
 /** An incoming REFER, as the application sees it. */
@@ -703,8 +725,16 @@ export class Phone extends TypedEmitter<PhoneEvents> {
         onInvite: (invitation) => this.onInvite(invitation),
       },
     });
-    if (!opts.restrictUser) this.acceptAnyRequestUri();
+    // Every Request-URI user reaches our code; `restrictUser` is applied to INVITEs in onInvite, so
+    // OPTIONS, REGISTER and the rest answer the same whatever the user (no user enumeration).
+    this.acceptAnyRequestUri();
+    if (opts.auth) {
+      this.digest = new DigestServer({ clock: this.clock, ...opts.auth });
+      installRequestGate(this.ua.userAgentCore, this.digest, this.log.child('auth'), (d) => this.onAuthDecision(d));
+    }
     this.admission = new Admission({ maxCallsInProgress: opts.maxCallsInProgress, retryAfterSec: opts.retryAfterSec });
+    // Installed last, so it runs first: a draining instance answers the balancer's OPTIONS 503
+    // whether or not digest authentication is on.
     this.refuseOptionsWhileDraining();
     this.dialogExtensions = DialogExtensions.install(this.ua.userAgentCore, {
       clock: this.clock,
@@ -715,9 +745,11 @@ export class Phone extends TypedEmitter<PhoneEvents> {
 
   /**
    * sip.js 0.21's core answers 404 to a request whose Request-URI user is not its own AOR's
-   * (RFC 3261 §8.2.2.1 makes that a SHOULD). `icephone answer` accepts calls to any user, as SIPp's
-   * UAS does, so for the synchronous dispatch of each request the core's AOR carries the request's
-   * user. Nothing else reads the AOR during that dispatch (it only builds From of new requests).
+   * (RFC 3261 §8.2.2.1 makes that a SHOULD), which tells a scanner which user exists (a REGISTER or
+   * OPTIONS to alice gets 405 or 200, to anyone else 404). `icephone answer` accepts calls to any
+   * user, as SIPp's UAS does, and `--user` is checked in onInvite for INVITEs only, so for the
+   * synchronous dispatch of each request the core's AOR carries the request's user. Nothing else
+   * reads the AOR during that dispatch (it only builds From of new requests).
    */
   private acceptAnyRequestUri(): void {
     const core = this.ua.userAgentCore;
@@ -736,6 +768,20 @@ export class Phone extends TypedEmitter<PhoneEvents> {
         configuration.aor = aor;
       }
     };
+  }
+
+  private digest?: DigestServer;
+
+  /** With `auth`: digest counters (challenges, acceptances, failures, 403s of the rate limit). */
+  get authStats(): DigestServerStats | undefined {
+    return this.digest ? { ...this.digest.stats } : undefined;
+  }
+
+  private onAuthDecision(d: GateDecision): void {
+    const v = d.verdict;
+    if (v.action === 'refuse' && v.newlyBlocked) this.log.info(`auth: ${d.method} from ${d.source}: ${v.why}`);
+    else if (v.action === 'challenge' && v.failure) this.log.info(`auth: ${d.method} from ${d.source} failed: ${v.why}`);
+    this.safeEmit('auth', d);
   }
 
   /** INVITEs answered 488 because their SDP offer was malformed or unusable. */

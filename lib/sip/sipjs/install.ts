@@ -9,6 +9,8 @@
  *   until the final status (RFC 3515 §2.4.7);
  * - `Session.prototype.onReferRequest` (./refer-request-guard.ts): a REFER without exactly one
  *   Refer-To gets 400 with a Warning (sip.js answered 480);
+ * - `DigestAuthentication.prototype.authenticate` (./digest-sha256.ts): SHA-256 challenges
+ *   (RFC 8760) answered as well as MD5 ones;
  * - `UPDATE` in sip.js's module-level `AllowedMethods` (RFC 3311 §6: UPDATE is answered by our
  *   core hook, ../update.ts), which feeds the Allow header of its responses.
  * Per-user-agent hooks (UPDATE dispatch, reliable provisionals, any-user Request-URI) are
@@ -20,6 +22,7 @@
 import { AllowedMethods } from 'sip.js/lib/core/user-agent-core/allowed-methods.js';
 import { installFastSipParser } from '../fast-parser.js';
 import { installAckTimeoutGuard } from './ack-timeout-guard.js';
+import { installDigestSha256 } from './digest-sha256.js';
 import { installReferNotifyFix } from './refer-notify.js';
 import { installReferRequestGuard } from './refer-request-guard.js';
 
@@ -32,6 +35,7 @@ export function installSipJsAdapter(): void {
   installAckTimeoutGuard();
   installReferNotifyFix();
   installReferRequestGuard();
+  installDigestSha256();
   if (process.env.ICEPHONE_STOCK_SIP_PARSER !== '1') installFastSipParser();
   if (!AllowedMethods.includes('UPDATE')) AllowedMethods.push('UPDATE');
 }
