@@ -74,6 +74,13 @@ export interface BaresipOptions {
    * certificate; see {@link BaresipTlsOptions}.
    */
   tls?: BaresipTlsOptions;
+  /**
+   * Register at a registrar (RFC 3261 §10) instead of the default unregistered account: the AOR
+   * becomes `sip:USER@DOMAIN` (`;transport=tls` with `tls`), with `regint=` and
+   * `outbound="PROXY"` (every request goes through PROXY, e.g. `sip:127.0.0.1:P;transport=tls`).
+   * Wait for the binding with `waitForRegistered()`.
+   */
+  register?: { domain: string; outboundProxy: string; regintSec?: number };
 }
 
 /**
@@ -139,7 +146,10 @@ export interface BaresipInstance {
   readonly port: number;
   /** TLS port (listenPort+1), when `tls` was given. */
   readonly tlsPort: number | undefined;
-  /** `sip:USER@HOST:PORT`, or with TLS as the account's transport `sip:USER@HOST:PORT+1;transport=tls`. */
+  /**
+   * The account's AOR: `sip:USER@HOST:PORT`, with TLS as the account's transport
+   * `sip:USER@HOST:PORT+1;transport=tls`, with `register` `sip:USER@DOMAIN[;transport=tls]`.
+   */
   readonly uri: string;
   readonly process: ManagedProcess;
   /** `DIR/dump-*-dec.wav`: what baresip heard, one per call, sorted by name (= time). */
@@ -152,6 +162,8 @@ export interface BaresipInstance {
   waitForIncomingRtp(timeoutMs: number): Promise<string>;
   /** Resolves when ICE completed; rejects when it failed or timed out. */
   waitForIceCompleted(timeoutMs: number): Promise<BaresipIceResult>;
+  /** Resolves with the transport at "USER@DOMAIN: {0/TLS/v4} 200 OK (...) [1 binding]" (with `register`). */
+  waitForRegistered(timeoutMs: number): Promise<string>;
   /** Resolves with the duration in seconds at "Call with PEER terminated (duration: N secs)". */
   waitForCallTerminated(timeoutMs: number): Promise<number>;
   iceCompleted(): boolean;
@@ -222,9 +234,8 @@ export function baresipConfig(options: BaresipOptions, dir: string): string {
 
 /** The `accounts` file's text for these options. */
 export function baresipAccount(options: BaresipOptions): string {
-  const host = options.host ?? '127.0.0.1';
   const params = [
-    'regint=0',
+    ...(options.register ? [`regint=${options.register.regintSec ?? 600}`, `outbound="${options.register.outboundProxy}"`] : ['regint=0']),
     ...(options.ice ?? true ? ['medianat=ice'] : []),
     ...(options.stunServer ? [`stunserver=${options.stunServer}`] : []),
     ...(options.stunUser ? [`stunuser=${options.stunUser}`] : []),
@@ -233,10 +244,15 @@ export function baresipAccount(options: BaresipOptions): string {
     `audio_codecs=${(options.audioCodecs ?? ['PCMU', 'PCMA']).join(',')}`,
     ...(options.accountParams ?? []),
   ];
-  const aor = tlsAccount(options)
-    ? `sip:${options.user}@${host}:${options.listenPort + 1};transport=tls`
-    : `sip:${options.user}@${host}:${options.listenPort}`;
-  return `<${aor}>;${params.join(';')}\n`;
+  return `<${accountUri(options)}>;${params.join(';')}\n`;
+}
+
+/** The account's AOR (also the instance's `uri`). */
+function accountUri(options: BaresipOptions): string {
+  const host = options.host ?? '127.0.0.1';
+  const transport = tlsAccount(options) ? ';transport=tls' : '';
+  if (options.register) return `sip:${options.user}@${options.register.domain}${transport}`;
+  return tlsAccount(options) ? `sip:${options.user}@${host}:${options.listenPort + 1}${transport}` : `sip:${options.user}@${host}:${options.listenPort}`;
 }
 
 function tlsAccount(options: BaresipOptions): boolean {
@@ -309,9 +325,7 @@ export async function startBaresip(options: BaresipOptions): Promise<BaresipInst
     dir,
     port: options.listenPort,
     tlsPort: options.tls ? options.listenPort + 1 : undefined,
-    uri: tlsAccount(options)
-      ? `sip:${options.user}@${host}:${options.listenPort + 1};transport=tls`
-      : `sip:${options.user}@${host}:${options.listenPort}`,
+    uri: accountUri(options),
     process: child,
     decodedWavs: () => wavs('-dec.wav'),
     encodedWavs: () => wavs('-enc.wav'),
@@ -333,6 +347,10 @@ export async function startBaresip(options: BaresipOptions): Promise<BaresipInst
       );
       if (ice.failed || !ice.completed) throw new Error(`baresip ${options.user}: ICE failed: ${ice.failure ?? 'no completion reported'}`);
       return { ...ice };
+    },
+    async waitForRegistered(timeoutMs) {
+      const m = await child.waitForOutput(/: \{\d+\/(\w+)\/v[46]\} 200 \S+.*\[\d+ bindings?\]/, timeoutMs, { wholeLines: true });
+      return m[1]!;
     },
     async waitForCallTerminated(timeoutMs) {
       const m = await child.waitForOutput(/Call with \S+ terminated \(duration: (\d+) secs?\)/, timeoutMs, { wholeLines: true });
