@@ -17,7 +17,7 @@ export async function runAnswer(argv: string[]): Promise<number> {
   if (positionals.length) throw new (await import('../base/errors.js')).UsageError(`unexpected argument '${positionals[0]}'`);
   const durationSec = parseSeconds(values.duration, '--duration');
   const maxCalls = parseCount(values['max-calls'], '--max-calls');
-  const ctx = await startPhone(values);
+  const ctx = await startPhone(values, { answering: true });
   let answered = 0;
   let reported = 0;
   let done!: () => void;

@@ -13,6 +13,7 @@ import { parseIceServerUri, resolveIceServer, resolveServerAddress } from '../tu
 import { EphemeralCredentialProvider } from '../turn/credentials.js';
 import type { TurnServer } from '../ice/relay.js';
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { isSdpFormatSetting } from '../sdp/format.js';
 import type { AltCandidate } from '../ice/alternate.js';
@@ -37,7 +38,10 @@ function testExtraAlternatesFromEnv(value: string | undefined): AltCandidate[] |
 /** The options `call` and `answer` share, for their --help. */
 export const COMMON_USAGE = `common options:
   --listen HOST:PORT             SIP address to bind (port 0: any); media binds on the same IP (0.0.0.0: every interface)
-  --transport udp|tcp            SIP transport (default udp)
+  --transport udp|tcp|tls        SIP transport (default udp; tls when calling a sips: URI)
+  --tls-cert FILE --tls-key FILE our certificate (chain) and key, PEM (answer over TLS: required; call: offered to servers that ask)
+  --tls-ca FILE                  trust anchors (PEM) for the server's certificate (default: the system's CAs)
+  --tls-insecure                 do not check the server's certificate (chain, RFC 5922 identity); warns once
   --user NAME                    our user part (answer: accept only this user)
   --register sip:AOR             REGISTER with the AOR's registrar (or --registrar sip:HOST:PORT)
   --outbound-proxy sip:HOST:PORT send every request through this proxy; --auth-user/--auth-pass for digest
@@ -52,7 +56,7 @@ export const COMMON_USAGE = `common options:
   --play tone:HZ|silence|FILE.wav  --record FILE.wav  --codec PCMU|PCMA (repeatable)  --no-rtcp-mux
   --srtp off|optional|mandatory  SRTP keyed by SDES a=crypto (RFC 3711/4568; default off): optional offers RTP/AVP
                                  with a=crypto and falls back, mandatory offers RTP/SAVP and refuses plain peers
-  --srtp-allow-insecure-keys     allow SDES keys over non-TLS signalling (RFC 4568 §8.3 says not to)
+  --srtp-allow-insecure-keys     allow SDES keys over UDP/TCP signalling (RFC 4568 §8.3 says not to; not needed over TLS)
   --no-rtcp                      no RTCP: one component without rtcp-mux
   --ice-lite                     run as an ICE-lite agent (RFC 8445 §2.5: host candidates only, answers checks, a=ice-lite)
   --media-address IP (repeatable)  --ice-timeout SECONDS
@@ -66,7 +70,11 @@ export const COMMON_USAGE = `common options:
 
 export const COMMON_OPTIONS = {
   listen: { type: 'string' },
-  transport: { type: 'string', default: 'udp' },
+  transport: { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'tls-insecure': { type: 'boolean', default: false },
   user: { type: 'string' },
   stun: { type: 'string', multiple: true },
   turn: { type: 'string', multiple: true },
@@ -169,11 +177,59 @@ export function parseCount(value: string | undefined, flag: string): number | un
   return n;
 }
 
-/** Turns validated flags into PhoneOptions (resolving STUN server names). @throws UsageError */
-export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptions> {
+/** Reads a PEM file given by `flag`. @throws UsageError naming the file and why. */
+function readPem(file: string, flag: string, what: RegExp, description: string): Buffer {
+  let data: Buffer;
+  try {
+    data = readFileSync(file);
+  } catch (e) {
+    throw new UsageError(`${flag}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`);
+  }
+  if (!what.test(data.toString('latin1'))) throw new UsageError(`${flag}: ${file} holds no PEM ${description}`);
+  return data;
+}
+
+/**
+ * `--tls-cert/--tls-key/--tls-ca/--tls-insecure` into the Phone's TLS options, checked with
+ * node:tls (a key that does not fit its certificate is a usage error).
+ * @throws UsageError with a one-line reason.
+ */
+export function tlsOptionsFrom(values: ParsedValues, transport: string, answering: boolean): PhoneOptions['tls'] {
+  const certFile = values['tls-cert'];
+  const keyFile = values['tls-key'];
+  const caFile = values['tls-ca'];
+  const given = certFile !== undefined || keyFile !== undefined || caFile !== undefined || values['tls-insecure'];
+  if (transport !== 'tls') {
+    if (given) throw new UsageError('--tls-cert/--tls-key/--tls-ca/--tls-insecure need --transport tls');
+    return undefined;
+  }
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  if (answering && certFile === undefined) throw new UsageError('--transport tls: answering needs --tls-cert FILE and --tls-key FILE');
+  const cert = certFile !== undefined ? readPem(certFile, '--tls-cert', /-----BEGIN CERTIFICATE-----/, 'certificate') : undefined;
+  const key = keyFile !== undefined ? readPem(keyFile, '--tls-key', /-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/, 'private key') : undefined;
+  const ca = caFile !== undefined ? readPem(caFile, '--tls-ca', /-----BEGIN CERTIFICATE-----/, 'certificate') : undefined;
+  try {
+    createSecureContext({ cert, key, ca });
+  } catch (e) {
+    const which = ca && !cert ? '--tls-ca' : '--tls-cert/--tls-key';
+    throw new UsageError(`${which}: unusable: ${errorMessage(e).split('\n')[0]}`);
+  }
+  return { cert, key, ca, verify: !values['tls-insecure'] };
+}
+
+/**
+ * Turns validated flags into PhoneOptions (resolving STUN server names).
+ * `context.target`: the URI `call` will call (a sips: URI makes the transport TLS, RFC 5630 §3.1.3);
+ * `context.answering`: `answer` (TLS then needs a certificate).
+ * @throws UsageError
+ */
+export async function phoneOptionsFrom(values: ParsedValues, context: { target?: string; answering?: boolean } = {}): Promise<PhoneOptions> {
   const listen = parseHostPort(values.listen, '--listen');
-  const transport = values.transport;
-  if (transport !== 'udp' && transport !== 'tcp') throw new UsageError(`--transport: expected udp or tcp, got '${transport}'`);
+  const sips = context.target !== undefined && /^sips:/i.test(context.target);
+  const transport = values.transport ?? (sips ? 'tls' : 'udp');
+  if (transport !== 'udp' && transport !== 'tcp' && transport !== 'tls') throw new UsageError(`--transport: expected udp, tcp or tls, got '${transport}'`);
+  if (sips && transport !== 'tls') throw new UsageError(`a sips: URI is reached over TLS only (RFC 5630): drop --transport ${transport} or use --transport tls`);
+  const tls = tlsOptionsFrom(values, transport, context.answering === true);
   const stunServers = [];
   for (const s of values.stun ?? []) {
     const u = parseIceServerUri(s.includes(':') && !/^stuns?:/.test(s) && !/^turns?:/.test(s) ? `stun:${s}` : s);
@@ -186,8 +242,8 @@ export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptio
   if (policy === 'relay' && turnServers.length === 0) throw new UsageError('--ice-transport relay needs at least one --turn server');
   const srtp = values.srtp;
   if (srtp !== 'off' && srtp !== 'optional' && srtp !== 'mandatory') throw new UsageError(`--srtp: expected off, optional or mandatory, got '${srtp}'`);
-  if (srtp !== 'off' && !values['srtp-allow-insecure-keys']) {
-    throw new UsageError('--srtp puts SDES keys in the SDP: they need TLS signalling (RFC 4568 §8.3), which icephone does not have yet; add --srtp-allow-insecure-keys to send them anyway');
+  if (srtp !== 'off' && transport !== 'tls' && !values['srtp-allow-insecure-keys']) {
+    throw new UsageError(`--srtp puts SDES keys in the SDP: they need TLS signalling (RFC 4568 §8.3), not ${transport}; use --transport tls, or add --srtp-allow-insecure-keys to send them anyway`);
   }
   const relayFamily = values['relay-family'];
   const turnFamilies: Array<'IPv4' | 'IPv6'> | undefined = relayFamily === 'ipv4' ? undefined : relayFamily === 'ipv6' ? ['IPv6'] : relayFamily === 'both' ? ['IPv4', 'IPv6'] : undefined;
@@ -225,6 +281,7 @@ export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptio
   return {
     listen,
     transport,
+    ...(tls ? { tls } : {}),
     register: values.register,
     registrar: values.registrar,
     outboundProxy: values['outbound-proxy'],

@@ -25,8 +25,10 @@ export interface RunContext {
   transfersReported(): Promise<void>;
 }
 
-export async function startPhone(values: ParsedValues): Promise<RunContext> {
-  const options = await phoneOptionsFrom(values);
+/** `context`: as phoneOptionsFrom's (the target of `call`; `answering` for `answer`). */
+export async function startPhone(values: ParsedValues, context: { target?: string; answering?: boolean } = {}): Promise<RunContext> {
+  const options = await phoneOptionsFrom(values, context);
+  if (options.tls?.verify === false) process.stderr.write('icephone: warning: --tls-insecure: the server\'s TLS certificate is not checked (anyone on the path can read the SIP and the SRTP keys)\n');
   const out = stderrProgress(values.quiet);
   const log = new StderrLogger(values.verbose ? 'debug' : values.quiet ? 'error' : 'warn');
   const phone = await Phone.start({

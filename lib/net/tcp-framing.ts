@@ -1,8 +1,10 @@
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import type { Logger } from '../base/log.js';
 import { silentLogger } from '../base/log.js';
 import { isUnspecifiedIp, normalizeAddress, transportAddressKey } from '../base/address.js';
 import { familyOf, type TransportAddress } from './socket.js';
+import { checkSipServerIdentity, TlsIdentityError } from './sip-tls-identity.js';
 
 /**
  * SIP over TCP: messages framed by Content-Length (RFC 3261 §18.3), plus a small endpoint
@@ -101,6 +103,25 @@ function canonical(address: string, port: number): TransportAddress {
 }
 
 /**
+ * SIP over TLS (RFC 3261 §26.2, RFC 5630): the same Content-Length framing on a TLS stream.
+ * All PEM buffers.
+ */
+export interface SipTlsOptions {
+  /** Our certificate (chain) and key: presented when accepting connections, and to servers that ask. */
+  cert?: Buffer;
+  key?: Buffer;
+  /** Trust anchors for the server's certificate; default Node's bundled/system CAs. */
+  ca?: Buffer;
+  /**
+   * Check the server's chain and identity (RFC 5922 §7: the target host against its URI/DNS/IP
+   * subjectAltNames, `sip-tls-identity.ts`). Default true; false is `--tls-insecure`.
+   */
+  verify?: boolean;
+  /** Gives up a TLS connect (TCP and handshake) after this long, ms. Default 10000. */
+  connectTimeoutMs?: number;
+}
+
+/**
  * A listening TCP endpoint carrying SIP. One connection per remote transport address;
  * accepted and initiated connections share the table, so a peer that connected to us
  * gets our responses and later requests over the same connection.
@@ -110,19 +131,40 @@ export class TcpStreamEndpoint {
   private messageHandler: StreamMessageHandler = () => {};
   private errorHandler: StreamErrorHandler = () => {};
   private isClosed = false;
+  /** TLS only: handshakes that failed (either direction) and server certificates refused. */
+  tlsFailures = 0;
 
   private constructor(
     private readonly server: net.Server,
     readonly local: TransportAddress,
     private readonly log: Logger,
+    private readonly tlsOptions?: SipTlsOptions,
   ) {
-    server.on('connection', (socket) => this.adopt(socket, Promise.resolve()));
-    server.on('error', (e) => this.log.warn(`TCP listener error: ${e.message}`));
+    if (tlsOptions) {
+      server.on('secureConnection', (socket: tls.TLSSocket) => this.adopt(socket, Promise.resolve()));
+      server.on('tlsClientError', (e, socket) => {
+        this.tlsFailures++;
+        this.log.debug(`TLS handshake from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'} failed: ${e.message}`);
+      });
+    } else {
+      server.on('connection', (socket) => this.adopt(socket, Promise.resolve()));
+    }
+    server.on('error', (e) => this.log.warn(`${tlsOptions ? 'TLS' : 'TCP'} listener error: ${e.message}`));
   }
 
-  /** Listens on `address:port` (0 = ephemeral). @throws Error when the address cannot be bound. */
-  static async listen(address: string, port = 0, log: Logger = silentLogger): Promise<TcpStreamEndpoint> {
-    const server = net.createServer();
+  /** True for a TLS endpoint. */
+  get secure(): boolean { return this.tlsOptions !== undefined; }
+
+  /**
+   * Listens on `address:port` (0 = ephemeral); with `tlsOptions`, for TLS (RFC 3261 §26.2): our
+   * certificate is presented, a client certificate is asked for but not required.
+   * Without `tlsOptions.cert`/`key` the endpoint can only connect out (incoming handshakes fail).
+   * @throws Error when the address cannot be bound or the certificate/key are unusable.
+   */
+  static async listen(address: string, port = 0, log: Logger = silentLogger, tlsOptions?: SipTlsOptions): Promise<TcpStreamEndpoint> {
+    const server = tlsOptions
+      ? tls.createServer({ cert: tlsOptions.cert, key: tlsOptions.key, ca: tlsOptions.ca, requestCert: true, rejectUnauthorized: false })
+      : net.createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: address, port, exclusive: true }, () => {
@@ -131,7 +173,7 @@ export class TcpStreamEndpoint {
       });
     });
     const info = server.address() as net.AddressInfo;
-    return new TcpStreamEndpoint(server, canonical(info.address, info.port), log);
+    return new TcpStreamEndpoint(server, canonical(info.address, info.port), log, tlsOptions);
   }
 
   get closed(): boolean { return this.isClosed; }
@@ -147,24 +189,90 @@ export class TcpStreamEndpoint {
   }
 
   /**
-   * Sends one framed message, reusing the connection to `to` or opening one.
-   * Rejects when the connection cannot be established or the write fails.
+   * Sends one framed message, reusing the connection to `to` or opening one. Over TLS a new
+   * connection checks the server's certificate for `serverName` (the target URI's host; default
+   * the address), RFC 5922 §7, and sends it as SNI when it is a name.
+   * Rejects when the connection cannot be established or the write fails; over TLS with a
+   * TlsIdentityError when the certificate is not trusted or does not match (counted in `tlsFailures`).
    */
-  async send(data: Buffer, to: { address: string; port: number }): Promise<void> {
-    if (this.isClosed) throw new Error('TCP endpoint closed');
+  async send(data: Buffer, to: { address: string; port: number }, serverName?: string): Promise<void> {
+    if (this.isClosed) throw new Error(`${this.tlsOptions ? 'TLS' : 'TCP'} endpoint closed`);
     let conn = this.connections.get(key(to));
     if (!conn) {
-      const socket = net.connect({ host: to.address, port: to.port, localAddress: isUnspecifiedIp(this.local.address) ? undefined : this.local.address });
-      const ready = new Promise<void>((resolve, reject) => {
-        socket.once('connect', resolve);
-        socket.once('error', reject);
-      });
-      conn = this.adopt(socket, ready, canonical(to.address, to.port));
+      const localAddress = isUnspecifiedIp(this.local.address) ? undefined : this.local.address;
+      if (this.tlsOptions) {
+        const name = serverName ?? to.address;
+        const socket = tls.connect({
+          host: to.address,
+          port: to.port,
+          localAddress,
+          servername: net.isIP(name) ? undefined : name,
+          ca: this.tlsOptions.ca,
+          cert: this.tlsOptions.cert,
+          key: this.tlsOptions.key,
+          // Chain and identity are checked below, so that a failure gets a SIP-specific reason.
+          rejectUnauthorized: false,
+        } as tls.ConnectionOptions); // localAddress goes to net.Socket#connect, which tls.connect calls
+
+        conn = this.adopt(socket, this.verifiedHandshake(socket, name, to), canonical(to.address, to.port));
+      } else {
+        const socket = net.connect({ host: to.address, port: to.port, localAddress });
+        const ready = new Promise<void>((resolve, reject) => {
+          socket.once('connect', resolve);
+          socket.once('error', reject);
+        });
+        conn = this.adopt(socket, ready, canonical(to.address, to.port));
+      }
     }
     await conn.ready;
     await new Promise<void>((resolve, reject) => {
       conn!.socket.write(data, (err) => (err ? reject(err) : resolve()));
     });
+  }
+
+  /** Resolves once the handshake is done and the server's certificate is acceptable for `name`. */
+  private verifiedHandshake(socket: tls.TLSSocket, name: string, to: { address: string; port: number }): Promise<void> {
+    const where = `TLS to ${name === to.address ? '' : `${name} at `}${net.isIPv6(to.address) ? `[${to.address}]` : to.address}:${to.port}`;
+    const timeoutMs = this.tlsOptions?.connectTimeoutMs ?? 10_000;
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: TlsIdentityError): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.tlsFailures++;
+        socket.destroy();
+        reject(error);
+      };
+      const timer = setTimeout(() => fail(new TlsIdentityError(`${where}: no TLS handshake within ${timeoutMs} ms`, 'ETIMEDOUT')), timeoutMs);
+      socket.once('error', (e: NodeJS.ErrnoException) => fail(new TlsIdentityError(`${where}: ${e.message}`, e.code)));
+      socket.once('secureConnect', () => {
+        if (settled) return;
+        clearTimeout(timer);
+        if (this.tlsOptions?.verify === false) { settled = true; resolve(); return; }
+        if (!socket.authorized) {
+          const err = socket.authorizationError as unknown as Error | string | null;
+          const code = typeof err === 'object' && err !== null ? (err as NodeJS.ErrnoException).code : undefined;
+          fail(new TlsIdentityError(`${where}: server certificate not trusted: ${err instanceof Error ? err.message : String(err)}${code ? ` (${code})` : ''}`, code));
+          return;
+        }
+        const mismatch = checkSipServerIdentity(name, socket.getPeerCertificate());
+        if (mismatch) { fail(new TlsIdentityError(`${where}: ${mismatch.message}`, mismatch.code)); return; }
+        settled = true;
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Lets sends to `alias` use the connection to `existing` (RFC 5923 connection reuse), unless a
+   * connection to `alias` exists already. The alias goes when the connection does.
+   */
+  alias(alias: { address: string; port: number }, existing: { address: string; port: number }): void {
+    const conn = this.connections.get(key(existing));
+    const k = key(alias);
+    if (!conn || this.connections.has(k)) return;
+    this.connections.set(k, conn);
   }
 
   private adopt(socket: net.Socket, ready: Promise<void>, remote?: TransportAddress): Connection {
@@ -181,7 +289,7 @@ export class TcpStreamEndpoint {
           try {
             this.messageHandler(r.data, addr);
           } catch (e) {
-            this.log.warn(`message handler threw on TCP message from ${k}: ${e instanceof Error ? e.message : String(e)}`);
+            this.log.warn(`message handler threw on a stream message from ${k}: ${e instanceof Error ? e.message : String(e)}`);
           }
         } else {
           this.errorHandler(r.reason, addr);
@@ -190,7 +298,7 @@ export class TcpStreamEndpoint {
       }
     });
     const drop = () => {
-      if (this.connections.get(k) === conn) this.connections.delete(k);
+      for (const [other, c] of this.connections) if (c === conn) this.connections.delete(other);
     };
     socket.on('error', (e) => {
       this.log.debug(`TCP connection ${k}: ${e.message}`);

@@ -35,13 +35,21 @@ import { IncomingPreconditions, OutgoingPreconditions } from './precondition-cal
 import type { PreconditionPolicy } from './preconditions-flow.js';
 import { DialogExtensions, type IncomingUpdate } from './update.js';
 import { sipJsTransportOptions, type SipJsTransportOptions, type SipTraceFn, type SipTransport } from './transport.js';
+import type { SipTlsOptions } from '../net/tcp-framing.js';
 
-export type SipTransportProtocol = 'udp' | 'tcp';
+export type SipTransportProtocol = 'udp' | 'tcp' | 'tls';
 
 export interface PhoneOptions {
   /** Local SIP address to bind; port 0 picks one. */
   listen: { address: string; port: number };
+  /** SIP transport (default udp). `tls` (RFC 3261 §26) also lets SDES keys go in our SDP (RFC 4568 §8.3). */
   transport?: SipTransportProtocol;
+  /**
+   * TLS: our certificate and key (PEM; needed to accept connections, presented to servers that ask
+   * for one), trust anchors (default Node's CAs), `verify: false` to skip the server's chain and
+   * identity check (RFC 5922 §7).
+   */
+  tls?: SipTlsOptions;
   /** User part of our own URI (and, for answering, the only user accepted when `restrictUser`). */
   user?: string;
   displayName?: string;
@@ -102,6 +110,8 @@ export interface CallSummary {
   codec: string | null;
   /** The SRTP suite in use, or null for plain RTP (RFC 3711, keyed by SDES, RFC 4568). */
   srtp: { suite: string } | null;
+  /** The SIP signalling: its transport (`tls`: RFC 3261 §26; the SDES keys went only over it). */
+  sip: { transport: SipTransportProtocol };
   /** Bad input counted and dropped while the call lived (SIP: whole phone; media: this call's sockets). */
   dropped: { sipMalformed: number; mediaMalformed: number; stunUnauthorized: number; rtpMalformed: number; sdpLines: number; srtp: number; mediaFromStrangers: number };
 }
@@ -186,6 +196,7 @@ export class Call extends TypedEmitter<CallEvents> {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly sipDropped: () => number = () => 0,
+    private readonly sipTransport: SipTransportProtocol = 'udp',
   ) {
     super();
     this.startedAt = clock.now();
@@ -493,6 +504,7 @@ export class Call extends TypedEmitter<CallEvents> {
       rtp: m?.rtp ?? { packetsSent: 0, packetsReceived: 0, packetsLost: 0, jitterMs: 0, rtcpSent: 0, rtcpReceived: 0 },
       codec: m?.codec ?? null,
       srtp: m?.srtp ?? null,
+      sip: { transport: this.sipTransport },
       dropped: {
         sipMalformed: this.sipDropped(),
         mediaMalformed: m?.dropped.mediaMalformed ?? 0,
@@ -656,7 +668,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       // we send ourselves (reliable-provisional.ts), sip.js PRACKs those it receives.
       ...(this.preconditionPolicy !== 'none' ? { sipExtension100rel: SIPExtension.Supported, sipExtensionExtraSupported: ['precondition'] } : {}),
       sessionDescriptionHandlerFactory: (session: Session) => {
-        const m = new MediaSession({ ...opts.media, clock: this.clock, log: this.log.child('media') });
+        const m = new MediaSession({ ...opts.media, secureSignalling: opts.transport === 'tls', clock: this.clock, log: this.log.child('media') });
         const call = this.callBySession.get(session);
         // draft-rosenberg-sipping-ice-01 §5.8: the alt engine asks for another offer/answer only when
         // it learned an address that outranks what the peer already reached; a re-INVITE carries it.
@@ -735,6 +747,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     const t = sipJsTransportOptions({
       protocol: opts.transport ?? 'udp',
       listen: opts.listen,
+      tls: opts.tls,
       trace: opts.trace,
       log: (opts.log ?? silentLogger).child('sip'),
       clock: opts.clock,
@@ -838,7 +851,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
   /** `sip:user@host:port;transport=…` at which this phone can be called. */
   get contactUri(): string {
     const host = uriHost(this.opts.listen.address);
-    const t = this.opts.transport === 'tcp' ? ';transport=tcp' : '';
+    const t = this.opts.transport === 'tcp' || this.opts.transport === 'tls' ? `;transport=${this.opts.transport}` : '';
     return `sip:${this.opts.user ?? 'icephone'}@${host}:${this.port}${t}`;
   }
 
@@ -860,7 +873,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       params: options.displayName !== undefined ? { fromDisplayName: options.displayName } : undefined,
     });
     fixInviteAllow(inviter);
-    const call = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped);
+    const call = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped, this.opts.transport ?? 'udp');
     if (options.media) call.useMedia(options.media);
     this.track(call);
     this.startInvite(call, inviter);
@@ -926,7 +939,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     );
     const inviter = controller.createInviter();
     fixInviteAllow(inviter);
-    call = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped);
+    call = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped, this.opts.transport ?? 'udp');
     call.preconditions = controller;
     controller.attach(call);
     this.track(call);
@@ -1018,7 +1031,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       const remote = parseDescription(body);
       if (!negotiateCodec(remote.codecs)) return 'no common codec (PCMU, PCMA)';
       // RFC 4568: an SRTP offer we will not do, or a plain one when SRTP is mandatory, gets 488.
-      checkSrtpOffer(this.opts.media?.srtp ?? 'off', remote, this.opts.media?.srtpAllowInsecureKeys === true);
+      checkSrtpOffer(this.opts.media?.srtp ?? 'off', remote, this.opts.media?.srtpAllowInsecureKeys === true || this.opts.transport === 'tls');
       return undefined;
     } catch (e) {
       return errorMessage(e);
@@ -1042,7 +1055,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
           params: options.displayName !== undefined ? { fromDisplayName: options.displayName } : undefined,
         });
         fixInviteAllow(inviter);
-        const next = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped);
+        const next = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped, this.opts.transport ?? 'udp');
         if (options.media) next.useMedia(options.media);
         this.track(next);
         call.transferRecord = { direction: 'in', target, accepted: true, newCallId: next.callId };
@@ -1114,7 +1127,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
         return;
       }
     }
-    call = new Call(invitation, 'incoming', this.clock, this.log, () => this.sipMalformedDropped);
+    call = new Call(invitation, 'incoming', this.clock, this.log, () => this.sipMalformedDropped, this.opts.transport ?? 'udp');
     if (controller) {
       call.preconditions = controller;
       controller.attach(call);
