@@ -1084,6 +1084,8 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       // After connecting only consent can fail the agent (RFC 7675 §5.1): media has stopped.
       this.safeEmit('media-failed', this.agent?.failureReason ?? 'ICE failed');
     }
+    // Connected means an authenticated check went both ways with the peer (a lite agent: the peer's checks).
+    if ((s === 'connected' || s === 'completed') && this.format === 'ice') this.confirmPeer('ICE connected');
     if ((s === 'connected' || s === 'completed') && this.connectedAt === undefined) {
       this.connectedAt = this.clock.now();
       this.beginRtp();
