@@ -2,8 +2,8 @@
  * Rate limit for STUN error responses to requests that did not authenticate (400, 401, and the
  * RFC 3489 codes 430/431/432 of the draft-era server). Such a request costs its sender nothing:
  * its source address may be forged, so every answer is traffic reflected at whoever that address
- * names. RFC 8489 §6.3.1 lets a server answer these with an error, and §16.1 (attacks on the
- * server) leaves the rate to it; icephone answers a few per source and drops the rest, counted.
+ * names. RFC 8489 §6.3 has a server answer these with an error but sets no rate for it;
+ * icephone answers a few per source and drops the rest, counted (issue 13).
  *
  * Two token buckets: one per source IP address (ports are ignored: a forger picks them freely) and
  * one shared by all sources. A response is sent only when both have a token. Sources are kept in a
