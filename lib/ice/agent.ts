@@ -11,6 +11,7 @@ import { computePriority, describeCandidate, type Candidate, type CandidateType 
 import type { CandidatePair, CandidatePairInfo, IceRole } from './candidate-pair.js';
 import { CheckList, type ScheduledCheck } from './checklist.js';
 import { CheckResponder } from './check-responder.js';
+import { ErrorResponseLimiter, type ErrorResponseLimits } from '../stun/error-response-limiter.js';
 import { CheckSender, type CheckRecord, type CheckResult } from './check-sender.js';
 import { ICE_CHARS, encodeKeepalive, judgeCheckResponse } from './connectivity-check.js';
 import { ConsentFreshness } from './consent.js';
@@ -49,6 +50,11 @@ export interface IceAgentOptions {
   lite?: boolean;
   clock?: Clock;
   log?: Logger;
+  /**
+   * Rate limit for error responses to checks that did not authenticate (400/401), per source address
+   * and overall; defaults in DEFAULT_ERROR_RESPONSE_LIMITS (4 at once and 2/s per source, 20 and 10/s in all).
+   */
+  errorResponseLimits?: Partial<ErrorResponseLimits>;
   /** Restrict host candidates to these local IPs; default every usable interface (lib/net/interfaces.ts). */
   addresses?: string[];
   /** Also gather on loopback when no `addresses` given. */
@@ -114,6 +120,8 @@ export interface IceAgentStats {
   integrityFailures: number;
   roleConflicts: number;
   unauthorized401Sent: number;
+  /** Unauthenticated checks left unanswered: the error response rate limit (stun/error-response-limiter.ts) was reached. */
+  errorResponsesSuppressed: number;
   /** Unsigned 400/401 responses to our checks, discarded (RFC 8489 §6.3.4). */
   unauthenticatedErrorsDropped: number;
   /** Checks that arrived on a host socket under transport policy 'relay', dropped. */
@@ -169,7 +177,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   /** Why the agent went 'failed' (check timeout, every pair failed, consent expired). */
   failureReason?: string;
   readonly stats: IceAgentStats = {
-    checksSent: 0, checksReceived: 0, responsesReceived: 0, malformedDropped: 0, integrityFailures: 0, roleConflicts: 0, unauthorized401Sent: 0,
+    checksSent: 0, checksReceived: 0, responsesReceived: 0, malformedDropped: 0, integrityFailures: 0, roleConflicts: 0, unauthorized401Sent: 0, errorResponsesSuppressed: 0,
     unauthenticatedErrorsDropped: 0, policyDropped: 0, consentChecksSent: 0, sendsBlockedByConsent: 0, mediaFromStrangers: 0,
   };
 
@@ -256,7 +264,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       relay: (r) => this.safeEmit('relay', r),
     });
     this.sender = new CheckSender(this.transactions, this.clock, this.log, this.stats, (record, result) => this.onCheckResult(record, result));
-    this.responder = new CheckResponder(this.stats, this.log);
+    this.responder = new CheckResponder(this.stats, this.log, new ErrorResponseLimiter(this.clock, opts.errorResponseLimits));
     const consentChecks = !this.lite && (opts.consent ?? true);
     this.consent = new ConsentFreshness({
       clock: this.clock,

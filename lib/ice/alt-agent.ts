@@ -60,6 +60,7 @@ import { familyOf, formatAddress, sameAddress, type TransportAddress } from '../
 import { buildLegacyBindingRequest, judgeLegacyResponse, legacyKey } from '../stun/legacy.js';
 import { StunAttr, type StunMessage } from '../stun/message.js';
 import { DialogStunServer } from '../stun/server.js';
+import { ErrorResponseLimiter } from '../stun/error-response-limiter.js';
 import { StunTransactionManager } from '../stun/transaction.js';
 import type { SharedBases } from './local-bases.js';
 import { alternatesToCandidates, qvalueToPriority, type AltCandidate } from './alternate.js';
@@ -192,7 +193,7 @@ export class AltAgent extends TypedEmitter<AltAgentEvents> {
   private readonly bases: SharedBases;
   private readonly clock: Clock;
   private readonly log: Logger;
-  private readonly server = new DialogStunServer();
+  private readonly server: DialogStunServer;
   private readonly transactions: StunTransactionManager;
   private readonly locals: LocalAlternate[] = [];
   private remotes: AltCandidate[] = [];
@@ -211,6 +212,7 @@ export class AltAgent extends TypedEmitter<AltAgentEvents> {
     super();
     this.bases = opts.bases;
     this.clock = opts.clock ?? systemClock;
+    this.server = new DialogStunServer(new ErrorResponseLimiter(this.clock));
     this.log = opts.log ?? silentLogger;
     this.components = opts.components;
     this.transactions = new StunTransactionManager(this.clock);

@@ -5,6 +5,7 @@ import { silentLogger } from '../base/log.js';
 import { isUnspecifiedIp, normalizeAddress, transportAddressKey } from '../base/address.js';
 import { familyOf, type TransportAddress } from './socket.js';
 import { checkSipServerIdentity, TlsIdentityError } from './sip-tls-identity.js';
+import { SIP_MAX_HEADER_BYTES, SIP_MAX_STREAM_BODY_BYTES } from './sip-size-limits.js';
 
 /**
  * SIP over TCP and TLS: messages framed by Content-Length (RFC 3261 §18.3), plus a small endpoint
@@ -32,9 +33,10 @@ export class SipStreamFramer {
   /** Number of CRLF keep-alive pings ("\r\n\r\n") seen, to answer with a pong if wanted. */
   keepAlives = 0;
 
+  /** Defaults: lib/net/sip-size-limits.ts (16 KiB of headers, 64 KiB of body). */
   constructor(
-    private readonly maxHeaderBytes = 64 * 1024,
-    private readonly maxBodyBytes = 1024 * 1024,
+    private readonly maxHeaderBytes = SIP_MAX_HEADER_BYTES,
+    private readonly maxBodyBytes = SIP_MAX_STREAM_BODY_BYTES,
   ) {}
 
   push(chunk: Buffer): FrameResult[] {
@@ -53,6 +55,7 @@ export class SipStreamFramer {
         if (this.buffer.length > this.maxHeaderBytes) return this.fail(out, `no end of headers within ${this.maxHeaderBytes} bytes`);
         break;
       }
+      if (headerEnd > this.maxHeaderBytes) return this.fail(out, `header section of ${headerEnd} bytes exceeds ${this.maxHeaderBytes}`);
       const head = this.buffer.subarray(0, headerEnd).toString('latin1');
       const m = /(?:^|\r\n)(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)/i.exec(head);
       if (!m) return this.fail(out, 'Content-Length missing on a stream transport (RFC 3261 §18.3)');

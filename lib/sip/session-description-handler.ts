@@ -110,6 +110,13 @@ export interface MediaOptions {
   consentExpiryMs?: number;
   /** Codec names in preference order; default ['PCMU', 'PCMA']. */
   codecs?: string[];
+  /**
+   * RTP packets we send, as the answerer of an initial offer, before the peer confirms it wants
+   * them (the ACK for our 2xx or a PRACK, an ICE check answered, an SRTP packet that authenticates);
+   * later ones wait for that confirmation. Default 25 (500 ms at 20 ms ptime): a forged INVITE whose
+   * c= line names a victim draws at most this much RTP. Must be an integer >= 0.
+   */
+  unconfirmedRtpPackets?: number;
   /** `tone:HZ`, `silence` or a WAV path; default `tone:440`. */
   play?: string;
   /** WAV file receiving the decoded remote audio (8 kHz mono 16-bit). */
@@ -152,7 +159,7 @@ export interface MediaSummary {
   /** The SRTP suite in use (RFC 4568 §6.2 name), or null for plain RTP. */
   srtp: { suite: string } | null;
   malformedSdpLines: number;
-  dropped: { mediaMalformed: number; stunUnauthorized: number; rtpMalformed: number; srtp: number; mediaFromStrangers: number };
+  dropped: { mediaMalformed: number; stunUnauthorized: number; stunRateLimited: number; rtpMalformed: number; srtp: number; mediaFromStrangers: number; rtpUnconfirmed: number };
 }
 
 export interface PairEnd {
@@ -222,6 +229,9 @@ function altPairEnds(path: AltPath): { local: Candidate; remote: Candidate } {
  * One call's media. Implements sip.js's SessionDescriptionHandler so sip.js drives offer/answer;
  * emits progress as MediaEvents for the CLI and the library API.
  */
+/** Default of `MediaOptions.unconfirmedRtpPackets`: 25 packets, 500 ms of G.711 at 20 ms ptime. */
+export const DEFAULT_UNCONFIRMED_RTP_PACKETS = 25;
+
 export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDescriptionHandler {
   private agent?: IceAgent;
   /** The draft-rosenberg-sipping-ice-01 engine, when `a=alt` is offered or in use. */
@@ -236,6 +246,8 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   /** The peer's later offer was applied and awaits our answer. */
   private pendingRemoteOffer = false;
   private rtp?: RtpSession;
+  /** We answered the initial offer and the peer has not yet confirmed it wants our media (see `confirmPeer`). */
+  private awaitingConfirmation = false;
   private sink?: AudioSink;
   private source?: AudioSource;
   private remote?: RemoteDescription;
@@ -457,6 +469,9 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     this.remote = remote;
     this.format = format;
     if (isOffer && !this.localSdp) {
+      // We answer an offer that anybody could have sent with a forged Via and c= line: our RTP is
+      // limited until the peer proves it is there (confirmPeer).
+      this.awaitingConfirmation = true;
       // RFC 4568 §7.1.2: answer one offered a=crypto line with our own key (or refuse: 488 upstream).
       const r = answerCrypto(this.srtpPolicy, remote);
       if (r.kind === 'srtp') {
@@ -741,9 +756,11 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       dropped: {
         mediaMalformed: this.agent?.stats.malformedDropped ?? 0,
         stunUnauthorized: (this.agent?.stats.unauthorized401Sent ?? 0) + (this.alt?.serverStats.rejected ?? 0),
+        stunRateLimited: (this.agent?.stats.errorResponsesSuppressed ?? 0) + (this.alt?.serverStats.rateLimited ?? 0),
         rtpMalformed: st?.malformedDropped ?? 0,
         srtp: this.srtpDropped,
         mediaFromStrangers: this.agent?.stats.mediaFromStrangers ?? 0,
+        rtpUnconfirmed: st?.withheldUnconfirmed ?? 0,
       },
     };
   }
@@ -794,6 +811,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     // RFC 8445 §12.1: media may use a valid pair before selection; starting RTP on the first one
     // saves the nomination round trip (and survives a lost nomination exchange on a lossy path).
     agent.on('valid-pair', (component) => {
+      if (this.format === 'ice') this.confirmPeer('ICE check answered');
       if (component === 1 && this.format === 'ice') this.beginRtp();
     });
     agent.on('data', (component, data, from) => this.onData(component, data, from));
@@ -871,6 +889,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
 
   private onAltState(st: string): void {
     if (st === 'connected' || st === 'failed') this.safeEmit('ice-state', st === 'connected' ? 'connected' : 'failed');
+    if (st === 'connected') this.confirmPeer('a=alt check answered');
     if (st === 'connected' && this.connectedAt === undefined) {
       this.connectedAt = this.clock.now();
       this.beginRtp();
@@ -962,6 +981,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       source: this.source,
       sink,
       telephoneEventPayloadType: this.telephoneEvent?.payloadType,
+      unconfirmedPacketLimit: this.awaitingConfirmation ? (this.options.unconfirmedRtpPackets ?? DEFAULT_UNCONFIRMED_RTP_PACKETS) : undefined,
       sendRtp: (b) => {
         const out = this.protect(b, false);
         if (out) this.agent?.send(1, out);
@@ -1038,6 +1058,18 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     this.rtp.setSending(flows.send && !this.localHoldApplied);
   }
 
+  /**
+   * The peer showed it wants our media: the ACK for our 2xx (RFC 3261 §13.3.1.4; it names our
+   * To tag, which only the real sender of the INVITE saw), a PRACK, a connectivity check answered
+   * (RFC 8445 §7.2.5) or an SRTP packet that authenticated. RTP held back flows again. Idempotent.
+   */
+  confirmPeer(why: string): void {
+    if (!this.awaitingConfirmation) return;
+    this.awaitingConfirmation = false;
+    this.log.debug(`peer confirmed (${why}): RTP no longer limited`);
+    this.rtp?.confirmPeer();
+  }
+
   private beginRtp(): void {
     if (this.rtpStarted) return;
     this.rtpStarted = true;
@@ -1052,6 +1084,8 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       // After connecting only consent can fail the agent (RFC 7675 §5.1): media has stopped.
       this.safeEmit('media-failed', this.agent?.failureReason ?? 'ICE failed');
     }
+    // Connected means an authenticated check went both ways with the peer (a lite agent: the peer's checks).
+    if ((s === 'connected' || s === 'completed') && this.format === 'ice') this.confirmPeer('ICE connected');
     if ((s === 'connected' || s === 'completed') && this.connectedAt === undefined) {
       this.connectedAt = this.clock.now();
       this.beginRtp();
@@ -1078,6 +1112,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
         return;
       }
       data = r.packet;
+      this.confirmPeer('SRTP packet authenticated');
     }
     this.rtp.receive(data, this.clock.now());
     if (!this.firstPacketSeen && this.rtp.stats.packetsReceived > 0) {

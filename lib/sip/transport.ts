@@ -11,6 +11,7 @@ import { silentLogger, type Logger } from '../base/log.js';
 import { familyOf, type TransportAddress } from '../net/socket.js';
 import { UdpSocket } from '../net/udp.js';
 import { TcpStreamEndpoint, type SipTlsOptions } from '../net/tcp-framing.js';
+import { oversizeDatagramReason } from '../net/sip-size-limits.js';
 import { RetransmissionLayer, type Peer, type RetransmissionTimers } from './retransmission.js';
 import {
   bareHost, cseqMethod, getHeader, hostPort, parseUriTarget, parseWireMessage, replaceTopVia,
@@ -389,6 +390,12 @@ export class SipTransport implements Transport {
     if (this._state !== TransportState.Connected) return;
     const protocol: SipProtocol = this.options.protocol;
     if (/^[\r\n\t ]*$/.test(data.toString('latin1'))) return; // CRLF keep-alive
+    const oversize = oversizeDatagramReason(data, protocol);
+    if (oversize) {
+      this.counters.malformedDropped++;
+      this.log.debug(`dropped SIP from ${hostPort(from.address, from.port)} unparsed: ${oversize}`);
+      return;
+    }
     let msg: WireMessage;
     try {
       msg = parseWireMessage(data, protocol !== 'udp');

@@ -138,7 +138,7 @@ export interface CallSummary {
   /** The SIP signalling: its transport (`tls`: RFC 3261 §26; the SDES keys went only over it). */
   sip: { transport: SipTransportProtocol };
   /** Bad input counted and dropped while the call lived (SIP: whole phone; media: this call's sockets). */
-  dropped: { sipMalformed: number; mediaMalformed: number; stunUnauthorized: number; rtpMalformed: number; sdpLines: number; srtp: number; mediaFromStrangers: number };
+  dropped: { sipMalformed: number; mediaMalformed: number; stunUnauthorized: number; stunRateLimited: number; rtpMalformed: number; sdpLines: number; srtp: number; mediaFromStrangers: number; rtpUnconfirmed: number };
 }
 
 /** Options of one outgoing call (`Phone.call`). */
@@ -315,9 +315,16 @@ export class Call extends TypedEmitter<CallEvents> {
   }
 
   private listen(session: Session): void {
+    const previous = session.delegate;
     session.delegate = {
       ...session.delegate,
       onInfo: (info) => this.onInfo(info as never),
+      // The ACK for our 2xx proves the caller is where our answer's media goes (issue 13: no RTP
+      // flood toward the c= line of a forged INVITE): RTP limited until then flows in full.
+      onAck: (ack) => {
+        this.media?.confirmPeer('ACK');
+        return previous?.onAck?.(ack);
+      },
       // Never sip.js's default (accept and follow into a leg nobody tracks): the Phone decides.
       onRefer: (referral) => this.safeEmit('refer-received', referral),
     };
@@ -534,9 +541,11 @@ export class Call extends TypedEmitter<CallEvents> {
         sipMalformed: this.sipDropped(),
         mediaMalformed: m?.dropped.mediaMalformed ?? 0,
         stunUnauthorized: m?.dropped.stunUnauthorized ?? 0,
+        stunRateLimited: m?.dropped.stunRateLimited ?? 0,
         rtpMalformed: m?.dropped.rtpMalformed ?? 0,
         srtp: m?.dropped.srtp ?? 0,
         mediaFromStrangers: m?.dropped.mediaFromStrangers ?? 0,
+        rtpUnconfirmed: m?.dropped.rtpUnconfirmed ?? 0,
         sdpLines: m?.malformedSdpLines ?? 0,
       },
     };
