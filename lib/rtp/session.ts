@@ -56,7 +56,11 @@ export interface RtpSessionOptions {
   sendRtcp: (packet: Buffer) => void;
   /** Deterministic RTCP interval; default 5000 ms (RFC 3550 §6.2 minimum), randomized ×0.5..1.5. */
   rtcpIntervalMs?: number;
-  /** Longest gap (ms) filled with silence in the sink, per gap; default 2000. */
+  /**
+   * Longest gap (ms) filled with silence in the sink, per gap; default 60000, so a hold (no RTP
+   * from the held side) stays in the recording as silence. The fill is also bounded by the wall
+   * clock (`playoutSlackMs`), so timestamps alone cannot stretch a recording.
+   */
   maxGapFillMs?: number;
   /**
    * How far (ms) the audio played into the sink may run ahead of the wall-clock time since the first
@@ -193,6 +197,8 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
   private readonly decode: (b: Buffer) => Int16Array;
   private readonly rtcpIntervalMs: number;
   private readonly maxGapSamples: number;
+  /** A timestamp up to 2 s in the past is late audio (dropped); further back it is a reset (played). */
+  private readonly maxBackwardSamples: number;
   private readonly playoutSlackMs: number;
   /** Packets still allowed before confirmPeer(); Infinity when confirmed or unlimited. */
   private unconfirmedBudget: number;
@@ -257,7 +263,8 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
     }
     [this.encode, this.decode] = opts.codec === 'PCMA' ? [encodePcma, decodePcma] : [encodePcmu, decodePcmu];
     this.rtcpIntervalMs = opts.rtcpIntervalMs ?? 5000;
-    this.maxGapSamples = Math.round(((opts.maxGapFillMs ?? 2000) * this.clockRate) / 1000);
+    this.maxGapSamples = Math.round(((opts.maxGapFillMs ?? 60000) * this.clockRate) / 1000);
+    this.maxBackwardSamples = Math.round((2000 * this.clockRate) / 1000);
     this.playoutSlackMs = opts.playoutSlackMs ?? 500;
     const limit = opts.unconfirmedPacketLimit;
     if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) throw new RangeError(`unconfirmedPacketLimit must be an integer >= 0, got ${limit}`);
@@ -740,7 +747,7 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
         }
       } else if (gap < 0 && -gap < samples.length) {
         samples = samples.subarray(-gap); // overlaps what was already played
-      } else if (gap < 0 && -gap <= this.maxGapSamples) {
+      } else if (gap < 0 && -gap <= this.maxBackwardSamples) {
         return; // entirely in the past
       }
       // A larger backward jump is a timestamp reset: play from here.

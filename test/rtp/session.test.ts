@@ -218,6 +218,15 @@ describe('RtpSession (RFC 3550)', () => {
       expect(s.stats.playoutTrimmedSamples).to.equal(0); // within the wall clock: nothing cut
     });
 
+    it('a 10-s hold (no RTP from the held side, timestamps running on) stays in the recording as silence by default', () => {
+      const sink = new MemorySink();
+      const s = session(new ManualClock(), { sink });
+      s.receive(remotePacket(1, 0), 0);
+      s.receive(remotePacket(2, 160 + 80_000), 10_020); // resumed after 10 s of real time
+      expect(sink.samples.length).to.equal(160 + 80_000 + 160);
+      expect(s.stats.playoutTrimmedSamples).to.equal(0);
+    });
+
     it('keeps playout within the wall-clock time since the first packet (+ playoutSlackMs), whatever the timestamps', () => {
       const sink = new MemorySink();
       const clock = new ManualClock();
