@@ -16,7 +16,6 @@ import {
   type Session,
   type URI,
 } from 'sip.js';
-import { AllowedMethods } from 'sip.js/lib/core/user-agent-core/allowed-methods.js';
 import { normalizeAddress } from '../base/address.js';
 import type { Clock } from '../base/clock.js';
 import { systemClock } from '../base/clock.js';
@@ -27,6 +26,7 @@ import { silentLogger } from '../base/log.js';
 import { negotiateCodec, parseDescription } from '../sdp/offer-answer.js';
 import { MediaSession, type MediaEndpoints, type MediaOptions, type MediaSummary } from './session-description-handler.js';
 import { installSipJsAdapter } from './sipjs/install.js';
+import { allowHeaderLine, installAllowRewrite } from './sipjs/allow-header.js';
 import { ICEPHONE_VERSION } from '../version.js';
 import { checkSrtpOffer } from '../media/srtp-negotiation.js';
 import { notifyIsFinal, sipfragStatus, TRANSFER_FINAL_TIMEOUT_MS, type TransferOutcome } from './refer.js';
@@ -284,6 +284,8 @@ export class Call extends TypedEmitter<CallEvents> {
       onInfo: (info) => this.onInfo(info as never),
       // Never sip.js's default (accept and follow into a leg nobody tracks): the Phone decides.
       onRefer: (referral) => this.safeEmit('refer-received', referral),
+      // In-dialog MESSAGE: refused as outside a dialog (sip.js would answer 200 and drop it).
+      onMessage: (message) => void message.reject({ statusCode: 405, extraHeaders: [allowHeaderLine()] }).catch(() => undefined),
     };
     session.stateChange.addListener((s) => {
       if (session !== this.currentSession) return;
@@ -554,13 +556,6 @@ function checkHeaderLine(line: string): void {
   if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*$/.test(line)) throw new UsageError(`not one header line: ${JSON.stringify(line)}`);
 }
 
-/** Rewrites the Allow header sip.js's Inviter wrote (without PRACK and UPDATE) on its INVITE. */
-function fixInviteAllow(inviter: Inviter): void {
-  const message = inviter.request as unknown as { extraHeaders: string[] };
-  const allow = `Allow: ${AllowedMethods.filter((m) => m !== 'REGISTER' && m !== 'SUBSCRIBE').join(',')}`;
-  message.extraHeaders = message.extraHeaders.map((h) => (/^allow\s*:/i.test(h) ? allow : h));
-}
-
 export interface PhoneEvents {
   /** An incoming call arrived (before it is answered). */
   incoming: [Call];
@@ -681,8 +676,15 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       },
       delegate: {
         onInvite: (invitation) => this.onInvite(invitation),
+        // RFC 3428 MESSAGE is not for icephone: 405 (RFC 3261 §8.2.1), not sip.js's silent 200.
+        onMessage: (message) => void message.reject({ statusCode: 405, extraHeaders: [allowHeaderLine()] }).catch(() => undefined),
+        // Not a registrar, no event packages: 405 with the Allow header §8.2.1 requires (sip.js omits it).
+        onRegisterRequest: (request) => request.reject({ statusCode: 405, extraHeaders: [allowHeaderLine()] }),
+        onSubscribeRequest: (request) => request.reject({ statusCode: 405, extraHeaders: [allowHeaderLine()] }),
       },
     });
+    // Allow on everything this user agent sends lists what it answers (./sipjs/allow-header.ts).
+    installAllowRewrite(this.ua.transport);
     if (!opts.restrictUser) this.acceptAnyRequestUri();
     this.dialogExtensions = DialogExtensions.install(this.ua.userAgentCore, {
       clock: this.clock,
@@ -859,7 +861,6 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       extraHeaders: options.headers ? [...options.headers] : undefined,
       params: options.displayName !== undefined ? { fromDisplayName: options.displayName } : undefined,
     });
-    fixInviteAllow(inviter);
     const call = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped);
     if (options.media) call.useMedia(options.media);
     this.track(call);
@@ -919,13 +920,11 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       this.ua,
       uri,
       (inviter) => {
-        fixInviteAllow(inviter);
         call.replaceSession(inviter);
         this.callBySession.set(inviter, call);
       },
     );
     const inviter = controller.createInviter();
-    fixInviteAllow(inviter);
     call = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped);
     call.preconditions = controller;
     controller.attach(call);
@@ -1041,7 +1040,6 @@ export class Phone extends TypedEmitter<PhoneEvents> {
           extraHeaders: options.headers ? [...options.headers] : undefined,
           params: options.displayName !== undefined ? { fromDisplayName: options.displayName } : undefined,
         });
-        fixInviteAllow(inviter);
         const next = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped);
         if (options.media) next.useMedia(options.media);
         this.track(next);

@@ -7,7 +7,6 @@
  * interop and e2e calls exercise them.
  */
 import { Core, Grammar, Invitation, Inviter, Session } from 'sip.js';
-import { AllowedMethods } from 'sip.js/lib/core/user-agent-core/allowed-methods.js';
 
 export interface SipJsInternal {
   /** `Class#member` as written in sip.js's lib/. */
@@ -25,13 +24,11 @@ export const SIPJS_INTERNALS: readonly SipJsInternal[] = [
   { name: 'Inviter.prototype.notifyReferer', usedBy: 'sipjs/refer-notify.ts', present: () => isFunction((Inviter.prototype as unknown as Record<string, unknown>).notifyReferer) },
   { name: 'Session.prototype.onReferRequest', usedBy: 'sipjs/refer-request-guard.ts', present: () => isFunction((Session.prototype as unknown as Record<string, unknown>).onReferRequest) },
   { name: 'Grammar.parse', usedBy: 'fast-parser.ts', present: () => isFunction((Grammar as unknown as Record<string, unknown>).parse) },
-  { name: 'core/user-agent-core/allowed-methods AllowedMethods', usedBy: 'sipjs/install.ts', present: () => Array.isArray(AllowedMethods) && AllowedMethods.includes('INVITE') },
   { name: 'Core.Dialog.prototype.receiveRequest', usedBy: 'update.ts', present: () => isFunction(Core.Dialog.prototype.receiveRequest) },
   { name: 'Core.Dialog#sequenceGuard', usedBy: 'update.ts', present: () => isFunction((Core.Dialog.prototype as unknown as Record<string, unknown>).sequenceGuard) },
   { name: 'Core.UserAgentCore#receiveIncomingRequestFromTransport', usedBy: 'user-agent.ts acceptAnyRequestUri', present: () => isFunction((Core.UserAgentCore.prototype as unknown as Record<string, unknown>).receiveIncomingRequestFromTransport) },
   { name: 'Core.InviteClientTransaction', usedBy: 'update.ts', present: () => isFunction(Core.InviteClientTransaction) },
   { name: 'Core.NameAddrHeader', usedBy: 'update.ts', present: () => isFunction(Core.NameAddrHeader) },
-  { name: 'Inviter#request (extraHeaders)', usedBy: 'user-agent.ts fixInviteAllow', present: () => Object.getOwnPropertyDescriptor(Inviter.prototype, 'request') !== undefined },
 ];
 
 /** The internals missing from the installed sip.js (empty when all are there). */
