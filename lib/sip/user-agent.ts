@@ -22,7 +22,8 @@ import { systemClock } from '../base/clock.js';
 import { StateError, UsageError, errorMessage } from '../base/errors.js';
 import { TypedEmitter } from '../base/events.js';
 import type { Logger } from '../base/log.js';
-import { silentLogger } from '../base/log.js';
+import { errorStack, silentLogger } from '../base/log.js';
+import { offerProblem, warningHeader, type OfferProblem } from './warning.js';
 import { negotiateCodec, parseDescription } from '../sdp/offer-answer.js';
 import { MediaSession, type MediaEndpoints, type MediaOptions, type MediaSummary } from './session-description-handler.js';
 import { installSipJsAdapter } from './sipjs/install.js';
@@ -211,7 +212,7 @@ export class Call extends TypedEmitter<CallEvents> {
       parsed = parseDtmfInfoBody(type, info.request.body ?? '');
     } catch (e) {
       this.log.warn(`INFO with a bad DTMF body: ${errorMessage(e)}`);
-      void info.reject({ statusCode: 400, extraHeaders: ['Warning: 399 icephone "bad DTMF body"'] }).catch(() => undefined);
+      void info.reject({ statusCode: 400, extraHeaders: [warningHeader('bad DTMF body')] }).catch(() => undefined);
       return;
     }
     void info.accept().catch(() => undefined);
@@ -1010,17 +1011,20 @@ export class Phone extends TypedEmitter<PhoneEvents> {
   }
 
   /** Why an INVITE's SDP offer is unusable, or undefined when it is fine (or absent: we then offer). */
-  private checkOffer(invitation: Invitation): string | undefined {
+  private checkOffer(invitation: Invitation): OfferProblem | undefined {
     const body = invitation.body;
     if (!body) return undefined;
     try {
       const remote = parseDescription(body);
-      if (!negotiateCodec(remote.codecs)) return 'no common codec (PCMU, PCMA)';
+      if (!negotiateCodec(remote.codecs)) return { wire: 'no common codec (PCMU, PCMA)', detail: 'no common codec (PCMU, PCMA)', expected: true };
       // RFC 4568: an SRTP offer we will not do, or a plain one when SRTP is mandatory, gets 488.
       checkSrtpOffer(this.opts.media?.srtp ?? 'off', remote, this.opts.media?.srtpAllowInsecureKeys === true);
       return undefined;
     } catch (e) {
-      return errorMessage(e);
+      const problem = offerProblem(e);
+      // Not one of our typed errors: a bug. The stack goes to our log, never to the peer.
+      if (!problem.expected) this.log.error(`checking the offer of INVITE (Call-ID ${invitation.request.callId}) failed: ${errorStack(e)}`);
+      return problem;
     }
   }
 
@@ -1085,7 +1089,10 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       // (Bad Extension) response ... and MUST add an Unsupported header field" listing them.
       const reason = `420 Bad Extension: Require: ${unsupported.join(', ')} is not supported`;
       this.log.warn(`rejecting INVITE (Call-ID ${invitation.request.callId}) with ${reason}`);
-      void invitation.reject({ statusCode: 420, extraHeaders: [`Unsupported: ${unsupported.join(', ')}`] }).catch(() => undefined);
+      // Only option tags (RFC 3261 §25.1 token) are echoed back; anything else in Require is not one.
+      const tags = unsupported.filter((t) => /^[A-Za-z0-9\-.!%*_+`'~]+$/.test(t));
+      const headers = tags.length ? [`Unsupported: ${tags.join(', ')}`] : [warningHeader('Require holds no valid option tag')];
+      void invitation.reject({ statusCode: tags.length ? 420 : 400, extraHeaders: headers }).catch(() => undefined);
       this.safeEmit('rejected', invitation.request.callId, reason);
       return;
     }
@@ -1094,10 +1101,9 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       // RFC 3261 §21.4.26 / RFC 3264 §6: an offer we cannot use is answered 488, with a Warning
       // (RFC 3261 §20.43, code 399) saying why; the request is counted, not turned into a call.
       this.offersRejected++;
-      this.log.warn(`rejecting INVITE (Call-ID ${invitation.request.callId}) with 488: ${problem}`);
-      const text = problem.replace(/["\\\r\n]/g, ' ').slice(0, 200);
-      void invitation.reject({ statusCode: 488, extraHeaders: [`Warning: 399 icephone "${text}"`] }).catch(() => undefined);
-      this.safeEmit('rejected', invitation.request.callId, problem);
+      this.log.warn(`rejecting INVITE (Call-ID ${invitation.request.callId}) with 488: ${problem.detail}`);
+      void invitation.reject({ statusCode: 488, extraHeaders: [warningHeader(problem.wire)] }).catch(() => undefined);
+      this.safeEmit('rejected', invitation.request.callId, problem.detail);
       return;
     }
     let controller: IncomingPreconditions | undefined;
