@@ -1,6 +1,6 @@
 /**
  * Every fuzz target, in table order, and the regression seeds of test/fixtures/fuzz/regressions.json.
- * A new parser of network bytes gets a target here (see the SRTP note in sdp.ts).
+ * A new parser of network bytes gets a target here.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,10 +9,11 @@ import { MEDIA_TARGETS } from './media.js';
 import { SDP_TARGETS } from './sdp.js';
 import { SELFTEST_TARGETS } from './selftest.js';
 import { SIP_TARGETS } from './sip.js';
+import { SRTP_TARGETS } from './srtp.js';
 
 /** The parsers of network bytes; `ICEPHONE_FUZZ_SELFTEST=1` adds the harness's own misbehaving target. */
 export const TARGETS: FuzzTarget[] = [
-  ...SIP_TARGETS, ...SDP_TARGETS, ...MEDIA_TARGETS,
+  ...SIP_TARGETS, ...SDP_TARGETS, ...MEDIA_TARGETS, ...SRTP_TARGETS,
   ...(process.env.ICEPHONE_FUZZ_SELFTEST === '1' ? SELFTEST_TARGETS : []),
 ];
 
