@@ -4,7 +4,7 @@
  * stdout), and turns the outcome into an exit status.
  */
 import { errorMessage } from '../base/errors.js';
-import { StderrLogger, scrub } from '../base/log.js';
+import { StderrLogger, escapeControls, scrub } from '../base/log.js';
 import { Phone, type Call, type CallSummary, type PhoneOptions } from '../sip/user-agent.js';
 import { parseSeconds, phoneOptionsFrom, type ParsedValues } from './options.js';
 import { UsageError } from '../base/errors.js';
@@ -40,8 +40,9 @@ export async function startPhone(values: ParsedValues, context: { target?: strin
     trace: values.trace
       ? (direction, text, peer, protocol) => {
           const arrow = direction === 'send' ? `>>> to ${formatAddress(peer)}` : `<<< from ${formatAddress(peer)}`;
-          // SDES keys (a=crypto inline:) never reach the trace (RFC 4568 §8.3).
-          process.stderr.write(scrub(maskCryptoKeys(`${arrow} (${protocol})\n${text.replace(/\r\n/g, '\n')}\n`)));
+          // SDES keys (a=crypto inline:) never reach the trace (RFC 4568 §8.3); control bytes in the
+          // message (ESC, C0/C1, DEL, a CR that ends no line) are escaped, line breaks kept.
+          process.stderr.write(escapeControls(scrub(maskCryptoKeys(`${arrow} (${protocol})\n${text.replace(/\r\n/g, '\n')}\n`)), true));
         }
       : undefined,
   });

@@ -216,6 +216,8 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   private readonly fallback = new Map<number, { address: string; port: number }>();
   private gatherPromise?: Promise<Candidate[]>;
   private readonly mediaPath = new Map<number, { base: Candidate; remote: { address: string; port: number } }>();
+  /** Per component, the peer addresses the a=alt engine verified (`SharedBases.trustMediaFrom`), by transportAddressKey. */
+  private readonly altTrusted = new Map<number, Set<string>>();
 
   constructor(private readonly opts: IceAgentOptions) {
     super();
@@ -804,12 +806,18 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
    * pairs ICE verified). For a peer without ICE (fallback address), only from its m/c address, or
    * from the one source that replaced it (symmetric RTP behind a NAT, RFC 4961 §3): after 5 packets
    * in a row from that source while none came from the m/c address, media is latched to it (sent
-   * there too). Everything else is counted and dropped. The draft's a=alt engine chooses its own
-   * paths (`setMediaPath`) and is not filtered here.
+   * there too). With the draft's a=alt engine (`setMediaPath`), once it chose a path for a
+   * component, media of that component only from the path's remote alternate or an address that
+   * passed the draft's checks (`trustMediaFrom`: an alternate we reached, or the source of an
+   * authenticated request we answered: draft-rosenberg-sipping-ice-01 §5.5, §5.6). Everything else is
+   * counted and dropped.
    */
   private onData(component: number, data: Buffer, from: TransportAddress, base: LocalBase): void {
     if (this.isClosed()) return;
-    if (this.mediaPath.size === 0) {
+    const altPath = this.mediaPath.get(component);
+    if (altPath) {
+      if (!sameAddress(altPath.remote, from) && !this.altTrusted.get(component)?.has(transportAddressKey(from))) return this.stranger(from);
+    } else if (this.mediaPath.size === 0) {
       if (this.started || this.restarted) {
         // A valid pair's remote, or a peer that sent us an authenticated check on this base (its own
         // check may have succeeded before ours: media it sends then is not a stranger's).
@@ -931,7 +939,15 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       },
       setMediaPath: (component, path) => {
         if (path) agent.mediaPath.set(component, { base: { ...path.base }, remote: { address: path.remote.address, port: path.remote.port } });
-        else agent.mediaPath.delete(component);
+        else {
+          agent.mediaPath.delete(component);
+          agent.altTrusted.delete(component);
+        }
+      },
+      trustMediaFrom: (component, address) => {
+        let set = agent.altTrusted.get(component);
+        if (!set) agent.altTrusted.set(component, (set = new Set()));
+        set.add(transportAddressKey({ address: normalizeAddress(address.address), port: address.port }));
       },
       releaseRelay: async (relay) => {
         const known = bases.relayBases.some((b) => b.candidate.component === relay.component && sameAddress(b.candidate, relay));

@@ -419,6 +419,8 @@ export class AltAgent extends TypedEmitter<AltAgentEvents> {
       return;
     }
     check.done = true;
+    // The peer answered from the address we checked: its media may come from there (draft §5.5).
+    this.bases.trustMediaFrom(check.component, check.remoteAddress);
     this.safeEmit('check', { component: check.component, remote: check.remote, base: check.base, result: 'succeeded' });
     this.log.debug(`alt: alternate ${check.remote.id} ${formatAddress(check.remoteAddress)} reachable from ${describeCandidate(check.base)} (mapped ${formatAddress(outcome.mapped)})`);
     this.learnPeerDerived(check, outcome.mapped);
@@ -494,6 +496,9 @@ export class AltAgent extends TypedEmitter<AltAgentEvents> {
       this.log.debug(`alt: rejected request on ${describeCandidate(base)}: ${result.code} ${result.reason}`);
       return true;
     }
+    // An authenticated request from `from` (it holds this dialog's credentials): the peer sends
+    // its media from there, whatever path we chose to send ours on (draft §5.6, one-way paths).
+    this.bases.trustMediaFrom(base.component, from);
     const local = this.locals.find((l) => l.alt.id === result.credential.id);
     if (local && local.reachedAt === undefined) {
       local.reachedAt = this.clock.now();

@@ -17,17 +17,18 @@ import {
   type URI,
 } from 'sip.js';
 import { Admission } from './admission.js';
-import { AllowedMethods } from 'sip.js/lib/core/user-agent-core/allowed-methods.js';
 import { normalizeAddress } from '../base/address.js';
 import type { Clock } from '../base/clock.js';
 import { systemClock } from '../base/clock.js';
 import { StateError, UsageError, errorMessage } from '../base/errors.js';
 import { TypedEmitter } from '../base/events.js';
 import type { Logger } from '../base/log.js';
-import { silentLogger } from '../base/log.js';
+import { errorStack, silentLogger } from '../base/log.js';
+import { offerProblem, warningHeader, type OfferProblem } from './warning.js';
 import { negotiateCodec, parseDescription } from '../sdp/offer-answer.js';
 import { MediaSession, type MediaEndpoints, type MediaOptions, type MediaSummary } from './session-description-handler.js';
 import { installSipJsAdapter } from './sipjs/install.js';
+import { allowHeaderLine, installAllowRewrite } from './sipjs/allow-header.js';
 import { ICEPHONE_VERSION } from '../version.js';
 import { checkSrtpOffer } from '../media/srtp-negotiation.js';
 import { notifyIsFinal, sipfragStatus, TRANSFER_FINAL_TIMEOUT_MS, type TransferOutcome } from './refer.js';
@@ -247,7 +248,7 @@ export class Call extends TypedEmitter<CallEvents> {
       parsed = parseDtmfInfoBody(type, info.request.body ?? '');
     } catch (e) {
       this.log.warn(`INFO with a bad DTMF body: ${errorMessage(e)}`);
-      void info.reject({ statusCode: 400, extraHeaders: ['Warning: 399 icephone "bad DTMF body"'] }).catch(() => undefined);
+      void info.reject({ statusCode: 400, extraHeaders: [warningHeader('bad DTMF body')] }).catch(() => undefined);
       return;
     }
     void info.accept().catch(() => undefined);
@@ -327,6 +328,8 @@ export class Call extends TypedEmitter<CallEvents> {
       },
       // Never sip.js's default (accept and follow into a leg nobody tracks): the Phone decides.
       onRefer: (referral) => this.safeEmit('refer-received', referral),
+      // In-dialog MESSAGE: refused as outside a dialog (sip.js would answer 200 and drop it).
+      onMessage: (message) => void message.reject({ statusCode: 405, extraHeaders: [allowHeaderLine()] }).catch(() => undefined),
     };
     session.stateChange.addListener((s) => {
       if (session !== this.currentSession) return;
@@ -600,13 +603,6 @@ function checkHeaderLine(line: string): void {
   if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*$/.test(line)) throw new UsageError(`not one header line: ${JSON.stringify(line)}`);
 }
 
-/** Rewrites the Allow header sip.js's Inviter wrote (without PRACK and UPDATE) on its INVITE. */
-function fixInviteAllow(inviter: Inviter): void {
-  const message = inviter.request as unknown as { extraHeaders: string[] };
-  const allow = `Allow: ${AllowedMethods.filter((m) => m !== 'REGISTER' && m !== 'SUBSCRIBE').join(',')}`;
-  message.extraHeaders = message.extraHeaders.map((h) => (/^allow\s*:/i.test(h) ? allow : h));
-}
-
 export interface PhoneEvents {
   /** An incoming call arrived (before it is answered). */
   incoming: [Call];
@@ -732,8 +728,15 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       },
       delegate: {
         onInvite: (invitation) => this.onInvite(invitation),
+        // RFC 3428 MESSAGE is not for icephone: 405 (RFC 3261 §8.2.1), not sip.js's silent 200.
+        onMessage: (message) => void message.reject({ statusCode: 405, extraHeaders: [allowHeaderLine()] }).catch(() => undefined),
+        // Not a registrar, no event packages: 405 with the Allow header §8.2.1 requires (sip.js omits it).
+        onRegisterRequest: (request) => request.reject({ statusCode: 405, extraHeaders: [allowHeaderLine()] }),
+        onSubscribeRequest: (request) => request.reject({ statusCode: 405, extraHeaders: [allowHeaderLine()] }),
       },
     });
+    // Allow on everything this user agent sends lists what it answers (./sipjs/allow-header.ts).
+    installAllowRewrite(this.ua.transport);
     // Every Request-URI user reaches our code; `restrictUser` is applied to INVITEs in onInvite, so
     // OPTIONS, REGISTER and the rest answer the same whatever the user (no user enumeration).
     this.acceptAnyRequestUri();
@@ -976,8 +979,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       extraHeaders: options.headers ? [...options.headers] : undefined,
       params: options.displayName !== undefined ? { fromDisplayName: options.displayName } : undefined,
     });
-    fixInviteAllow(inviter);
-    const call = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped, this.opts.transport ?? 'udp');
+        const call = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped, this.opts.transport ?? 'udp');
     if (options.media) call.useMedia(options.media);
     this.track(call);
     this.startInvite(call, inviter);
@@ -1038,14 +1040,12 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       this.ua,
       uri,
       (inviter) => {
-        fixInviteAllow(inviter);
         call.replaceSession(inviter);
         this.callBySession.set(inviter, call);
       },
     );
     const inviter = controller.createInviter();
-    fixInviteAllow(inviter);
-    call = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped, this.opts.transport ?? 'udp');
+        call = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped, this.opts.transport ?? 'udp');
     call.preconditions = controller;
     controller.attach(call);
     this.track(call);
@@ -1130,17 +1130,20 @@ export class Phone extends TypedEmitter<PhoneEvents> {
   }
 
   /** Why an INVITE's SDP offer is unusable, or undefined when it is fine (or absent: we then offer). */
-  private checkOffer(invitation: Invitation): string | undefined {
+  private checkOffer(invitation: Invitation): OfferProblem | undefined {
     const body = invitation.body;
     if (!body) return undefined;
     try {
       const remote = parseDescription(body);
-      if (!negotiateCodec(remote.codecs)) return 'no common codec (PCMU, PCMA)';
+      if (!negotiateCodec(remote.codecs)) return { wire: 'no common codec (PCMU, PCMA)', detail: 'no common codec (PCMU, PCMA)', expected: true };
       // RFC 4568: an SRTP offer we will not do, or a plain one when SRTP is mandatory, gets 488.
       checkSrtpOffer(this.opts.media?.srtp ?? 'off', remote, this.opts.media?.srtpAllowInsecureKeys === true || this.opts.transport === 'tls');
       return undefined;
     } catch (e) {
-      return errorMessage(e);
+      const problem = offerProblem(e);
+      // Not one of our typed errors: a bug. The stack goes to our log, never to the peer.
+      if (!problem.expected) this.log.error(`checking the offer of INVITE (Call-ID ${invitation.request.callId}) failed: ${errorStack(e)}`);
+      return problem;
     }
   }
 
@@ -1160,8 +1163,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
           extraHeaders: options.headers ? [...options.headers] : undefined,
           params: options.displayName !== undefined ? { fromDisplayName: options.displayName } : undefined,
         });
-        fixInviteAllow(inviter);
-        const next = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped, this.opts.transport ?? 'udp');
+                const next = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped, this.opts.transport ?? 'udp');
         if (options.media) next.useMedia(options.media);
         this.track(next);
         call.transferRecord = { direction: 'in', target, accepted: true, newCallId: next.callId };
@@ -1214,7 +1216,10 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       // (Bad Extension) response ... and MUST add an Unsupported header field" listing them.
       const reason = `420 Bad Extension: Require: ${unsupported.join(', ')} is not supported`;
       this.log.warn(`rejecting INVITE (Call-ID ${invitation.request.callId}) with ${reason}`);
-      void invitation.reject({ statusCode: 420, extraHeaders: [`Unsupported: ${unsupported.join(', ')}`] }).catch(() => undefined);
+      // Only option tags (RFC 3261 §25.1 token) are echoed back; anything else in Require is not one.
+      const tags = unsupported.filter((t) => /^[A-Za-z0-9\-.!%*_+`'~]+$/.test(t));
+      const headers = tags.length ? [`Unsupported: ${tags.join(', ')}`] : [warningHeader('Require holds no valid option tag')];
+      void invitation.reject({ statusCode: tags.length ? 420 : 400, extraHeaders: headers }).catch(() => undefined);
       this.safeEmit('rejected', invitation.request.callId, reason);
       return;
     }
@@ -1223,10 +1228,9 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       // RFC 3261 §21.4.26 / RFC 3264 §6: an offer we cannot use is answered 488, with a Warning
       // (RFC 3261 §20.43, code 399) saying why; the request is counted, not turned into a call.
       this.offersRejected++;
-      this.log.warn(`rejecting INVITE (Call-ID ${invitation.request.callId}) with 488: ${problem}`);
-      const text = problem.replace(/["\\\r\n]/g, ' ').slice(0, 200);
-      void invitation.reject({ statusCode: 488, extraHeaders: [`Warning: 399 icephone "${text}"`] }).catch(() => undefined);
-      this.safeEmit('rejected', invitation.request.callId, problem);
+      this.log.warn(`rejecting INVITE (Call-ID ${invitation.request.callId}) with 488: ${problem.detail}`);
+      void invitation.reject({ statusCode: 488, extraHeaders: [warningHeader(problem.wire)] }).catch(() => undefined);
+      this.safeEmit('rejected', invitation.request.callId, problem.detail);
       return;
     }
     let controller: IncomingPreconditions | undefined;

@@ -213,7 +213,7 @@ async function main(): Promise<number> {
       reports.set(t.name, await runInWorker(target, o, (n) => progress(target.name, n)));
       running.delete(t.name);
       const r = reports.get(t.name)!;
-      process.stderr.write(`fuzz: ${t.name} done, ${r.inputs} inputs in ${(r.elapsedMs / 1000).toFixed(1)} s, ${r.crashes} crashes, ${r.slow} slow, ${r.hangs} hangs\n`);
+      process.stderr.write(`fuzz: ${t.name} done, ${r.inputs} inputs in ${(r.elapsedMs / 1000).toFixed(1)} s, ${r.crashes} crashes, ${r.slow} slow, ${r.hangs} hangs; slowest ${r.slowestMs.toFixed(1)} ms: --replay ${r.slowestIndex}\n`);
     }
   }));
   const ordered = targets.map((t) => reports.get(t.name)!);

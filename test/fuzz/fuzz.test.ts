@@ -29,6 +29,7 @@ describe(`fuzz: every parser of network bytes, ${INPUTS} inputs each (make fuzz 
   it('covers the parsers issue 13 names', () => {
     expect(TARGETS.map((t) => t.name)).to.include.members([
       'sip-datagram', 'sip-stream', 'sdp-description', 'sdp-candidate', 'sdp-alt', 'sdp-preconditions', 'stun', 'turn-channel-data', 'rtp', 'rtcp', 'stun-stream',
+      'srtp', 'srtcp', 'sdp-crypto',
     ]);
   });
 
