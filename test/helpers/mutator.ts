@@ -45,14 +45,16 @@ const PACKET_AWARE_SHARE = 4;
 export class PacketMutator {
   private readonly mutators: Record<Exclude<PacketKind, 'garbage'>, Mutator>;
   private readonly maxMedia: number;
+  private readonly maxSip: number;
 
   /** @throws Error when a kind has no seed packet. */
   constructor(readonly seed: number, private readonly seeds: MutationSeeds, opts: PacketMutatorOptions = {}) {
     for (const kind of ['sip', 'stun', 'rtp', 'rtcp'] as const) if (seeds[kind].length === 0) throw new Error(`PacketMutator: no ${kind} seed packet`);
     this.maxMedia = opts.maxMediaLength ?? 1400;
+    this.maxSip = opts.maxSipLength ?? 8192;
     const limited = (target: FuzzTarget, maxLength: number): FuzzTarget => ({ ...target, maxLength });
     this.mutators = {
-      sip: new Mutator(limited(sipDatagramTarget, opts.maxSipLength ?? 8192), seeds.sip),
+      sip: new Mutator(limited(sipDatagramTarget, this.maxSip), seeds.sip),
       stun: new Mutator(limited(stunTarget, this.maxMedia), seeds.stun),
       rtp: new Mutator(limited(rtpTarget, this.maxMedia), seeds.rtp),
       rtcp: new Mutator(limited(rtcpTarget, this.maxMedia), seeds.rtcp),
@@ -66,8 +68,10 @@ export class PacketMutator {
     const seed = rng.pick(this.seeds[kind]);
     if (rng.below(16) < PACKET_AWARE_SHARE) {
       const out = this.packetAware(kind, seed, rng);
-      // Sometimes the engine's operators on top.
-      return rng.chance(0.3) ? this.mutators[kind].mutate(out, rng) : out;
+      // Sometimes the engine's operators on top (they cut to the limit themselves).
+      if (rng.chance(0.3)) return this.mutators[kind].mutate(out, rng);
+      const max = kind === 'sip' ? this.maxSip : this.maxMedia;
+      return out.length > max ? out.subarray(0, max) : out;
     }
     return this.mutators[kind].mutate(seed, rng);
   }
