@@ -8,7 +8,7 @@
  * What a user would check afterwards, and this test does:
  *  - both processes exit 0 (two-way media) and each prints its summary (the caller hangs up with
  *    SIGTERM, as Ctrl-C would, once the flood is over and media has flowed for 2 s more);
- *  - each recording holds the other side's tone, and is as long as the call (within 1 s);
+ *  - each recording holds the other side's tone, and is as long as the call (within 1.5 s);
  *  - the selected pair of each component is the one selected before the flood: one "selected pair"
  *    line per component on stderr (the agent logs every selection), and the summary's pair is it;
  *  - the counters of dropped input (summary `dropped`) together with the SIP responses the flood
@@ -16,7 +16,7 @@
  *    those the kernel dropped because a receive buffer was full (the `drops` column of
  *    /proc/net/udp for its sockets; on a busy machine that is half of them). The rest is input
  *    ignored by design: STUN indications, stray STUN and SIP responses, absorbed retransmissions;
- *  - at least a fifth of each phone's share reached it (thousands of datagrams, at the least);
+ *  - at least a tenth of each phone's share reached it (thousands of datagrams, at the least);
  *  - the resident set size (VmRSS, /proc/PID/status) of each process grows by at most 60 MB over
  *    its pre-flood value, sampled every 100 ms until it exits.
  *
@@ -58,8 +58,12 @@ const FLOOD_MS = 7000;
 const CALL_MAX_S = 45;
 /** Allowed RSS growth of each process over its pre-flood value. */
 const RSS_BOUND_BYTES = 60 * 1024 * 1024;
-/** |recording length - call duration| allowed: ICE takes a few hundred ms before the first packet plays out. */
-const RECORDING_TOLERANCE_MS = 1000;
+/**
+ * |recording length - call duration| allowed: the recording starts with the first packet, after
+ * the ICE checks (a few hundred ms; more on a busy machine). A recording stretched by a stranger's
+ * timestamps, or cut short, is off by seconds.
+ */
+const RECORDING_TOLERANCE_MS = 1500;
 const SOURCES = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6', '127.0.0.7', '127.0.0.8', '127.0.0.9'];
 
 interface PhoneTargets {
@@ -382,7 +386,8 @@ describe('e2e: a mutation flood during a call', function () {
       const counted = d.sipMalformed + d.mediaMalformed + d.stunUnauthorized + d.rtpMalformed + d.mediaFromStrangers + result.sipAnswers[p];
       const delivered = total - drops[p]!.total();
       process.stderr.write(`  ${phones[p].name}: ${delivered} of ${total} delivered, ${counted} of them counted (${(100 * counted / delivered).toFixed(1)}%)\n`);
-      expect(delivered, `${phones[p].name}: ${delivered} of ${total} reached it`).to.be.at.least(0.2 * total);
+      // Nearly all on an idle machine; a third or less when other tests keep both cores busy.
+      expect(delivered, `${phones[p].name}: ${delivered} of ${total} reached it`).to.be.at.least(0.1 * total);
       expect(counted, `${phones[p].name}: counted ${counted} of ${delivered} delivered (${JSON.stringify(d)}, ${result.sipAnswers[p]} SIP answers)`).to.be.at.least(0.8 * delivered);
       // RTP and RTCP from strangers are counted as such (the kernel's drops hit every kind alike).
       const mediaDelivered = ((result.sent[p]![2]! + result.sent[p]![3]!) * delivered) / total;
