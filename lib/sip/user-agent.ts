@@ -26,6 +26,7 @@ import type { Logger } from '../base/log.js';
 import { errorStack, silentLogger } from '../base/log.js';
 import { offerProblem, warningHeader, type OfferProblem } from './warning.js';
 import { negotiateCodec, parseDescription } from '../sdp/offer-answer.js';
+import { DEFAULT_TIMERS } from './retransmission.js';
 import { MediaSession, type MediaEndpoints, type MediaOptions, type MediaSummary } from './session-description-handler.js';
 import { installSipJsAdapter } from './sipjs/install.js';
 import { allowHeaderLine, installAllowRewrite } from './sipjs/allow-header.js';
@@ -141,6 +142,12 @@ export interface CallSummary {
   /** Bad input counted and dropped while the call lived (SIP: whole phone; media: this call's sockets). */
   dropped: { sipMalformed: number; mediaMalformed: number; stunUnauthorized: number; stunRateLimited: number; rtpMalformed: number; sdpLines: number; srtp: number; mediaFromStrangers: number; rtpUnconfirmed: number };
 }
+
+/**
+ * How long `Phone.stop()` waits for the ACKs of 300-699 finals to INVITE still being retransmitted
+ * (RFC 3261 §17.2.1 Timer G), ms: 16·T1 (T1 = 500 ms), i.e. five copies of each final.
+ */
+const FINAL_ACK_WAIT_MS = 16 * DEFAULT_TIMERS.T1;
 
 /** Options of one outgoing call (`Phone.call`). */
 export interface CallOptions {
@@ -1111,8 +1118,11 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     await within(3000, this.untilByesAnswered());
     // Likewise a 300-699 final to an INVITE (a 580 Precondition Failure, a 486) is retransmitted by
     // Timer G in our transport until its ACK (RFC 3261 §17.2.1): closing the transport first would
-    // leave a caller that lost it waiting for its own timers. Bounded by Timer H (64·T1).
-    await this.getTransport()?.whenFinalResponsesAcknowledged();
+    // leave a caller that lost it waiting for its own timers. Waited for at most 16·T1, long enough
+    // for the copies Timer G sends at 0, T1, 3·T1, 7·T1 and 15·T1, not until Timer H (64·T1): finals
+    // to strangers (every INVITE of a flood that parses gets one) never see an ACK, and each would
+    // keep a stopping phone up for 32 s after it was sent (for ever under a sustained flood).
+    await within(FINAL_ACK_WAIT_MS, this.getTransport()?.whenFinalResponsesAcknowledged() ?? Promise.resolve());
     await Promise.race([this.ua.stop(), new Promise((r) => this.clock.setTimer(3000, () => r(undefined)))]);
   }
 
