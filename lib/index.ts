@@ -2,7 +2,7 @@
 export {
   Phone, Call, type PhoneOptions, type CallSummary, type CallEvents, type PhoneEvents, type CallOptions, type AnswerOptions, type RemoteParty,
 } from './sip/user-agent.js';
-export { MediaSession, type MediaOptions, type MediaSummary, type MediaEndpoints, type MediaEvents, type HoldPeriod } from './sip/session-description-handler.js';
+export { MediaSession, type MediaOptions, type MediaSummary, type MediaEndpoints, type MediaEvents, type HoldPeriod } from './media/media-session.js';
 export type { SipTraceFn } from './sip/transport.js';
 export { type Logger, type LogLevel, StderrLogger, silentLogger } from './base/log.js';
 export {

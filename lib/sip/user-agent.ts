@@ -17,6 +17,7 @@ import {
   type URI,
 } from 'sip.js';
 import { Admission } from './admission.js';
+import { GlareError } from '../media/offer-answer-state.js';
 import { AllowedMethods } from 'sip.js/lib/core/user-agent-core/allowed-methods.js';
 import { normalizeAddress } from '../base/address.js';
 import type { Clock } from '../base/clock.js';
@@ -26,7 +27,7 @@ import { TypedEmitter } from '../base/events.js';
 import type { Logger } from '../base/log.js';
 import { silentLogger } from '../base/log.js';
 import { negotiateCodec, parseDescription } from '../sdp/offer-answer.js';
-import { MediaSession, type MediaEndpoints, type MediaOptions, type MediaSummary } from './session-description-handler.js';
+import { MediaSession, type MediaEndpoints, type MediaOptions, type MediaSummary } from '../media/media-session.js';
 import { installSipJsAdapter } from './sipjs/install.js';
 import { ICEPHONE_VERSION } from '../version.js';
 import { checkSrtpOffer } from '../media/srtp-negotiation.js';
@@ -1202,8 +1203,10 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     media.answerUpdateOffer(update.offer.content).then(
       (sdp) => update.accept({ body: { contentType: 'application/sdp', content: sdp } }),
       (e) => {
-        this.log.warn(`488 to UPDATE: ${errorMessage(e)}`);
-        update.reject({ statusCode: 488 });
+        // RFC 3311 §5.2: an offer crossing ours gets 491; one we cannot use 488.
+        const status = e instanceof GlareError ? 491 : 488;
+        this.log.warn(`${status} to UPDATE: ${errorMessage(e)}`);
+        update.reject({ statusCode: status });
       },
     );
   }

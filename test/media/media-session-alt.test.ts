@@ -9,7 +9,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { encodeLegacySuccessResponse, judgeLegacyRequest } from '../../lib/stun/legacy.js';
 import { StunMessage } from '../../lib/stun/message.js';
-import { MediaSession } from '../../lib/sip/session-description-handler.js';
+import { MediaSession } from '../../lib/media/media-session.js';
 
 interface Peer {
   socket: Socket;
