@@ -1,9 +1,13 @@
 /** icephone public API: what a PBX gateway imports. */
 export {
-  Phone, Call, type PhoneOptions, type CallSummary, type CallEvents, type PhoneEvents, type CallOptions, type AnswerOptions, type RemoteParty,
+  Phone, Call, type PhoneOptions, type SipTransportProtocol, type CallSummary, type CallEvents, type PhoneEvents, type CallOptions, type AnswerOptions, type RemoteParty,
 } from './sip/user-agent.js';
 export { MediaSession, type MediaOptions, type MediaSummary, type MediaEndpoints, type MediaEvents, type HoldPeriod } from './media/media-session.js';
 export type { SipTraceFn } from './sip/transport.js';
+export type { SipTlsOptions } from './net/tcp-framing.js';
+export { checkSipServerIdentity, TlsIdentityError } from './net/sip-tls-identity.js';
+export type { DigestAlgorithm, DigestServerOptions, DigestServerStats, DigestVerdict } from './sip/digest-server.js';
+export type { GateDecision } from './sip/request-gate.js';
 export { type Logger, type LogLevel, StderrLogger, silentLogger } from './base/log.js';
 export {
   type AudioSource, ToneSource, SilenceSource, BufferSource, createSource, createWavSource, SOURCE_SAMPLE_RATE,

@@ -1,3 +1,4 @@
+import { errorStack, escapeControls } from './log.js';
 import { EventEmitter } from 'node:events';
 
 /**
@@ -37,7 +38,7 @@ export class TypedEmitter<Events extends { [K in keyof Events]: any[] }> {
     try {
       this.emitter.emit(event, ...args);
     } catch (e) {
-      process.stderr.write(`icephone: listener for '${event}' threw: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.stderr.write(`icephone: listener for '${event}' threw: ${escapeControls(errorStack(e), true)}\n`);
     }
   }
 

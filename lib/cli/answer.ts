@@ -5,7 +5,7 @@
  * with `--drain`, SIGTERM lets the calls in progress finish first). `--max-concurrent N` bounds the
  * calls in progress (503 beyond).
  */
-import { COMMON_USAGE, parseCommon, parseCount, parseSeconds } from './options.js';
+import { answerAuthFrom, COMMON_USAGE, parseCommon, parseCount, parseSeconds } from './options.js';
 import { handleSignals, startPhone } from './run-phone.js';
 
 export const ANSWER_USAGE = `usage: icephone answer --listen HOST:PORT [options]\n` + COMMON_USAGE;
@@ -19,7 +19,16 @@ export async function runAnswer(argv: string[]): Promise<number> {
   if (positionals.length) throw new (await import('../base/errors.js')).UsageError(`unexpected argument '${positionals[0]}'`);
   const durationSec = parseSeconds(values.duration, '--duration');
   const maxCalls = parseCount(values['max-calls'], '--max-calls');
-  const ctx = await startPhone(values);
+  const auth = answerAuthFrom(values);
+  const ctx = await startPhone(values, { answering: true }, auth ? { auth } : {});
+  if (auth) {
+    ctx.out.line(`sip: digest authentication on (realm "${auth.realm ?? 'icephone'}"): every out-of-dialog request is challenged`);
+    ctx.phone.on('auth', (d) => {
+      const v = d.verdict;
+      if (v.action === 'refuse' && v.newlyBlocked) ctx.out.line(`sip: auth: rate limit: ${v.why} (403)`);
+      else if (v.action === 'challenge' && v.failure) ctx.out.line(`sip: auth: ${d.method} from ${d.source} failed: ${v.why}`);
+    });
+  }
   let answered = 0;
   let reported = 0;
   const reports: Promise<unknown>[] = [];
@@ -52,6 +61,10 @@ export async function runAnswer(argv: string[]): Promise<number> {
   await Promise.allSettled(reports);
   await ctx.transfersReported();
   await ctx.phone.stop();
+  const stats = ctx.phone.authStats;
+  if (stats) {
+    ctx.out.line(`sip: auth: ${stats.challenged} challenged, ${stats.accepted} accepted, ${stats.failed} failed, ${stats.stale} stale, ${stats.refused} refused (rate limit), ${stats.sourcesBlocked} sources blocked`);
+  }
   const status = ctx.exitStatus();
   if (status !== 0) process.stderr.write(`icephone: ${ctx.failureReason()}\n`);
   return status;

@@ -20,7 +20,10 @@ export async function runCall(argv: string[]): Promise<number> {
   if (!/^sips?:[^@\s]*@?[^\s]+$/i.test(target)) throw new UsageError(`not a SIP URI: '${target}'`);
   const durationSec = parseSeconds(values.duration, '--duration') ?? 5;
   if (values['max-calls'] !== undefined) throw new UsageError('--max-calls applies to icephone answer only');
-  const ctx = await startPhone(values);
+  if (values['auth-realm'] !== undefined || values['auth-max-failures'] !== undefined || values['auth-algorithms'] !== undefined) {
+    throw new UsageError('--auth-realm/--auth-max-failures/--auth-algorithms apply to icephone answer only');
+  }
+  const ctx = await startPhone(values, { target });
   const call = ctx.phone.call(target);
   call.on('alerting', () => ctx.out.line('sip: ringing'));
   const hangUpAfterDuration = (c: typeof call) => c.on('established', () => {

@@ -5,6 +5,8 @@
  * (one line on stderr saying why).
  */
 import { UsageError, errorMessage } from '../base/errors.js';
+import { escapeControls } from '../base/log.js';
+import { installLastResortHandlers } from './last-resort.js';
 import { runAnswer } from './answer.js';
 import { runCall } from './call.js';
 import { runSdp } from './sdp.js';
@@ -38,12 +40,8 @@ async function main(argv: string[]): Promise<number> {
 }
 
 // Last line of defence: a bug reached by some input must not take a live call down with it.
-// The error is reported (one line) and counted; protocol code already drops bad input itself.
-let internalErrors = 0;
-process.on('uncaughtException', (e) => {
-  internalErrors++;
-  process.stderr.write(`icephone: internal error #${internalErrors} (continuing): ${errorMessage(e).split('\n')[0]}\n`);
-});
+// The error is reported with its stack and counted; protocol code already drops bad input itself.
+installLastResortHandlers();
 
 main(process.argv.slice(2)).then(
   (code) => {
@@ -53,10 +51,10 @@ main(process.argv.slice(2)).then(
   },
   (e) => {
     if (e instanceof UsageError) {
-      process.stderr.write(`icephone: ${e.message}\n`);
+      process.stderr.write(`icephone: ${escapeControls(e.message)}\n`);
       process.exit(2);
     }
-    process.stderr.write(`icephone: ${errorMessage(e).split('\n')[0]}\n`);
+    process.stderr.write(`icephone: ${escapeControls(errorMessage(e).split('\n')[0] ?? '')}\n`);
     process.exit(1);
   },
 );

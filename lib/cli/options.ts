@@ -13,6 +13,7 @@ import { parseIceServerUri, resolveIceServer, resolveServerAddress } from '../tu
 import { EphemeralCredentialProvider } from '../turn/credentials.js';
 import type { TurnServer } from '../ice/relay.js';
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { isSdpFormatSetting } from '../sdp/format.js';
 import type { AltCandidate } from '../ice/alternate.js';
@@ -38,10 +39,18 @@ function testExtraAlternatesFromEnv(value: string | undefined): AltCandidate[] |
 /** The options `call` and `answer` share, for their --help. */
 export const COMMON_USAGE = `common options:
   --listen HOST:PORT             SIP address to bind (port 0: any); media binds on the same IP (0.0.0.0: every interface)
-  --transport udp|tcp            SIP transport (default udp)
+  --transport udp|tcp|tls        SIP transport (default udp; tls when a sips: URI is given: target, --register, --outbound-proxy)
+  --tls-cert FILE --tls-key FILE our certificate (chain) and key, PEM (answer over TLS: required; call: offered to servers that ask)
+  --tls-ca FILE                  trust anchors (PEM) for the server's certificate (default: the system's CAs)
+  --tls-insecure                 do not check the server's certificate (chain, RFC 5922 identity); warns once
   --user NAME                    our user part (answer: accept only this user)
   --register sip:AOR             REGISTER with the AOR's registrar (or --registrar sip:HOST:PORT)
   --outbound-proxy sip:HOST:PORT send every request through this proxy; --auth-user/--auth-pass for digest
+  --auth-user U --auth-pass P    digest credentials: call answers a challenge with them; answer (without --register)
+                                 challenges every incoming request with them (RFC 3261 §22.4, SHA-256 and MD5)
+  --auth-realm R  --auth-max-failures N   answer: realm (default icephone); failed attempts per source
+                                 before a 403 and 60 s of no answers to that source (default 5)
+  --auth-algorithms LIST         answer: digest algorithms challenged with, preferred first (default SHA-256,MD5)
   --stun stun:HOST[:PORT]        server-reflexive candidates (repeatable)
   --turn turn:HOST[:PORT][?transport=udp|tcp] | turns:HOST[:PORT]   relayed candidates (repeatable, in order)
   --turn-user U --turn-pass P | --turn-secret S   TURN credentials (long-term, or coturn use-auth-secret)
@@ -53,7 +62,7 @@ export const COMMON_USAGE = `common options:
   --play tone:HZ|silence|FILE.wav  --record FILE.wav  --codec PCMU|PCMA (repeatable)  --no-rtcp-mux
   --srtp off|optional|mandatory  SRTP keyed by SDES a=crypto (RFC 3711/4568; default off): optional offers RTP/AVP
                                  with a=crypto and falls back, mandatory offers RTP/SAVP and refuses plain peers
-  --srtp-allow-insecure-keys     allow SDES keys over non-TLS signalling (RFC 4568 §8.3 says not to)
+  --srtp-allow-insecure-keys     allow SDES keys over UDP/TCP signalling (RFC 4568 §8.3 says not to; not needed over TLS)
   --no-rtcp                      no RTCP: one component without rtcp-mux
   --ice-lite                     run as an ICE-lite agent (RFC 8445 §2.5: host candidates only, answers checks, a=ice-lite)
   --media-address IP (repeatable)  --ice-timeout SECONDS
@@ -71,7 +80,11 @@ export const COMMON_USAGE = `common options:
 
 export const COMMON_OPTIONS = {
   listen: { type: 'string' },
-  transport: { type: 'string', default: 'udp' },
+  transport: { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'tls-insecure': { type: 'boolean', default: false },
   user: { type: 'string' },
   stun: { type: 'string', multiple: true },
   turn: { type: 'string', multiple: true },
@@ -111,6 +124,9 @@ export const COMMON_OPTIONS = {
   'outbound-proxy': { type: 'string' },
   'auth-user': { type: 'string' },
   'auth-pass': { type: 'string' },
+  'auth-realm': { type: 'string' },
+  'auth-max-failures': { type: 'string' },
+  'auth-algorithms': { type: 'string' },
   trace: { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
   quiet: { type: 'boolean', short: 'q', default: false },
@@ -177,11 +193,89 @@ export function parseCount(value: string | undefined, flag: string): number | un
   return n;
 }
 
-/** Turns validated flags into PhoneOptions (resolving STUN server names). @throws UsageError */
-export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptions> {
+/** Reads a PEM file given by `flag`. @throws UsageError naming the file and why. */
+function readPem(file: string, flag: string, what: RegExp, description: string): Buffer {
+  let data: Buffer;
+  try {
+    data = readFileSync(file);
+  } catch (e) {
+    throw new UsageError(`${flag}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`);
+  }
+  if (!what.test(data.toString('latin1'))) throw new UsageError(`${flag}: ${file} holds no PEM ${description}`);
+  return data;
+}
+
+/**
+ * `--tls-cert/--tls-key/--tls-ca/--tls-insecure` into the Phone's TLS options, checked with
+ * node:tls (a key that does not fit its certificate is a usage error).
+ * @throws UsageError with a one-line reason.
+ */
+export function tlsOptionsFrom(values: ParsedValues, transport: string, answering: boolean): PhoneOptions['tls'] {
+  const certFile = values['tls-cert'];
+  const keyFile = values['tls-key'];
+  const caFile = values['tls-ca'];
+  const given = certFile !== undefined || keyFile !== undefined || caFile !== undefined || values['tls-insecure'];
+  if (transport !== 'tls') {
+    if (given) throw new UsageError('--tls-cert/--tls-key/--tls-ca/--tls-insecure need --transport tls');
+    return undefined;
+  }
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  if (answering && certFile === undefined) throw new UsageError('--transport tls: answering needs --tls-cert FILE and --tls-key FILE');
+  const cert = certFile !== undefined ? readPem(certFile, '--tls-cert', /-----BEGIN CERTIFICATE-----/, 'certificate') : undefined;
+  const key = keyFile !== undefined ? readPem(keyFile, '--tls-key', /-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/, 'private key') : undefined;
+  const ca = caFile !== undefined ? readPem(caFile, '--tls-ca', /-----BEGIN CERTIFICATE-----/, 'certificate') : undefined;
+  try {
+    createSecureContext({ cert, key, ca });
+  } catch (e) {
+    const which = ca && !cert ? '--tls-ca' : '--tls-cert/--tls-key';
+    throw new UsageError(`${which}: unusable: ${errorMessage(e).split('\n')[0]}`);
+  }
+  return { cert, key, ca, verify: !values['tls-insecure'] };
+}
+
+/**
+ * Server-side digest authentication from `--auth-user/--auth-pass` for `icephone answer` (RFC 3261
+ * §22.4): undefined without them, or with `--register` (they are then the registrar's credentials).
+ * @throws UsageError for one without the other, an empty one, or a bad `--auth-realm`/`--auth-max-failures`.
+ */
+export function answerAuthFrom(values: ParsedValues): PhoneOptions['auth'] {
+  const username = values['auth-user'];
+  const password = values['auth-pass'];
+  const realm = values['auth-realm'];
+  const maxFailures = parseCount(values['auth-max-failures'], '--auth-max-failures');
+  const algorithmList = values['auth-algorithms'];
+  if ((username === undefined && password === undefined) || values.register) {
+    if (realm !== undefined || maxFailures !== undefined || algorithmList !== undefined) throw new UsageError('--auth-realm/--auth-max-failures/--auth-algorithms need --auth-user and --auth-pass (without --register)');
+    return undefined;
+  }
+  if (username === undefined || password === undefined) throw new UsageError('--auth-user and --auth-pass go together');
+  const algorithms = algorithmList?.split(',').map((a) => a.trim().toUpperCase());
+  for (const a of algorithms ?? []) if (a !== 'SHA-256' && a !== 'MD5') throw new UsageError(`--auth-algorithms: expected SHA-256 and/or MD5, got '${a}'`);
+  if (!username || !password) throw new UsageError('--auth-user and --auth-pass may not be empty');
+  if (realm === '') throw new UsageError('--auth-realm may not be empty');
+  if (/["\\\r\n]/.test(username) || (realm !== undefined && /["\\\r\n]/.test(realm))) throw new UsageError('--auth-user/--auth-realm: no quotes, backslashes or line breaks');
+  return {
+    username, password,
+    ...(realm !== undefined ? { realm } : {}),
+    ...(maxFailures !== undefined ? { maxFailures } : {}),
+    ...(algorithms ? { algorithms: algorithms as Array<'SHA-256' | 'MD5'> } : {}),
+  };
+}
+
+/**
+ * Turns validated flags into PhoneOptions (resolving STUN server names).
+ * `context.target`: the URI `call` will call (a sips: URI makes the transport TLS, RFC 5630 §3.1.3);
+ * `context.answering`: `answer` (TLS then needs a certificate).
+ * @throws UsageError
+ */
+export async function phoneOptionsFrom(values: ParsedValues, context: { target?: string; answering?: boolean } = {}): Promise<PhoneOptions> {
   const listen = parseHostPort(values.listen, '--listen');
-  const transport = values.transport;
-  if (transport !== 'udp' && transport !== 'tcp') throw new UsageError(`--transport: expected udp or tcp, got '${transport}'`);
+  // RFC 5630 §3.1.3: a sips: URI (the target, or --register/--registrar/--outbound-proxy) is reached over TLS.
+  const sipsUris = [context.target, values.register, values.registrar, values['outbound-proxy']].filter((u): u is string => u !== undefined && /^sips:/i.test(u));
+  const transport = values.transport ?? (sipsUris.length > 0 ? 'tls' : 'udp');
+  if (transport !== 'udp' && transport !== 'tcp' && transport !== 'tls') throw new UsageError(`--transport: expected udp, tcp or tls, got '${transport}'`);
+  if (sipsUris.length > 0 && transport !== 'tls') throw new UsageError(`a sips: URI is reached over TLS only (RFC 5630): drop --transport ${transport} or use --transport tls (${sipsUris[0]})`);
+  const tls = tlsOptionsFrom(values, transport, context.answering === true);
   const stunServers = [];
   for (const s of values.stun ?? []) {
     const u = parseIceServerUri(s.includes(':') && !/^stuns?:/.test(s) && !/^turns?:/.test(s) ? `stun:${s}` : s);
@@ -194,8 +288,8 @@ export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptio
   if (policy === 'relay' && turnServers.length === 0) throw new UsageError('--ice-transport relay needs at least one --turn server');
   const srtp = values.srtp;
   if (srtp !== 'off' && srtp !== 'optional' && srtp !== 'mandatory') throw new UsageError(`--srtp: expected off, optional or mandatory, got '${srtp}'`);
-  if (srtp !== 'off' && !values['srtp-allow-insecure-keys']) {
-    throw new UsageError('--srtp puts SDES keys in the SDP: they need TLS signalling (RFC 4568 §8.3), which icephone does not have yet; add --srtp-allow-insecure-keys to send them anyway');
+  if (srtp !== 'off' && transport !== 'tls' && !values['srtp-allow-insecure-keys']) {
+    throw new UsageError(`--srtp puts SDES keys in the SDP: they need TLS signalling (RFC 4568 §8.3), not ${transport}; use --transport tls, or add --srtp-allow-insecure-keys to send them anyway`);
   }
   const relayFamily = values['relay-family'];
   const turnFamilies: Array<'IPv4' | 'IPv6'> | undefined = relayFamily === 'ipv4' ? undefined : relayFamily === 'ipv6' ? ['IPv6'] : relayFamily === 'both' ? ['IPv4', 'IPv6'] : undefined;
@@ -240,6 +334,7 @@ export async function phoneOptionsFrom(values: ParsedValues): Promise<PhoneOptio
     listen,
     maxCallsInProgress: parseCount(values['max-concurrent'], '--max-concurrent'),
     transport,
+    ...(tls ? { tls } : {}),
     register: values.register,
     registrar: values.registrar,
     outboundProxy: values['outbound-proxy'],

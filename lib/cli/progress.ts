@@ -2,6 +2,7 @@
  * Human-readable live progress on stderr: candidates gathered, checks, the selected pair,
  * packets per second. Machine-readable output (`--json`) goes to stdout elsewhere.
  */
+import { escapeControls } from '../base/log.js';
 import { describeCandidate } from '../ice/candidate.js';
 import { formatAddress } from '../net/socket.js';
 import type { Call, CallSummary } from '../sip/user-agent.js';
@@ -12,7 +13,8 @@ export interface Progress {
 }
 
 export function stderrProgress(quiet: boolean): Progress {
-  return { line: (t) => { if (!quiet) process.stderr.write(`${t}\n`); } };
+  // Progress lines quote the peer's candidates, reasons and URIs: control bytes are escaped (lib/base/log.ts).
+  return { line: (t) => { if (!quiet) process.stderr.write(`${escapeControls(t)}\n`); } };
 }
 
 /** Reports a call's media progress until it ends. */

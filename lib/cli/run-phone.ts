@@ -4,8 +4,8 @@
  * stdout), and turns the outcome into an exit status.
  */
 import { errorMessage } from '../base/errors.js';
-import { StderrLogger, scrub } from '../base/log.js';
-import { Phone, type Call, type CallSummary } from '../sip/user-agent.js';
+import { StderrLogger, escapeControls, scrub } from '../base/log.js';
+import { Phone, type Call, type CallSummary, type PhoneOptions } from '../sip/user-agent.js';
 import { parseSeconds, phoneOptionsFrom, type ParsedValues } from './options.js';
 import { UsageError } from '../base/errors.js';
 import { maskCryptoKeys } from '../sdp/crypto-attributes.js';
@@ -25,8 +25,13 @@ export interface RunContext {
   transfersReported(): Promise<void>;
 }
 
-export async function startPhone(values: ParsedValues): Promise<RunContext> {
-  const options = await phoneOptionsFrom(values);
+/**
+ * `context`: as phoneOptionsFrom's (the target of `call`; `answering` for `answer`); `extra` adds
+ * subcommand-specific PhoneOptions (answer: `auth`).
+ */
+export async function startPhone(values: ParsedValues, context: { target?: string; answering?: boolean } = {}, extra: Partial<PhoneOptions> = {}): Promise<RunContext> {
+  const options = { ...(await phoneOptionsFrom(values, context)), ...extra };
+  if (options.tls?.verify === false) process.stderr.write('icephone: warning: --tls-insecure: the server\'s TLS certificate is not checked (anyone on the path can read the SIP and the SRTP keys)\n');
   const out = stderrProgress(values.quiet);
   const log = new StderrLogger(values.verbose ? 'debug' : values.quiet ? 'error' : 'warn');
   const phone = await Phone.start({
@@ -35,8 +40,9 @@ export async function startPhone(values: ParsedValues): Promise<RunContext> {
     trace: values.trace
       ? (direction, text, peer, protocol) => {
           const arrow = direction === 'send' ? `>>> to ${formatAddress(peer)}` : `<<< from ${formatAddress(peer)}`;
-          // SDES keys (a=crypto inline:) never reach the trace (RFC 4568 §8.3).
-          process.stderr.write(scrub(maskCryptoKeys(`${arrow} (${protocol})\n${text.replace(/\r\n/g, '\n')}\n`)));
+          // SDES keys (a=crypto inline:) never reach the trace (RFC 4568 §8.3); control bytes in the
+          // message (ESC, C0/C1, DEL, a CR that ends no line) are escaped, line breaks kept.
+          process.stderr.write(escapeControls(scrub(maskCryptoKeys(`${arrow} (${protocol})\n${text.replace(/\r\n/g, '\n')}\n`)), true));
         }
       : undefined,
   });

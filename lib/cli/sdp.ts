@@ -4,6 +4,7 @@
  * What the converter accepted but deviates from the draft's grammar (an integer qvalue rank, an
  * address joined to its port, a candidate with no alt form) is reported on stderr, one line each.
  */
+import { escapeControls } from '../base/log.js';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../base/errors.js';
 import { convertSdp } from '../sdp/convert.js';
@@ -38,7 +39,7 @@ export async function runSdp(argv: string[], io: SdpIo = { input: process.stdin,
   const to = values.to;
   if (to !== 'ice' && to !== 'alt' && to !== 'both') throw new UsageError(`--to: expected ice, alt or both, got '${to ?? ''}'`);
   const input = await readAll(io.input);
-  const output = convertSdp(input, to, { onWarning: (w) => io.stderr.write(`icephone: line ${w.line}: ${w.message} (${w.code})\n`) });
+  const output = convertSdp(input, to, { onWarning: (w) => io.stderr.write(`icephone: line ${w.line}: ${escapeControls(w.message)} (${w.code})\n`) });
   io.stdout.write(output);
   return 0;
 }

@@ -11,6 +11,7 @@ import { computePriority, describeCandidate, type Candidate, type CandidateType 
 import type { CandidatePair, CandidatePairInfo, IceRole } from './candidate-pair.js';
 import { CheckList, type ScheduledCheck } from './checklist.js';
 import { CheckResponder } from './check-responder.js';
+import { ErrorResponseLimiter, type ErrorResponseLimits } from '../stun/error-response-limiter.js';
 import { CheckSender, type CheckRecord, type CheckResult } from './check-sender.js';
 import { ICE_CHARS, encodeKeepalive, judgeCheckResponse } from './connectivity-check.js';
 import { ConsentFreshness } from './consent.js';
@@ -49,6 +50,11 @@ export interface IceAgentOptions {
   lite?: boolean;
   clock?: Clock;
   log?: Logger;
+  /**
+   * Rate limit for error responses to checks that did not authenticate (400/401), per source address
+   * and overall; defaults in DEFAULT_ERROR_RESPONSE_LIMITS (4 at once and 2/s per source, 20 and 10/s in all).
+   */
+  errorResponseLimits?: Partial<ErrorResponseLimits>;
   /** Restrict host candidates to these local IPs; default every usable interface (lib/net/interfaces.ts). */
   addresses?: string[];
   /** Also gather on loopback when no `addresses` given. */
@@ -114,6 +120,8 @@ export interface IceAgentStats {
   integrityFailures: number;
   roleConflicts: number;
   unauthorized401Sent: number;
+  /** Unauthenticated checks left unanswered: the error response rate limit (stun/error-response-limiter.ts) was reached. */
+  errorResponsesSuppressed: number;
   /** Unsigned 400/401 responses to our checks, discarded (RFC 8489 §6.3.4). */
   unauthenticatedErrorsDropped: number;
   /** Checks that arrived on a host socket under transport policy 'relay', dropped. */
@@ -169,7 +177,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   /** Why the agent went 'failed' (check timeout, every pair failed, consent expired). */
   failureReason?: string;
   readonly stats: IceAgentStats = {
-    checksSent: 0, checksReceived: 0, responsesReceived: 0, malformedDropped: 0, integrityFailures: 0, roleConflicts: 0, unauthorized401Sent: 0,
+    checksSent: 0, checksReceived: 0, responsesReceived: 0, malformedDropped: 0, integrityFailures: 0, roleConflicts: 0, unauthorized401Sent: 0, errorResponsesSuppressed: 0,
     unauthenticatedErrorsDropped: 0, policyDropped: 0, consentChecksSent: 0, sendsBlockedByConsent: 0, mediaFromStrangers: 0,
   };
 
@@ -208,6 +216,8 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   private readonly fallback = new Map<number, { address: string; port: number }>();
   private gatherPromise?: Promise<Candidate[]>;
   private readonly mediaPath = new Map<number, { base: Candidate; remote: { address: string; port: number } }>();
+  /** Per component, the peer addresses the a=alt engine verified (`SharedBases.trustMediaFrom`), by transportAddressKey. */
+  private readonly altTrusted = new Map<number, Set<string>>();
 
   constructor(private readonly opts: IceAgentOptions) {
     super();
@@ -256,7 +266,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       relay: (r) => this.safeEmit('relay', r),
     });
     this.sender = new CheckSender(this.transactions, this.clock, this.log, this.stats, (record, result) => this.onCheckResult(record, result));
-    this.responder = new CheckResponder(this.stats, this.log);
+    this.responder = new CheckResponder(this.stats, this.log, new ErrorResponseLimiter(this.clock, opts.errorResponseLimits));
     const consentChecks = !this.lite && (opts.consent ?? true);
     this.consent = new ConsentFreshness({
       clock: this.clock,
@@ -796,12 +806,18 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
    * pairs ICE verified). For a peer without ICE (fallback address), only from its m/c address, or
    * from the one source that replaced it (symmetric RTP behind a NAT, RFC 4961 §3): after 5 packets
    * in a row from that source while none came from the m/c address, media is latched to it (sent
-   * there too). Everything else is counted and dropped. The draft's a=alt engine chooses its own
-   * paths (`setMediaPath`) and is not filtered here.
+   * there too). With the draft's a=alt engine (`setMediaPath`), once it chose a path for a
+   * component, media of that component only from the path's remote alternate or an address that
+   * passed the draft's checks (`trustMediaFrom`: an alternate we reached, or the source of an
+   * authenticated request we answered: draft-rosenberg-sipping-ice-01 §5.5, §5.6). Everything else is
+   * counted and dropped.
    */
   private onData(component: number, data: Buffer, from: TransportAddress, base: LocalBase): void {
     if (this.isClosed()) return;
-    if (this.mediaPath.size === 0) {
+    const altPath = this.mediaPath.get(component);
+    if (altPath) {
+      if (!sameAddress(altPath.remote, from) && !this.altTrusted.get(component)?.has(transportAddressKey(from))) return this.stranger(from);
+    } else if (this.mediaPath.size === 0) {
       if (this.started || this.restarted) {
         // A valid pair's remote, or a peer that sent us an authenticated check on this base (its own
         // check may have succeeded before ours: media it sends then is not a stranger's).
@@ -923,7 +939,15 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       },
       setMediaPath: (component, path) => {
         if (path) agent.mediaPath.set(component, { base: { ...path.base }, remote: { address: path.remote.address, port: path.remote.port } });
-        else agent.mediaPath.delete(component);
+        else {
+          agent.mediaPath.delete(component);
+          agent.altTrusted.delete(component);
+        }
+      },
+      trustMediaFrom: (component, address) => {
+        let set = agent.altTrusted.get(component);
+        if (!set) agent.altTrusted.set(component, (set = new Set()));
+        set.add(transportAddressKey({ address: normalizeAddress(address.address), port: address.port }));
       },
       releaseRelay: async (relay) => {
         const known = bases.relayBases.some((b) => b.candidate.component === relay.component && sameAddress(b.candidate, relay));

@@ -60,6 +60,7 @@ import { familyOf, formatAddress, sameAddress, type TransportAddress } from '../
 import { buildLegacyBindingRequest, judgeLegacyResponse, legacyKey } from '../stun/legacy.js';
 import { StunAttr, type StunMessage } from '../stun/message.js';
 import { DialogStunServer } from '../stun/server.js';
+import { ErrorResponseLimiter } from '../stun/error-response-limiter.js';
 import { StunTransactionManager } from '../stun/transaction.js';
 import type { SharedBases } from './local-bases.js';
 import { alternatesToCandidates, qvalueToPriority, type AltCandidate } from './alternate.js';
@@ -192,7 +193,7 @@ export class AltAgent extends TypedEmitter<AltAgentEvents> {
   private readonly bases: SharedBases;
   private readonly clock: Clock;
   private readonly log: Logger;
-  private readonly server = new DialogStunServer();
+  private readonly server: DialogStunServer;
   private readonly transactions: StunTransactionManager;
   private readonly locals: LocalAlternate[] = [];
   private remotes: AltCandidate[] = [];
@@ -211,6 +212,7 @@ export class AltAgent extends TypedEmitter<AltAgentEvents> {
     super();
     this.bases = opts.bases;
     this.clock = opts.clock ?? systemClock;
+    this.server = new DialogStunServer(new ErrorResponseLimiter(this.clock));
     this.log = opts.log ?? silentLogger;
     this.components = opts.components;
     this.transactions = new StunTransactionManager(this.clock);
@@ -417,6 +419,8 @@ export class AltAgent extends TypedEmitter<AltAgentEvents> {
       return;
     }
     check.done = true;
+    // The peer answered from the address we checked: its media may come from there (draft §5.5).
+    this.bases.trustMediaFrom(check.component, check.remoteAddress);
     this.safeEmit('check', { component: check.component, remote: check.remote, base: check.base, result: 'succeeded' });
     this.log.debug(`alt: alternate ${check.remote.id} ${formatAddress(check.remoteAddress)} reachable from ${describeCandidate(check.base)} (mapped ${formatAddress(outcome.mapped)})`);
     this.learnPeerDerived(check, outcome.mapped);
@@ -492,6 +496,9 @@ export class AltAgent extends TypedEmitter<AltAgentEvents> {
       this.log.debug(`alt: rejected request on ${describeCandidate(base)}: ${result.code} ${result.reason}`);
       return true;
     }
+    // An authenticated request from `from` (it holds this dialog's credentials): the peer sends
+    // its media from there, whatever path we chose to send ours on (draft §5.6, one-way paths).
+    this.bases.trustMediaFrom(base.component, from);
     const local = this.locals.find((l) => l.alt.id === result.credential.id);
     if (local && local.reachedAt === undefined) {
       local.reachedAt = this.clock.now();

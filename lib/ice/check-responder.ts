@@ -1,5 +1,6 @@
 import type { Logger } from '../base/log.js';
 import { formatAddress, type TransportAddress } from '../net/socket.js';
+import type { ErrorResponseLimiter } from '../stun/error-response-limiter.js';
 import type { StunMessage } from '../stun/message.js';
 import type { Candidate } from './candidate.js';
 import type { IceRole } from './candidate-pair.js';
@@ -42,12 +43,21 @@ export interface CheckResponderStats {
   integrityFailures: number;
   roleConflicts: number;
   unauthorized401Sent: number;
+  /** Unauthenticated requests (400/401) left unanswered because the error response rate limit was reached. */
+  errorResponsesSuppressed: number;
 }
+
+/** RFC 8489 §14.8 reason phrases, used for the errors we sign (the request authenticated). */
+const STANDARD_REASON: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthenticated', 420: 'Unknown Attribute', 487: 'Role Conflict' };
 
 export class CheckResponder {
   private remotePrflxCount = 0;
 
-  constructor(private readonly stats: CheckResponderStats, private readonly log: Logger) {}
+  /**
+   * @param limiter rate limit for error responses to requests that did not authenticate (400/401);
+   *   absent: no limit. Authenticated errors (420, 487) are never limited.
+   */
+  constructor(private readonly stats: CheckResponderStats, private readonly log: Logger, private readonly limiter?: ErrorResponseLimiter) {}
 
   respond(base: LocalBase, msg: StunMessage, from: TransportAddress, ctx: ResponderContext): ResponderOutcome {
     this.stats.checksReceived++;
@@ -58,10 +68,17 @@ export class CheckResponder {
       return { kind: 'refused' };
     }
     if (verdict.kind === 'reject') {
+      if (!verdict.authenticated && this.limiter && !this.limiter.allow(from)) {
+        this.stats.errorResponsesSuppressed++;
+        this.log.debug(`not answering ${verdict.code} to ${formatAddress(from)} (rate limit): ${verdict.reason}`);
+        return { kind: 'refused' };
+      }
       if (verdict.code === 401) this.stats.unauthorized401Sent++;
       if (verdict.integrityFailure) this.stats.integrityFailures++;
       this.log.debug(`answering ${verdict.code} to ${formatAddress(from)}: ${verdict.reason}`);
-      base.socket.send(encodeErrorResponse(msg, verdict.code, verdict.reason, {
+      // The long reason stays in the log; on the wire an unauthenticated request gets an empty
+      // reason phrase (RFC 8489 §14.8 allows it), so the answer is no larger than it must be.
+      base.socket.send(encodeErrorResponse(msg, verdict.code, verdict.authenticated ? STANDARD_REASON[verdict.code] : '', {
         localPwd: verdict.authenticated ? ctx.localPwd : undefined, unknownAttributes: verdict.unknownAttributes,
       }), from);
       return { kind: 'refused' };

@@ -63,6 +63,12 @@ export interface SharedBases {
   sendFrom(local: Candidate, data: Buffer, to: { address: string; port: number }): boolean;
   /** Where the media of `component` goes (the chosen alternate and the candidate to send from); `undefined` restores RFC 8445. */
   setMediaPath(component: number, path: { base: Candidate; remote: { address: string; port: number } } | undefined): void;
+  /**
+   * Media of `component` may also come from `address` while a media path is set: a peer address
+   * that passed the draft's connectivity checks (an alternate we reached, or the source of an
+   * authenticated check we answered). Cleared with the component's media path.
+   */
+  trustMediaFrom(component: number, address: { address: string; port: number }): void;
   /** Frees a relayed candidate (TURN Refresh with LIFETIME 0) and withdraws it. @returns false when not a live relayed candidate. */
   releaseRelay(relay: Candidate): Promise<boolean>;
 }

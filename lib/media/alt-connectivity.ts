@@ -79,6 +79,7 @@ export class AltConnectivity implements Connectivity {
     alt.on('state', (st) => {
       if (st === 'connected' || st === 'failed') events.iceState(st);
       if (st === 'connected') {
+        this.host.peerConfirmed('a=alt check answered');
         this.host.connected();
         this.host.mediaReady();
       } else if (st === 'failed' && this.remote) {
@@ -131,6 +132,11 @@ export class AltConnectivity implements Connectivity {
   /** STUN requests the engine's server refused (unknown username, bad integrity). */
   get rejectedChecks(): number {
     return this.engine.serverStats.rejected;
+  }
+
+  /** Error responses the engine's server did not send (rate limit per source). */
+  get rateLimitedChecks(): number {
+    return this.engine.serverStats.rateLimited;
   }
 
   close(): void {

@@ -38,6 +38,8 @@ export interface ConnectivityHost {
   connected(): void;
   /** Media can no longer flow after it did (consent lost): the call should end. */
   mediaFailed(reason: string): void;
+  /** The peer answered an authenticated check: it is there and wants our media (RTP no longer limited). */
+  peerConfirmed(why: string): void;
 }
 
 export interface Connectivity {

@@ -22,6 +22,7 @@ export class IceConnectivity implements Connectivity {
   /** `onRemoteRestart`: the peer restarted ICE (we joined with new credentials). */
   constructor(private readonly agent: IceAgent, private readonly host: ConnectivityHost, private readonly onRemoteRestart: () => void) {
     const onValid = (component: number) => {
+      this.host.peerConfirmed('ICE check answered');
       if (component === 1) this.host.mediaReady();
     };
     const onState = (s: IceState) => this.onState(s);
@@ -96,6 +97,8 @@ export class IceConnectivity implements Connectivity {
       // After connecting only consent can fail the agent (RFC 7675 §5.1): media has stopped.
       this.host.mediaFailed(this.agent.failureReason ?? 'ICE failed');
     }
+    // Connected means an authenticated check went both ways with the peer (a lite agent: the peer's checks).
+    if (s === 'connected' || s === 'completed') this.host.peerConfirmed('ICE connected');
     if ((s === 'connected' || s === 'completed') && !this.everConnected) {
       this.everConnected = true;
       this.host.connected();

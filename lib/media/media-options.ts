@@ -72,6 +72,13 @@ export interface MediaOptions {
   consentExpiryMs?: number;
   /** Codec names in preference order; default ['PCMU', 'PCMA']. */
   codecs?: string[];
+  /**
+   * RTP packets we send, as the answerer of an initial offer, before the peer confirms it wants
+   * them (the ACK for our 2xx or a PRACK, an ICE check answered, an SRTP packet that authenticates);
+   * later ones wait for that confirmation. Default 25 (500 ms at 20 ms ptime): a forged INVITE whose
+   * c= line names a victim draws at most this much RTP. Must be an integer >= 0.
+   */
+  unconfirmedRtpPackets?: number;
   /** `tone:HZ`, `silence` or a WAV path; default `tone:440`. */
   play?: string;
   /** WAV file receiving the decoded remote audio (8 kHz mono 16-bit). */

@@ -82,6 +82,9 @@ export interface MediaEvents {
 
 const SDP = 'application/sdp';
 
+/** Default of `MediaOptions.unconfirmedRtpPackets`: 25 packets, 500 ms of G.711 at 20 ms ptime. */
+export const DEFAULT_UNCONFIRMED_RTP_PACKETS = 25;
+
 /**
  * One call's media. Implements sip.js's SessionDescriptionHandler so sip.js drives offer/answer;
  * emits progress as MediaEvents for the CLI and the library API.
@@ -124,6 +127,8 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   /** Per-call endpoints (`useEndpoints`), overriding the phone-wide play/record options. */
   private endpoints: MediaEndpoints = {};
   private rtp?: RtpSession;
+  /** We answered the initial offer and the peer has not yet confirmed it wants our media (see `confirmPeer`). */
+  private awaitingConfirmation = false;
   private sink?: AudioSink;
   private source?: AudioSource;
   /** Our offered a=crypto lines (kept for re-offers), or the one line of our answer. */
@@ -466,6 +471,9 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   private async acceptInitialOffer(remote: RemoteDescription): Promise<void> {
     const codec = negotiateCodec(remote.codecs, this.preferredCodecs());
     if (!codec) throw new ParseError('no common codec (we support PCMU, PCMA)', 'm=audio');
+    // We answer an offer that anybody could have sent with a forged Via and c= line: our RTP is
+    // limited until the peer proves it is there (confirmPeer).
+    this.awaitingConfirmation = true;
     // lib/sdp/format.ts: an answer mirrors the offer.
     const format = answerFormat(describedFormat(remote), this.options.sdpFormat ?? 'both');
     // RFC 4568 §7.1.2: answer one offered a=crypto line with our own key (or refuse: 488 upstream).
@@ -581,6 +589,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       mediaFailed: (reason) => {
         if (!this.closed) this.safeEmit('media-failed', reason);
       },
+      peerConfirmed: (why) => this.confirmPeer(why),
     };
   }
 
@@ -766,6 +775,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       source: this.source,
       sink,
       telephoneEventPayloadType: this.telephoneEvent?.payloadType,
+      unconfirmedPacketLimit: this.awaitingConfirmation ? (this.options.unconfirmedRtpPackets ?? DEFAULT_UNCONFIRMED_RTP_PACKETS) : undefined,
       sendRtp: (b) => {
         const out = this.protect(b, false);
         if (out) this.agent?.send(1, out);
@@ -801,6 +811,18 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     this.rtp.setSending(flows.send && !this.hold.localApplied);
   }
 
+  /**
+   * The peer showed it wants our media: the ACK for our 2xx (RFC 3261 §13.3.1.4; it names our
+   * To tag, which only the real sender of the INVITE saw), a PRACK, a connectivity check answered
+   * (RFC 8445 §7.2.5) or an SRTP packet that authenticated. RTP held back flows again. Idempotent.
+   */
+  confirmPeer(why: string): void {
+    if (!this.awaitingConfirmation) return;
+    this.awaitingConfirmation = false;
+    this.log.debug(`peer confirmed (${why}): RTP no longer limited`);
+    this.rtp?.confirmPeer();
+  }
+
   private beginRtp(): void {
     if (this.rtpStarted) return;
     this.rtpStarted = true;
@@ -828,6 +850,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
         return;
       }
       data = r.packet;
+      this.confirmPeer('SRTP packet authenticated');
     }
     this.rtp.receive(data, this.clock.now());
     if (!this.firstPacketSeen && this.rtp.stats.packetsReceived > 0) {
@@ -892,9 +915,11 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       dropped: {
         mediaMalformed: this.agent?.stats.malformedDropped ?? 0,
         stunUnauthorized: (this.agent?.stats.unauthorized401Sent ?? 0) + (alt?.rejectedChecks ?? 0),
+        stunRateLimited: (this.agent?.stats.errorResponsesSuppressed ?? 0) + (alt?.rateLimitedChecks ?? 0),
         rtpMalformed: st?.malformedDropped ?? 0,
         srtp: this.srtpDropped,
         mediaFromStrangers: this.agent?.stats.mediaFromStrangers ?? 0,
+        rtpUnconfirmed: st?.withheldUnconfirmed ?? 0,
       },
     };
   }

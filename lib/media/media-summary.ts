@@ -26,7 +26,7 @@ export interface MediaSummary {
   /** The SRTP suite in use (RFC 4568 §6.2 name), or null for plain RTP. */
   srtp: { suite: string } | null;
   malformedSdpLines: number;
-  dropped: { mediaMalformed: number; stunUnauthorized: number; rtpMalformed: number; srtp: number; mediaFromStrangers: number };
+  dropped: { mediaMalformed: number; stunUnauthorized: number; stunRateLimited: number; rtpMalformed: number; srtp: number; mediaFromStrangers: number; rtpUnconfirmed: number };
 }
 
 export interface PairEnd {

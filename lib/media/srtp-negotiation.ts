@@ -8,7 +8,8 @@
  * - `optional`: offers RTP/AVP with a=crypto (the best-effort SRTP deployed softphones use); an
  *   answer without a=crypto falls back to RTP; answers an offer's a=crypto when it can;
  * - `mandatory`: offers RTP/SAVP with a=crypto and refuses a peer without SRTP.
- * SDES puts the keys in the SDP, so they travel only over TLS (RFC 4568 §8.3) unless the
+ * SDES puts the keys in the SDP, so they travel only over TLS (RFC 4568 §8.3; the Phone says so
+ * with `secureSignalling` when its transport is tls, `keysAllowed` here) unless the
  * application says otherwise (`allowInsecureKeys`).
  */
 import { ParseError } from '../base/errors.js';

@@ -1,11 +1,14 @@
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import type { Logger } from '../base/log.js';
 import { silentLogger } from '../base/log.js';
 import { isUnspecifiedIp, normalizeAddress, transportAddressKey } from '../base/address.js';
 import { familyOf, type TransportAddress } from './socket.js';
+import { checkSipServerIdentity, TlsIdentityError } from './sip-tls-identity.js';
+import { SIP_MAX_HEADER_BYTES, SIP_MAX_STREAM_BODY_BYTES } from './sip-size-limits.js';
 
 /**
- * SIP over TCP: messages framed by Content-Length (RFC 3261 §18.3), plus a small endpoint
+ * SIP over TCP and TLS: messages framed by Content-Length (RFC 3261 §18.3), plus a small endpoint
  * that listens, connects and keeps one connection per remote transport address so that
  * requests and responses reuse connections in both directions (RFC 3261 §18.2.2: a
  * response goes back over the connection its request arrived on).
@@ -30,9 +33,10 @@ export class SipStreamFramer {
   /** Number of CRLF keep-alive pings ("\r\n\r\n") seen, to answer with a pong if wanted. */
   keepAlives = 0;
 
+  /** Defaults: lib/net/sip-size-limits.ts (16 KiB of headers, 64 KiB of body). */
   constructor(
-    private readonly maxHeaderBytes = 64 * 1024,
-    private readonly maxBodyBytes = 1024 * 1024,
+    private readonly maxHeaderBytes = SIP_MAX_HEADER_BYTES,
+    private readonly maxBodyBytes = SIP_MAX_STREAM_BODY_BYTES,
   ) {}
 
   push(chunk: Buffer): FrameResult[] {
@@ -51,6 +55,7 @@ export class SipStreamFramer {
         if (this.buffer.length > this.maxHeaderBytes) return this.fail(out, `no end of headers within ${this.maxHeaderBytes} bytes`);
         break;
       }
+      if (headerEnd > this.maxHeaderBytes) return this.fail(out, `header section of ${headerEnd} bytes exceeds ${this.maxHeaderBytes}`);
       const head = this.buffer.subarray(0, headerEnd).toString('latin1');
       const m = /(?:^|\r\n)(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)/i.exec(head);
       if (!m) return this.fail(out, 'Content-Length missing on a stream transport (RFC 3261 §18.3)');
@@ -100,6 +105,37 @@ function canonical(address: string, port: number): TransportAddress {
   return { address: a, port, family: familyOf(a) };
 }
 
+/** OpenSSL's verify codes most seen, in words (a wrong or missing --tls-ca, mostly). */
+const CHAIN_ERRORS: Record<string, string> = {
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'not issued by a trusted CA',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'issuer not among the trusted CAs',
+  UNABLE_TO_GET_ISSUER_CERT: 'issuer not among the trusted CAs',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'self-signed and not trusted',
+  SELF_SIGNED_CERT_IN_CHAIN: 'chain ends in an untrusted self-signed CA',
+  CERT_HAS_EXPIRED: 'expired',
+  CERT_NOT_YET_VALID: 'not valid yet',
+  CERT_SIGNATURE_FAILURE: 'bad signature',
+};
+
+/**
+ * SIP over TLS (RFC 3261 §26.2, RFC 5630): the same Content-Length framing on a TLS stream.
+ * All PEM buffers.
+ */
+export interface SipTlsOptions {
+  /** Our certificate (chain) and key: presented when accepting connections, and to servers that ask. */
+  cert?: Buffer;
+  key?: Buffer;
+  /** Trust anchors for the server's certificate; default Node's bundled/system CAs. */
+  ca?: Buffer;
+  /**
+   * Check the server's chain and identity (RFC 5922 §7: the target host against its URI/DNS/IP
+   * subjectAltNames, `sip-tls-identity.ts`). Default true; false is `--tls-insecure`.
+   */
+  verify?: boolean;
+  /** Gives up a TLS connect (TCP and handshake) after this long, ms. Default 10000. */
+  connectTimeoutMs?: number;
+}
+
 /**
  * A listening TCP endpoint carrying SIP. One connection per remote transport address;
  * accepted and initiated connections share the table, so a peer that connected to us
@@ -110,19 +146,40 @@ export class TcpStreamEndpoint {
   private messageHandler: StreamMessageHandler = () => {};
   private errorHandler: StreamErrorHandler = () => {};
   private isClosed = false;
+  /** TLS only: handshakes that failed (either direction) and server certificates refused. */
+  tlsFailures = 0;
 
   private constructor(
     private readonly server: net.Server,
     readonly local: TransportAddress,
     private readonly log: Logger,
+    private readonly tlsOptions?: SipTlsOptions,
   ) {
-    server.on('connection', (socket) => this.adopt(socket, Promise.resolve()));
-    server.on('error', (e) => this.log.warn(`TCP listener error: ${e.message}`));
+    if (tlsOptions) {
+      server.on('secureConnection', (socket: tls.TLSSocket) => this.adopt(socket, Promise.resolve()));
+      server.on('tlsClientError', (e, socket) => {
+        this.tlsFailures++;
+        this.log.debug(`TLS handshake from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'} failed: ${e.message}`);
+      });
+    } else {
+      server.on('connection', (socket) => this.adopt(socket, Promise.resolve()));
+    }
+    server.on('error', (e) => this.log.warn(`${tlsOptions ? 'TLS' : 'TCP'} listener error: ${e.message}`));
   }
 
-  /** Listens on `address:port` (0 = ephemeral). @throws Error when the address cannot be bound. */
-  static async listen(address: string, port = 0, log: Logger = silentLogger): Promise<TcpStreamEndpoint> {
-    const server = net.createServer();
+  /** True for a TLS endpoint. */
+  get secure(): boolean { return this.tlsOptions !== undefined; }
+
+  /**
+   * Listens on `address:port` (0 = ephemeral); with `tlsOptions`, for TLS (RFC 3261 §26.2): our
+   * certificate is presented, a client certificate is asked for but not required.
+   * Without `tlsOptions.cert`/`key` the endpoint can only connect out (incoming handshakes fail).
+   * @throws Error when the address cannot be bound or the certificate/key are unusable.
+   */
+  static async listen(address: string, port = 0, log: Logger = silentLogger, tlsOptions?: SipTlsOptions): Promise<TcpStreamEndpoint> {
+    const server = tlsOptions
+      ? tls.createServer({ cert: tlsOptions.cert, key: tlsOptions.key, ca: tlsOptions.ca, requestCert: true, rejectUnauthorized: false })
+      : net.createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: address, port, exclusive: true }, () => {
@@ -131,11 +188,12 @@ export class TcpStreamEndpoint {
       });
     });
     const info = server.address() as net.AddressInfo;
-    return new TcpStreamEndpoint(server, canonical(info.address, info.port), log);
+    return new TcpStreamEndpoint(server, canonical(info.address, info.port), log, tlsOptions);
   }
 
   get closed(): boolean { return this.isClosed; }
-  get connectionCount(): number { return this.connections.size; }
+  /** Open (or opening) connections, each counted once however many aliases it has. */
+  get connectionCount(): number { return new Set(this.connections.values()).size; }
 
   onMessage(handler: StreamMessageHandler): void { this.messageHandler = handler; }
   /** Called when a stream is dropped because its framing broke. */
@@ -147,19 +205,44 @@ export class TcpStreamEndpoint {
   }
 
   /**
-   * Sends one framed message, reusing the connection to `to` or opening one.
-   * Rejects when the connection cannot be established or the write fails.
+   * Sends one framed message, reusing the connection to `to` or opening one. Over TLS a new
+   * connection checks the server's certificate for `serverName` (the target URI's host; default
+   * the address), RFC 5922 §7, and sends it as SNI when it is a name. An open connection to the
+   * same transport address is reused without a new check (RFC 3261 §18.1.1 reuse; an in-dialog
+   * request to a Contact IP then rides the connection checked for the domain name).
+   * Rejects when the connection cannot be established or the write fails; over TLS with a
+   * TlsIdentityError when the certificate is not trusted or does not match (counted in `tlsFailures`).
    */
-  async send(data: Buffer, to: { address: string; port: number }): Promise<void> {
-    if (this.isClosed) throw new Error('TCP endpoint closed');
+  async send(data: Buffer, to: { address: string; port: number }, serverName?: string): Promise<void> {
+    if (this.isClosed) throw new Error(`${this.tlsOptions ? 'TLS' : 'TCP'} endpoint closed`);
     let conn = this.connections.get(key(to));
     if (!conn) {
-      const socket = net.connect({ host: to.address, port: to.port, localAddress: isUnspecifiedIp(this.local.address) ? undefined : this.local.address });
-      const ready = new Promise<void>((resolve, reject) => {
-        socket.once('connect', resolve);
-        socket.once('error', reject);
-      });
-      conn = this.adopt(socket, ready, canonical(to.address, to.port));
+      const localAddress = isUnspecifiedIp(this.local.address) ? undefined : this.local.address;
+      if (this.tlsOptions) {
+        const name = serverName ?? to.address;
+        const socket = tls.connect({
+          host: to.address,
+          port: to.port,
+          localAddress,
+          servername: net.isIP(name) ? undefined : name,
+          ca: this.tlsOptions.ca,
+          cert: this.tlsOptions.cert,
+          key: this.tlsOptions.key,
+          // Chain and identity are checked below, so that a failure gets a SIP-specific reason.
+          rejectUnauthorized: false,
+          // Node's own name check (RFC 2818 rules, wildcards) is replaced by RFC 5922's in verifiedHandshake.
+          checkServerIdentity: () => undefined,
+        } as tls.ConnectionOptions); // localAddress goes to net.Socket#connect, which tls.connect calls
+
+        conn = this.adopt(socket, this.verifiedHandshake(socket, name, to), canonical(to.address, to.port));
+      } else {
+        const socket = net.connect({ host: to.address, port: to.port, localAddress });
+        const ready = new Promise<void>((resolve, reject) => {
+          socket.once('connect', resolve);
+          socket.once('error', reject);
+        });
+        conn = this.adopt(socket, ready, canonical(to.address, to.port));
+      }
     }
     await conn.ready;
     await new Promise<void>((resolve, reject) => {
@@ -167,11 +250,61 @@ export class TcpStreamEndpoint {
     });
   }
 
+  /** Resolves once the handshake is done and the server's certificate is acceptable for `name`. */
+  private verifiedHandshake(socket: tls.TLSSocket, name: string, to: { address: string; port: number }): Promise<void> {
+    const where = `TLS to ${name === to.address ? '' : `${name} at `}${net.isIPv6(to.address) ? `[${to.address}]` : to.address}:${to.port}`;
+    const timeoutMs = this.tlsOptions?.connectTimeoutMs ?? 10_000;
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: TlsIdentityError): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.tlsFailures++;
+        socket.destroy();
+        reject(error);
+      };
+      const timer = setTimeout(() => fail(new TlsIdentityError(`${where}: no TLS handshake within ${timeoutMs} ms`, 'ETIMEDOUT')), timeoutMs);
+      socket.once('error', (e: NodeJS.ErrnoException) => fail(new TlsIdentityError(`${where}: ${e.message}`, e.code)));
+      socket.once('secureConnect', () => {
+        if (settled) return;
+        clearTimeout(timer);
+        if (this.tlsOptions?.verify === false) { settled = true; resolve(); return; }
+        if (!socket.authorized) {
+          const err = socket.authorizationError as unknown as Error | string | null;
+          const code = typeof err === 'object' && err !== null ? (err as NodeJS.ErrnoException).code : undefined;
+          const text = err instanceof Error ? err.message : String(err);
+          const why = CHAIN_ERRORS[code ?? text];
+          fail(new TlsIdentityError(`${where}: server certificate not trusted: ${why ? `${why} (${code ?? text})` : text}`, code ?? text));
+          return;
+        }
+        const mismatch = checkSipServerIdentity(name, socket.getPeerCertificate());
+        if (mismatch) { fail(new TlsIdentityError(`${where}: ${mismatch.message}`, mismatch.code)); return; }
+        settled = true;
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Lets sends to `alias` use the connection to `existing` (RFC 5923 connection reuse), unless a
+   * connection to `alias` exists already. The alias goes when the connection does.
+   */
+  alias(alias: { address: string; port: number }, existing: { address: string; port: number }): void {
+    const conn = this.connections.get(key(existing));
+    const k = key(alias);
+    if (!conn || this.connections.has(k)) return;
+    this.connections.set(k, conn);
+  }
+
   private adopt(socket: net.Socket, ready: Promise<void>, remote?: TransportAddress): Connection {
     const addr: TransportAddress = remote ?? canonical(socket.remoteAddress ?? '0.0.0.0', socket.remotePort ?? 0);
     const k = key(addr);
     const conn: Connection = { socket, ready, framer: new SipStreamFramer(), remote: addr };
-    ready.catch(() => {});
+    // A connection that never came up leaves the table at once, so the next send tries afresh.
+    ready.catch(() => {
+      for (const [other, c] of this.connections) if (c === conn) this.connections.delete(other);
+    });
     socket.setNoDelay(true);
     this.connections.get(k)?.socket.destroy();
     this.connections.set(k, conn);
@@ -181,7 +314,7 @@ export class TcpStreamEndpoint {
           try {
             this.messageHandler(r.data, addr);
           } catch (e) {
-            this.log.warn(`message handler threw on TCP message from ${k}: ${e instanceof Error ? e.message : String(e)}`);
+            this.log.warn(`message handler threw on a stream message from ${k}: ${e instanceof Error ? e.message : String(e)}`);
           }
         } else {
           this.errorHandler(r.reason, addr);
@@ -190,7 +323,7 @@ export class TcpStreamEndpoint {
       }
     });
     const drop = () => {
-      if (this.connections.get(k) === conn) this.connections.delete(k);
+      for (const [other, c] of this.connections) if (c === conn) this.connections.delete(other);
     };
     socket.on('error', (e) => {
       this.log.debug(`TCP connection ${k}: ${e.message}`);

@@ -56,8 +56,24 @@ export interface RtpSessionOptions {
   sendRtcp: (packet: Buffer) => void;
   /** Deterministic RTCP interval; default 5000 ms (RFC 3550 §6.2 minimum), randomized ×0.5..1.5. */
   rtcpIntervalMs?: number;
-  /** Longest gap (ms) filled with silence in the sink; default 5000. */
+  /**
+   * Longest gap (ms) filled with silence in the sink, per gap; default 60000, so a hold (no RTP
+   * from the held side) stays in the recording as silence. The fill is also bounded by the wall
+   * clock (`playoutSlackMs`), so timestamps alone cannot stretch a recording.
+   */
   maxGapFillMs?: number;
+  /**
+   * How far (ms) the audio played into the sink may run ahead of the wall-clock time since the first
+   * played packet arrived; default 500. Silence fill is cut first, then audio, so a peer's wild
+   * timestamps cannot make a recording longer than the call (plus this slack).
+   */
+  playoutSlackMs?: number;
+  /**
+   * RTP packets that may be sent before `confirmPeer()` (the peer proved it wants our media: ACK,
+   * ICE check, authenticated SRTP); later ones are withheld and counted (`withheldUnconfirmed`)
+   * until then. Absent: no limit. Bounds the reflection an unconfirmed SDP address can draw.
+   */
+  unconfirmedPacketLimit?: number;
   /** Random source in [0, 1) for RTCP interval randomization; default Math.random. */
   random?: () => number;
   /** Wallclock in Unix ms for SR NTP timestamps; default Date.now() read once, then advanced by `clock`. */
@@ -91,6 +107,10 @@ export interface RtpStats {
   jitterMs: number;
   /** Datagrams dropped because they did not parse as RTP or RTCP. */
   malformedDropped: number;
+  /** RTP packets not sent because the peer had not confirmed yet (`unconfirmedPacketLimit`). */
+  withheldUnconfirmed: number;
+  /** Samples (silence fill first, then audio) not played into the sink: they would have run ahead of the wall clock. */
+  playoutTrimmedSamples: number;
   rtcpSent: number;
   rtcpReceived: number;
   remoteSsrc?: number;
@@ -177,6 +197,15 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
   private readonly decode: (b: Buffer) => Int16Array;
   private readonly rtcpIntervalMs: number;
   private readonly maxGapSamples: number;
+  /** A timestamp up to 2 s in the past is late audio (dropped); further back it is a reset (played). */
+  private readonly maxBackwardSamples: number;
+  private readonly playoutSlackMs: number;
+  /** Packets still allowed before confirmPeer(); Infinity when confirmed or unlimited. */
+  private unconfirmedBudget: number;
+  private withheldUnconfirmed = 0;
+  private playoutTrimmedSamples = 0;
+  /** Wall-clock origin of playout (first played packet's arrival minus its duration) and samples played since. */
+  private playoutOrigin: { startMs: number; samples: number } | undefined;
   private readonly random: () => number;
   private readonly wallclockMs: () => number;
 
@@ -234,7 +263,12 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
     }
     [this.encode, this.decode] = opts.codec === 'PCMA' ? [encodePcma, decodePcma] : [encodePcmu, decodePcmu];
     this.rtcpIntervalMs = opts.rtcpIntervalMs ?? 5000;
-    this.maxGapSamples = Math.round(((opts.maxGapFillMs ?? 5000) * this.clockRate) / 1000);
+    this.maxGapSamples = Math.round(((opts.maxGapFillMs ?? 60000) * this.clockRate) / 1000);
+    this.maxBackwardSamples = Math.round((2000 * this.clockRate) / 1000);
+    this.playoutSlackMs = opts.playoutSlackMs ?? 500;
+    const limit = opts.unconfirmedPacketLimit;
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) throw new RangeError(`unconfirmedPacketLimit must be an integer >= 0, got ${limit}`);
+    this.unconfirmedBudget = limit ?? Infinity;
     this.random = opts.random ?? Math.random;
     if (opts.wallclockMs) {
       this.wallclockMs = opts.wallclockMs;
@@ -381,6 +415,8 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
       packetsLost: this.lostInRetiredSources + (this.remote ? lostOf(this.remote) : 0),
       jitterMs: this.remote ? (this.remote.jitter * 1000) / this.clockRate : 0,
       malformedDropped: this.malformedDropped,
+      withheldUnconfirmed: this.withheldUnconfirmed,
+      playoutTrimmedSamples: this.playoutTrimmedSamples,
       rtcpSent: this.rtcpSent,
       rtcpReceived: this.rtcpReceived,
     };
@@ -435,6 +471,21 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
     return this.sending;
   }
 
+  /**
+   * The peer has shown it wants our media (the ACK for our 2xx, an ICE check or response, an
+   * authenticated SRTP packet): RTP withheld under `unconfirmedPacketLimit` flows again. Idempotent.
+   */
+  confirmPeer(): void {
+    if (this.unconfirmedBudget === Infinity) return;
+    this.unconfirmedBudget = Infinity;
+    this.talkspurtStart = true;
+  }
+
+  /** Whether RTP may flow without limit (confirmed, or no `unconfirmedPacketLimit`). */
+  get peerConfirmed(): boolean {
+    return this.unconfirmedBudget === Infinity;
+  }
+
   private sendPacket(index: number): void {
     if (!this.source || this.passthrough) return;
     const samples = this.source.read(this.samplesPerPacket);
@@ -449,6 +500,11 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
   }
 
   private emitPacket(payloadType: number, payload: Buffer, timestamp: number, marker: boolean): void {
+    if (this.unconfirmedBudget <= 0) {
+      this.withheldUnconfirmed++;
+      return;
+    }
+    this.unconfirmedBudget--;
     const packet = serializeRtp({
       marker,
       payloadType,
@@ -579,7 +635,7 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
       }
       source = this.newSource(packet.ssrc, packet.sequenceNumber);
       this.remote = source;
-      this.playout = undefined;
+      this.playout = undefined; // the wall-clock origin stays: a new SSRC does not reset the bound
       this.dtmfReceiver?.reset();
     } else if (!this.updateSequence(source, packet.sequenceNumber)) {
       return; // A.1: first packet after a large jump, held back until the next one confirms it
@@ -602,7 +658,7 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
     }
     if (packet.payloadType !== this.opts.payloadType) return; // e.g. comfort noise
     this.updateJitter(source, packet.timestamp, arrivalMs);
-    this.play(packet);
+    this.play(packet, arrivalMs);
   }
 
   private newSource(ssrc: number, sequence: number): RemoteSource {
@@ -668,24 +724,43 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
   }
 
   /** Decodes into the sink in sequence order; late and duplicate packets are dropped, gaps become silence. */
-  private play(packet: RtpPacket): void {
+  private play(packet: RtpPacket, arrivalMs: number): void {
     const sink = this.sink;
     if (!sink) return;
     let samples = this.decode(packet.payload);
+    // Wall-clock bound: what the sink holds may not run more than playoutSlackMs ahead of the time
+    // since playout began, whatever the timestamps say (a jump is silence only as long as it was real).
+    this.playoutOrigin ??= { startMs: arrivalMs - (samples.length * 1000) / this.clockRate, samples: 0 };
+    const origin = this.playoutOrigin;
+    let budget = Math.floor(((arrivalMs - origin.startMs + this.playoutSlackMs) * this.clockRate) / 1000) - origin.samples;
     if (this.playout) {
       if (sequenceDelta(packet.sequenceNumber, this.playout.sequence) <= 0) return; // late or duplicate
       const gap = timestampDelta(packet.timestamp, this.playout.nextTimestamp);
       if (gap > 0) {
-        sink.write(new Int16Array(Math.min(gap, this.maxGapSamples)));
+        const wanted = Math.min(gap, this.maxGapSamples);
+        const fill = Math.max(0, Math.min(wanted, budget - samples.length));
+        this.playoutTrimmedSamples += wanted - fill;
+        if (fill > 0) {
+          sink.write(new Int16Array(fill));
+          origin.samples += fill;
+          budget -= fill;
+        }
       } else if (gap < 0 && -gap < samples.length) {
         samples = samples.subarray(-gap); // overlaps what was already played
-      } else if (gap < 0 && -gap <= this.maxGapSamples) {
+      } else if (gap < 0 && -gap <= this.maxBackwardSamples) {
         return; // entirely in the past
       }
       // A larger backward jump is a timestamp reset: play from here.
     }
     this.playout = { sequence: packet.sequenceNumber, nextTimestamp: (packet.timestamp + packet.payload.length) >>> 0 };
-    if (samples.length > 0) sink.write(samples);
+    if (samples.length > budget) {
+      this.playoutTrimmedSamples += samples.length - Math.max(0, budget);
+      samples = samples.subarray(0, Math.max(0, budget));
+    }
+    if (samples.length > 0) {
+      sink.write(samples);
+      origin.samples += samples.length;
+    }
   }
 
   /** Handles one compound RTCP packet. Never throws. */

@@ -150,6 +150,8 @@ function parseKeyParam(text: string, known: { keySaltLength: number } | undefine
     throw new ParseError(`inline key-salt${which} is not base64`, 'key-salt');
   }
   const keySalt = Buffer.from(keySaltText, 'base64');
+  // `W=` passes the base64 check and decodes to nothing (make fuzz, sdp-crypto): no key at all.
+  if (keySalt.length === 0) throw new ParseError(`inline key-salt${which} decodes to no octets`, 'key-salt');
   if (known && keySalt.length !== known.keySaltLength) {
     throw new ParseError(`inline key-salt${which} is ${keySalt.length} octets, the suite needs ${known.keySaltLength}`, 'key-salt');
   }

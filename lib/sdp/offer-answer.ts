@@ -316,6 +316,27 @@ function lastValue(attributes: string[], name: string): string | undefined {
   return found;
 }
 
+/** Largest SDP `parseDescription` reads, bytes (UTF-8). Issue 13: size limits before any parsing. */
+export const SDP_MAX_BYTES = 16 * 1024;
+/**
+ * Most lines `parseDescription` reads. An audio offer with ICE for two components on a few
+ * interfaces, a=alt lines and SRTP keys has well under 100; 512 is generous for peers.
+ */
+export const SDP_MAX_LINES = 512;
+
+/** @throws ParseError when `sdp` exceeds SDP_MAX_BYTES or SDP_MAX_LINES (nothing else is looked at). */
+export function checkSdpSize(sdp: string): void {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: only a string near the limit needs the exact count.
+  if (sdp.length > SDP_MAX_BYTES || (sdp.length * 3 > SDP_MAX_BYTES && Buffer.byteLength(sdp, 'utf8') > SDP_MAX_BYTES)) {
+    throw new ParseError(`SDP of ${Buffer.byteLength(sdp, 'utf8')} bytes exceeds the ${SDP_MAX_BYTES}-byte limit`, 'sdp');
+  }
+  let lines = 1;
+  for (let i = sdp.indexOf('\n'); i >= 0; i = sdp.indexOf('\n', i + 1)) {
+    // A final line ending does not start another line.
+    if (i < sdp.length - 1 && ++lines > SDP_MAX_LINES) throw new ParseError(`SDP has more than ${SDP_MAX_LINES} lines`, 'sdp');
+  }
+}
+
 /**
  * Reads the first audio m-section of a peer's SDP.
  * @throws ParseError (one-line message) if there is no v= line, no audio m-line, no usable
@@ -323,6 +344,7 @@ function lastValue(attributes: string[], name: string): string | undefined {
  */
 export function parseDescription(sdp: string): RemoteDescription {
   if (typeof sdp !== 'string') throw new ParseError('SDP is not a string', 'v=');
+  checkSdpSize(sdp);
   const raw = splitSections(sdp.replace(/^\uFEFF/, ''));
   if (!raw.hasVersion) throw new ParseError('not an SDP: no v= line', 'v=');
 

@@ -65,6 +65,8 @@ const sleep = (clock: Clock, ms: number) => new Promise<void>((r) => clock.setTi
 
 /** Shared by both sides: ICE events into the flow, the UPDATE we send, the UPDATE we answer. */
 abstract class PreconditionController {
+  /** The call's MediaSession, once the sip.js factory made it. */
+  protected media?: MediaSession;
   readonly flow: PreconditionFlow;
   protected call?: PreconditionCallHost;
   protected lines?: PreconditionAttribute[];
@@ -115,6 +117,7 @@ abstract class PreconditionController {
 
   /** The call's MediaSession was created (sip.js factory): our lines go into its SDP, its ICE events into the flow. */
   mediaCreated(media: MediaSession): void {
+    this.media = media;
     media.setPreconditionLines(this.lines);
     media.on('ice-state', (s) => {
       if (s === 'connected' || s === 'completed') this.flow.iceConnectedEvent();
@@ -439,6 +442,8 @@ export class IncomingPreconditions extends PreconditionController {
       return;
     }
     if (sender.session) attachEarlyDialog(this.invitation, sender.session);
+    // The PRACK names our To tag and RSeq: the caller is really there, our RTP may flow in full.
+    this.media?.confirmPeer('PRACK');
     this.flow.prack();
   }
 

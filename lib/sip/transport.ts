@@ -10,7 +10,8 @@ import { StateError, errorMessage } from '../base/errors.js';
 import { silentLogger, type Logger } from '../base/log.js';
 import { familyOf, type TransportAddress } from '../net/socket.js';
 import { UdpSocket } from '../net/udp.js';
-import { TcpStreamEndpoint } from '../net/tcp-framing.js';
+import { TcpStreamEndpoint, type SipTlsOptions } from '../net/tcp-framing.js';
+import { oversizeDatagramReason } from '../net/sip-size-limits.js';
 import { RetransmissionLayer, type Peer, type RetransmissionTimers } from './retransmission.js';
 import {
   bareHost, cseqMethod, getHeader, hostPort, parseUriTarget, parseWireMessage, replaceTopVia,
@@ -18,7 +19,7 @@ import {
 } from './wire-message.js';
 
 /**
- * SIP over UDP and TCP for sip.js (RFC 3261 §18), which ships only a WebSocket transport.
+ * SIP over UDP, TCP and TLS for sip.js (RFC 3261 §18, §26), which ships only a WebSocket transport.
  *
  * sip.js builds every message as if it went over WSS from a fake host: the Via sent-by and
  * the Contact host are `viaHost` (a random `*.invalid` name), without a port. This transport:
@@ -33,11 +34,18 @@ import {
  *    response goes back on the connection its request came on;
  *  - checks the sent-by of incoming responses (§18.1.2) and restores sip.js's fake sent-by
  *    so its own check (`via.host === viaHost`, no port) passes;
- *  - frames TCP by Content-Length (`net/tcp-framing.ts`);
+ *  - frames TCP and TLS by Content-Length (`net/tcp-framing.ts`);
+ *  - TLS (RFC 3261 §26.2): Via `SIP/2.0/TLS` with `alias` (RFC 5923 §5), Contact `;transport=tls`,
+ *    or a `sips:` Contact in a dialog whose Request-URI is sips (RFC 5630 §3.3); a server's
+ *    certificate must identify the target URI's host (RFC 5922 §7, `net/sip-tls-identity.ts`); a
+ *    sips target over UDP/TCP is refused (RFC 5630 §3.1.3); default port 5061 for sips: and
+ *    `transport=tls`; a peer's request with `alias` and a sent-by on the connection's own IP lets
+ *    our later requests to that sent-by reuse the connection (RFC 5923, with the same-IP rule
+ *    instead of its certificate check);
  *  - counts and drops malformed input, never throws on it;
  *  - over UDP runs the RFC 3261 timers sip.js lacks (`retransmission.ts`).
  */
-export type SipProtocol = 'udp' | 'tcp';
+export type SipProtocol = 'udp' | 'tcp' | 'tls';
 
 export type SipTraceFn = (
   direction: 'send' | 'recv',
@@ -54,6 +62,8 @@ export interface SipTransportOptions {
   viaHost: string;
   /** Address written in Via/Contact; default the listen address, or a local interface when listening on a wildcard. */
   advertisedAddress?: string;
+  /** TLS only: certificate, key, trust anchors, verification (`net/tcp-framing.ts`). */
+  tls?: SipTlsOptions;
   trace?: SipTraceFn;
   log?: Logger;
   clock?: Clock;
@@ -71,13 +81,15 @@ export interface SipTransportStats {
   malformedDropped: number;
   retransmissionsSent: number;
   retransmissionsAbsorbed: number;
+  /** TLS: failed handshakes and refused server certificates. */
+  tlsFailures: number;
 }
 
 /** sip.js's own logger type, as handed to `transportConstructor`. */
 type SipJsLogger = Core.Logger;
 
 export class SipTransport implements Transport {
-  readonly protocol: 'UDP' | 'TCP';
+  readonly protocol: 'UDP' | 'TCP' | 'TLS';
   onConnect: (() => void) | undefined;
   onDisconnect: ((error?: Error) => void) | undefined;
   onMessage: ((message: string) => void) | undefined;
@@ -94,14 +106,17 @@ export class SipTransport implements Transport {
   private counters = { received: 0, sent: 0, malformedDropped: 0 };
   /** TCP: branch of an incoming request → the connection (remote address) it came on. */
   private readonly tcpOrigins = new Map<string, { peer: Peer; expiry: TimerHandle }>();
+  /** Call-IDs of dialogs whose Request-URI is sips: our Contact there is sips too (RFC 5630 §3.3). */
+  private readonly sipsCallIds = new Set<string>();
+  private readonly sendFailures = new Map<string, string>();
 
   constructor(sipJsLogger: SipJsLogger | undefined, options: SipTransportOptions) {
-    if (!options || (options.protocol !== 'udp' && options.protocol !== 'tcp') || !options.listen || !options.viaHost) {
+    if (!options || (options.protocol !== 'udp' && options.protocol !== 'tcp' && options.protocol !== 'tls') || !options.listen || !options.viaHost) {
       throw new StateError('SipTransport needs transportOptions from sipJsTransportOptions() (protocol, listen, viaHost)');
     }
     void sipJsLogger;
     this.options = options;
-    this.protocol = options.protocol === 'tcp' ? 'TCP' : 'UDP';
+    this.protocol = options.protocol === 'tcp' ? 'TCP' : options.protocol === 'tls' ? 'TLS' : 'UDP';
     this.log = (options.log ?? silentLogger).child(`sip-${options.protocol}`);
     this.clock = options.clock ?? systemClock;
     options.created?.(this);
@@ -127,6 +142,7 @@ export class SipTransport implements Transport {
       ...this.counters,
       retransmissionsSent: this.retransmission?.stats.retransmissionsSent ?? 0,
       retransmissionsAbsorbed: this.retransmission?.stats.retransmissionsAbsorbed ?? 0,
+      tlsFailures: this.tcp?.tlsFailures ?? 0,
     };
   }
 
@@ -173,11 +189,11 @@ export class SipTransport implements Transport {
           send: (wire, to) => this.putOnWire(wire, to),
         });
       } else {
-        const tcp = await TcpStreamEndpoint.listen(address, port, this.log);
+        const tcp = await TcpStreamEndpoint.listen(address, port, this.log, this.options.protocol === 'tls' ? this.options.tls ?? {} : undefined);
         tcp.onMessage((data, from) => this.receive(data, from));
         tcp.onFramingError((reason, from) => {
           this.counters.malformedDropped++;
-          this.log.debug(`dropped TCP stream from ${hostPort(from.address, from.port)}: ${reason}`);
+          this.log.debug(`dropped ${this.options.protocol.toUpperCase()} stream from ${hostPort(from.address, from.port)}: ${reason}`);
         });
         this.tcp = tcp;
       }
@@ -223,6 +239,7 @@ export class SipTransport implements Transport {
     this.retransmission?.close();
     for (const o of this.tcpOrigins.values()) this.clock.clearTimer(o.expiry);
     this.tcpOrigins.clear();
+    this.sipsCallIds.clear();
     const udp = this.udp;
     const tcp = this.tcp;
     this.udp = undefined;
@@ -242,24 +259,40 @@ export class SipTransport implements Transport {
     }
     const local = this.localAddress!;
     const sentBy = hostPort(this.advertisedHost, local.port);
+    if (msg.kind === 'request' && /^sips:/i.test(msg.requestUri)) this.rememberSips(getHeader(msg, 'call-id'));
     this.rewriteContact(msg, sentBy);
     let to: Peer;
+    let serverName: string | undefined;
     if (msg.kind === 'request') {
       const via = topVia(msg);
       via.transport = this.protocol;
       via.host = isIPv6(this.advertisedHost) ? `[${this.advertisedHost}]` : this.advertisedHost;
       via.port = local.port;
       if (!via.params.has('rport')) via.params.set('rport', undefined);
+      if (this.protocol === 'TLS' && !via.params.has('alias')) via.params.set('alias', undefined);
       replaceTopVia(msg, via);
-      to = await this.requestTarget(msg);
+      let target: { peer: Peer; host: string };
+      try {
+        target = await this.requestTarget(msg);
+      } catch (e) {
+        this.rememberSendFailure(getHeader(msg, 'call-id'), errorMessage(e));
+        throw e;
+      }
+      to = target.peer;
+      serverName = target.host;
     } else {
       to = await this.responseTarget(msg);
     }
     const wire = serializeWireMessage(msg);
     if (this.tcp) {
       this.counters.sent++;
-      this.options.trace?.('send', wire.toString('utf8'), to, 'tcp');
-      await this.tcp.send(wire, to);
+      this.options.trace?.('send', wire.toString('utf8'), to, this.options.protocol);
+      try {
+        await this.tcp.send(wire, to, serverName);
+      } catch (e) {
+        this.rememberSendFailure(getHeader(msg, 'call-id'), errorMessage(e));
+        throw e;
+      }
       return;
     }
     this.putOnWire(wire, to);
@@ -279,19 +312,52 @@ export class SipTransport implements Transport {
   /** Contact: sip.js writes `sip:user@viaHost;params`; put our real host:port there. */
   private rewriteContact(msg: WireMessage, sentBy: string): void {
     const fake = this.options.viaHost;
+    const sips = this.protocol === 'TLS' && this.sipsCallIds.has(getHeader(msg, 'call-id') ?? '');
     for (const h of msg.headers) {
-      if (canonicalName(h.name) === 'contact' && h.value.includes(fake)) h.value = h.value.split(fake).join(sentBy);
+      if (canonicalName(h.name) !== 'contact' || !h.value.includes(fake)) continue;
+      h.value = h.value.split(fake).join(sentBy);
+      // RFC 5630 §3.3 / §3.1.3: in a sips dialog our Contact is sips (no transport=tls, deprecated there).
+      if (sips) h.value = h.value.replace(/<sip:([^>]*)>/i, (_all, rest: string) => `<sips:${rest.replace(/;transport=tls(?=;|$)/i, '')}>`);
     }
   }
 
-  /** RFC 3261 §8.1.2 / §18.1.1: top Route if any, else the Request-URI; RFC 3263 A/AAAA only. */
-  private async requestTarget(msg: WireMessage): Promise<Peer> {
+  /**
+   * Why the last message of this Call-ID could not be sent (connection refused, TLS handshake or
+   * certificate refused), for the one-line reason of a call sip.js fails with its internal 503.
+   */
+  sendFailure(callId: string): string | undefined {
+    return this.sendFailures.get(callId);
+  }
+
+  private rememberSendFailure(callId: string | undefined, reason: string): void {
+    if (!callId) return;
+    if (this.sendFailures.size >= 256) this.sendFailures.delete(this.sendFailures.keys().next().value as string);
+    this.sendFailures.set(callId, reason);
+  }
+
+  /** Marks a dialog (Call-ID) as sips; bounded so that a flood of Call-IDs cannot grow it without end. */
+  private rememberSips(callId: string | undefined): void {
+    if (!callId || this.sipsCallIds.has(callId)) return;
+    if (this.sipsCallIds.size >= 4096) this.sipsCallIds.delete(this.sipsCallIds.values().next().value as string);
+    this.sipsCallIds.add(callId);
+  }
+
+  /**
+   * RFC 3261 §8.1.2 / §18.1.1: top Route if any, else the Request-URI; RFC 3263 A/AAAA only;
+   * port default 5061 for sips: or `transport=tls`, else 5060. `host` is what a TLS server's
+   * certificate must identify (RFC 5922 §7.2: the URI's host).
+   * @throws Error for a sips target when this transport is not TLS (RFC 5630 §3.1.3).
+   */
+  private async requestTarget(msg: WireMessage): Promise<{ peer: Peer; host: string }> {
     const route = getHeader(msg, 'route');
     const uri = route ? splitHeaderValues(route)[0]! : msg.requestUri;
     const target = parseUriTarget(uri);
+    const secure = target.scheme === 'sips' || target.params.get('transport')?.toLowerCase() === 'tls';
+    if (target.scheme === 'sips' && this.protocol !== 'TLS') throw new Error(`a sips: target needs TLS (RFC 5630), this transport is ${this.protocol}: ${uri}`);
     const host = bareHost(target.params.get('maddr') ?? target.host);
-    const port = target.port ?? (target.scheme === 'sips' ? 5061 : 5060);
-    return { address: await this.resolve(host), port };
+    const port = target.port ?? (secure ? 5061 : 5060);
+    // RFC 5922 §7.2: the identity is the URI's host even when maddr says where to connect.
+    return { peer: { address: await this.resolve(host), port }, host: bareHost(target.host) };
   }
 
   /** RFC 3261 §18.2.2 with RFC 3581 §4: received/rport, else sent-by; TCP: the request's connection. */
@@ -305,7 +371,7 @@ export class SipTransport implements Transport {
     const received = via.params.get('received');
     const rport = via.params.get('rport');
     const address = received ? normalizeAddress(bareHost(received)) : await this.resolve(bareHost(via.host));
-    const port = rport && /^\d{1,5}$/.test(rport) ? Number(rport) : via.port ?? 5060;
+    const port = rport && /^\d{1,5}$/.test(rport) ? Number(rport) : via.port ?? (this.protocol === 'TLS' ? 5061 : 5060);
     return { address, port };
   }
 
@@ -322,11 +388,17 @@ export class SipTransport implements Transport {
 
   private receive(data: Buffer, from: TransportAddress): void {
     if (this._state !== TransportState.Connected) return;
-    const protocol: SipProtocol = this.tcp ? 'tcp' : 'udp';
+    const protocol: SipProtocol = this.options.protocol;
     if (/^[\r\n\t ]*$/.test(data.toString('latin1'))) return; // CRLF keep-alive
+    const oversize = oversizeDatagramReason(data, protocol);
+    if (oversize) {
+      this.counters.malformedDropped++;
+      this.log.debug(`dropped SIP from ${hostPort(from.address, from.port)} unparsed: ${oversize}`);
+      return;
+    }
     let msg: WireMessage;
     try {
-      msg = parseWireMessage(data, protocol === 'tcp');
+      msg = parseWireMessage(data, protocol !== 'udp');
     } catch (e) {
       this.counters.malformedDropped++;
       this.log.debug(`dropped malformed ${data.length}-byte message from ${hostPort(from.address, from.port)}: ${errorMessage(e)}`);
@@ -357,6 +429,21 @@ export class SipTransport implements Transport {
     replaceTopVia(msg, via);
     const branch = via.params.get('branch') ?? '';
     if (this.tcp) this.rememberTcpOrigin(branch, from);
+    if (this.tcp?.secure) {
+      if (/^sips:/i.test(msg.requestUri)) {
+        this.rememberSips(getHeader(msg, 'call-id'));
+        // sip.js 0.21.2 answers 416 to any scheme but sip (user-agent-core.js, §8.2.2.1). The
+        // request did come over TLS, which is what sips asks of the last hop (RFC 5630 §3.1.3);
+        // the dialog stays sips through sipsCallIds (our Contact).
+        msg.requestUri = `sip:${msg.requestUri.slice(5)}`;
+      }
+      // RFC 5923 §5-6: the peer offers this connection for requests to its sent-by. We accept it
+      // only for a sent-by on the connection's own IP (RFC 5923 asks for a certificate check instead).
+      const sentByHost = bareHost(via.host);
+      if (via.params.has('alias') && isIP(sentByHost) && sameIp(sentByHost, from.address)) {
+        this.tcp.alias({ address: from.address, port: via.port ?? 5061 }, from);
+      }
+    }
     if (this.retransmission?.requestReceived(msg.method, branch) === 'absorb') return;
     this.deliver(msg);
   }
@@ -386,8 +473,15 @@ export class SipTransport implements Transport {
    * Registerer looks for its own contact URI among them, so map ours back.
    */
   private unrewriteContacts(msg: WireMessage, sentBy: string): void {
+    const sips = this.protocol === 'TLS' && this.sipsCallIds.has(getHeader(msg, 'call-id') ?? '');
     for (const h of msg.headers) {
-      if (canonicalName(h.name) === 'contact' && h.value.includes(`@${sentBy}`)) h.value = h.value.split(`@${sentBy}`).join(`@${this.options.viaHost}`);
+      if (canonicalName(h.name) !== 'contact' || !h.value.includes(`@${sentBy}`)) continue;
+      // Undo rewriteContact's sips form too: sip.js compares scheme and transport (RFC 3261 §19.1.4).
+      if (sips) {
+        h.value = h.value.replace(/<sips:([^>@]*)@([^;>]*)([^>]*)>/gi, (all, user: string, host: string, rest: string) =>
+          host === sentBy ? `<sip:${user}@${host};transport=tls${rest}>` : all);
+      }
+      h.value = h.value.split(`@${sentBy}`).join(`@${this.options.viaHost}`);
     }
   }
 
@@ -411,6 +505,8 @@ export class SipTransport implements Transport {
 export interface SipJsTransportConfig {
   protocol: SipProtocol;
   listen: { address: string; port: number };
+  /** TLS only: certificate, key, trust anchors, verification. */
+  tls?: SipTlsOptions;
   trace?: SipTraceFn;
   log?: Logger;
   clock?: Clock;
@@ -422,7 +518,7 @@ export interface SipJsTransportConfig {
 }
 
 /**
- * Everything sip.js needs to run over our UDP/TCP transport:
+ * Everything sip.js needs to run over our UDP/TCP/TLS transport:
  * `new UserAgent({ uri, ...sipJsTransportOptions({...}), sessionDescriptionHandlerFactory })`.
  * After `await userAgent.start()`, `.port()` (or `transportOf(userAgent).localAddress`) has the
  * bound port. Strip `port` and `getTransport` before spreading if you want sip.js's options pure
@@ -444,6 +540,7 @@ export function sipJsTransportOptions(config: SipJsTransportConfig): SipJsTransp
     listen: { ...config.listen },
     viaHost,
     advertisedAddress: config.advertisedAddress,
+    tls: config.tls,
     trace: config.trace,
     log: config.log,
     clock: config.clock,
@@ -461,7 +558,7 @@ export function sipJsTransportOptions(config: SipJsTransportConfig): SipJsTransp
     transportConstructor: SipTransport,
     transportOptions,
     viaHost,
-    contactParams: config.protocol === 'tcp' ? { transport: 'tcp' } : {},
+    contactParams: config.protocol === 'udp' ? {} : { transport: config.protocol },
     hackIpInContact: false,
     hackViaTcp: false,
     forceRport: true,

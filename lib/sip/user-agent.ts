@@ -1,5 +1,5 @@
 /**
- * The phone: a sip.js UserAgent on our own UDP/TCP transport, placing and answering calls whose
+ * The phone: a sip.js UserAgent on our own UDP/TCP/TLS transport, placing and answering calls whose
  * media is a MediaSession (ICE + RTP). This is the library API a PBX gateway embeds and the
  * CLI drives.
  */
@@ -18,17 +18,18 @@ import {
 } from 'sip.js';
 import { Admission } from './admission.js';
 import { GlareError } from '../media/offer-answer-state.js';
-import { AllowedMethods } from 'sip.js/lib/core/user-agent-core/allowed-methods.js';
 import { normalizeAddress } from '../base/address.js';
 import type { Clock } from '../base/clock.js';
 import { systemClock } from '../base/clock.js';
 import { StateError, UsageError, errorMessage } from '../base/errors.js';
 import { TypedEmitter } from '../base/events.js';
 import type { Logger } from '../base/log.js';
-import { silentLogger } from '../base/log.js';
+import { errorStack, silentLogger } from '../base/log.js';
+import { offerProblem, warningHeader, type OfferProblem } from './warning.js';
 import { negotiateCodec, parseDescription } from '../sdp/offer-answer.js';
 import { MediaSession, type MediaEndpoints, type MediaOptions, type MediaSummary } from '../media/media-session.js';
 import { installSipJsAdapter } from './sipjs/install.js';
+import { allowHeaderLine, installAllowRewrite } from './sipjs/allow-header.js';
 import { ICEPHONE_VERSION } from '../version.js';
 import { checkSrtpOffer } from '../media/srtp-negotiation.js';
 import { notifyIsFinal, sipfragStatus, TRANSFER_FINAL_TIMEOUT_MS, type TransferOutcome } from './refer.js';
@@ -36,18 +37,32 @@ import { DTMF_CONTENT_TYPE, DTMF_RELAY_CONTENT_TYPE, formatDtmfRelayBody, parseD
 import { IncomingPreconditions, OutgoingPreconditions } from './precondition-call.js';
 import type { PreconditionPolicy } from './preconditions-flow.js';
 import { DialogExtensions, type IncomingUpdate } from './update.js';
+import { DigestServer, type DigestServerOptions, type DigestServerStats } from './digest-server.js';
+import { installRequestGate, type GateDecision } from './request-gate.js';
 import { sipJsTransportOptions, type SipJsTransportOptions, type SipTraceFn, type SipTransport } from './transport.js';
+import type { SipTlsOptions } from '../net/tcp-framing.js';
 
-export type SipTransportProtocol = 'udp' | 'tcp';
+export type SipTransportProtocol = 'udp' | 'tcp' | 'tls';
 
 export interface PhoneOptions {
   /** Local SIP address to bind; port 0 picks one. */
   listen: { address: string; port: number };
+  /** SIP transport (default udp). `tls` (RFC 3261 §26) also lets SDES keys go in our SDP (RFC 4568 §8.3). */
   transport?: SipTransportProtocol;
+  /**
+   * TLS: our certificate and key (PEM; needed to accept connections, presented to servers that ask
+   * for one), trust anchors (default Node's CAs), `verify: false` to skip the server's chain and
+   * identity check (RFC 5922 §7).
+   */
+  tls?: SipTlsOptions;
   /** User part of our own URI (and, for answering, the only user accepted when `restrictUser`). */
   user?: string;
   displayName?: string;
-  /** Answer only requests whose Request-URI user is `user` (404 otherwise). Default: any user, like SIPp's UAS. */
+  /**
+   * Answer only INVITEs whose Request-URI user is `user` (404 otherwise, the same for every other
+   * user). Other methods get the same answer whatever the user, so nothing tells which user exists.
+   * Default: any user, like SIPp's UAS.
+   */
   restrictUser?: boolean;
   /**
    * Calls in progress at once (early, never-ACKed and established, both directions); a new INVITE
@@ -71,6 +86,17 @@ export interface PhoneOptions {
   userAgent?: string;
   /** When to refresh, percent of the lifetime the registrar granted (default 90). */
   registerRefreshPercent?: number;
+  /**
+   * Digest authentication of incoming requests (RFC 3261 §22.4, RFC 7616 qop=auth, RFC 8760 SHA-256
+   * and MD5 challenges; ./digest-server.ts): every out-of-dialog request but ACK and CANCEL, whatever
+   * its Request-URI user, gets a 401 until it carries valid credentials; failed attempts are counted
+   * per source address and the attempt that makes `maxFailures` of them (default 5 in 60 s) gets 403,
+   * later requests from that source no answer for `blockMs` (default 60 s). Counters in
+   * `phone.authStats`, decisions as `auth` events.
+   * @throws RangeError (from `Phone.start`) for an empty username or password, a quote in the realm
+   * or an unknown algorithm.
+   */
+  auth?: DigestServerOptions;
   /** Digest credentials for a registrar or proxy that challenges (RFC 3261 §22). */
   authUser?: string;
   authPassword?: string;
@@ -111,8 +137,10 @@ export interface CallSummary {
   codec: string | null;
   /** The SRTP suite in use, or null for plain RTP (RFC 3711, keyed by SDES, RFC 4568). */
   srtp: { suite: string } | null;
+  /** The SIP signalling: its transport (`tls`: RFC 3261 §26; the SDES keys went only over it). */
+  sip: { transport: SipTransportProtocol };
   /** Bad input counted and dropped while the call lived (SIP: whole phone; media: this call's sockets). */
-  dropped: { sipMalformed: number; mediaMalformed: number; stunUnauthorized: number; rtpMalformed: number; sdpLines: number; srtp: number; mediaFromStrangers: number };
+  dropped: { sipMalformed: number; mediaMalformed: number; stunUnauthorized: number; stunRateLimited: number; rtpMalformed: number; sdpLines: number; srtp: number; mediaFromStrangers: number; rtpUnconfirmed: number };
 }
 
 /** Options of one outgoing call (`Phone.call`). */
@@ -195,6 +223,7 @@ export class Call extends TypedEmitter<CallEvents> {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly sipDropped: () => number = () => 0,
+    private readonly sipTransport: SipTransportProtocol = 'udp',
   ) {
     super();
     this.startedAt = clock.now();
@@ -220,7 +249,7 @@ export class Call extends TypedEmitter<CallEvents> {
       parsed = parseDtmfInfoBody(type, info.request.body ?? '');
     } catch (e) {
       this.log.warn(`INFO with a bad DTMF body: ${errorMessage(e)}`);
-      void info.reject({ statusCode: 400, extraHeaders: ['Warning: 399 icephone "bad DTMF body"'] }).catch(() => undefined);
+      void info.reject({ statusCode: 400, extraHeaders: [warningHeader('bad DTMF body')] }).catch(() => undefined);
       return;
     }
     void info.accept().catch(() => undefined);
@@ -288,11 +317,20 @@ export class Call extends TypedEmitter<CallEvents> {
   }
 
   private listen(session: Session): void {
+    const previous = session.delegate;
     session.delegate = {
       ...session.delegate,
       onInfo: (info) => this.onInfo(info as never),
+      // The ACK for our 2xx proves the caller is where our answer's media goes (issue 13: no RTP
+      // flood toward the c= line of a forged INVITE): RTP limited until then flows in full.
+      onAck: (ack) => {
+        this.media?.confirmPeer('ACK');
+        return previous?.onAck?.(ack);
+      },
       // Never sip.js's default (accept and follow into a leg nobody tracks): the Phone decides.
       onRefer: (referral) => this.safeEmit('refer-received', referral),
+      // In-dialog MESSAGE: refused as outside a dialog (sip.js would answer 200 and drop it).
+      onMessage: (message) => void message.reject({ statusCode: 405, extraHeaders: [allowHeaderLine()] }).catch(() => undefined),
     };
     session.stateChange.addListener((s) => {
       if (session !== this.currentSession) return;
@@ -502,13 +540,16 @@ export class Call extends TypedEmitter<CallEvents> {
       rtp: m?.rtp ?? { packetsSent: 0, packetsReceived: 0, packetsLost: 0, jitterMs: 0, rtcpSent: 0, rtcpReceived: 0 },
       codec: m?.codec ?? null,
       srtp: m?.srtp ?? null,
+      sip: { transport: this.sipTransport },
       dropped: {
         sipMalformed: this.sipDropped(),
         mediaMalformed: m?.dropped.mediaMalformed ?? 0,
         stunUnauthorized: m?.dropped.stunUnauthorized ?? 0,
+        stunRateLimited: m?.dropped.stunRateLimited ?? 0,
         rtpMalformed: m?.dropped.rtpMalformed ?? 0,
         srtp: m?.dropped.srtp ?? 0,
         mediaFromStrangers: m?.dropped.mediaFromStrangers ?? 0,
+        rtpUnconfirmed: m?.dropped.rtpUnconfirmed ?? 0,
         sdpLines: m?.malformedSdpLines ?? 0,
       },
     };
@@ -563,13 +604,6 @@ function checkHeaderLine(line: string): void {
   if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*$/.test(line)) throw new UsageError(`not one header line: ${JSON.stringify(line)}`);
 }
 
-/** Rewrites the Allow header sip.js's Inviter wrote (without PRACK and UPDATE) on its INVITE. */
-function fixInviteAllow(inviter: Inviter): void {
-  const message = inviter.request as unknown as { extraHeaders: string[] };
-  const allow = `Allow: ${AllowedMethods.filter((m) => m !== 'REGISTER' && m !== 'SUBSCRIBE').join(',')}`;
-  message.extraHeaders = message.extraHeaders.map((h) => (/^allow\s*:/i.test(h) ? allow : h));
-}
-
 export interface PhoneEvents {
   /** An incoming call arrived (before it is answered). */
   incoming: [Call];
@@ -592,6 +626,11 @@ export interface PhoneEvents {
    * `unregistered` (after `unregister()`).
    */
   registration: [state: 'registered' | 'refreshed' | 'failed' | 'unregistered', detail: string];
+  /**
+   * With `auth`: one out-of-dialog request was accepted, challenged (401; `failure` when it carried
+   * wrong credentials) or refused by the rate limit (403 when `newlyBlocked`, else dropped unanswered).
+   */
+  auth: [decision: GateDecision];
 }
 
 /** An incoming REFER, as the application sees it. */
@@ -665,7 +704,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       // we send ourselves (reliable-provisional.ts), sip.js PRACKs those it receives.
       ...(this.preconditionPolicy !== 'none' ? { sipExtension100rel: SIPExtension.Supported, sipExtensionExtraSupported: ['precondition'] } : {}),
       sessionDescriptionHandlerFactory: (session: Session) => {
-        const m = new MediaSession({ ...opts.media, clock: this.clock, log: this.log.child('media') });
+        const m = new MediaSession({ ...opts.media, secureSignalling: opts.transport === 'tls', clock: this.clock, log: this.log.child('media') });
         const call = this.callBySession.get(session);
         // draft-rosenberg-sipping-ice-01 §5.8: the alt engine asks for another offer/answer only when
         // it learned an address that outranks what the peer already reached; a re-INVITE carries it.
@@ -690,10 +729,25 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       },
       delegate: {
         onInvite: (invitation) => this.onInvite(invitation),
+        // RFC 3428 MESSAGE is not for icephone: 405 (RFC 3261 §8.2.1), not sip.js's silent 200.
+        onMessage: (message) => void message.reject({ statusCode: 405, extraHeaders: [allowHeaderLine()] }).catch(() => undefined),
+        // Not a registrar, no event packages: 405 with the Allow header §8.2.1 requires (sip.js omits it).
+        onRegisterRequest: (request) => request.reject({ statusCode: 405, extraHeaders: [allowHeaderLine()] }),
+        onSubscribeRequest: (request) => request.reject({ statusCode: 405, extraHeaders: [allowHeaderLine()] }),
       },
     });
-    if (!opts.restrictUser) this.acceptAnyRequestUri();
+    // Allow on everything this user agent sends lists what it answers (./sipjs/allow-header.ts).
+    installAllowRewrite(this.ua.transport);
+    // Every Request-URI user reaches our code; `restrictUser` is applied to INVITEs in onInvite, so
+    // OPTIONS, REGISTER and the rest answer the same whatever the user (no user enumeration).
+    this.acceptAnyRequestUri();
+    if (opts.auth) {
+      this.digest = new DigestServer({ clock: this.clock, ...opts.auth });
+      installRequestGate(this.ua.userAgentCore, this.digest, this.log.child('auth'), (d) => this.onAuthDecision(d));
+    }
     this.admission = new Admission({ maxCallsInProgress: opts.maxCallsInProgress, retryAfterSec: opts.retryAfterSec });
+    // Installed last, so it runs first: a draining instance answers the balancer's OPTIONS 503
+    // whether or not digest authentication is on.
     this.refuseOptionsWhileDraining();
     this.dialogExtensions = DialogExtensions.install(this.ua.userAgentCore, {
       clock: this.clock,
@@ -704,9 +758,11 @@ export class Phone extends TypedEmitter<PhoneEvents> {
 
   /**
    * sip.js 0.21's core answers 404 to a request whose Request-URI user is not its own AOR's
-   * (RFC 3261 §8.2.2.1 makes that a SHOULD). `icephone answer` accepts calls to any user, as SIPp's
-   * UAS does, so for the synchronous dispatch of each request the core's AOR carries the request's
-   * user. Nothing else reads the AOR during that dispatch (it only builds From of new requests).
+   * (RFC 3261 §8.2.2.1 makes that a SHOULD), which tells a scanner which user exists (a REGISTER or
+   * OPTIONS to alice gets 405 or 200, to anyone else 404). `icephone answer` accepts calls to any
+   * user, as SIPp's UAS does, and `--user` is checked in onInvite for INVITEs only, so for the
+   * synchronous dispatch of each request the core's AOR carries the request's user. Nothing else
+   * reads the AOR during that dispatch (it only builds From of new requests).
    */
   private acceptAnyRequestUri(): void {
     const core = this.ua.userAgentCore;
@@ -725,6 +781,20 @@ export class Phone extends TypedEmitter<PhoneEvents> {
         configuration.aor = aor;
       }
     };
+  }
+
+  private digest?: DigestServer;
+
+  /** With `auth`: digest counters (challenges, acceptances, failures, 403s of the rate limit). */
+  get authStats(): DigestServerStats | undefined {
+    return this.digest ? { ...this.digest.stats } : undefined;
+  }
+
+  private onAuthDecision(d: GateDecision): void {
+    const v = d.verdict;
+    if (v.action === 'refuse' && v.newlyBlocked) this.log.info(`auth: ${d.method} from ${d.source}: ${v.why}`);
+    else if (v.action === 'challenge' && v.failure) this.log.info(`auth: ${d.method} from ${d.source} failed: ${v.why}`);
+    this.safeEmit('auth', d);
   }
 
   /** INVITEs answered 488 because their SDP offer was malformed or unusable. */
@@ -784,6 +854,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     const t = sipJsTransportOptions({
       protocol: opts.transport ?? 'udp',
       listen: opts.listen,
+      tls: opts.tls,
       trace: opts.trace,
       log: (opts.log ?? silentLogger).child('sip'),
       clock: opts.clock,
@@ -810,7 +881,8 @@ export class Phone extends TypedEmitter<PhoneEvents> {
   private async registerNow(): Promise<void> {
     const registrar = this.opts.registrar
       ? UserAgent.makeURI(this.opts.registrar)!
-      : UserAgent.makeURI(`sip:${this.ua.configuration.uri.host}${this.ua.configuration.uri.port ? `:${this.ua.configuration.uri.port}` : ''}`)!;
+      // RFC 3261 §10.2.1 (the AOR's domain), keeping a sips AOR's scheme (RFC 5630 §3.1.3).
+      : UserAgent.makeURI(`${this.ua.configuration.uri.scheme === 'sips' ? 'sips' : 'sip'}:${this.ua.configuration.uri.host}${this.ua.configuration.uri.port ? `:${this.ua.configuration.uri.port}` : ''}`)!;
     const registerer = new Registerer(this.ua, { registrar, expires: this.opts.registerExpires ?? 300, refreshFrequency: this.opts.registerRefreshPercent ?? 90 });
     this.registerer = registerer;
     // sip.js refreshes by calling register() on the instance: every REGISTER, first or refresh, goes
@@ -887,7 +959,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
   /** `sip:user@host:port;transport=…` at which this phone can be called. */
   get contactUri(): string {
     const host = uriHost(this.opts.listen.address);
-    const t = this.opts.transport === 'tcp' ? ';transport=tcp' : '';
+    const t = this.opts.transport === 'tcp' || this.opts.transport === 'tls' ? `;transport=${this.opts.transport}` : '';
     return `sip:${this.opts.user ?? 'icephone'}@${host}:${this.port}${t}`;
   }
 
@@ -908,8 +980,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       extraHeaders: options.headers ? [...options.headers] : undefined,
       params: options.displayName !== undefined ? { fromDisplayName: options.displayName } : undefined,
     });
-    fixInviteAllow(inviter);
-    const call = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped);
+        const call = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped, this.opts.transport ?? 'udp');
     if (options.media) call.useMedia(options.media);
     this.track(call);
     this.startInvite(call, inviter);
@@ -926,7 +997,9 @@ export class Phone extends TypedEmitter<PhoneEvents> {
             if (code === 180 || code === 183) call.markAlerting();
           },
           onReject: (response) => {
-            call.setReason(`${response.message.statusCode} ${response.message.reasonPhrase}`);
+            // sip.js turns a transport error into an internal 503: say what the transport saw.
+            const failure = this.getTransport()?.sendFailure(call.callId);
+            call.setReason(`${response.message.statusCode} ${response.message.reasonPhrase}${failure ? ` (${failure})` : ''}`);
           },
           onAccept: (response) => {
             call.lastResponseHeaders = (name) => response.message.getHeader(name);
@@ -968,14 +1041,12 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       this.ua,
       uri,
       (inviter) => {
-        fixInviteAllow(inviter);
         call.replaceSession(inviter);
         this.callBySession.set(inviter, call);
       },
     );
     const inviter = controller.createInviter();
-    fixInviteAllow(inviter);
-    call = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped);
+        call = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped, this.opts.transport ?? 'udp');
     call.preconditions = controller;
     controller.attach(call);
     this.track(call);
@@ -1060,17 +1131,20 @@ export class Phone extends TypedEmitter<PhoneEvents> {
   }
 
   /** Why an INVITE's SDP offer is unusable, or undefined when it is fine (or absent: we then offer). */
-  private checkOffer(invitation: Invitation): string | undefined {
+  private checkOffer(invitation: Invitation): OfferProblem | undefined {
     const body = invitation.body;
     if (!body) return undefined;
     try {
       const remote = parseDescription(body);
-      if (!negotiateCodec(remote.codecs)) return 'no common codec (PCMU, PCMA)';
+      if (!negotiateCodec(remote.codecs)) return { wire: 'no common codec (PCMU, PCMA)', detail: 'no common codec (PCMU, PCMA)', expected: true };
       // RFC 4568: an SRTP offer we will not do, or a plain one when SRTP is mandatory, gets 488.
-      checkSrtpOffer(this.opts.media?.srtp ?? 'off', remote, this.opts.media?.srtpAllowInsecureKeys === true);
+      checkSrtpOffer(this.opts.media?.srtp ?? 'off', remote, this.opts.media?.srtpAllowInsecureKeys === true || this.opts.transport === 'tls');
       return undefined;
     } catch (e) {
-      return errorMessage(e);
+      const problem = offerProblem(e);
+      // Not one of our typed errors: a bug. The stack goes to our log, never to the peer.
+      if (!problem.expected) this.log.error(`checking the offer of INVITE (Call-ID ${invitation.request.callId}) failed: ${errorStack(e)}`);
+      return problem;
     }
   }
 
@@ -1090,8 +1164,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
           extraHeaders: options.headers ? [...options.headers] : undefined,
           params: options.displayName !== undefined ? { fromDisplayName: options.displayName } : undefined,
         });
-        fixInviteAllow(inviter);
-        const next = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped);
+                const next = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped, this.opts.transport ?? 'udp');
         if (options.media) next.useMedia(options.media);
         this.track(next);
         call.transferRecord = { direction: 'in', target, accepted: true, newCallId: next.callId };
@@ -1144,7 +1217,10 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       // (Bad Extension) response ... and MUST add an Unsupported header field" listing them.
       const reason = `420 Bad Extension: Require: ${unsupported.join(', ')} is not supported`;
       this.log.warn(`rejecting INVITE (Call-ID ${invitation.request.callId}) with ${reason}`);
-      void invitation.reject({ statusCode: 420, extraHeaders: [`Unsupported: ${unsupported.join(', ')}`] }).catch(() => undefined);
+      // Only option tags (RFC 3261 §25.1 token) are echoed back; anything else in Require is not one.
+      const tags = unsupported.filter((t) => /^[A-Za-z0-9\-.!%*_+`'~]+$/.test(t));
+      const headers = tags.length ? [`Unsupported: ${tags.join(', ')}`] : [warningHeader('Require holds no valid option tag')];
+      void invitation.reject({ statusCode: tags.length ? 420 : 400, extraHeaders: headers }).catch(() => undefined);
       this.safeEmit('rejected', invitation.request.callId, reason);
       return;
     }
@@ -1153,10 +1229,9 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       // RFC 3261 §21.4.26 / RFC 3264 §6: an offer we cannot use is answered 488, with a Warning
       // (RFC 3261 §20.43, code 399) saying why; the request is counted, not turned into a call.
       this.offersRejected++;
-      this.log.warn(`rejecting INVITE (Call-ID ${invitation.request.callId}) with 488: ${problem}`);
-      const text = problem.replace(/["\\\r\n]/g, ' ').slice(0, 200);
-      void invitation.reject({ statusCode: 488, extraHeaders: [`Warning: 399 icephone "${text}"`] }).catch(() => undefined);
-      this.safeEmit('rejected', invitation.request.callId, problem);
+      this.log.warn(`rejecting INVITE (Call-ID ${invitation.request.callId}) with 488: ${problem.detail}`);
+      void invitation.reject({ statusCode: 488, extraHeaders: [warningHeader(problem.wire)] }).catch(() => undefined);
+      this.safeEmit('rejected', invitation.request.callId, problem.detail);
       return;
     }
     let controller: IncomingPreconditions | undefined;
@@ -1171,7 +1246,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
         return;
       }
     }
-    call = new Call(invitation, 'incoming', this.clock, this.log, () => this.sipMalformedDropped);
+    call = new Call(invitation, 'incoming', this.clock, this.log, () => this.sipMalformedDropped, this.opts.transport ?? 'udp');
     if (controller) {
       call.preconditions = controller;
       controller.attach(call);

@@ -1,4 +1,5 @@
 import { ParseError } from '../base/errors.js';
+import { SIP_MAX_HEADER_BYTES } from '../net/sip-size-limits.js';
 
 /**
  * The transport's own view of a SIP message on the wire (RFC 3261 §7, §18.3): just enough
@@ -51,8 +52,8 @@ const SIPJS_METHOD_LITERALS = ['INVITE', 'ACK', 'OPTIONS', 'BYE', 'CANCEL', 'REG
 /** Headers a message carries at most once (RFC 3261 §7.3.1, §20; sip.js parses each with setHeader). */
 const SINGLE_VALUED = new Set(['call-id', 'from', 'to', 'cseq', 'max-forwards', 'content-length']);
 
-/** Maximum size of the header section we accept (a defence against memory exhaustion). */
-export const MAX_HEADER_BYTES = 64 * 1024;
+/** Maximum size of the header section we accept (issue 13: parse cost and memory; lib/net/sip-size-limits.ts). */
+export const MAX_HEADER_BYTES = SIP_MAX_HEADER_BYTES;
 
 /**
  * Parses one SIP message.

@@ -217,6 +217,14 @@ export interface StunEncodeOptions {
   legacyIntegrityPadding?: boolean;
 }
 
+/**
+ * Most attributes `StunMessage.decode` reads in one message. RFC 8489 sets no maximum; the
+ * messages of ICE, TURN and the draft's checks carry at most about 15 (a TURN Allocate
+ * response with both families and every optional attribute), so 64 is generous for peers and
+ * short for a flood of empty attributes (16,000 fit in a 64 KB datagram).
+ */
+export const STUN_MAX_ATTRIBUTES = 64;
+
 /** A STUN message (RFC 8489 §5), decoded or to be encoded. */
 export class StunMessage {
   method: number;
@@ -250,9 +258,12 @@ export class StunMessage {
    * @throws ParseError when the first two bits are not zero, the buffer is shorter than the
    *   header, the length field is not a multiple of 4 or does not match the buffer, an
    *   attribute (or its padding) runs past the end, or a known attribute has a malformed
-   *   value (wrong fixed length, bad address family, bad ERROR-CODE class).
+   *   value (wrong fixed length, bad address family, bad ERROR-CODE class), or the message has
+   *   more than `maxAttributes` attributes (default STUN_MAX_ATTRIBUTES = 64; decoding stops at
+   *   the first one over, before any authentication is tried).
    */
-  static decode(buf: Buffer): StunMessage {
+  static decode(buf: Buffer, opts: { maxAttributes?: number } = {}): StunMessage {
+    const maxAttributes = opts.maxAttributes ?? STUN_MAX_ATTRIBUTES;
     if (buf.length < 20) throw new ParseError(`STUN message of ${buf.length} bytes is shorter than the 20-byte header`, 'header');
     const raw = Buffer.from(buf);
     const r = new ByteReader(raw);
@@ -273,8 +284,12 @@ export class StunMessage {
     let afterIntegrity = false;
     let afterIntegritySha256 = false;
     let afterFingerprint = false;
+    let count = 0;
     while (r.remaining > 0) {
       const at = r.offset;
+      // Issue 13: a 64 KB datagram holds 16,000 empty attributes; walking them all costs tens of
+      // ms per packet before we know whether it authenticates.
+      if (++count > maxAttributes) throw new ParseError(`STUN message has more than ${maxAttributes} attributes`, at);
       const attrType = r.u16('attribute type');
       const attrLength = r.u16('attribute length');
       if (attrLength > r.remaining) {

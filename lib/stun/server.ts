@@ -10,6 +10,7 @@
 import { formatAddress, type TransportAddress } from '../net/socket.js';
 import { encodeLegacyErrorResponse, encodeLegacySuccessResponse, judgeLegacyRequest } from './legacy.js';
 import type { StunMessage } from './message.js';
+import type { ErrorResponseLimiter } from './error-response-limiter.js';
 
 /** One username/password handed out (one per alternate, draft §7 RECOMMENDS distinct ones). */
 export interface StunServerCredential {
@@ -24,6 +25,8 @@ export interface StunServerStats {
   rejected: number;
   /** Rejections because the USERNAME is not one of this dialog's (another dialog's checks). */
   unknownUsername: number;
+  /** Rejections left unanswered because the error response rate limit was reached (counted in `rejected` too). */
+  rateLimited: number;
 }
 
 export type StunServerResult =
@@ -32,7 +35,13 @@ export type StunServerResult =
 
 export class DialogStunServer {
   private readonly credentials = new Map<string, StunServerCredential>();
-  readonly stats: StunServerStats = { accepted: 0, rejected: 0, unknownUsername: 0 };
+  readonly stats: StunServerStats = { accepted: 0, rejected: 0, unknownUsername: 0, rateLimited: 0 };
+
+  /**
+   * @param limiter rate limit for the error responses (every rejection here is of a request that did
+   *   not authenticate, or named none of our credentials); absent: no limit.
+   */
+  constructor(private readonly limiter?: ErrorResponseLimiter) {}
 
   /** Hands out (or keeps) a credential; the same username always maps to one password. */
   add(credential: StunServerCredential): void {
@@ -57,7 +66,13 @@ export class DialogStunServer {
     if (verdict.kind === 'reject') {
       this.stats.rejected++;
       if (verdict.code === 430) this.stats.unknownUsername++;
-      send(encodeLegacyErrorResponse(request, verdict.code, verdict.reason, { unknownAttributes: verdict.unknownAttributes }), from);
+      if (this.limiter && !this.limiter.allow(from)) {
+        this.stats.rateLimited++;
+      } else {
+        // The reason stays with the caller (logs); the wire gets an empty reason phrase (RFC 3489
+        // §11.2.9 allows any multiple of 4 bytes, zero included), so the answer stays small.
+        send(encodeLegacyErrorResponse(request, verdict.code, '', { unknownAttributes: verdict.unknownAttributes }), from);
+      }
       return { kind: 'rejected', code: verdict.code, reason: `${verdict.reason} (request from ${formatAddress(from)})` };
     }
     this.stats.accepted++;

@@ -5,8 +5,14 @@
  *    USERNAME, MESSAGE-INTEGRITY checked, as the ICE agent does) → encodeSuccessResponse
  *    (XOR-MAPPED-ADDRESS, MESSAGE-INTEGRITY and FINGERPRINT written) → UdpSocket.send;
  *  - RTP: UdpSocket → PacketDemux → RtpSession.receive (parse, sequence/jitter stats, G.711 decode)
- *    → serializeRtp of a reply packet → UdpSocket.send.
+ *    → serializeRtp of a reply packet → UdpSocket.send;
+ *  - SRTP: the same RTP path with SRTP on it, as an SRTP call runs it (RFC 3711,
+ *    AES_CM_128_HMAC_SHA1_80): the generator protects each packet (its own thread, as the peer
+ *    would), the server unprotects (index, replay window, tag, decrypt), runs RtpSession.receive,
+ *    and protects its reply. The ratio to the RTP path of the same run is what SRTP costs there;
+ *    the row's note turns the two rates into microseconds per packet.
  */
+import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
@@ -17,13 +23,18 @@ import { shortTermKey } from '../../lib/stun/integrity.js';
 import { buildCheckRequest, encodeSuccessResponse, judgeIncomingCheck } from '../../lib/ice/connectivity-check.js';
 import { RtpSession } from '../../lib/rtp/session.js';
 import { serializeRtp } from '../../lib/rtp/packet.js';
+import { SrtpSession } from '../../lib/srtp/srtp-session.js';
+import type { SrtpSuiteName } from '../../lib/srtp/suites.js';
 import { TINY, ratio, round, type BenchRow } from './common.js';
 
 const WINDOW = 64;
 
-async function drive(port: number, packets: Buffer[], durationMs: number): Promise<number> {
+/** SRTP keys the load generator protects with (it plays the peer of an SRTP call). */
+interface GeneratorSrtp { suite: SrtpSuiteName; masterKey: Uint8Array; masterSalt: Uint8Array }
+
+async function drive(port: number, packets: Buffer[], durationMs: number, srtp?: GeneratorSrtp): Promise<number> {
   const worker = new Worker(join(import.meta.dirname, 'udp-load-worker.mjs'), {
-    workerData: { port, packets: packets.map((p) => new Uint8Array(p)), durationMs, window: WINDOW },
+    workerData: { port, packets: packets.map((p) => new Uint8Array(p)), durationMs, window: WINDOW, srtp },
   });
   const result = await new Promise<{ rate: number }>((resolve, reject) => {
     worker.once('message', resolve);
@@ -88,6 +99,28 @@ export async function benchMediaPaths(): Promise<BenchRow[]> {
   const rtp = await drive(rtpSock.local.port, rtpPackets, durationMs);
   await rtpSock.close();
 
+  // The same RTP path with SRTP: unprotect before RtpSession, protect the reply.
+  const keys = { masterKey: randomBytes(16), masterSalt: randomBytes(14) };
+  const suite: SrtpSuiteName = 'AES_CM_128_HMAC_SHA1_80';
+  const srtpSession = new SrtpSession({ suite, outbound: keys });
+  const srtpSock = await UdpSocket.bind('127.0.0.1', 0);
+  const srtpRtp = new RtpSession({ codec: 'PCMU', payloadType: 0, sendRtp: () => undefined, sendRtcp: () => undefined, rtcpIntervalMs: 3_600_000 });
+  let srtpSeq = 0;
+  let srtpRefused = 0;
+  const srtpDemux = new PacketDemux({
+    rtp: (data, from) => {
+      const inbound = srtpSession.unprotectRtp(data);
+      if (!inbound.ok) { srtpRefused++; return; }
+      srtpRtp.receive(inbound.packet);
+      const reply = srtpSession.protectRtp(serializeRtp({ payloadType: 0, marker: false, sequenceNumber: srtpSeq = (srtpSeq + 1) & 0xffff, timestamp: srtpSeq * 160, ssrc: 0x55667799, payload }));
+      if (reply.ok) srtpSock.send(reply.packet, from);
+    },
+  });
+  srtpSock.onPacket((d, f) => srtpDemux.handle(d, f));
+  const srtp = await drive(srtpSock.local.port, rtpPackets, durationMs, { suite, masterKey: new Uint8Array(keys.masterKey), masterSalt: new Uint8Array(keys.masterSalt) });
+  await srtpSock.close();
+  const srtpAccepted = srtpSession.inbound.stats.rtp;
+
   const stunRatio = ratio(stun, rawStun);
   const rtpRatio = ratio(rtp, rawRtp);
   return [
@@ -100,6 +133,13 @@ export async function benchMediaPaths(): Promise<BenchRow[]> {
       benchmark: 'rtp-path', metric: 'RTP packets through UdpSocket+demux+RtpSession+reply', value: round(rtp, 0), unit: 'pkt/s',
       baseline: { name: 'raw dgram echo', value: round(rawRtp, 0), ratio: rtpRatio },
       target: '>= 0.7x raw echo', met: rtpRatio !== null && rtpRatio >= 0.7,
+    },
+    {
+      benchmark: 'srtp-path', metric: 'the rtp-path with SRTP: unprotect + RtpSession + protected reply (AES_CM_128_HMAC_SHA1_80, 172-octet packets)',
+      value: round(srtp, 0), unit: 'pkt/s',
+      baseline: { name: 'rtp-path (same run)', value: round(rtp, 0), ratio: ratio(srtp, rtp) },
+      note: `${srtp > 0 && rtp > 0 ? `SRTP adds ${round(1e6 / srtp - 1e6 / rtp, 1)} µs per packet (${round(1e6 / rtp, 1)} -> ${round(1e6 / srtp, 1)})` : 'no packets'}; ` +
+        `${srtpAccepted} unprotected, ${srtpRefused} refused`,
     },
   ];
 }

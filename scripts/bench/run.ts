@@ -2,7 +2,8 @@
  * `make bench`: runs the five benchmarks of the performance issue, prints one table and writes
  * bench/results.json (BENCH_OUT overrides the path). BENCH_TINY=1 runs each once at a tiny size
  * (what test/bench/bench.test.ts does under `make test`), BENCH_ONLY=name,name picks benchmarks
- * (sip-parse, sipp-load, concurrent-calls, answer-to-media, media-paths).
+ * (sip-parse, sipp-load, concurrent-calls, answer-to-media, media-paths: the stun-responder, rtp-path
+ * and srtp-path rows).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';

@@ -132,29 +132,31 @@ export function hashString(s: string): number {
 
 // ------------------------------------------------------------------------------------- streams
 
-/** Modes 1 and 2 cut only this much of a generated stream into tiny reads (see `streamReads`). */
-export const TINY_READS_PREFIX = 2048;
+/** How much of a stream modes 1, 2 and 3 cut into reads of at most 1, 4 and 64 bytes (see `streamReads`). */
+export const SMALL_READS_PREFIX = [0, 2048, 2048, 16384] as const;
 
 /**
  * Inputs of stream targets (TCP): byte 0 says how the rest is cut into reads, as a peer that
  * controls its segments (or a slow link) can make the socket deliver it: 0 all at once; 1 one byte
- * per read and 2 one to 4 bytes per read, for the first 2 KiB; 3 one to 64; 4 one to 512 (after
- * the first 2 KiB, modes 1 and 2 go on like 4); 5 one byte per read throughout. Sizes come from a
- * PRNG seeded by the input, so the cut is part of the input and a finding replays exactly.
+ * per read and 2 one to 4 bytes per read, for the first 2 KiB; 3 one to 64 bytes per read for the
+ * first 16 KiB; 4 one to 512 (modes 1-3 go on like 4 after their prefix); 5 one byte per read
+ * and 6 one to 64 bytes per read, throughout. Sizes come from a PRNG seeded by the input, so the
+ * cut is part of the input and a finding replays exactly.
  *
- * Why the 2 KiB bound: both framers (SipStreamFramer, StunStreamFramer) copy and rescan all the
- * bytes they hold on every read, so tiny reads of a 64 KiB stream take 0.2-1.4 s (an open finding,
- * test/fixtures/fuzz/regressions.json); unbounded, they made a 10^6 run take hours. Generated
- * inputs get modes 0-4 (`normalizeStream`); mode 5 is for seeds. Lift the bound when the framers
- * buffer in linear time.
+ * Why the bounds: both framers (SipStreamFramer, StunStreamFramer) copy and rescan all the bytes
+ * they hold on every read, so small reads of a 64 KiB stream take 0.2-0.6 s one byte at a time and
+ * up to ~110 ms 1-64 bytes at a time (an open finding, test/fixtures/fuzz/regressions.json);
+ * unbounded, they made a 10^6 run take hours, and the 1-64 case sits at the 100 ms limit.
+ * Generated inputs get modes 0-4 (`normalizeStream`); modes 5 and 6 are for seeds. Lift the bounds when
+ * the framers buffer in linear time.
  */
 export function* streamReads(input: Buffer): Generator<Buffer> {
   const stream = input.subarray(1);
-  const mode = input.length === 0 ? 0 : input[0]! % 6;
+  const mode = input.length === 0 ? 0 : input[0]! % 7;
   const rng = new Rng(stream.length, input[0] ?? 0, stream[stream.length >> 1] ?? 0);
   for (let at = 0; at < stream.length;) {
-    let max = [stream.length, 1, 4, 64, 512, 1][mode]!;
-    if ((mode === 1 || mode === 2) && at >= TINY_READS_PREFIX) max = 512;
+    let max = [stream.length, 1, 4, 64, 512, 1, 64][mode]!;
+    if (mode >= 1 && mode <= 3 && at >= SMALL_READS_PREFIX[mode]!) max = 512;
     const n = Math.max(1, Math.min(stream.length - at, mode === 0 ? stream.length : rng.between(1, max)));
     yield stream.subarray(at, at + n);
     at += n;
@@ -163,7 +165,7 @@ export function* streamReads(input: Buffer): Generator<Buffer> {
 
 /** What generated inputs of a stream target are passed through: byte 0 mapped to modes 0-4. */
 export function normalizeStream(input: Buffer): Buffer {
-  if (input.length === 0 || input[0]! % 6 < 5) return input;
+  if (input.length === 0 || input[0]! % 7 < 5) return input;
   const out = Buffer.from(input);
   out[0] = out[0]! % 5;
   return out;

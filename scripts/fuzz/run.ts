@@ -81,11 +81,16 @@ function merge(into: TargetReport, part: TargetReport): void {
   }
 }
 
+/** How long a worker may take to start before its first input (ms). */
+const BOOT_MS = 120_000;
+
 /** One worker over inputs [start, end): its report, or the index of an input that never returned. */
 function runSegment(target: FuzzTarget, o: Options, start: number, end: number, onProgress: (done: number) => void): Promise<{ report: TargetReport } | { hangAt: number }> {
   const progress = new SharedArrayBuffer(8);
   const counter = new Int32Array(progress);
-  Atomics.store(counter, 0, start);
+  // -1 until the worker runs its first input: booting (tsx compiling the targets, prepare()) is not
+  // an input that hangs, however long a loaded machine takes; BOOT_MS bounds it instead.
+  Atomics.store(counter, 0, -1);
   const job: WorkerJob = { entry: new URL('./worker.ts', import.meta.url).href, target: target.name, inputs: end - start, start, seed: o.seed, slowMs: o.slowMs, progress };
   const worker = new Worker(new URL('./worker-boot.mjs', import.meta.url), { workerData: job });
   return new Promise((resolve, reject) => {
@@ -93,10 +98,16 @@ function runSegment(target: FuzzTarget, o: Options, start: number, end: number, 
     let since = Date.now();
     const watchdog = setInterval(() => {
       const now = `${Atomics.load(counter, 0)}/${Atomics.load(counter, 1)}`;
+      const booting = Atomics.load(counter, 0) === -1;
       if (now !== last) {
         last = now;
         since = Date.now();
-      } else if (Date.now() - since > o.hangMs) {
+      } else if (booting ? Date.now() - since > BOOT_MS : Date.now() - since > o.hangMs) {
+        if (booting) {
+          clearInterval(watchdog);
+          void worker.terminate().then(() => reject(new Error(`fuzz worker for ${target.name} did not start within ${BOOT_MS} ms`)));
+          return;
+        }
         clearInterval(watchdog);
         const at = Atomics.load(counter, 0);
         void worker.terminate().then(() => resolve({ hangAt: at }));
@@ -213,7 +224,7 @@ async function main(): Promise<number> {
       reports.set(t.name, await runInWorker(target, o, (n) => progress(target.name, n)));
       running.delete(t.name);
       const r = reports.get(t.name)!;
-      process.stderr.write(`fuzz: ${t.name} done, ${r.inputs} inputs in ${(r.elapsedMs / 1000).toFixed(1)} s, ${r.crashes} crashes, ${r.slow} slow, ${r.hangs} hangs\n`);
+      process.stderr.write(`fuzz: ${t.name} done, ${r.inputs} inputs in ${(r.elapsedMs / 1000).toFixed(1)} s, ${r.crashes} crashes, ${r.slow} slow, ${r.hangs} hangs; slowest ${r.slowestMs.toFixed(1)} ms: --replay ${r.slowestIndex}\n`);
     }
   }));
   const ordered = targets.map((t) => reports.get(t.name)!);

@@ -14,7 +14,7 @@ const ROOT = join(import.meta.dirname, '..', '..');
 describe('make bench (tiny run)', function () {
   this.timeout(150_000);
 
-  it('runs all five benchmarks, prints the table and writes results JSON', () => {
+  it('runs all five benchmarks (SRTP path row included), prints the table and writes results JSON', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'icephone-bench-')), 'results.json');
     const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'bench', 'run.ts')], {
       cwd: ROOT, env: { ...process.env, BENCH_TINY: '1', BENCH_OUT: out }, encoding: 'utf8', timeout: 140_000,
@@ -25,7 +25,13 @@ describe('make bench (tiny run)', function () {
     expect(results.tiny).to.equal(true);
     expect(results.failures).to.deep.equal([]);
     const names = new Set(results.rows.map((row) => row.benchmark));
-    for (const name of ['sip-parse', 'sipp-load', 'concurrent-calls', 'answer-to-media', 'stun-responder', 'rtp-path']) expect([...names]).to.include(name);
+    for (const name of ['sip-parse', 'sipp-load', 'concurrent-calls', 'answer-to-media', 'stun-responder', 'rtp-path', 'srtp-path']) expect([...names]).to.include(name);
+    // The SRTP row really ran SRTP: packets were unprotected, none refused, and the ratio is to rtp-path.
+    const srtp = results.rows.find((row) => row.benchmark === 'srtp-path') as { value: number | null; note?: string; baseline?: { name: string; ratio: number | null } };
+    expect(srtp.value).to.be.greaterThan(0);
+    expect(srtp.baseline?.name).to.equal('rtp-path (same run)');
+    expect(srtp.baseline?.ratio).to.be.greaterThan(0);
+    expect(srtp.note).to.match(/; [1-9]\d* unprotected, 0 refused$/);
     const parse = results.rows.find((row) => row.benchmark === 'sip-parse')!;
     expect(parse.value).to.be.greaterThan(0);
   });

@@ -25,7 +25,9 @@ describe('icephone answer --max-concurrent and --rtp-ports (issue 14)', function
       '--play', 'tone:660', '--record', join(dir, 'callee.wav'), '--json',
     ]);
     await answer.waitForStderr(/sip: listening/, 15000);
-    const first = runIcephone(['call', `sip:bob@127.0.0.1:${port}`, '--listen', '127.0.0.1:0', '--duration', '5', '--play', 'tone:440', '--record', join(dir, 'caller.wav'), '--json']);
+    // The first call lasts until the second was refused (a loaded machine may take seconds to
+    // start the second caller): SIGTERM then hangs it up, and it still exits 0 (it had two-way media).
+    const first = runIcephone(['call', `sip:bob@127.0.0.1:${port}`, '--listen', '127.0.0.1:0', '--duration', '60', '--play', 'tone:440', '--record', join(dir, 'caller.wav'), '--json']);
     await answer.waitForStderr(/sip: incoming call/, 15000);
     const second = runIcephone(['call', `sip:carol@127.0.0.1:${port}`, '--listen', '127.0.0.1:0', '--duration', '1', '--trace', '--json']);
     const secondCode = await exitWithin(second, 20000);
@@ -35,6 +37,8 @@ describe('icephone answer --max-concurrent and --rtp-ports (issue 14)', function
     expect(trace).to.match(/^Retry-After: 5\r?$/m);
     expect(trace, 'the refusal is the only final response').to.not.match(/SIP\/2\.0 200 OK/);
 
+    await first.waitForStderr(/rtp: \d+ pkt\/s sent, [1-9]\d* pkt\/s received/, 20000);
+    first.kill('SIGTERM');
     const [firstCode, answerCode] = await Promise.all([exitWithin(first, 30000), exitWithin(answer, 30000)]);
     expect(firstCode, first.stderr().slice(-2000)).to.equal(0);
     expect(answerCode, answer.stderr().slice(-2000)).to.equal(0);

@@ -4,6 +4,11 @@
  * the harness itself still finds what it must (a crash, a slow input, a hang) and replays by index.
  * A failure names the input: replay it with the command in the message, then fix the parser or,
  * when the bug is outside the project, guard it in the parser that hands the bytes on.
+ *
+ * Time: `make fuzz` holds every input to 100 ms on a quiet machine. This share runs inside the
+ * whole suite, on a machine that may be busy, so it is not a timing test: an input counts as slow
+ * here only past SLOW_MS (1 s), which catches a parser that blows up (quadratic, catastrophic
+ * backtracking: seconds) and not a scheduler's hiccup. Speed itself is `make fuzz`'s and `make bench`'s.
  */
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
@@ -15,6 +20,8 @@ import { misbehaving } from '../../scripts/fuzz/targets/selftest.js';
 const ROOT = join(import.meta.dirname, '..', '..');
 const INPUTS = Number(process.env.FUZZ_TEST_INPUTS ?? 2000);
 const SEED = 1;
+/** An input slower than this is a finding here (see above); FUZZ_TEST_SLOW_MS overrides. */
+const SLOW_MS = Number(process.env.FUZZ_TEST_SLOW_MS ?? 1000);
 
 function explain(r: TargetReport): string {
   return r.findings.map((f) => {
@@ -29,12 +36,13 @@ describe(`fuzz: every parser of network bytes, ${INPUTS} inputs each (make fuzz 
   it('covers the parsers issue 13 names', () => {
     expect(TARGETS.map((t) => t.name)).to.include.members([
       'sip-datagram', 'sip-stream', 'sdp-description', 'sdp-candidate', 'sdp-alt', 'sdp-preconditions', 'stun', 'turn-channel-data', 'rtp', 'rtcp', 'stun-stream',
+      'srtp', 'srtcp', 'sdp-crypto',
     ]);
   });
 
   for (const target of TARGETS) {
-    it(`${target.name}: no untyped exception, no input over 100 ms`, () => {
-      const report = runTarget(target, { inputs: INPUTS, seed: SEED, extraSeeds: regressionInputs(target.name) });
+    it(`${target.name}: no untyped exception, no input over ${SLOW_MS} ms`, () => {
+      const report = runTarget(target, { inputs: INPUTS, seed: SEED, slowMs: SLOW_MS, extraSeeds: regressionInputs(target.name) });
       expect(report.inputs).to.equal(INPUTS);
       expect(report.findings.length, explain(report)).to.equal(0);
       // A target that refuses or accepts everything is not exercising its parser.
@@ -75,14 +83,14 @@ describe(`fuzz: every parser of network bytes, ${INPUTS} inputs each (make fuzz 
         const r = runOne(target, seedBytes(s));
         const ms = performance.now() - t0;
         expect('error' in r ? signatureOf(r.error).error : 'ok').to.equal('ok');
-        expect(ms).to.be.below(100);
+        expect(ms).to.be.below(SLOW_MS);
       });
     }
   });
 
   describe('the harness', () => {
     it('reports a crash (minimised), a slow input and a typed rejection for what they are', () => {
-      const report = runTarget(misbehaving('selftest', false), { inputs: 60, seed: SEED, slowMs: 100 });
+      const report = runTarget(misbehaving('selftest', false), { inputs: 60, seed: SEED, slowMs: 250 });
       const crash = report.findings.find((f) => f.kind === 'crash');
       expect(crash, explain(report)).to.not.equal(undefined);
       expect(crash!.error).to.match(/^TypeError: crashed on/);
@@ -104,15 +112,16 @@ describe(`fuzz: every parser of network bytes, ${INPUTS} inputs each (make fuzz 
     });
 
     it('run.ts prints the table, and its watchdog names an input that never returns', () => {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'fuzz', 'run.ts'), '--inputs', '60', '--only', 'stun,rtp,selftest', '--jobs', '2', '--hang-ms', '1500'], {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'fuzz', 'run.ts'), '--inputs', '60', '--only', 'stun,rtp,selftest', '--jobs', '2', '--slow-ms', '250', '--hang-ms', '3000'], {
         cwd: ROOT, env: { ...process.env, ICEPHONE_FUZZ_SELFTEST: '1' }, encoding: 'utf8', timeout: 90_000,
       });
       expect(r.status, `${r.stdout}\n${r.stderr}`.slice(-3000)).to.equal(1);
-      expect(r.stdout).to.match(/^\| target \| inputs \| accepted \| typed rejections \| crashes \| slow \(>100 ms\) \| hangs \| slowest ms \|/m);
-      expect(r.stdout).to.match(/^\| stun \| 60 \| \d+ \| \d+ \| 0 \| 0 \| 0 \|/m);
-      expect(r.stdout).to.match(/^\| rtp \| 60 \| \d+ \| \d+ \| 0 \| 0 \| 0 \|/m);
+      expect(r.stdout).to.match(/^\| target \| inputs \| accepted \| typed rejections \| crashes \| slow \(>250 ms\) \| hangs \| slowest ms \|/m);
+      // The real targets: no crash, no hang (a worker still booting is not hanging). Their speed is make fuzz's business.
+      expect(r.stdout).to.match(/^\| stun \| 60 \| \d+ \| \d+ \| 0 \| \d+ \| 0 \|/m);
+      expect(r.stdout).to.match(/^\| rtp \| 60 \| \d+ \| \d+ \| 0 \| \d+ \| 0 \|/m);
       expect(r.stdout).to.match(/^\| selftest \| 60 \| \d+ \| \d+ \| [1-9]\d* \| [1-9]\d* \| [1-9]\d* \|/m);
-      expect(r.stdout).to.match(/^- selftest: hang, \d+ input\(s\): no return within 1500 ms$/m);
+      expect(r.stdout).to.match(/^- selftest: hang, \d+ input\(s\): no return within 3000 ms$/m);
       expect(r.stdout).to.include('--only selftest --seed 1 --replay 4');
     });
   });

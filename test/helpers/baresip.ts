@@ -69,6 +69,41 @@ export interface BaresipOptions {
   echo?: boolean;
   /** Load ctrl_tcp (JSON commands over netstrings) listening on host:ctrlPort, for `command()`. */
   ctrlPort?: number;
+  /**
+   * SIP over TLS (RFC 3261 §26.2). baresip always listens for TLS on listenPort+1 once it has a
+   * certificate; see {@link BaresipTlsOptions}.
+   */
+  tls?: BaresipTlsOptions;
+  /**
+   * Register at a registrar (RFC 3261 §10) instead of the default unregistered account: the AOR
+   * becomes `sip:USER@DOMAIN` (`;transport=tls` with `tls`), with `regint=` and
+   * `outbound="PROXY"` (every request goes through PROXY, e.g. `sip:127.0.0.1:P;transport=tls`).
+   * Wait for the binding with `waitForRegistered()`.
+   */
+  register?: { domain: string; outboundProxy: string; regintSec?: number };
+}
+
+/**
+ * TLS for a baresip 1.0.0 instance. 1.0.0 knows only two TLS settings: `sip_certificate` (its
+ * certificate, which it presents as a TLS server and as a client, followed by its key in one PEM
+ * file) and `sip_cafile` (CAs it trusts). It has no `sip_verify_server` and no `sip_trans_def`:
+ * as a TLS client it does not verify the server's certificate (checked by hand: a baresip without
+ * `sip_cafile` calls a TLS peer whose CA it does not know), so the trust check only ever matters
+ * on icephone's side. Without a certificate the TLS socket on listenPort+1 is not opened at all.
+ */
+export interface BaresipTlsOptions {
+  /** Certificate then private key, PEM, in one file (`TestLeaf.combinedFile` of test/helpers/certs.ts). */
+  combinedFile: string;
+  /** CA certificates (PEM) for `sip_cafile`. */
+  caFile?: string;
+  /**
+   * Make TLS the account's transport (default true): the AOR gets `;transport=tls`, so the
+   * Contact baresip sends names its TLS socket (`sip:USER-…@HOST:P+1;transport=tls`) and `/dial`
+   * of a plain `sip:` URI goes over TLS (baresip appends `;transport=tls` to the dialled URI
+   * itself; the harness drops a `;transport=tls` already in `dial`, which would else appear twice).
+   * `uri` is then `sip:USER@HOST:P+1;transport=tls`.
+   */
+  accountTransport?: boolean;
 }
 
 /** One end of ICE's selected pair as baresip prints it in its valid list. */
@@ -109,7 +144,12 @@ export interface BaresipInstance {
   /** Config directory (also where the WAVs and baresip.log go). */
   readonly dir: string;
   readonly port: number;
-  /** `sip:USER@HOST:PORT` */
+  /** TLS port (listenPort+1), when `tls` was given. */
+  readonly tlsPort: number | undefined;
+  /**
+   * The account's AOR: `sip:USER@HOST:PORT`, with TLS as the account's transport
+   * `sip:USER@HOST:PORT+1;transport=tls`, with `register` `sip:USER@DOMAIN[;transport=tls]`.
+   */
   readonly uri: string;
   readonly process: ManagedProcess;
   /** `DIR/dump-*-dec.wav`: what baresip heard, one per call, sorted by name (= time). */
@@ -122,6 +162,8 @@ export interface BaresipInstance {
   waitForIncomingRtp(timeoutMs: number): Promise<string>;
   /** Resolves when ICE completed; rejects when it failed or timed out. */
   waitForIceCompleted(timeoutMs: number): Promise<BaresipIceResult>;
+  /** Resolves with the transport at "USER@DOMAIN: {0/TLS/v4} 200 OK (...) [1 binding]" (with `register`). */
+  waitForRegistered(timeoutMs: number): Promise<string>;
   /** Resolves with the duration in seconds at "Call with PEER terminated (duration: N secs)". */
   waitForCallTerminated(timeoutMs: number): Promise<number>;
   iceCompleted(): boolean;
@@ -178,6 +220,8 @@ export function baresipConfig(options: BaresipOptions, dir: string): string {
     'ausrc_channels 2',
     'auplay_channels 2',
     `snd_path ${dir}`,
+    ...(options.tls ? [`sip_certificate ${options.tls.combinedFile}`] : []),
+    ...(options.tls?.caFile ? [`sip_cafile ${options.tls.caFile}`] : []),
     ...(options.rtpPorts ? [`rtp_ports ${options.rtpPorts[0]}-${options.rtpPorts[1]}`] : []),
     `module_path ${BARESIP_MODULE_PATH}`,
     ...(options.extraModules ?? []).map((module) => `module ${module}`),
@@ -190,9 +234,8 @@ export function baresipConfig(options: BaresipOptions, dir: string): string {
 
 /** The `accounts` file's text for these options. */
 export function baresipAccount(options: BaresipOptions): string {
-  const host = options.host ?? '127.0.0.1';
   const params = [
-    'regint=0',
+    ...(options.register ? [`regint=${options.register.regintSec ?? 600}`, `outbound="${options.register.outboundProxy}"`] : ['regint=0']),
     ...(options.ice ?? true ? ['medianat=ice'] : []),
     ...(options.stunServer ? [`stunserver=${options.stunServer}`] : []),
     ...(options.stunUser ? [`stunuser=${options.stunUser}`] : []),
@@ -201,7 +244,19 @@ export function baresipAccount(options: BaresipOptions): string {
     `audio_codecs=${(options.audioCodecs ?? ['PCMU', 'PCMA']).join(',')}`,
     ...(options.accountParams ?? []),
   ];
-  return `<sip:${options.user}@${host}:${options.listenPort}>;${params.join(';')}\n`;
+  return `<${accountUri(options)}>;${params.join(';')}\n`;
+}
+
+/** The account's AOR (also the instance's `uri`). */
+function accountUri(options: BaresipOptions): string {
+  const host = options.host ?? '127.0.0.1';
+  const transport = tlsAccount(options) ? ';transport=tls' : '';
+  if (options.register) return `sip:${options.user}@${options.register.domain}${transport}`;
+  return tlsAccount(options) ? `sip:${options.user}@${host}:${options.listenPort + 1}${transport}` : `sip:${options.user}@${host}:${options.listenPort}`;
+}
+
+function tlsAccount(options: BaresipOptions): boolean {
+  return options.tls !== undefined && (options.tls.accountTransport ?? true);
 }
 
 const CANDIDATE = String.raw`(?:(\S*?):)?(host|srflx|prflx|relay):(\d{1,3}(?:\.\d{1,3}){3}):(\d+)`;
@@ -247,7 +302,7 @@ export async function startBaresip(options: BaresipOptions): Promise<BaresipInst
   if (options.verbose ?? true) args.push('-v');
   if (options.sipTrace) args.push('-s');
   if (options.durationSec !== undefined) args.push('-t', String(options.durationSec));
-  if (options.dial) args.push('-e', `/dial ${options.dial}`);
+  if (options.dial) args.push('-e', `/dial ${tlsAccount(options) ? options.dial.replace(/;transport=tls(?=;|$)/i, '') : options.dial}`);
 
   const command = options.netns ? 'ip' : 'baresip';
   const argv = options.netns ? ['netns', 'exec', options.netns, 'baresip', ...args] : args;
@@ -269,7 +324,8 @@ export async function startBaresip(options: BaresipOptions): Promise<BaresipInst
   const instance: BaresipInstance = {
     dir,
     port: options.listenPort,
-    uri: `sip:${options.user}@${host}:${options.listenPort}`,
+    tlsPort: options.tls ? options.listenPort + 1 : undefined,
+    uri: accountUri(options),
     process: child,
     decodedWavs: () => wavs('-dec.wav'),
     encodedWavs: () => wavs('-enc.wav'),
@@ -291,6 +347,10 @@ export async function startBaresip(options: BaresipOptions): Promise<BaresipInst
       );
       if (ice.failed || !ice.completed) throw new Error(`baresip ${options.user}: ICE failed: ${ice.failure ?? 'no completion reported'}`);
       return { ...ice };
+    },
+    async waitForRegistered(timeoutMs) {
+      const m = await child.waitForOutput(/: \{\d+\/(\w+)\/v[46]\} 200 \S+.*\[\d+ bindings?\]/, timeoutMs, { wholeLines: true });
+      return m[1]!;
     },
     async waitForCallTerminated(timeoutMs) {
       const m = await child.waitForOutput(/Call with \S+ terminated \(duration: (\d+) secs?\)/, timeoutMs, { wholeLines: true });

@@ -41,6 +41,8 @@ class FakeHost  implements SharedBases {
 
   baseCandidates(): Candidate[] { return this.sockets.filter((s) => !s.socket.closed).map((s) => ({ ...s.candidate })); }
   interceptStun(h: StunInterceptor | undefined): void { this.interceptor = h; }
+  readonly trusted: Array<{ component: number; address: string; port: number }> = [];
+  trustMediaFrom(component: number, address: { address: string; port: number }): void { this.trusted.push({ component, ...address }); }
   setMediaPath(component: number, path: { base: Candidate; remote: { address: string; port: number } } | undefined): void {
     if (path) this.mediaPaths.set(component, path);
     else this.mediaPaths.delete(component);
@@ -109,6 +111,11 @@ describe('AltAgent (draft-rosenberg-sipping-ice-01 §5) on an in-memory network'
     expect(check.data.readUInt32BE(4)).to.not.equal(MAGIC_COOKIE);
     expect(StunMessage.decode(check.data).getUsername()).to.equal(altA!.username);
     expect(a.localAlternateStates()[0]!.reachedAt).to.be.a('number');
+    // Media is accepted only from what passed the checks: the alternate A reached, and the source
+    // of B's authenticated request (IceAgent drops the rest as mediaFromStrangers).
+    expect(ha.trusted).to.deep.include({ component: 1, address: '10.0.0.2', port: 2000 });
+    expect(ha.trusted.every((t) => t.address === '10.0.0.2' && t.port === 2000), JSON.stringify(ha.trusted)).to.equal(true);
+    expect(hb.trusted).to.deep.include({ component: 1, address: '10.0.0.1', port: 1000 });
   });
 
   it('§5.2 collision: an alternate served by another dialog is rejected there (430, retried per §5.5) and never selected', async () => {

@@ -90,7 +90,7 @@ describe('legacy STUN (RFC 3489 form, draft-rosenberg-sipping-ice-01 §5.5)', ()
     expect(server.handle(request({ username: 'dialog-b', password: 'p' }), FROM, ON, send)).to.deep.include({ kind: 'rejected', code: 430 });
     server.remove(CRED.username);
     expect(server.handle(request(), FROM, ON, send)).to.deep.include({ kind: 'rejected', code: 430 });
-    expect(server.stats).to.deep.equal({ accepted: 1, rejected: 2, unknownUsername: 2 });
+    expect(server.stats).to.deep.equal({ accepted: 1, rejected: 2, unknownUsername: 2, rateLimited: 0 });
     expect(sent.map((b) => StunMessage.decode(b).messageClass)).to.deep.equal(['success', 'error', 'error']);
   });
 });

@@ -125,6 +125,37 @@ describe('RtpSession (RFC 3550)', () => {
     });
   });
 
+  describe('an unconfirmed peer (unconfirmedPacketLimit)', () => {
+    it('sends at most the limit until confirmPeer(), then resumes with a marker bit', () => {
+      const clock = new ManualClock();
+      const sent: RtpPacket[] = [];
+      const s = session(clock, { source: new ToneSource(440), unconfirmedPacketLimit: 25, sendRtp: (b) => sent.push(parseRtp(b)) });
+      s.start();
+      clock.advance(30_000); // a 200 OK never ACKed: sip.js gives up after 64*T1 = 32 s
+      expect(sent).to.have.length(25);
+      expect(s.stats.packetsSent).to.equal(25);
+      expect(s.stats.withheldUnconfirmed).to.equal(1501 - 25);
+      expect(s.peerConfirmed).to.equal(false);
+      s.confirmPeer();
+      clock.advance(1000);
+      expect(sent).to.have.length(25 + 50);
+      expect(sent[25]!.marker).to.equal(true);
+      expect(sent[25]!.sequenceNumber).to.equal((sent[24]!.sequenceNumber + 1) & 0xffff);
+      s.stop();
+    });
+
+    it('has no limit without the option', () => {
+      const clock = new ManualClock();
+      let n = 0;
+      const s = session(clock, { source: new ToneSource(440), sendRtp: () => n++ });
+      s.start();
+      clock.advance(2000);
+      expect(n).to.equal(101);
+      expect(s.peerConfirmed).to.equal(true);
+      s.stop();
+    });
+  });
+
   describe('receiving', () => {
     it('computes interarrival jitter as RFC 3550 A.8 for a known arrival pattern', () => {
       const s = session(new ManualClock());
@@ -179,10 +210,47 @@ describe('RtpSession (RFC 3550)', () => {
     it('fills timestamp gaps with bounded silence', () => {
       const sink = new MemorySink();
       const s = session(new ManualClock(), { sink, maxGapFillMs: 1000 });
-      s.receive(remotePacket(1, 0));
-      s.receive(remotePacket(2, 160 + 320)); // two packets' worth of timestamps missing
-      s.receive(remotePacket(3, 480 + 160 + 80_000)); // 10 s jump: only 1 s filled
+      // Arrival times as the wall clock saw them: the gaps were real, so only maxGapFillMs bounds the fill.
+      s.receive(remotePacket(1, 0), 0);
+      s.receive(remotePacket(2, 160 + 320), 60); // two packets' worth of timestamps missing
+      s.receive(remotePacket(3, 480 + 160 + 80_000), 10_080); // 10 s jump: only 1 s filled
       expect(sink.samples.length).to.equal(160 + 320 + 160 + 8000 + 160);
+      expect(s.stats.playoutTrimmedSamples).to.equal(0); // within the wall clock: nothing cut
+    });
+
+    it('a 10-s hold (no RTP from the held side, timestamps running on) stays in the recording as silence by default', () => {
+      const sink = new MemorySink();
+      const s = session(new ManualClock(), { sink });
+      s.receive(remotePacket(1, 0), 0);
+      s.receive(remotePacket(2, 160 + 80_000), 10_020); // resumed after 10 s of real time
+      expect(sink.samples.length).to.equal(160 + 80_000 + 160);
+      expect(s.stats.playoutTrimmedSamples).to.equal(0);
+    });
+
+    it('keeps playout within the wall-clock time since the first packet (+ playoutSlackMs), whatever the timestamps', () => {
+      const sink = new MemorySink();
+      const clock = new ManualClock();
+      const s = session(clock, { sink, maxGapFillMs: 5000, playoutSlackMs: 500 });
+      // 8 s of packets every 20 ms, each timestamp jumping 1 s ahead (an 8-s call would become 400 s).
+      let ts = 0;
+      for (let i = 0; i < 400; i++) {
+        s.receive(remotePacket(1 + i, ts), clock.now());
+        ts = (ts + 160 + 8000) >>> 0;
+        clock.advance(20);
+      }
+      const seconds = sink.samples.length / 8000;
+      expect(seconds).to.be.within(8 - 0.05, 8 + 0.5 + 0.05);
+      expect(s.stats.playoutTrimmedSamples).to.be.greaterThan(390 * 8000 - 0.6 * 8000);
+      // Every packet's audio still played: the silence was cut, not the speech.
+      expect(s.stats.packetsReceived).to.equal(400);
+    });
+
+    it('trims audio too when a peer sends faster than real time', () => {
+      const sink = new MemorySink();
+      const s = session(new ManualClock(), { sink, playoutSlackMs: 500 });
+      for (let i = 0; i < 1000; i++) s.receive(remotePacket(1 + i, i * 160), 0); // 20 s of audio at one instant
+      expect(sink.samples.length).to.equal(160 + 4000); // the first packet plus 500 ms of slack
+      expect(s.stats.playoutTrimmedSamples).to.equal(1000 * 160 - 160 - 4000);
     });
 
     it('treats a large sequence jump as a restart only when the next packet confirms it (A.1)', () => {

@@ -93,6 +93,7 @@ describe('sdp/crypto-attributes (RFC 4568)', () => {
       ['method with a dot', `crypto:1 AES_CM_128_HMAC_SHA1_80 in.line:${KEY_A}`, 'key-method'],
       ['key not base64', 'crypto:1 AES_CM_128_HMAC_SHA1_80 inline:not*base64', 'key-salt'],
       ['empty key', 'crypto:1 AES_CM_128_HMAC_SHA1_80 inline:|2^20', 'key-salt'],
+      ['base64 of no octets, unknown suite (make fuzz)', 'crypto:7 1 inline:W=', 'key-salt'],
       ['29-octet key||salt', `crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${key29}`, 'key-salt'],
       ['31-octet key||salt', `crypto:1 AES_CM_128_HMAC_SHA1_32 inline:${key31}`, 'key-salt'],
       ['wrong length in a second key', `crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${KEY_A}|1:1;inline:${key29}|2:1`, 'key-salt'],

@@ -9,17 +9,19 @@
  *   until the final status (RFC 3515 §2.4.7);
  * - `Session.prototype.onReferRequest` (./refer-request-guard.ts): a REFER without exactly one
  *   Refer-To gets 400 with a Warning (sip.js answered 480);
- * - `UPDATE` in sip.js's module-level `AllowedMethods` (RFC 3311 §6: UPDATE is answered by our
- *   core hook, ../update.ts), which feeds the Allow header of its responses.
- * Per-user-agent hooks (UPDATE dispatch, reliable provisionals, any-user Request-URI) are
+ * - `DigestAuthentication.prototype.authenticate` (./digest-sha256.ts): SHA-256 challenges
+ *   (RFC 8760) answered as well as MD5 ones.
+ * sip.js's module-level `AllowedMethods` is left alone (a host application's UserAgents share it):
+ * each Phone rewrites the Allow header of what it sends instead (./allow-header.ts).
+ * Per-user-agent hooks (UPDATE dispatch, Allow, reliable provisionals, any-user Request-URI) are
  * installed on that user agent's own core objects by the Phone, not here.
  * The internals touched, here and in ../update.ts, ../reliable-provisional.ts,
  * ../precondition-call.ts and ../user-agent.ts, are listed in ./internals.ts and checked against the
  * pinned sip.js by test/sip/sipjs-internals.test.ts.
  */
-import { AllowedMethods } from 'sip.js/lib/core/user-agent-core/allowed-methods.js';
 import { installFastSipParser } from '../fast-parser.js';
 import { installAckTimeoutGuard } from './ack-timeout-guard.js';
+import { installDigestSha256 } from './digest-sha256.js';
 import { installReferNotifyFix } from './refer-notify.js';
 import { installReferRequestGuard } from './refer-request-guard.js';
 
@@ -32,8 +34,8 @@ export function installSipJsAdapter(): void {
   installAckTimeoutGuard();
   installReferNotifyFix();
   installReferRequestGuard();
+  installDigestSha256();
   if (process.env.ICEPHONE_STOCK_SIP_PARSER !== '1') installFastSipParser();
-  if (!AllowedMethods.includes('UPDATE')) AllowedMethods.push('UPDATE');
 }
 
 /** Whether `installSipJsAdapter()` has run in this process. */

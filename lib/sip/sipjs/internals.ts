@@ -3,11 +3,11 @@
  * icephone reads or replaces, with where it is used. test/sip/sipjs-internals.test.ts checks each
  * against the installed sip.js and fails naming the one that moved, so a version bump is caught
  * before a call breaks. Instance fields (`Invitation#incomingInviteRequest`, `Invitation#_dialog`,
- * `UserAgentCore#userAgentClients`, `Dialog#dialogState`) have no prototype to check: the
+ * `UserAgentCore#userAgentClients`, `UserAgentCore#userAgentServers` (request-gate.ts), `Dialog#dialogState`) have no prototype to check: the
  * interop and e2e calls exercise them.
  */
 import { Core, Grammar, Invitation, Inviter, Session } from 'sip.js';
-import { AllowedMethods } from 'sip.js/lib/core/user-agent-core/allowed-methods.js';
+import { DigestAuthentication } from 'sip.js/lib/core/messages/digest-authentication.js';
 
 export interface SipJsInternal {
   /** `Class#member` as written in sip.js's lib/. */
@@ -24,14 +24,15 @@ export const SIPJS_INTERNALS: readonly SipJsInternal[] = [
   { name: 'Invitation.prototype.onAckTimeout', usedBy: 'sipjs/ack-timeout-guard.ts', present: () => isFunction((Invitation.prototype as unknown as Record<string, unknown>).onAckTimeout) },
   { name: 'Inviter.prototype.notifyReferer', usedBy: 'sipjs/refer-notify.ts', present: () => isFunction((Inviter.prototype as unknown as Record<string, unknown>).notifyReferer) },
   { name: 'Session.prototype.onReferRequest', usedBy: 'sipjs/refer-request-guard.ts', present: () => isFunction((Session.prototype as unknown as Record<string, unknown>).onReferRequest) },
+  { name: 'DigestAuthentication.prototype.authenticate', usedBy: 'sipjs/digest-sha256.ts', present: () => isFunction((DigestAuthentication.prototype as unknown as Record<string, unknown>).authenticate) },
   { name: 'Grammar.parse', usedBy: 'fast-parser.ts', present: () => isFunction((Grammar as unknown as Record<string, unknown>).parse) },
-  { name: 'core/user-agent-core/allowed-methods AllowedMethods', usedBy: 'sipjs/install.ts', present: () => Array.isArray(AllowedMethods) && AllowedMethods.includes('INVITE') },
   { name: 'Core.Dialog.prototype.receiveRequest', usedBy: 'update.ts', present: () => isFunction(Core.Dialog.prototype.receiveRequest) },
   { name: 'Core.Dialog#sequenceGuard', usedBy: 'update.ts', present: () => isFunction((Core.Dialog.prototype as unknown as Record<string, unknown>).sequenceGuard) },
   { name: 'Core.UserAgentCore#receiveIncomingRequestFromTransport', usedBy: 'user-agent.ts acceptAnyRequestUri', present: () => isFunction((Core.UserAgentCore.prototype as unknown as Record<string, unknown>).receiveIncomingRequestFromTransport) },
+  { name: 'Core.UserAgentCore#receiveIncomingRequestFromTransport (auth gate)', usedBy: 'request-gate.ts', present: () => isFunction((Core.UserAgentCore.prototype as unknown as Record<string, unknown>).receiveIncomingRequestFromTransport) },
+  { name: 'Core.UserAgentCore#replyStateless', usedBy: 'request-gate.ts', present: () => isFunction((Core.UserAgentCore.prototype as unknown as Record<string, unknown>).replyStateless) },
   { name: 'Core.InviteClientTransaction', usedBy: 'update.ts', present: () => isFunction(Core.InviteClientTransaction) },
   { name: 'Core.NameAddrHeader', usedBy: 'update.ts', present: () => isFunction(Core.NameAddrHeader) },
-  { name: 'Inviter#request (extraHeaders)', usedBy: 'user-agent.ts fixInviteAllow', present: () => Object.getOwnPropertyDescriptor(Inviter.prototype, 'request') !== undefined },
 ];
 
 /** The internals missing from the installed sip.js (empty when all are there). */

@@ -6,6 +6,7 @@
  * values likewise. Installed by `installSipJsAdapter()` (./install.ts).
  */
 import { Session } from 'sip.js';
+import { warningHeader } from '../warning.js';
 
 interface IncomingReferLike {
   message: { hasHeader(name: string): boolean; getHeaders(name: string): string[] };
@@ -30,7 +31,7 @@ export function installReferRequestGuard(): void {
     if (values.length !== 1) {
       referGuardStats.refused++;
       const why = values.length === 0 ? 'REFER without Refer-To (RFC 3515 §2.4.1)' : 'REFER with several Refer-To values (RFC 3515 §2.4.1)';
-      request.reject({ statusCode: 400, reasonPhrase: 'Bad Request', extraHeaders: [`Warning: 399 icephone "${why}"`] });
+      request.reject({ statusCode: 400, reasonPhrase: 'Bad Request', extraHeaders: [warningHeader(why)] });
       return;
     }
     original.call(this, request);

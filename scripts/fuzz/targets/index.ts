@@ -1,6 +1,6 @@
 /**
  * Every fuzz target, in table order, and the regression seeds of test/fixtures/fuzz/regressions.json.
- * A new parser of network bytes gets a target here (see the SRTP note in sdp.ts).
+ * A new parser of network bytes gets a target here.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,10 +9,11 @@ import { MEDIA_TARGETS } from './media.js';
 import { SDP_TARGETS } from './sdp.js';
 import { SELFTEST_TARGETS } from './selftest.js';
 import { SIP_TARGETS } from './sip.js';
+import { SRTP_TARGETS } from './srtp.js';
 
 /** The parsers of network bytes; `ICEPHONE_FUZZ_SELFTEST=1` adds the harness's own misbehaving target. */
 export const TARGETS: FuzzTarget[] = [
-  ...SIP_TARGETS, ...SDP_TARGETS, ...MEDIA_TARGETS,
+  ...SIP_TARGETS, ...SDP_TARGETS, ...MEDIA_TARGETS, ...SRTP_TARGETS,
   ...(process.env.ICEPHONE_FUZZ_SELFTEST === '1' ? SELFTEST_TARGETS : []),
 ];
 
@@ -28,8 +29,8 @@ export interface RegressionSeed {
   hex?: string;
   /** What it did when found: exception and place, or the time it took. */
   finding: string;
-  /** Appended `times` times to the input (for long inputs: a stream trickled one byte per read). */
-  repeat?: { text?: string; hex?: string; times: number };
+  /** Appended in order, each `times` times (default 1): long inputs without a long fixture line. */
+  append?: Array<{ text?: string; hex?: string; times?: number }>;
   /** What was done about it. */
   status: string;
   /**
@@ -47,8 +48,9 @@ export function regressionSeeds(): RegressionSeed[] {
 
 export function seedBytes(seed: RegressionSeed): Buffer {
   const bytes = (v: { text?: string; hex?: string }) => (v.hex !== undefined ? Buffer.from(v.hex, 'hex') : Buffer.from(v.text ?? '', 'utf8'));
-  const head = bytes(seed);
-  return seed.repeat ? Buffer.concat([head, ...Array<Buffer>(seed.repeat.times).fill(bytes(seed.repeat))]) : head;
+  const parts: Buffer[] = [bytes(seed)];
+  for (const a of seed.append ?? []) parts.push(...Array<Buffer>(a.times ?? 1).fill(bytes(a)));
+  return Buffer.concat(parts);
 }
 
 /** Regression inputs of one target, open findings left out (run first, and mutated like any seed). */

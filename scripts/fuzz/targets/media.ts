@@ -242,7 +242,7 @@ export const channelDataTarget: FuzzTarget = {
 
 // ------------------------------------------------------------------------------------- RTP
 
-function rtpSeeds(): Buffer[] {
+export function rtpSeeds(): Buffer[] {
   const payload = Buffer.alloc(160, 0xd5);
   return [
     serializeRtp({ marker: true, payloadType: 0, sequenceNumber: 0, timestamp: 0, ssrc: 0xdeadbeef, payload }),
@@ -254,7 +254,7 @@ function rtpSeeds(): Buffer[] {
   ];
 }
 
-const rtpPacket = fc.record({
+export const rtpPacket = fc.record({
   b0: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0x80, max: 0xbf }) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 255 }) }),
   b1: fc.integer({ min: 0, max: 255 }),
   fixed: fc.uint8Array({ minLength: 10, maxLength: 10 }),
@@ -287,7 +287,7 @@ export const rtpTarget: FuzzTarget = {
 
 // ------------------------------------------------------------------------------------- RTCP
 
-function rtcpSeeds(): Buffer[] {
+export function rtcpSeeds(): Buffer[] {
   const block = { ssrc: 0x11111111, fractionLost: 25, cumulativeLost: -5, highestSequence: 0x0001ffff, jitter: 80, lastSr: 0x12345678, delaySinceLastSr: 0x00010000 };
   const sr = buildSenderReport({ ssrc: 0xcafebabe, ntpTimestamp: 0xe8a1b2c3_80000000n, rtpTimestamp: 123456, packetCount: 50, octetCount: 8000, reports: [block, block] });
   return [
@@ -308,7 +308,7 @@ function padded(packet: Buffer): Buffer {
 }
 
 /** One RTCP packet written by hand: header fields right or arbitrary, body of a known shape or random. */
-const rtcpPacket = fc.record({
+export const rtcpPacket = fc.record({
   version: fc.oneof({ weight: 6, arbitrary: fc.constant(2) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 3 }) }),
   padding: fc.boolean(),
   count: fc.integer({ min: 0, max: 31 }),

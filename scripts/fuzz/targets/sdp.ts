@@ -241,16 +241,6 @@ export const sdpPreconditionsTarget: FuzzTarget = {
   run: runPreconditions,
 };
 
-// ------------------------------------------------------------------------------------- SRTP / a=crypto
-
-/*
- * TODO(srtp): lib/srtp (RFC 3711 SRTP/SRTCP unprotect) and lib/sdp/crypto-attributes.ts (RFC 4568
- * a=crypto) are being written on another branch. When they land, add here:
- *  - `sdp-crypto`: parse each a=crypto line (seeds: RFC 4568 §9.1 examples; structured: tag,
- *    crypto-suite, inline:key|lifetime|MKI:length, session params), and whole descriptions with it;
- *  - in targets/media.ts, `srtp` / `srtcp`: unprotect with a fixed context (seeds: RFC 3711 Appendix
- *    B vectors protected by the project's own code), expecting only its typed errors;
- * and list them in targets/index.ts. Check what each one documents it throws (lib/base/errors.ts).
- */
+// SRTP/SRTCP unprotect and a=crypto: targets/srtp.ts.
 
 export const SDP_TARGETS: FuzzTarget[] = [sdpDescriptionTarget, sdpCandidateTarget, sdpAltTarget, sdpPreconditionsTarget];

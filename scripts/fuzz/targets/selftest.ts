@@ -11,7 +11,7 @@ function busy(ms: number): void {
   while (performance.now() < until) { /* spin */ }
 }
 
-/** 'crash' anywhere: TypeError; exactly 'slow': 150 ms; exactly 'hang' (with `hang`): never returns; 'bad…': ParseError. */
+/** 'crash' anywhere: TypeError; exactly 'slow': 400 ms; exactly 'hang' (with `hang`): never returns; 'bad…': ParseError. */
 export function misbehaving(name: string, hang: boolean): FuzzTarget {
   return {
     name,
@@ -21,7 +21,7 @@ export function misbehaving(name: string, hang: boolean): FuzzTarget {
     run(input) {
       const text = input.toString('latin1');
       if (text === 'hang' && hang) for (;;) busy(1000);
-      if (text === 'slow') busy(150);
+      if (text === 'slow') busy(400);
       if (text.includes('crash')) throw new TypeError(`crashed on ${JSON.stringify(text)}`);
       if (text.startsWith('bad')) throw new ParseError('refused', 'selftest');
       return 'accepted';
