@@ -6,7 +6,7 @@ import { escapeControls } from '../base/log.js';
 import { describeCandidate } from '../ice/candidate.js';
 import { formatAddress } from '../net/socket.js';
 import type { Call, CallSummary } from '../sip/user-agent.js';
-import type { MediaSession } from '../sip/session-description-handler.js';
+import type { MediaSession } from '../media/media-session.js';
 
 export interface Progress {
   line(text: string): void;

@@ -1,7 +1,7 @@
 /**
  * SRTP keyed by SDES (RFC 4568) in offer/answer: which `a=crypto` lines an offer carries, how an
  * answerer picks one, and the SrtpSession (lib/srtp) the exchange yields. Pure; the media session
- * (lib/sip/session-description-handler.ts) calls it.
+ * (lib/media/media-session.ts) calls it.
  *
  * Policies (`--srtp`):
  * - `off`: no a=crypto; an offer with RTP/SAVP is refused (we cannot do its profile);

@@ -29,7 +29,8 @@ import type { Logger } from '../base/log.js';
 import { withPreconditions, type PreconditionAttribute } from '../sdp/preconditions.js';
 import { PreconditionFlow, type FlowAction, type PreconditionPolicy } from './preconditions-flow.js';
 import { attachEarlyDialog, incomingInviteRequestOf, ReliableProvisionalSender, useLocalDescriptionIn2xx } from './reliable-provisional.js';
-import type { MediaSession } from './session-description-handler.js';
+import type { MediaSession } from '../media/media-session.js';
+import { GlareError } from '../media/offer-answer-state.js';
 import type { DialogExtensions, IncomingUpdate, SipBody } from './update.js';
 
 const SDP = 'application/sdp';
@@ -166,8 +167,10 @@ abstract class PreconditionController {
     try {
       answer = await media.answerUpdateOffer(update.offer.content);
     } catch (e) {
-      this.o.log.warn(`488 to UPDATE: ${errorMessage(e)}`);
-      update.reject({ statusCode: 488 });
+      // RFC 3311 §5.2: an offer crossing ours gets 491; one we cannot use 488.
+      const status = e instanceof GlareError ? 491 : 488;
+      this.o.log.warn(`${status} to UPDATE: ${errorMessage(e)}`);
+      update.reject({ statusCode: status });
       return;
     }
     update.accept({ body: { contentType: SDP, content: answer } });
@@ -188,6 +191,8 @@ abstract class PreconditionController {
         stillWanted: () => !this.disposed && this.flow.updateStillWanted(),
       });
       if (outcome.answer) await media.applyUpdateAnswer(outcome.answer.content).catch((e) => this.o.log.warn(`UPDATE answer unusable: ${errorMessage(e)}`));
+      // No answer (a final non-2xx after the 491 retries): our offer is withdrawn, the session as it was.
+      else media.abandonUpdateOffer();
       if (outcome.dialogGone) {
         this.call?.setReason(`${outcome.statusCode} to UPDATE: the dialog is gone`);
         void this.call?.hangup();

@@ -17,6 +17,7 @@ import {
   type URI,
 } from 'sip.js';
 import { Admission } from './admission.js';
+import { GlareError } from '../media/offer-answer-state.js';
 import { normalizeAddress } from '../base/address.js';
 import type { Clock } from '../base/clock.js';
 import { systemClock } from '../base/clock.js';
@@ -27,7 +28,7 @@ import { errorStack, silentLogger } from '../base/log.js';
 import { offerProblem, warningHeader, type OfferProblem } from './warning.js';
 import { negotiateCodec, parseDescription } from '../sdp/offer-answer.js';
 import { DEFAULT_TIMERS } from './retransmission.js';
-import { MediaSession, type MediaEndpoints, type MediaOptions, type MediaSummary } from './session-description-handler.js';
+import { MediaSession, type MediaEndpoints, type MediaOptions, type MediaSummary } from '../media/media-session.js';
 import { installSipJsAdapter } from './sipjs/install.js';
 import { allowHeaderLine, installAllowRewrite } from './sipjs/allow-header.js';
 import { ICEPHONE_VERSION } from '../version.js';
@@ -1287,8 +1288,10 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     media.answerUpdateOffer(update.offer.content).then(
       (sdp) => update.accept({ body: { contentType: 'application/sdp', content: sdp } }),
       (e) => {
-        this.log.warn(`488 to UPDATE: ${errorMessage(e)}`);
-        update.reject({ statusCode: 488 });
+        // RFC 3311 §5.2: an offer crossing ours gets 491; one we cannot use 488.
+        const status = e instanceof GlareError ? 491 : 488;
+        this.log.warn(`${status} to UPDATE: ${errorMessage(e)}`);
+        update.reject({ statusCode: status });
       },
     );
   }

@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { ManualClock } from '../../lib/base/clock.js';
-import { DEFAULT_UNCONFIRMED_RTP_PACKETS } from '../../lib/sip/session-description-handler.js';
+import { DEFAULT_UNCONFIRMED_RTP_PACKETS } from '../../lib/media/media-session.js';
 import { Phone } from '../../lib/sip/user-agent.js';
 
 async function bound(): Promise<Socket> {

@@ -107,7 +107,7 @@ function preconditionTables(sdp: string): void {
 }
 
 /**
- * A remote SDP as lib/sip/session-description-handler.ts reads it: parseDescription (ParseError),
+ * A remote SDP as lib/media/media-session.ts reads it: parseDescription (ParseError),
  * codec choice, candidate format, the peer's alternates (ParseError) and their candidates, and the
  * precondition tables of lib/sip/preconditions-flow.ts (which read the SDP whatever parseDescription said).
  */

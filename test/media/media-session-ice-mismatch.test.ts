@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { MediaSession } from '../../lib/sip/session-description-handler.js';
+import { MediaSession } from '../../lib/media/media-session.js';
 
 describe('MediaSession: ICE mismatch (RFC 8839 §4.2.5)', function () {
   this.timeout(10000);

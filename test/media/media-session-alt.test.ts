@@ -1,5 +1,5 @@
 /**
- * The media session (lib/sip/session-description-handler.ts) answering `a=alt` offers written the
+ * The media session (lib/media/media-session.ts) answering `a=alt` offers written the
  * way deployed endpoints and middleboxes leave them, against a peer made of one loopback UDP socket
  * that answers the draft-rosenberg-sipping-ice-01 §5.5 checks with the draft's STUN server
  * (lib/stun/server.ts). Real sockets on 127.0.0.1, real clock; waits are for events.
@@ -9,7 +9,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { encodeLegacySuccessResponse, judgeLegacyRequest } from '../../lib/stun/legacy.js';
 import { StunMessage } from '../../lib/stun/message.js';
-import { MediaSession } from '../../lib/sip/session-description-handler.js';
+import { MediaSession } from '../../lib/media/media-session.js';
 
 interface Peer {
   socket: Socket;
