@@ -7,7 +7,7 @@ export type { SipTraceFn } from './sip/transport.js';
 export type { SipTlsOptions } from './net/tcp-framing.js';
 export { checkSipServerIdentity, TlsIdentityError } from './net/sip-tls-identity.js';
 export type { DigestAlgorithm, DigestServerOptions, DigestServerStats, DigestVerdict } from './sip/digest-server.js';
-export type { GateDecision } from './sip/request-gate.js';
+export type { GateDecision } from './sip/sipjs/request-gate.js';
 export { type Logger, type LogLevel, StderrLogger, silentLogger } from './base/log.js';
 export {
   type AudioSource, ToneSource, SilenceSource, BufferSource, createSource, createWavSource, SOURCE_SAMPLE_RATE,

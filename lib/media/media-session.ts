@@ -312,7 +312,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   /**
    * Answers an offer received in UPDATE (or PRACK): media keeps flowing; new ICE credentials from
    * the peer mean an ICE restart (RFC 8839 §4.4.1.1.1), new alternates a new draft §5.8 cycle.
-   * An UPDATE offer of ours still marked pending was refused: the SIP layer (lib/sip/update.ts)
+   * An UPDATE offer of ours still marked pending was refused: the SIP layer (lib/sip/sipjs/update.ts)
    * passes the peer's UPDATE offer on only when the dialog has no offer of ours outstanding (else it
    * answers 491 itself, RFC 3311 §5.2), so ours got its 491 and waits for its retry; it is withdrawn.
    * @throws GlareError (491) while our re-INVITE offer is pending; ParseError for an SDP we cannot use (the caller answers 488).

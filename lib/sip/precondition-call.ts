@@ -1,7 +1,7 @@
 /**
  * Connectivity preconditions on a live call: joins the pure Figure 2 state machine
  * (preconditions-flow.ts) to sip.js (Inviter/Invitation), our UPDATE and reliable-provisional
- * extensions (update.ts, reliable-provisional.ts) and the call's MediaSession (ICE events in, SDP
+ * extensions (sipjs/update.ts, sipjs/reliable-provisional.ts) and the call's MediaSession (ICE events in, SDP
  * with the precondition lines out). One controller per call and side; the Phone creates it when
  * `preconditions` is not `none`.
  *
@@ -28,10 +28,11 @@ import { StateError, errorMessage } from '../base/errors.js';
 import type { Logger } from '../base/log.js';
 import { withPreconditions, type PreconditionAttribute } from '../sdp/preconditions.js';
 import { PreconditionFlow, type FlowAction, type PreconditionPolicy } from './preconditions-flow.js';
-import { attachEarlyDialog, incomingInviteRequestOf, ReliableProvisionalSender, useLocalDescriptionIn2xx } from './reliable-provisional.js';
+import { attachEarlyDialog, incomingInviteRequestOf, ReliableProvisionalSender, useLocalDescriptionIn2xx } from './sipjs/reliable-provisional.js';
 import type { MediaSession } from '../media/media-session.js';
 import { GlareError } from '../media/offer-answer-state.js';
-import type { DialogExtensions, IncomingUpdate, SipBody } from './update.js';
+import { generateResponseBody, responseDialogOf, sessionDialogOf } from './sipjs/session-internals.js';
+import type { DialogExtensions, IncomingUpdate, SipBody } from './sipjs/update.js';
 
 const SDP = 'application/sdp';
 
@@ -258,7 +259,7 @@ export class OutgoingPreconditions extends PreconditionController {
   }
 
   protected dialog(): Core.SessionDialog | undefined {
-    return (this.inviter?.dialog as unknown as Core.SessionDialog | undefined) ?? this.earlyDialog;
+    return (this.inviter ? sessionDialogOf(this.inviter) : undefined) ?? this.earlyDialog;
   }
 
   /** Sends the INVITE of the current Inviter. */
@@ -272,7 +273,7 @@ export class OutgoingPreconditions extends PreconditionController {
             const message = response.message;
             const code = message.statusCode ?? 0;
             const reliable = /\b100rel\b/i.test(message.getHeader('require') ?? '') && message.hasHeader('rseq');
-            const session = (response as unknown as { session?: Core.SessionDialog }).session;
+            const session = responseDialogOf(response);
             if (session && !this.earlyDialog) {
               this.earlyDialog = session;
               this.o.registerDialog(session);
@@ -281,7 +282,7 @@ export class OutgoingPreconditions extends PreconditionController {
           },
           onAccept: (response) => {
             if (inviter !== this.inviter) return;
-            const session = (response as unknown as { session?: Core.SessionDialog }).session;
+            const session = responseDialogOf(response);
             if (session) this.o.registerDialog(session);
             this.flow.finalResponse(response.message.statusCode ?? 200, { sdp: sdpOf(response.message) });
             if (this.flow.state === 'failed') {
@@ -369,7 +370,7 @@ export class IncomingPreconditions extends PreconditionController {
   }
 
   protected dialog(): Core.SessionDialog | undefined {
-    return (this.invitation.dialog as unknown as Core.SessionDialog | undefined) ?? this.sender?.session;
+    return sessionDialogOf(this.invitation) ?? this.sender?.session;
   }
 
   override dispose(): void {
@@ -422,10 +423,7 @@ export class IncomingPreconditions extends PreconditionController {
   private async sendReliableAnswer(attributes: PreconditionAttribute[]): Promise<void> {
     this.lines = attributes;
     const request = incomingInviteRequestOf(this.invitation);
-    const generate = (this.invitation as unknown as {
-      generateResponseOfferAnswer(r: Core.IncomingInviteRequest, o: object): Promise<Core.Body | undefined>;
-    }).generateResponseOfferAnswer.bind(this.invitation);
-    const body = await generate(request, {});
+    const body = await generateResponseBody(this.invitation, request);
     if (!body) throw new StateError('no SDP answer for the reliable 183');
     const sender = new ReliableProvisionalSender(request, this.o.ext, {
       clock: this.o.clock,

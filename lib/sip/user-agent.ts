@@ -17,6 +17,8 @@ import {
   type URI,
 } from 'sip.js';
 import { Admission } from './admission.js';
+import { acceptAnyRequestUri, refuseOutOfDialogOptions } from './sipjs/core-request-hooks.js';
+import { byeInProgress, sessionCallId, sessionDialogOf } from './sipjs/session-internals.js';
 import { GlareError } from '../media/offer-answer-state.js';
 import { normalizeAddress } from '../base/address.js';
 import type { Clock } from '../base/clock.js';
@@ -37,9 +39,9 @@ import { notifyIsFinal, sipfragStatus, TRANSFER_FINAL_TIMEOUT_MS, type TransferO
 import { DTMF_CONTENT_TYPE, DTMF_RELAY_CONTENT_TYPE, formatDtmfRelayBody, parseDtmfInfoBody } from '../rtp/dtmf-info-body.js';
 import { IncomingPreconditions, OutgoingPreconditions } from './precondition-call.js';
 import type { PreconditionPolicy } from './preconditions-flow.js';
-import { DialogExtensions, type IncomingUpdate } from './update.js';
+import { DialogExtensions, type IncomingUpdate } from './sipjs/update.js';
 import { DigestServer, type DigestServerOptions, type DigestServerStats } from './digest-server.js';
-import { installRequestGate, type GateDecision } from './request-gate.js';
+import { installRequestGate, type GateDecision } from './sipjs/request-gate.js';
 import { sipJsTransportOptions, type SipJsTransportOptions, type SipTraceFn, type SipTransport } from './transport.js';
 import type { SipTlsOptions } from '../net/tcp-framing.js';
 
@@ -480,8 +482,7 @@ export class Call extends TypedEmitter<CallEvents> {
   }
 
   get callId(): string {
-    const anySession = this.session as unknown as { request?: { callId?: string }; outgoingRequestMessage?: { callId?: string } };
-    return anySession.request?.callId ?? anySession.outgoingRequestMessage?.callId ?? '';
+    return sessionCallId(this.session);
   }
 
   /** Ends the call: CANCEL before an answer, BYE after, reject for an unanswered incoming call. */
@@ -670,7 +671,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
   private readonly log: Logger;
   private readonly calls = new Set<Call>();
   private readonly callBySession = new WeakMap<Session, Call>();
-  /** UPDATE (RFC 3311) and PRACK handling added to sip.js's core (update.ts). */
+  /** UPDATE (RFC 3311) and PRACK handling added to sip.js's core (sipjs/update.ts). */
   readonly dialogExtensions: DialogExtensions;
   /** In-dialog UPDATEs find their call by dialog id (early and confirmed dialogs share it). */
   private readonly callByDialog = new Map<string, Call>();
@@ -708,7 +709,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       // media can flow); sip.js's automatic 180 would alert too early (DESIGN.md).
       sendInitialProvisionalResponse: false,
       // Preconditions (RFC 3312 §11): we say `Supported: 100rel, precondition`; reliable provisionals
-      // we send ourselves (reliable-provisional.ts), sip.js PRACKs those it receives.
+      // we send ourselves (sipjs/reliable-provisional.ts), sip.js PRACKs those it receives.
       ...(this.preconditionPolicy !== 'none' ? { sipExtension100rel: SIPExtension.Supported, sipExtensionExtraSupported: ['precondition'] } : {}),
       sessionDescriptionHandlerFactory: (session: Session) => {
         const m = new MediaSession({ ...opts.media, secureSignalling: opts.transport === 'tls', clock: this.clock, log: this.log.child('media') });
@@ -747,7 +748,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     installAllowRewrite(this.ua.transport);
     // Every Request-URI user reaches our code; `restrictUser` is applied to INVITEs in onInvite, so
     // OPTIONS, REGISTER and the rest answer the same whatever the user (no user enumeration).
-    this.acceptAnyRequestUri();
+    acceptAnyRequestUri(this.ua.userAgentCore);
     if (opts.auth) {
       this.digest = new DigestServer({ clock: this.clock, ...opts.auth });
       installRequestGate(this.ua.userAgentCore, this.digest, this.log.child('auth'), (d) => this.onAuthDecision(d));
@@ -755,7 +756,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     this.admission = new Admission({ maxCallsInProgress: opts.maxCallsInProgress, retryAfterSec: opts.retryAfterSec });
     // Installed last, so it runs first: a draining instance answers the balancer's OPTIONS 503
     // whether or not digest authentication is on.
-    this.refuseOptionsWhileDraining();
+    refuseOutOfDialogOptions(this.ua.userAgentCore, () => this.admission.checkOptions());
     this.dialogExtensions = DialogExtensions.install(this.ua.userAgentCore, {
       clock: this.clock,
       log: this.log.child('sip'),
@@ -763,32 +764,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     });
   }
 
-  /**
-   * sip.js 0.21's core answers 404 to a request whose Request-URI user is not its own AOR's
-   * (RFC 3261 §8.2.2.1 makes that a SHOULD), which tells a scanner which user exists (a REGISTER or
-   * OPTIONS to alice gets 405 or 200, to anyone else 404). `icephone answer` accepts calls to any
-   * user, as SIPp's UAS does, and `--user` is checked in onInvite for INVITEs only, so for the
-   * synchronous dispatch of each request the core's AOR carries the request's user. Nothing else
-   * reads the AOR during that dispatch (it only builds From of new requests).
-   */
-  private acceptAnyRequestUri(): void {
-    const core = this.ua.userAgentCore;
-    const original = core.receiveIncomingRequestFromTransport.bind(core);
-    const configuration = core.configuration as { aor: URI };
-    core.receiveIncomingRequestFromTransport = (message) => {
-      const aor = configuration.aor;
-      const user = message.ruri?.user;
-      if (user === aor.user) return original(message);
-      const stand = aor.clone();
-      stand.user = user as string;
-      configuration.aor = stand;
-      try {
-        original(message);
-      } finally {
-        configuration.aor = aor;
-      }
-    };
-  }
+
 
   private digest?: DigestServer;
 
@@ -831,19 +807,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
 
   private drained: Promise<void> | undefined;
 
-  /**
-   * sip.js answers every OPTIONS with 200 (statelessly, in UserAgentCore); while draining an
-   * out-of-dialog one (no To tag) gets 503 instead, on this instance only.
-   */
-  private refuseOptionsWhileDraining(): void {
-    const core = this.ua.userAgentCore;
-    const next = core.receiveIncomingRequestFromTransport.bind(core);
-    core.receiveIncomingRequestFromTransport = (message) => {
-      const refusal = message.method === 'OPTIONS' && !message.toTag ? this.admission.checkOptions() : undefined;
-      if (!refusal) return next(message);
-      core.replyStateless(message, { statusCode: refusal.statusCode, reasonPhrase: refusal.reasonPhrase, extraHeaders: refusal.extraHeaders });
-    };
-  }
+
 
   private readonly transportPort: () => number;
   private readonly getTransport: () => SipTransport | undefined;
@@ -1128,9 +1092,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
   }
 
   private async untilByesAnswered(): Promise<void> {
-    const clients = (this.ua.userAgentCore as unknown as { userAgentClients: Map<string, { message: { method: string }; transaction: { state: string } }> }).userAgentClients;
-    const pending = () => [...clients.values()].some((u) => u.message.method === 'BYE' && (u.transaction.state === 'Trying' || u.transaction.state === 'Proceeding'));
-    while (pending()) await new Promise((r) => this.clock.setTimer(50, () => r(undefined)));
+    while (byeInProgress(this.ua.userAgentCore)) await new Promise((r) => this.clock.setTimer(50, () => r(undefined)));
   }
 
   /** Option tags in the INVITE's Require that we do not implement (`precondition` only with preconditions on). */
@@ -1267,7 +1229,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
 
   /** An UPDATE (RFC 3311) in one of our dialogs: the call's preconditions answer it, else the media does. */
   private onUpdate(update: IncomingUpdate): void {
-    const call = this.callByDialog.get(update.dialog.id) ?? [...this.calls].find((c) => (c.session.dialog as unknown as Core.SessionDialog | undefined)?.id === update.dialog.id);
+    const call = this.callByDialog.get(update.dialog.id) ?? [...this.calls].find((c) => sessionDialogOf(c.session)?.id === update.dialog.id);
     if (!call) {
       update.reject({ statusCode: update.offer ? 488 : 500 });
       return;

@@ -1,10 +1,10 @@
 /**
  * Benchmark 1: SIP messages parsed per second by sip.js's `Parser.parseMessage`, with icephone's
- * fast path (lib/sip/fast-parser.ts) and with stock sip.js 0.21.2, in the same process, on the
+ * fast path (lib/sip/sipjs/fast-parser.ts) and with stock sip.js 0.21.2, in the same process, on the
  * captured SIPp/baresip messages of test/fixtures/sip-corpus (INVITE, 100, 180, 200, ACK, BYE).
  */
 import { Grammar } from 'sip.js';
-import { fastGrammarParse, hoistedPegParse, parseSipMessage, stockGrammarParse, grammarMode } from '../../lib/sip/fast-parser.js';
+import { fastGrammarParse, hoistedPegParse, parseSipMessage, stockGrammarParse, grammarMode } from '../../lib/sip/sipjs/fast-parser.js';
 import { sipCorpus } from '../../test/fixtures/sip-corpus/index.js';
 import { TINY, ratio, round, type BenchRow } from './common.js';
 

@@ -11,7 +11,7 @@
 import { expect } from 'chai';
 import { installSipJsAdapter } from '../../lib/sip/sipjs/install.js';
 import { parseWireMessage } from '../../lib/sip/wire-message.js';
-import { fastSipParserInstalled, parseSipMessage } from '../../lib/sip/fast-parser.js';
+import { fastSipParserInstalled, parseSipMessage } from '../../lib/sip/sipjs/fast-parser.js';
 import '../../lib/sip/user-agent.js';
 import { RFC4475_MESSAGES } from '../fixtures/sip-corpus/rfc4475.js';
 

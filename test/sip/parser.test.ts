@@ -1,5 +1,5 @@
 /**
- * The fast SIP parse path (lib/sip/fast-parser.ts) against stock sip.js 0.21.2: the pin, the
+ * The fast SIP parse path (lib/sip/sipjs/fast-parser.ts) against stock sip.js 0.21.2: the pin, the
  * rewrite, identical results on the corpus (whole messages and every grammar start rule on every
  * header value), and on seeded mutations of it.
  */
@@ -11,7 +11,7 @@ import { Core, Grammar } from 'sip.js';
 import {
   PINNED_GRAMMAR_SHA256, PINNED_SIPJS_VERSION, compileError, fastGrammarParse, grammarMode, hoistGrammarSource, hoistedPegParse,
   installFastSipParser, installedSipJsVersion, sipJsGrammarPath, stockGrammarParse, uninstallFastSipParser, fastSipParserInstalled,
-} from '../../lib/sip/fast-parser.js';
+} from '../../lib/sip/sipjs/fast-parser.js';
 import { corpusFieldValues, sipCorpus } from '../fixtures/sip-corpus/index.js';
 import { sameParse } from './parser-compare.js';
 import { Phone } from '../../lib/sip/user-agent.js';

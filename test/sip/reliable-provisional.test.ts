@@ -4,8 +4,8 @@ import { UserAgent, type Invitation } from 'sip.js';
 import { ManualClock } from '../../lib/base/clock.js';
 import { TimeoutError } from '../../lib/base/errors.js';
 import { sipJsTransportOptions } from '../../lib/sip/transport.js';
-import { DialogExtensions } from '../../lib/sip/update.js';
-import { incomingInviteRequestOf, parseRAck, ReliableProvisionalSender } from '../../lib/sip/reliable-provisional.js';
+import { DialogExtensions } from '../../lib/sip/sipjs/update.js';
+import { incomingInviteRequestOf, parseRAck, ReliableProvisionalSender } from '../../lib/sip/sipjs/reliable-provisional.js';
 import { FIXED_SDP, fixedSdhFactory } from './fixtures/fixed-sdh.js';
 
 const header = (text: string, name: string): string => new RegExp(`^${name}:\\s*(.*)$`, 'im').exec(text)?.[1]?.trim() ?? '';

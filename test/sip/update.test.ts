@@ -4,13 +4,13 @@ import { Inviter, SessionState, SIPExtension, UserAgent, type Core, type Invitat
 import { ManualClock } from '../../lib/base/clock.js';
 import { StateError } from '../../lib/base/errors.js';
 import { sipJsTransportOptions } from '../../lib/sip/transport.js';
-import { DialogExtensions, glareBackoffMs, type IncomingUpdate, type SipBody } from '../../lib/sip/update.js';
+import { DialogExtensions, glareBackoffMs, type IncomingUpdate, type SipBody } from '../../lib/sip/sipjs/update.js';
 import {
   attachEarlyDialog,
   incomingInviteRequestOf,
   ReliableProvisionalSender,
   useLocalDescriptionIn2xx,
-} from '../../lib/sip/reliable-provisional.js';
+} from '../../lib/sip/sipjs/reliable-provisional.js';
 import { FIXED_SDP, fixedSdhFactory } from './fixtures/fixed-sdh.js';
 
 interface Trace { dir: 'send' | 'recv'; first: string; cseq: string; text: string }

@@ -6,7 +6,7 @@
  * sip.js 0.21.2 writes `Allow: ` + its module-level `AllowedMethods` (ACK, BYE, CANCEL, INFO, INVITE,
  * MESSAGE, NOTIFY, OPTIONS, PRACK, REFER, REGISTER, SUBSCRIBE) in its INVITEs, re-INVITEs, INVITE 2xx,
  * OPTIONS 200 and 405 responses. icephone answers neither REGISTER nor SUBSCRIBE (405), refuses
- * MESSAGE (405, user-agent.ts) and does answer UPDATE (../update.ts), which that list lacks. Changing
+ * MESSAGE (405, user-agent.ts) and does answer UPDATE (./update.ts), which that list lacks. Changing
  * the shared array would change every other sip.js UserAgent in the process, so instead the Phone
  * wraps its own transport's `send` (`installAllowRewrite`) and every outgoing message's Allow is
  * rewritten to `ANSWERED_METHODS` there, before the transport parses, traces and sends it.
@@ -14,8 +14,8 @@
 
 /**
  * The methods a Phone answers as a UAS: INVITE/ACK/CANCEL/BYE (sip.js's INVITE dialogs), OPTIONS
- * (sip.js's core, 200), UPDATE (RFC 3311, ../update.ts), PRACK (RFC 3262, for the reliable
- * provisionals we send: ../reliable-provisional.ts), INFO (DTMF relay, ../../sip/user-agent.ts),
+ * (sip.js's core, 200), UPDATE (RFC 3311, ./update.ts), PRACK (RFC 3262, for the reliable
+ * provisionals we send: ./reliable-provisional.ts), INFO (DTMF relay, ../../sip/user-agent.ts),
  * REFER (RFC 3515, 202 or 603) and NOTIFY (the REFER subscription's progress, RFC 3515 §2.4.4).
  */
 export const ANSWERED_METHODS: readonly string[] = ['INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS', 'UPDATE', 'PRACK', 'INFO', 'REFER', 'NOTIFY'];

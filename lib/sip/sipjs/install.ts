@@ -3,7 +3,7 @@
  * gives and what we add"). `installSipJsAdapter()` runs when the first Phone is made; importing
  * icephone changes nothing. What it installs, each idempotent:
  * - the ACK-timeout guard (./ack-timeout-guard.ts): `Invitation.prototype.onAckTimeout`;
- * - the fast parse path (../fast-parser.ts): `Grammar.parse`, equal in results to the stock one,
+ * - the fast parse path (./fast-parser.ts): `Grammar.parse`, equal in results to the stock one,
  *   unless `ICEPHONE_STOCK_SIP_PARSER=1`;
  * - `Inviter.prototype.notifyReferer` (./refer-notify.ts): REFER progress NOTIFYs say `active`
  *   until the final status (RFC 3515 §2.4.7);
@@ -15,11 +15,11 @@
  * each Phone rewrites the Allow header of what it sends instead (./allow-header.ts).
  * Per-user-agent hooks (UPDATE dispatch, Allow, reliable provisionals, any-user Request-URI) are
  * installed on that user agent's own core objects by the Phone, not here.
- * The internals touched, here and in ../update.ts, ../reliable-provisional.ts,
+ * The internals touched, here and in ./update.ts, ./reliable-provisional.ts, ./request-gate.ts,
  * ../precondition-call.ts and ../user-agent.ts, are listed in ./internals.ts and checked against the
  * pinned sip.js by test/sip/sipjs-internals.test.ts.
  */
-import { installFastSipParser } from '../fast-parser.js';
+import { installFastSipParser } from './fast-parser.js';
 import { installAckTimeoutGuard } from './ack-timeout-guard.js';
 import { installDigestSha256 } from './digest-sha256.js';
 import { installReferNotifyFix } from './refer-notify.js';

@@ -25,14 +25,15 @@ export const SIPJS_INTERNALS: readonly SipJsInternal[] = [
   { name: 'Inviter.prototype.notifyReferer', usedBy: 'sipjs/refer-notify.ts', present: () => isFunction((Inviter.prototype as unknown as Record<string, unknown>).notifyReferer) },
   { name: 'Session.prototype.onReferRequest', usedBy: 'sipjs/refer-request-guard.ts', present: () => isFunction((Session.prototype as unknown as Record<string, unknown>).onReferRequest) },
   { name: 'DigestAuthentication.prototype.authenticate', usedBy: 'sipjs/digest-sha256.ts', present: () => isFunction((DigestAuthentication.prototype as unknown as Record<string, unknown>).authenticate) },
-  { name: 'Grammar.parse', usedBy: 'fast-parser.ts', present: () => isFunction((Grammar as unknown as Record<string, unknown>).parse) },
-  { name: 'Core.Dialog.prototype.receiveRequest', usedBy: 'update.ts', present: () => isFunction(Core.Dialog.prototype.receiveRequest) },
-  { name: 'Core.Dialog#sequenceGuard', usedBy: 'update.ts', present: () => isFunction((Core.Dialog.prototype as unknown as Record<string, unknown>).sequenceGuard) },
-  { name: 'Core.UserAgentCore#receiveIncomingRequestFromTransport', usedBy: 'user-agent.ts acceptAnyRequestUri', present: () => isFunction((Core.UserAgentCore.prototype as unknown as Record<string, unknown>).receiveIncomingRequestFromTransport) },
-  { name: 'Core.UserAgentCore#receiveIncomingRequestFromTransport (auth gate)', usedBy: 'request-gate.ts', present: () => isFunction((Core.UserAgentCore.prototype as unknown as Record<string, unknown>).receiveIncomingRequestFromTransport) },
-  { name: 'Core.UserAgentCore#replyStateless', usedBy: 'request-gate.ts', present: () => isFunction((Core.UserAgentCore.prototype as unknown as Record<string, unknown>).replyStateless) },
-  { name: 'Core.InviteClientTransaction', usedBy: 'update.ts', present: () => isFunction(Core.InviteClientTransaction) },
-  { name: 'Core.NameAddrHeader', usedBy: 'update.ts', present: () => isFunction(Core.NameAddrHeader) },
+  { name: 'Grammar.parse', usedBy: 'sipjs/fast-parser.ts', present: () => isFunction((Grammar as unknown as Record<string, unknown>).parse) },
+  { name: 'Core.Dialog.prototype.receiveRequest', usedBy: 'sipjs/update.ts', present: () => isFunction(Core.Dialog.prototype.receiveRequest) },
+  { name: 'Core.Dialog#sequenceGuard', usedBy: 'sipjs/update.ts', present: () => isFunction((Core.Dialog.prototype as unknown as Record<string, unknown>).sequenceGuard) },
+  { name: 'Core.UserAgentCore#receiveIncomingRequestFromTransport', usedBy: 'sipjs/core-request-hooks.ts', present: () => isFunction((Core.UserAgentCore.prototype as unknown as Record<string, unknown>).receiveIncomingRequestFromTransport) },
+  { name: 'Core.UserAgentCore#receiveIncomingRequestFromTransport (auth gate)', usedBy: 'sipjs/request-gate.ts', present: () => isFunction((Core.UserAgentCore.prototype as unknown as Record<string, unknown>).receiveIncomingRequestFromTransport) },
+  { name: 'Core.UserAgentCore#replyStateless', usedBy: 'sipjs/request-gate.ts', present: () => isFunction((Core.UserAgentCore.prototype as unknown as Record<string, unknown>).replyStateless) },
+  { name: 'Core.InviteClientTransaction', usedBy: 'sipjs/update.ts', present: () => isFunction(Core.InviteClientTransaction) },
+  { name: 'Core.NameAddrHeader', usedBy: 'sipjs/update.ts', present: () => isFunction(Core.NameAddrHeader) },
+  { name: 'Session#generateResponseOfferAnswer', usedBy: 'sipjs/session-internals.ts (reliable 183)', present: () => isFunction((Session.prototype as unknown as Record<string, unknown>).generateResponseOfferAnswer) },
 ];
 
 /** The internals missing from the installed sip.js (empty when all are there). */

@@ -2,7 +2,7 @@
  * Fuzz targets for SIP bytes from the network: one UDP datagram, and a TCP byte stream, through
  * the steps `SipTransport.receive` (lib/sip/transport.ts) takes before sip.js sees a message, then
  * through the parse sip.js does on what the transport hands it (`Core.Parser.parseMessage` with
- * the fast grammar of lib/sip/fast-parser.ts installed, as every Phone runs it).
+ * the fast grammar of lib/sip/sipjs/fast-parser.ts installed, as every Phone runs it).
  *
  * `SipTransport.receive` is private and bound to a socket, so its steps are repeated here in
  * order, with the same exported functions: CRLF keep-alive check, `parseWireMessage`, the top Via
@@ -15,8 +15,8 @@
  */
 import { Core } from 'sip.js';
 import { SipStreamFramer } from '../../../lib/net/tcp-framing.js';
-import { installFastSipParser, parseSipMessage } from '../../../lib/sip/fast-parser.js';
-import { parseRAck } from '../../../lib/sip/reliable-provisional.js';
+import { installFastSipParser, parseSipMessage } from '../../../lib/sip/sipjs/fast-parser.js';
+import { parseRAck } from '../../../lib/sip/sipjs/reliable-provisional.js';
 import { hasOptionTag } from '../../../lib/sdp/preconditions.js';
 import {
   cseqMethod, getHeader, parseUriTarget, parseWireMessage, replaceTopVia, serializeWireMessage, splitHeaderValues, topVia,
@@ -103,7 +103,7 @@ function receive(data: Buffer, stream: boolean): Verdict {
   for (const value of splitHeaderValues(getHeader(msg, 'contact') ?? '')) attempt(() => parseUriTarget(value));
   const route = getHeader(msg, 'record-route');
   if (route) for (const value of splitHeaderValues(route)) attempt(() => parseUriTarget(value));
-  // Header values our SIP layer reads itself (lib/sip/reliable-provisional.ts, preconditions-flow.ts): no throw.
+  // Header values our SIP layer reads itself (lib/sip/sipjs/reliable-provisional.ts, preconditions-flow.ts): no throw.
   parseRAck(getHeader(msg, 'rack'));
   for (const header of ['require', 'supported']) hasOptionTag(getHeader(msg, header), 'precondition');
   // deliver(): what sip.js receives.
@@ -115,7 +115,7 @@ function receive(data: Buffer, stream: boolean): Verdict {
 
 export const sipDatagramTarget: FuzzTarget = {
   name: 'sip-datagram',
-  about: 'one UDP datagram through lib/sip/transport.ts receive (lib/sip/wire-message.ts: ParseError) into sip.js Parser.parseMessage with lib/sip/fast-parser.ts (undefined = rejected)',
+  about: 'one UDP datagram through lib/sip/transport.ts receive (lib/sip/wire-message.ts: ParseError) into sip.js Parser.parseMessage with lib/sip/sipjs/fast-parser.ts (undefined = rejected)',
   kind: 'text',
   seeds: sipSeeds,
   dictionary: sipDictionary(),

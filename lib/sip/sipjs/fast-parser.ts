@@ -305,7 +305,7 @@ export function hoistedPegParse(): PegParse {
   // (sip.js 0.21.2 exports `version` as "0.21.1"; its package.json is the truth.)
   const sipJsVersion = installedSipJsVersion();
   if (sha !== PINNED_GRAMMAR_SHA256 || sipJsVersion !== PINNED_SIPJS_VERSION) {
-    throw new Error(`sip.js ${sipJsVersion} grammar (${path}, sha256 ${sha.slice(0, 12)}) is not the pinned ${PINNED_SIPJS_VERSION} one; re-check lib/sip/fast-parser.ts against it`);
+    throw new Error(`sip.js ${sipJsVersion} grammar (${path}, sha256 ${sha.slice(0, 12)}) is not the pinned ${PINNED_SIPJS_VERSION} one; re-check lib/sip/sipjs/fast-parser.ts against it`);
   }
   const stock = stockGrammarParse;
   const reentrant: PegParse = (input, options) => {

@@ -50,11 +50,11 @@
  *    outcome as `dialogGone`, the caller ends the session.
  */
 import { Core } from 'sip.js';
-import type { Clock } from '../base/clock.js';
-import { systemClock } from '../base/clock.js';
-import { StateError, errorMessage } from '../base/errors.js';
-import type { Logger } from '../base/log.js';
-import { silentLogger } from '../base/log.js';
+import type { Clock } from '../../base/clock.js';
+import { systemClock } from '../../base/clock.js';
+import { StateError, errorMessage } from '../../base/errors.js';
+import type { Logger } from '../../base/log.js';
+import { silentLogger } from '../../base/log.js';
 
 type UserAgentCore = Core.UserAgentCore;
 type SessionDialog = Core.SessionDialog;

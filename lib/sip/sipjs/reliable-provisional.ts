@@ -34,11 +34,11 @@
  * hand the answer of a reliable 183 to its SessionDescriptionHandler until the 2xx.
  */
 import type { Core, Invitation } from 'sip.js';
-import type { Clock, TimerHandle } from '../base/clock.js';
-import { systemClock } from '../base/clock.js';
-import { StateError, TimeoutError, errorMessage } from '../base/errors.js';
-import type { Logger } from '../base/log.js';
-import { silentLogger } from '../base/log.js';
+import type { Clock, TimerHandle } from '../../base/clock.js';
+import { systemClock } from '../../base/clock.js';
+import { StateError, TimeoutError, errorMessage } from '../../base/errors.js';
+import type { Logger } from '../../base/log.js';
+import { silentLogger } from '../../base/log.js';
 import type { DialogExtensions, SipBody } from './update.js';
 
 export interface ReliableProvisionalOptions {

@@ -16,9 +16,9 @@
  *   over UDP our transport retransmits 401/403 to INVITE until the ACK (Timer G, ./retransmission.ts).
  */
 import type { Core } from 'sip.js';
-import type { Logger } from '../base/log.js';
-import { normalizeAddress } from '../base/address.js';
-import type { DigestServer, DigestVerdict } from './digest-server.js';
+import type { Logger } from '../../base/log.js';
+import { normalizeAddress } from '../../base/address.js';
+import type { DigestServer, DigestVerdict } from '../digest-server.js';
 
 /** One decision of the gate, for the Phone's `auth` event. */
 export interface GateDecision {
