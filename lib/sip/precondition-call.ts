@@ -116,6 +116,28 @@ abstract class PreconditionController {
       .catch((e) => this.o.log.warn(`preconditions: ${a.kind} failed: ${errorMessage(e)}`));
   }
 
+  /**
+   * An offer of the application's in the early dialog, before the 200 (hold or resume while the
+   * call is still ringing: RFC 3311 §5.1 allows an UPDATE with an offer once the initial exchange
+   * completed, here by the reliable 183; RFC 6337 §5 gives the hold directions): UPDATE with the
+   * media session's offer, then its answer applied.
+   * @throws StateError without an early dialog with media, or while another offer/answer is in
+   * progress; Error when the UPDATE gets no answer (the media session is then as it was).
+   */
+  async offerInEarlyDialog(what: string): Promise<void> {
+    const dialog = this.dialog();
+    const media = this.media;
+    if (!dialog || !media) throw new StateError(`${what} needs an early dialog with media`);
+    if (media.offerAnswerState !== 'stable') throw new StateError(`${what}: an offer/answer exchange is in progress`);
+    const outcome = await this.o.ext.sendUpdate(dialog, { body: async (): Promise<SipBody> => ({ contentType: SDP, content: await media.createUpdateOffer() }) });
+    if (outcome.answer) {
+      await media.applyUpdateAnswer(outcome.answer.content);
+      return;
+    }
+    media.abandonUpdateOffer();
+    throw new Error(`UPDATE for ${what} failed: ${outcome.statusCode} ${outcome.reasonPhrase}`);
+  }
+
   /** The call's MediaSession was created (sip.js factory): our lines go into its SDP, its ICE events into the flow. */
   mediaCreated(media: MediaSession): void {
     this.media = media;

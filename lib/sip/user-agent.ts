@@ -453,13 +453,21 @@ export class Call extends TypedEmitter<CallEvents> {
     return this.media?.holdState ?? { local: false, remote: false };
   }
 
+  /**
+   * Hold or resume: a re-INVITE in a confirmed dialog (RFC 3264 §8.4); in an early dialog (a call
+   * with preconditions, whose reliable 183 completed the initial exchange, still ringing) an UPDATE
+   * (RFC 3311 §5.1).
+   */
   private async changeHold(on: boolean): Promise<void> {
     const s = this.currentSession;
-    if (s.state !== SessionState.Established || !this.media) throw new StateError(`${on ? 'hold' : 'resume'} needs an established call`);
+    const what = on ? 'hold' : 'resume';
+    const early = s.state === SessionState.Establishing && this.preconditions !== undefined;
+    if ((s.state !== SessionState.Established && !early) || !this.media) throw new StateError(`${what} needs an established call (or an early dialog with media)`);
     const media = this.media;
     media.setLocalHold(on);
     try {
-      await this.reinvite(on ? 'hold' : 'resume');
+      if (early) await this.preconditions!.offerInEarlyDialog(what);
+      else await this.reinvite(what);
     } catch (e) {
       media.setLocalHold(!on);
       throw e;
