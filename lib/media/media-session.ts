@@ -23,15 +23,12 @@ import type { Candidate } from '../ice/candidate.js';
 import { IceAgent, type CandidatePairInfo, type IceRole, type IceState, type RelayResult } from '../ice/agent.js';
 import type { TransportAddress } from '../net/socket.js';
 import { negotiateCodec, parseDescription, sessionIdNow, SUPPORTED_CODECS, type CodecDescription, type RemoteDescription } from '../sdp/offer-answer.js';
-import { RtpSession, type OutgoingRtpPacket, type RtpStats } from '../rtp/session.js';
+import type { OutgoingRtpPacket, RtpStats } from '../rtp/session.js';
 import type { RemoteCandidate } from '../sdp/ice-attributes.js';
 import { answerFormat, describedFormat, followAnswer, offerFormat, readRemoteAlternates, type NegotiatedFormat } from '../sdp/format.js';
-import { createSource, type AudioSource } from '../rtp/sources.js';
-import { WavFileSink, type AudioSink } from '../rtp/sinks.js';
 import type { PreconditionAttribute } from '../sdp/preconditions.js';
 import { negotiateTelephoneEvent, telephoneEventCodec, telephoneEventFmtp, type TelephoneEventNegotiation } from '../sdp/telephone-event-attributes.js';
-import type { ReceivedDtmf } from '../rtp/dtmf-receiver.js';
-import { answerCrypto, applyAnswerCrypto, looksLikeRtcp, offerCrypto, type SrtpPolicy } from './srtp-negotiation.js';
+import { answerCrypto, applyAnswerCrypto, offerCrypto, type SrtpPolicy } from './srtp-negotiation.js';
 import type { CryptoAttribute } from '../sdp/crypto-attributes.js';
 import type { SrtpSession } from '../srtp/srtp-session.js';
 import { answerDirection, effectiveDirection, mediaFlows, offerDirection, receives, type MediaDirection } from '../sdp/direction.js';
@@ -41,6 +38,7 @@ import { IceConnectivity } from './ice-connectivity.js';
 import { AltConnectivity } from './alt-connectivity.js';
 import { PlainConnectivity } from './plain-connectivity.js';
 import { HoldState, type HoldPeriod } from './hold-state.js';
+import { MediaStream } from './media-stream.js';
 import { writeLocalDescription } from './local-description.js';
 import type { MediaEndpoints, MediaOptions } from './media-options.js';
 import { pairEnd, type MediaSummary } from './media-summary.js';
@@ -116,6 +114,8 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   /** The last ICE agent state before it closed (the summary reports the call, not the teardown). */
   private lastIceState?: IceState;
   private readonly hold: HoldState;
+  /** The call's RTP stream (endpoints, RTP session, SRTP, DTMF). */
+  private readonly stream: MediaStream;
   /** The direction in the last SDP we wrote. */
   private ourDirection: MediaDirection = 'sendrecv';
   /** RFC 4733 telephone-event as negotiated (undefined: the peer has none). */
@@ -124,13 +124,8 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   dtmfReceived = '';
   /** Digits sent by RTP events, in order. */
   dtmfSent = '';
-  /** Per-call endpoints (`useEndpoints`), overriding the phone-wide play/record options. */
-  private endpoints: MediaEndpoints = {};
-  private rtp?: RtpSession;
   /** We answered the initial offer and the peer has not yet confirmed it wants our media (see `confirmPeer`). */
   private awaitingConfirmation = false;
-  private sink?: AudioSink;
-  private source?: AudioSource;
   /** Our offered a=crypto lines (kept for re-offers), or the one line of our answer. */
   private cryptoLines: CryptoAttribute[] = [];
   /** The SRTP session once offer/answer agreed on a suite (RFC 3711, keyed by SDES). */
@@ -138,8 +133,6 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   private srtpSuite?: string;
   /** The m= profile our SDPs carry (RTP/SAVP with mandatory SRTP or when answering one). */
   private profile: 'RTP/AVP' | 'RTP/SAVP' = 'RTP/AVP';
-  /** SRTP/SRTCP packets that failed authentication, replay or parsing: counted and dropped. */
-  srtpDropped = 0;
   private readonly sessionId = sessionIdNow();
   private sessionVersion = 0;
   /** The initial exchange completed and media was started. */
@@ -148,7 +141,6 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   private startedAt?: number;
   private connectedAt?: number;
   private rtpStarted = false;
-  private firstPacketSeen = false;
   private malformedSdpLines = 0;
   /** RFC 3312 lines written into our SDP (lib/sip/precondition-call.ts); undefined: none. */
   private preconditionLines?: PreconditionAttribute[];
@@ -162,6 +154,18 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? silentLogger;
     this.hold = new HoldState(this.clock, this.log, (by, held) => this.safeEmit('hold', by, held));
+    this.stream = new MediaStream({
+      clock: this.clock,
+      log: this.log.child('rtp'),
+      defaultSource: options.play,
+      defaultRecord: options.record,
+      send: (component, data) => void this.agent?.send(component, data),
+    });
+    this.stream.on('dtmf', (d) => {
+      this.dtmfReceived += d.digit;
+      this.safeEmit('dtmf', d.digit, d.durationMs, 'rtp');
+    });
+    this.stream.on('first-packet', () => this.safeEmit('media-received'));
   }
 
   /** The ICE agent, once created (for tests and the API). */
@@ -205,13 +209,11 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     if (!/^[0-9*#A-Da-d]+$/.test(tones)) throw new RangeError(`not DTMF digits: ${JSON.stringify(tones)}`);
     if (durationMs !== undefined && !(durationMs >= 40 && durationMs <= 60000)) throw new RangeError(`DTMF duration ${durationMs} ms not in 40..60000`);
     // Before the RTP session exists (media still being prepared) the digits wait for it.
-    if (this.rtp) this.rtp.sendDtmf(tones, durationMs);
-    else this.dtmfQueued.push({ tones, durationMs });
+    this.stream.sendDtmf(tones, durationMs);
     this.dtmfSent += tones.toUpperCase();
     return true;
   }
 
-  private readonly dtmfQueued: Array<{ tones: string; durationMs?: number }> = [];
 
   /** The SRTP policy in force: SDES keys go only over TLS unless the application allowed it. */
   private get srtpPolicy(): SrtpPolicy {
@@ -720,18 +722,14 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     return out;
   }
 
-  // ------------------------------------------------------------ RTP
+  // ------------------------------------------------------------ RTP (media-stream.ts)
 
   /**
    * Connects this call's media (see `MediaEndpoints`); may be called before or after media starts.
    * @throws Error when `source` names a WAV file that cannot be read (before media starts: when it does).
    */
-  async useEndpoints(endpoints: MediaEndpoints): Promise<void> {
-    this.endpoints = { ...this.endpoints, ...endpoints };
-    if (!this.rtp) return;
-    if (endpoints.source !== undefined) this.rtp.setSource(typeof endpoints.source === 'string' ? await createSource(endpoints.source) : endpoints.source);
-    if (endpoints.sink !== undefined || endpoints.record !== undefined) this.rtp.setSink(this.makeSink());
-    if (endpoints.passthrough !== undefined) this.rtp.setPassthrough(endpoints.passthrough);
+  useEndpoints(endpoints: MediaEndpoints): Promise<void> {
+    return this.stream.useEndpoints(endpoints);
   }
 
   /**
@@ -740,65 +738,28 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
    * @returns false when media is not running or sending is not allowed now.
    */
   sendRtp(packet: OutgoingRtpPacket): boolean {
-    return this.rtp?.sendExternal(packet) ?? false;
+    return this.stream.sendRtp(packet);
   }
 
   /** Live RTP statistics (RFC 3550 counters, jitter, loss), undefined before media starts. */
   get rtpStats(): RtpStats | undefined {
-    return this.rtp?.stats;
+    return this.stream.stats;
   }
 
-  /** The sink(s) for the peer's audio: the application's, a WAV recording, or both. */
-  private makeSink(): AudioSink | undefined {
-    const record = this.endpoints.record ?? this.options.record;
-    if (record && !this.sink) this.sink = new WavFileSink(record, 8000);
-    const app = this.endpoints.sink;
-    if (app && this.sink) {
-      const wav = this.sink;
-      return { write: (s) => { wav.write(s); app.write(s); }, close: async () => { await Promise.all([wav.close(), app.close()]); } };
-    }
-    return app ?? this.sink;
+  /** SRTP/SRTCP packets that failed authentication, replay or parsing: counted and dropped. */
+  get srtpDropped(): number {
+    return this.stream.srtpDropped;
   }
 
-  private async prepareRtp(): Promise<void> {
-    const codec = this.codec!;
-    const source = this.endpoints.source ?? this.options.play ?? 'tone:440';
-    this.source = typeof source === 'string' ? await createSource(source) : source;
-    const sink = this.makeSink();
-    if (this.closed) return;
-    const name = codec.name.toUpperCase() === 'PCMA' ? 'PCMA' : 'PCMU';
-    this.rtp = new RtpSession({
-      clock: this.clock,
-      log: this.log.child('rtp'),
-      codec: name,
-      payloadType: codec.payloadType,
-      source: this.source,
-      sink,
+  private prepareRtp(): Promise<void> {
+    return this.stream.prepare({
+      codec: this.codec!,
       telephoneEventPayloadType: this.telephoneEvent?.payloadType,
+      srtp: this.srtp,
       unconfirmedPacketLimit: this.awaitingConfirmation ? (this.options.unconfirmedRtpPackets ?? DEFAULT_UNCONFIRMED_RTP_PACKETS) : undefined,
-      sendRtp: (b) => {
-        const out = this.protect(b, false);
-        if (out) this.agent?.send(1, out);
-      },
-      sendRtcp: (plain) => {
-        if (!this.agent) return;
-        const b = this.protect(plain, true);
-        if (!b) return;
-        if (this.components >= 2) this.agent.send(2, b);
-        // One component: RTCP goes on it only when multiplexing was agreed (RFC 5761 §5.1.3); a
-        // one-component peer without rtcp-mux has RTCP switched off.
-        else if (this.rtcpMux) this.agent.send(1, b);
-      },
-    });
-    this.rtp.on('packet', (p) => this.endpoints.onRtp?.(p));
-    for (const d of this.dtmfQueued.splice(0)) this.rtp.sendDtmf(d.tones, d.durationMs);
-    if (this.endpoints.passthrough) this.rtp.setPassthrough(true);
-    this.rtp.on('dtmf', (d: ReceivedDtmf) => {
-      this.dtmfReceived += d.digit;
-      this.safeEmit('dtmf', d.digit, d.durationMs, 'rtp');
-    });
-    this.applyDirection();
-    if (this.rtpStarted) this.rtp.start();
+      components: () => this.components,
+      rtcpMux: () => this.rtcpMux,
+    }).then(() => this.applyDirection());
   }
 
   /**
@@ -806,9 +767,9 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
    * stream, nor to a peer whose stream is sendonly/inactive or c=0.0.0.0); while we hold, nothing.
    */
   private applyDirection(): void {
-    if (!this.rtp || !this.remote) return;
+    if (!this.remote) return;
     const flows = mediaFlows(this.ourDirection, effectiveDirection(this.remote));
-    this.rtp.setSending(flows.send && !this.hold.localApplied);
+    this.stream.setSending(flows.send && !this.hold.localApplied);
   }
 
   /**
@@ -820,43 +781,18 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     if (!this.awaitingConfirmation) return;
     this.awaitingConfirmation = false;
     this.log.debug(`peer confirmed (${why}): RTP no longer limited`);
-    this.rtp?.confirmPeer();
+    this.stream.confirmPeer();
   }
 
   private beginRtp(): void {
     if (this.rtpStarted) return;
     this.rtpStarted = true;
-    this.rtp?.start();
+    this.stream.start();
     this.safeEmit('media-ready');
   }
 
-  /** RFC 3711: RTP → SRTP, RTCP → SRTCP when SRTP is in use; the packet as it is otherwise. */
-  private protect(packet: Buffer, rtcp: boolean): Buffer | undefined {
-    if (!this.srtp) return packet;
-    const r = rtcp ? this.srtp.protectRtcp(packet) : this.srtp.protectRtp(packet);
-    if (r.ok) return r.packet;
-    this.log.debug(`SRTP protect refused: ${r.reason}`);
-    return undefined;
-  }
-
   private onData(component: number, raw: Buffer, _from: TransportAddress): void {
-    if (!this.rtp) return;
-    let data = raw;
-    if (this.srtp) {
-      // Every packet must authenticate (RFC 3711 §3.3 step 5): a forged, replayed or plain one is dropped.
-      const r = component === 2 || looksLikeRtcp(raw) ? this.srtp.unprotectRtcp(raw) : this.srtp.unprotectRtp(raw);
-      if (!r.ok) {
-        this.srtpDropped++;
-        return;
-      }
-      data = r.packet;
-      this.confirmPeer('SRTP packet authenticated');
-    }
-    this.rtp.receive(data, this.clock.now());
-    if (!this.firstPacketSeen && this.rtp.stats.packetsReceived > 0) {
-      this.firstPacketSeen = true;
-      this.safeEmit('media-received');
-    }
+    if (this.stream.receive(component, raw) === 'authenticated') this.confirmPeer('SRTP packet authenticated');
   }
 
   // ------------------------------------------------------------ end and summary
@@ -864,9 +800,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.rtp?.stop();
-    void this.sink?.close().catch((e) => this.log.warn(`closing recording: ${errorMessage(e)}`));
-    void this.endpoints.sink?.close().catch((e) => this.log.warn(`closing the audio sink: ${errorMessage(e)}`));
+    void this.stream.close();
     this.connectivity?.close();
     this.altOffered?.close();
     void this.agent?.close();
@@ -874,12 +808,10 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
 
   /** Resolves once the session is fully closed (sockets released, recording written). */
   async closeAndWait(): Promise<void> {
-    const wasClosed = this.closed;
     this.closed = true;
-    if (!wasClosed) this.rtp?.stop();
     this.connectivity?.close();
     this.altOffered?.close();
-    await Promise.allSettled([wasClosed ? Promise.resolve() : this.sink?.close(), wasClosed ? Promise.resolve() : this.endpoints.sink?.close(), this.agent?.close()]);
+    await Promise.allSettled([this.stream.close(), this.agent?.close()]);
   }
 
   /** A snapshot for the `--json` summary. */
@@ -887,7 +819,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     const format: MediaSummary['ice']['format'] = this.format ?? (this.remote?.ice ? 'ice' : 'none');
     const report = this.connectivity?.report();
     const path = report?.path;
-    const st = this.rtp?.stats;
+    const st = this.stream.stats;
     const alt = this.connectivity instanceof AltConnectivity ? this.connectivity : this.altOffered;
     return {
       ice: {
