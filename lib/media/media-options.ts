@@ -12,6 +12,7 @@ import type { AudioSink } from '../rtp/sinks.js';
 import type { AudioSource } from '../rtp/sources.js';
 import type { SdpFormatSetting } from '../sdp/format.js';
 import type { SrtpPolicy } from './srtp-negotiation.js';
+import type { RemoteDescription } from '../sdp/offer-answer.js';
 
 /**
  * What one call's media is connected to (the per-call media API). Audio frames are PCM, 16-bit
@@ -95,6 +96,11 @@ export interface MediaOptions {
    * address, to exercise the draft §5.2 collision case. Never set in normal use.
    */
   testExtraAlternates?: AltCandidate[];
+  /**
+   * Parses the peer's SDP (the phone passes its DescriptionCache, so an offer it already checked is
+   * not parsed again); default `parseDescription`. @throws ParseError for an unusable SDP.
+   */
+  describe?: (sdp: string) => RemoteDescription;
   clock?: Clock;
   log?: Logger;
   /** Socket factory for the ICE agent's host candidates (tests: an in-memory network); default real UDP. */

@@ -563,7 +563,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   private parseRemote(sdp: string): RemoteDescription {
     let remote: RemoteDescription;
     try {
-      remote = parseDescription(sdp);
+      remote = (this.options.describe ?? parseDescription)(sdp);
     } catch (e) {
       this.malformedSdpLines++;
       this.log.warn(`rejecting SDP: ${errorMessage(e)}`);

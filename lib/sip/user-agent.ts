@@ -28,7 +28,8 @@ import { TypedEmitter } from '../base/events.js';
 import type { Logger } from '../base/log.js';
 import { errorStack, silentLogger } from '../base/log.js';
 import { offerProblem, warningHeader, type OfferProblem } from './warning.js';
-import { negotiateCodec, parseDescription } from '../sdp/offer-answer.js';
+import { negotiateCodec } from '../sdp/offer-answer.js';
+import { DescriptionCache } from '../media/description-cache.js';
 import { DEFAULT_TIMERS } from './retransmission.js';
 import { MediaSession, type MediaEndpoints, type MediaOptions, type MediaSummary } from '../media/media-session.js';
 import { installSipJsAdapter } from './sipjs/install.js';
@@ -720,7 +721,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       // we send ourselves (sipjs/reliable-provisional.ts), sip.js PRACKs those it receives.
       ...(this.preconditionPolicy !== 'none' ? { sipExtension100rel: SIPExtension.Supported, sipExtensionExtraSupported: ['precondition'] } : {}),
       sessionDescriptionHandlerFactory: (session: Session) => {
-        const m = new MediaSession({ ...opts.media, secureSignalling: opts.transport === 'tls', clock: this.clock, log: this.log.child('media') });
+        const m = new MediaSession({ ...opts.media, secureSignalling: opts.transport === 'tls', describe: (sdp) => this.descriptions.parse(sdp), clock: this.clock, log: this.log.child('media') });
         const call = this.callBySession.get(session);
         // draft-rosenberg-sipping-ice-01 §5.8: the alt engine asks for another offer/answer only when
         // it learned an address that outranks what the peer already reached; a re-INVITE carries it.
@@ -787,6 +788,9 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     else if (v.action === 'challenge' && v.failure) this.log.info(`auth: ${d.method} from ${d.source} failed: ${v.why}`);
     this.safeEmit('auth', d);
   }
+
+  /** The SDPs this phone parsed: an INVITE's offer is parsed once, for the check and the media session. */
+  readonly descriptions = new DescriptionCache();
 
   /** INVITEs answered 488 because their SDP offer was malformed or unusable. */
   offersRejected = 0;
@@ -1115,7 +1119,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     const body = invitation.body;
     if (!body) return undefined;
     try {
-      const remote = parseDescription(body);
+      const remote = this.descriptions.parse(body);
       if (!negotiateCodec(remote.codecs)) return { wire: 'no common codec (PCMU, PCMA)', detail: 'no common codec (PCMU, PCMA)', expected: true };
       // RFC 4568: an SRTP offer we will not do, or a plain one when SRTP is mandatory, gets 488.
       checkSrtpOffer(this.opts.media?.srtp ?? 'off', remote, this.opts.media?.srtpAllowInsecureKeys === true || this.opts.transport === 'tls');
