@@ -2,7 +2,9 @@
 export {
   Phone, Call, type PhoneOptions, type SipTransportProtocol, type CallSummary, type CallEvents, type PhoneEvents, type CallOptions, type AnswerOptions, type RemoteParty,
 } from './sip/user-agent.js';
-export { MediaSession, type MediaOptions, type MediaSummary, type MediaEndpoints, type MediaEvents, type HoldPeriod } from './media/media-session.js';
+export { MediaSession, DEFAULT_UNCONFIRMED_RTP_PACKETS, type MediaOptions, type MediaSummary, type MediaEndpoints, type MediaEvents, type HoldPeriod } from './media/media-session.js';
+export { GlareError, type OfferAnswerStateName, type OfferAnswerVia } from './media/offer-answer-state.js';
+export { Admission, type AdmissionOptions, type AdmissionRefusal } from './sip/admission.js';
 export type { SipTraceFn } from './sip/transport.js';
 export type { SipTlsOptions } from './net/tcp-framing.js';
 export { checkSipServerIdentity, TlsIdentityError } from './net/sip-tls-identity.js';
