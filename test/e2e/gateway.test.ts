@@ -4,7 +4,9 @@
  * caller's 440 Hz goes through the gateway to SIPp, SIPp echoes it, and it comes back through the
  * gateway: the caller finding its tone in its recording is audio both ways across both legs. SIPp's
  * message log shows what the PBX side received: no ICE or a=alt attribute, c= the gateway's PBX-side
- * address (127.0.0.3 here; the endpoint side is on 127.0.0.1).
+ * address (127.0.0.3 here; the endpoint side is on 127.0.0.1). The other direction: SIPp
+ * (scenarios/sipp-plain-uac.xml, `-rtp_echo`) calls the gateway's PBX side and reaches
+ * `icephone answer` through `--endpoint`, which hears its own tone back.
  */
 import { expect } from 'chai';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -18,7 +20,7 @@ import { assertToneInWav } from '../helpers/tone.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-describe('e2e: icephone gateway between an ICE caller and a plain SIPp PBX phone (issue 12)', function () {
+describe('e2e: icephone gateway between icephone (ICE) and a plain SIPp PBX phone (issue 12)', function () {
   this.timeout(90000);
   before(function () {
     if (which('sipp')) return;
@@ -86,6 +88,47 @@ describe('e2e: icephone gateway between an ICE caller and a plain SIPp PBX phone
     } finally {
       gateway.kill();
       await sipp.stop();
+    }
+  });
+  it('SIPp (plain) → gateway → icephone answer (--endpoint): the callee answers, hears its own tone back through both legs, SIPp\'s BYE ends both', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'icephone-gw-e2e-'));
+    const calleePort = await freePortPair();
+    const callee = runIcephone([
+      'answer', '--listen', `127.0.0.1:${calleePort}`, '--max-calls', '1', '--play', 'tone:660', '--record', join(dir, 'callee.wav'), '--json',
+    ]);
+    await callee.waitForStderr(/sip: listening/, 20000);
+    const gwPbxPort = await freeUdpPort('127.0.0.3');
+    const gateway = runIcephone([
+      'gateway', '--listen', '127.0.0.1:0', '--pbx-listen', `127.0.0.3:${gwPbxPort}`, '--pbx', 'sip:127.0.0.1:5060',
+      '--endpoint', `sip:127.0.0.1:${calleePort}`, '--max-calls', '1', '--json',
+    ]);
+    const sipPort = await freeUdpPort();
+    const mediaPort = await freePortPair();
+    try {
+      await gateway.waitForStderr(/gateway: listening on/, 20000);
+      const sipp = spawnProcess('sipp', [
+        `127.0.0.3:${gwPbxPort}`, '-sf', join(root, 'scenarios', 'sipp-plain-uac.xml'), '-s', 'alice', '-i', '127.0.0.1', '-p', String(sipPort), '-m', '1',
+        '-rtp_echo', '-mp', String(mediaPort), '-mi', '127.0.0.1', '-nostdin', '-timeout', '40s', '-timeout_error',
+      ], { name: 'sipp-pbx-uac', cwd: dir });
+      try {
+        expect(await sipp.waitForExit(40000), sipp.tail(3000)).to.equal(0);
+      } finally {
+        await sipp.stop();
+      }
+      expect(await exitWithin(callee, 20000), callee.stderr().slice(-4000)).to.equal(0);
+      expect(await exitWithin(gateway, 20000), gateway.stderr().slice(-4000)).to.equal(0);
+      const [c] = callee.summaries();
+      expect(c.ice.format, 'the gateway offers ICE to the endpoint').to.equal('ice');
+      expect(c.rtp.packetsReceived).to.be.greaterThan(100);
+      await assertToneInWav(join(dir, 'callee.wav'), 660, { skipMs: 500 });
+      const [g] = gateway.summaries();
+      expect(g.bridge).to.deep.include({ direction: 'pbx-to-endpoint', target: `sip:alice@127.0.0.1:${calleePort}`, outcome: 'answered' });
+      expect(g.pbx.ice.format).to.equal('none');
+      expect(g.relayed.toPbx.relayed).to.be.greaterThan(100);
+      expect(g.relayed.toEndpoint.relayed).to.be.greaterThan(100);
+    } finally {
+      gateway.kill();
+      callee.kill();
     }
   });
 });
