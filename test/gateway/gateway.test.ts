@@ -70,7 +70,7 @@ describe('PBX gateway, first slice (issue 12): ICE endpoint ↔ gateway ↔ plai
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('endpoint → PBX: plain SDP from the PBX-side address, tones both ways (PCMU↔PCMA), BYE from the endpoint ends both legs', async () => {
+  it('endpoint → PBX: plain SDP from the PBX-side address, tones both ways (PCMU↔PCMA), RFC 4733 digits relayed, BYE from the endpoint ends both legs', async () => {
     let pbxCall: Call | undefined;
     let invitedUser: string | undefined;
     pbxHandler = (c) => {
@@ -100,6 +100,12 @@ describe('PBX gateway, first slice (issue 12): ICE endpoint ↔ gateway ↔ plai
     expect(pbxPhoneSsrc).to.be.a('number');
     expect(call.media!.rtpStats!.remoteSsrc, 'the endpoint hears the gateway\'s SSRC, not the PBX phone\'s').to.be.a('number').and.not.equal(pbxPhoneSsrc);
     expect(pbxCall!.media!.rtpStats!.remoteSsrc, 'the PBX phone hears the gateway\'s SSRC, not the endpoint\'s').to.be.a('number').and.not.equal(endpointSsrc);
+    // RFC 4733 events relayed as they are: digits sent by the endpoint are received by the PBX phone.
+    const digits: string[] = [];
+    pbxCall!.on('dtmf', (d) => digits.push(d));
+    await call.sendDtmf('12#', { durationMs: 100 });
+    await until(() => digits.length >= 3, 10000, 'the digits at the PBX phone');
+    expect(digits.join('')).to.equal('12#');
     const endedAtPbx = new Promise<CallSummary>((r) => pbxCall!.on('ended', r));
     await call.hangup();
     const pbxEnd = await endedAtPbx;
@@ -114,6 +120,7 @@ describe('PBX gateway, first slice (issue 12): ICE endpoint ↔ gateway ↔ plai
     expect(s.pbx.codec).to.equal('PCMA/8000');
     expect(s.relayed.toPbx.relayed).to.be.greaterThan(100);
     expect(s.relayed.toEndpoint.relayed).to.be.greaterThan(100);
+    expect(s.relayed.toPbx.events, 'the digits went as RTP events').to.be.greaterThan(0);
     expect(s.relayed.toPbx.transcoded).to.equal(s.relayed.toPbx.relayed - s.relayed.toPbx.events);
     expect(s.pbx.rtp.packetsReceived, 'what the PBX leg got from the PBX phone').to.be.greaterThan(100);
     await assertToneInWav(join(dir, 'at-pbx.wav'), 440, { skipMs: 300 });
