@@ -76,7 +76,13 @@ export class RtpTranslator {
       return;
     }
     out.timestamp = this.timestamp(p);
-    if (this.send(out)) this.stats.relayed++;
+    let sent = false;
+    try {
+      sent = this.send(out);
+    } catch {
+      // sendRtp refuses a payload type outside 0..127 (cannot come from a negotiated leg): counted.
+    }
+    if (sent) this.stats.relayed++;
     else this.stats.notSent++;
   }
 
