@@ -34,3 +34,6 @@ export { TurnClient, TurnError, type TurnAllocateOptions } from './turn/client.j
 export { ephemeralCredentials, EphemeralCredentialProvider } from './turn/credentials.js';
 export { resolveIceServer, firstWorking } from './turn/servers.js';
 export { type TurnServer, type RelayResult } from './ice/relay.js';
+export { Gateway, type GatewayOptions, type GatewayEvents } from './gateway/gateway.js';
+export { Bridge, type BridgeSummary, type LegSummary, type LegSide, type BridgeEvents } from './gateway/bridge.js';
+export { RtpTranslator, transcode, type LegPayloads, type TranslatorStats } from './gateway/rtp-translator.js';

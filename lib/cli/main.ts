@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * icephone command line: `icephone call`, `icephone answer`, `icephone sdp convert`.
+ * icephone command line: `icephone call`, `icephone answer`, `icephone gateway`, `icephone sdp convert`.
  * Exit status: 0 success (a call with two-way media), 1 call/media failure, 2 bad usage
  * (one line on stderr saying why).
  */
@@ -9,12 +9,14 @@ import { escapeControls } from '../base/log.js';
 import { installLastResortHandlers } from './last-resort.js';
 import { runAnswer } from './answer.js';
 import { runCall } from './call.js';
+import { runGateway } from './gateway.js';
 import { runSdp } from './sdp.js';
 
 const USAGE = `usage: icephone <command> [options]
 commands:
   call SIP-URI --listen HOST:PORT [options]   place a call (ICE, RTP) and hang up after --duration
   answer --listen HOST:PORT [options]         answer incoming calls
+  gateway --listen HOST:PORT --pbx sip:HOST   PBX gateway: ICE softphones <-> plain-RTP PBX (B2BUA)
   sdp convert --to ice|alt|both               translate candidate formats (stdin to stdout)
 run 'icephone <command> --help' for a command's options`;
 
@@ -25,6 +27,8 @@ async function main(argv: string[]): Promise<number> {
       return runCall(rest);
     case 'answer':
       return runAnswer(rest);
+    case 'gateway':
+      return runGateway(rest);
     case 'sdp':
       return runSdp(rest);
     case '--help':
@@ -33,9 +37,9 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE + '\n');
       return 0;
     case undefined:
-      throw new UsageError('missing command (call, answer or sdp); see icephone --help');
+      throw new UsageError('missing command (call, answer, gateway or sdp); see icephone --help');
     default:
-      throw new UsageError(`unknown command '${command}' (call, answer or sdp)`);
+      throw new UsageError(`unknown command '${command}' (call, answer, gateway or sdp)`);
   }
 }
 

@@ -741,6 +741,16 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     return this.stream.sendRtp(packet);
   }
 
+  /**
+   * What offer/answer settled on (RFC 3264 §6.1): the audio codec's name (`PCMU`/`PCMA`) and RTP
+   * payload type, and the RFC 4733 telephone-event payload type when the peer has one; undefined
+   * before the first exchange. A gateway maps payload types between legs with it.
+   */
+  get negotiatedPayloads(): { codec: string; payloadType: number; telephoneEvent?: number } | undefined {
+    if (!this.codec) return undefined;
+    return { codec: this.codec.name.toUpperCase(), payloadType: this.codec.payloadType, ...(this.telephoneEvent ? { telephoneEvent: this.telephoneEvent.payloadType } : {}) };
+  }
+
   /** Live RTP statistics (RFC 3550 counters, jitter, loss), undefined before media starts. */
   get rtpStats(): RtpStats | undefined {
     return this.stream.stats;

@@ -37,8 +37,12 @@ import type { AltCandidate } from '../ice/alternate.js';
 import { formatAltAttribute, type AltWarning } from './alt-attributes.js';
 import type { RemoteDescription, SdpAttribute } from './offer-answer.js';
 
-/** The `--sdp` setting: what our offers carry. */
-export type SdpFormatSetting = 'ice' | 'alt' | 'both';
+/**
+ * The `--sdp` setting: what our offers carry. `none` (library only, not a `--sdp` value): a plain
+ * RFC 3264 offer with neither `a=candidate`/`a=ice-*` nor `a=alt`, media to the m/c line (the PBX
+ * leg of lib/gateway/).
+ */
+export type SdpFormatSetting = 'ice' | 'alt' | 'both' | 'none';
 /** What a peer's SDP carries. */
 export type OfferedFormat = 'ice' | 'alt' | 'both' | 'none';
 /** What a call uses once offer/answer is done (`ice.format` in the summary). */
@@ -46,12 +50,14 @@ export type NegotiatedFormat = 'ice' | 'alt' | 'none';
 
 export const SDP_FORMAT_SETTINGS: readonly SdpFormatSetting[] = ['ice', 'alt', 'both'];
 
+/** True for a `--sdp` value (ice, alt, both; `none` is for the library only). */
 export function isSdpFormatSetting(value: unknown): value is SdpFormatSetting {
   return value === 'ice' || value === 'alt' || value === 'both';
 }
 
 /** What our offer carries for a setting. */
 export function offerFormat(setting: SdpFormatSetting): { ice: boolean; alt: boolean } {
+  if (setting === 'none') return { ice: false, alt: false };
   return { ice: setting !== 'alt', alt: setting !== 'ice' };
 }
 

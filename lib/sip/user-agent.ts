@@ -224,6 +224,11 @@ export class Call extends TypedEmitter<CallEvents> {
   /** Resolves when the call has ended and its media is released. */
   readonly finished: Promise<CallSummary>;
   private currentSession: Session;
+  /**
+   * The status code of the final 3xx-6xx response that refused our INVITE (outgoing calls without
+   * preconditions), e.g. 486; undefined otherwise. A gateway maps it to its other leg.
+   */
+  finalStatus?: number;
   /** @internal Connectivity preconditions of this call (precondition-call.ts), when in use. */
   preconditions?: OutgoingPreconditions | IncomingPreconditions;
 
@@ -492,6 +497,15 @@ export class Call extends TypedEmitter<CallEvents> {
 
   get callId(): string {
     return sessionCallId(this.session);
+  }
+
+  /** The Request-URI of an incoming call's INVITE (RFC 3261 §8.1.1.1), e.g. `sip:alice@gw`; undefined for an outgoing call. */
+  get requestUri(): { user?: string; host: string; uri: string } | undefined {
+    const s = this.session;
+    if (!(s instanceof Invitation)) return undefined;
+    const r = s.request.ruri;
+    if (!r) return undefined;
+    return { ...(r.user ? { user: r.user } : {}), host: r.host, uri: r.toString() };
   }
 
   /** Ends the call: CANCEL before an answer, BYE after, reject for an unanswered incoming call. */
@@ -982,6 +996,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
           onReject: (response) => {
             // sip.js turns a transport error into an internal 503: say what the transport saw.
             const failure = this.getTransport()?.sendFailure(call.callId);
+            call.finalStatus ??= response.message.statusCode;
             call.setReason(`${response.message.statusCode} ${response.message.reasonPhrase}${failure ? ` (${failure})` : ''}`);
           },
           onAccept: (response) => {
@@ -1061,6 +1076,22 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     } catch (e) {
       call.setReason(errorMessage(e));
       this.log.warn(`answer failed: ${errorMessage(e)}`);
+    }
+  }
+
+  /**
+   * Sends 180 Ringing for an incoming call without answering it (a B2BUA passing on its other
+   * leg's alerting, RFC 7092 §3.1); `answer(call, { provisional: 'none' })` answers it later.
+   * Does nothing once the call is answered or ended.
+   */
+  async ring(call: Call): Promise<void> {
+    const inv = call.session;
+    if (!(inv instanceof Invitation) || (inv.state !== SessionState.Initial && inv.state !== SessionState.Establishing)) return;
+    try {
+      await inv.progress({ statusCode: 180 });
+      call.markAlerting();
+    } catch (e) {
+      this.log.warn(`180 failed: ${errorMessage(e)}`);
     }
   }
 

@@ -1,0 +1,125 @@
+/**
+ * `icephone gateway --listen HOST:PORT --pbx sip:HOST[:PORT] [options]`: the PBX gateway of issue 12
+ * (first slice; lib/gateway/). Softphones call `sip:USER@LISTEN` and reach `sip:USER@PBX` with plain
+ * RTP on the PBX side; calls from the PBX go to `--endpoint`. One `--json` summary per bridged call
+ * on stdout (lib/gateway/bridge.ts `BridgeSummary`); progress on stderr. Runs until SIGINT/SIGTERM,
+ * or until `--max-calls` bridged calls have ended.
+ */
+import { isIP } from 'node:net';
+import { parseArgs } from 'node:util';
+import { UsageError, errorMessage } from '../base/errors.js';
+import { canonicalIp } from '../base/address.js';
+import { StderrLogger, escapeControls } from '../base/log.js';
+import { Gateway, type GatewayOptions } from '../gateway/gateway.js';
+import type { BridgeSummary } from '../gateway/bridge.js';
+import { parseCount, parseHostPort } from './options.js';
+
+export const GATEWAY_USAGE = `usage: icephone gateway --listen HOST:PORT --pbx sip:HOST[:PORT] [options]
+  --listen HOST:PORT        where softphones reach the gateway (SIP over UDP)
+  --pbx sip:HOST[:PORT]     the PBX; a call for sip:USER@gateway goes to sip:USER@HOST[:PORT]
+  --pbx-listen HOST:PORT    the gateway's PBX-facing SIP address (its IP is the PBX leg's media address;
+                            default: --listen's IP, any port)
+  --endpoint sip:HOST:PORT  where calls from the PBX go (the Request-URI's user is put in)
+  --media-address IP        endpoint-side media address (repeatable; default: --listen's IP)
+  --max-calls N             exit after N bridged calls have ended
+  --json                    one summary per bridged call on stdout
+  --verbose                 debug logging on stderr`;
+
+/** A `sip:HOST[:PORT]` flag value. @throws UsageError */
+function parseSipUri(value: string | undefined, flag: string, required: boolean): string | undefined {
+  if (value === undefined) {
+    if (required) throw new UsageError(`${flag} sip:HOST[:PORT] is required`);
+    return undefined;
+  }
+  if (!/^sip:([^@;\s]+@)?[^@;\s]+$/i.test(value)) throw new UsageError(`${flag}: expected sip:HOST[:PORT], got '${value}'`);
+  return value;
+}
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      options: {
+        listen: { type: 'string' },
+        pbx: { type: 'string' },
+        'pbx-listen': { type: 'string' },
+        endpoint: { type: 'string' },
+        'media-address': { type: 'string', multiple: true },
+        'max-calls': { type: 'string' },
+        json: { type: 'boolean' },
+        verbose: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: false,
+      strict: true,
+    }).values;
+  } catch (e) {
+    throw new UsageError(errorMessage(e).split('\n')[0]!.replace(/\. To specify.*$/, ''));
+  }
+}
+
+/**
+ * Parses the flags into Gateway options.
+ * @throws UsageError with a one-line reason
+ */
+export function gatewayOptionsFrom(argv: string[]): { help: true } | { help?: false; options: GatewayOptions; json: boolean; maxCalls?: number; verbose: boolean } {
+  const v = parse(argv);
+  if (v.help) return { help: true };
+  const listen = parseHostPort(v.listen, '--listen');
+  const pbx = parseSipUri(v.pbx, '--pbx', true)!;
+  const pbxListen = v['pbx-listen'] !== undefined ? parseHostPort(v['pbx-listen'], '--pbx-listen') : undefined;
+  const endpoint = parseSipUri(v.endpoint, '--endpoint', false);
+  const addresses = (v['media-address'] ?? []).map((a) => {
+    if (!isIP(a)) throw new UsageError(`--media-address: '${a}' is not an IP address`);
+    return canonicalIp(a);
+  });
+  const maxCalls = parseCount(v['max-calls'], '--max-calls');
+  return {
+    options: {
+      listen,
+      pbx,
+      ...(pbxListen ? { pbxListen } : {}),
+      ...(endpoint ? { endpoint } : {}),
+      ...(addresses.length ? { endpointMedia: { addresses: [...new Set(addresses)] } } : {}),
+    },
+    json: v.json ?? false,
+    verbose: v.verbose ?? false,
+    ...(maxCalls !== undefined ? { maxCalls } : {}),
+  };
+}
+
+function describe(s: BridgeSummary): string {
+  const pair = s.endpoint.ice.selectedPair;
+  const via = pair ? ` via ${pair.local.address}:${pair.local.port} <-> ${pair.remote.address}:${pair.remote.port}` : '';
+  return `gateway: bridged call ${s.bridge.direction} to ${s.bridge.target} ${s.bridge.outcome}${s.bridge.mappedStatus ? ` (${s.bridge.mappedStatus})` : ''}: endpoint ${s.endpoint.ice.format}${via} ${s.endpoint.codec ?? '-'}, pbx ${s.pbx.codec ?? '-'}, relayed ${s.relayed.toPbx.relayed} to the PBX, ${s.relayed.toEndpoint.relayed} to the endpoint`;
+}
+
+export async function runGateway(argv: string[]): Promise<number> {
+  const parsed = gatewayOptionsFrom(argv);
+  if (parsed.help) {
+    process.stdout.write(GATEWAY_USAGE + '\n');
+    return 0;
+  }
+  const log = new StderrLogger(parsed.verbose ? 'debug' : 'warn', 'gateway');
+  const gateway = await Gateway.start({ ...parsed.options, log });
+  const o = parsed.options;
+  process.stderr.write(`gateway: listening on ${o.listen.address}:${gateway.endpointPhone.port} (endpoints), ${o.pbxListen?.address ?? o.listen.address}:${gateway.pbxPhone.port} (PBX side), PBX ${o.pbx}${o.endpoint ? `, calls from the PBX to ${o.endpoint}` : ''}\n`);
+  let ended = 0;
+  let failed = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  gateway.on('bridge', (b) => process.stderr.write(`gateway: ${escapeControls(b.inbound.call.remote.uri)} -> ${escapeControls(b.target)}\n`));
+  gateway.on('bridge-ended', (s) => {
+    ended++;
+    if (s.bridge.outcome !== 'answered') failed++;
+    process.stderr.write(describe(s) + '\n');
+    if (parsed.json) process.stdout.write(JSON.stringify(s) + '\n');
+    if (parsed.maxCalls !== undefined && ended >= parsed.maxCalls) done();
+  });
+  const onSignal = () => done();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  await finished;
+  await gateway.stop();
+  return failed > 0 ? 1 : 0;
+}
