@@ -1,11 +1,17 @@
 /**
- * Free ports for test peers, found by binding port 0 and closing again.
+ * Free ports for test peers, found by binding a candidate port and closing again.
  *
- * There is a window between closing and the peer binding, so every port handed out is also kept
- * in a per-process reservation set and never handed out twice (nor as a neighbour of a
- * {@link freePortPair} port), which removes collisions between tests of one mocha run.
+ * There is a window between closing and the peer binding. Two things keep it safe:
+ *  - every port handed out is kept in a per-process reservation set and never handed out twice
+ *    (nor as a neighbour of a {@link freePortPair} port), so tests of one mocha run do not collide;
+ *  - candidates come from below the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range,
+ *    32768-60999 by default), where no process's `bind(0)` or outgoing connection lands, so a peer
+ *    or benchmark binding ports of its own meanwhile cannot take ours (seen: a SIP listen port
+ *    taken by another process between the check and the peer's bind). Where that window is too
+ *    small, port 0 is used as before.
  */
 import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 const reserved = new Set<number>();
@@ -44,6 +50,26 @@ function bindTcp(host: string, port: number): Promise<number | undefined> {
 
 const ATTEMPTS = 50;
 
+/** Ports below the ephemeral range that tests may use: [from, to], or undefined to use port 0. */
+const STATIC_WINDOW: { from: number; to: number } | undefined = (() => {
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // not Linux: the common default
+  }
+  const from = Math.max(10000, low - 12000);
+  const to = low - 3; // room for a pair (P, P+1) and its neighbour
+  return to - from >= 1000 ? { from, to } : undefined;
+})();
+
+/** A candidate port: random in the static window, else whatever `bind(0)` gives. */
+function candidate(host: string, bindZero: (host: string) => Promise<number | undefined>, check: (host: string, port: number) => Promise<number | undefined>): Promise<number | undefined> {
+  if (!STATIC_WINDOW) return bindZero(host);
+  const port = STATIC_WINDOW.from + Math.floor(Math.random() * (STATIC_WINDOW.to - STATIC_WINDOW.from + 1));
+  return check(host, port);
+}
+
 async function pick(host: string, first: (host: string) => Promise<number | undefined>, check: (port: number) => Promise<boolean>, span: number): Promise<number> {
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const port = await first(host);
@@ -59,12 +85,12 @@ async function pick(host: string, first: (host: string) => Promise<number | unde
 
 /** A UDP port free on `host`. */
 export function freeUdpPort(host = '127.0.0.1'): Promise<number> {
-  return pick(host, (h) => bindUdp(h, 0), async () => true, 1);
+  return pick(host, (h) => candidate(h, (x) => bindUdp(x, 0), bindUdp), async () => true, 1);
 }
 
 /** A TCP port free on `host`. */
 export function freeTcpPort(host = '127.0.0.1'): Promise<number> {
-  return pick(host, (h) => bindTcp(h, 0), async () => true, 1);
+  return pick(host, (h) => candidate(h, (x) => bindTcp(x, 0), bindTcp), async () => true, 1);
 }
 
 /**
@@ -75,7 +101,7 @@ export function freeTcpPort(host = '127.0.0.1'): Promise<number> {
 export function freePortPair(host = '127.0.0.1'): Promise<number> {
   return pick(
     host,
-    (h) => bindUdp(h, 0),
+    (h) => candidate(h, (x) => bindUdp(x, 0), bindUdp),
     async (port) =>
       (await bindTcp(host, port)) === port &&
       (await bindUdp(host, port + 1)) === port + 1 &&
