@@ -30,11 +30,13 @@ function sippAvailable(): boolean {
 }
 
 /**
- * Starts `icephone answer --listen 127.0.0.1:PORT --quiet` (plus `extra` flags) and waits until it
+ * Starts `icephone answer --listen 127.0.0.1:PORT --quiet` (plus `extra` flags; `nodeFlags` go to
+ * node before the script) and waits until it
  * listens. `stop()` sends SIGTERM (SIGKILL after 3 s); `kill()` SIGKILL at once.
  */
-export async function startAnswerer(port: number, extra: string[] = []): Promise<{ pid: number; stop: () => Promise<void>; kill: () => Promise<void> }> {
-  const [cmd, ...args] = icephoneCommand();
+export async function startAnswerer(port: number, extra: string[] = [], nodeFlags: string[] = []): Promise<{ pid: number; stop: () => Promise<void>; kill: () => Promise<void> }> {
+  const [cmd, ...rest] = icephoneCommand();
+  const args = [...nodeFlags, ...rest];
   // Hundreds of calls hold two media sockets each: raise the descriptor limit first.
   const child = spawn('bash', ['-c', `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec "$@"`, 'icephone', cmd!, ...args, 'answer', '--listen', `127.0.0.1:${port}`, '--quiet', ...extra], {
     stdio: ['ignore', 'ignore', 'pipe'],
