@@ -53,4 +53,10 @@ export class ByteWriter {
   patchU16(offset: number, v: number): void { this.buf.writeUInt16BE(v, offset); }
   /** A copy of what has been written. */
   toBuffer(): Buffer { return Buffer.from(this.buf.subarray(0, this.pos)); }
+  /**
+   * What has been written, without a copy: a view of the writer's buffer. Later writes may
+   * change it (patchU16) or leave it behind (when the buffer grows); use it for a hash over the
+   * bytes so far, or as the result once the writer is done.
+   */
+  view(): Buffer { return this.buf.subarray(0, this.pos); }
 }

@@ -31,7 +31,6 @@ export async function runAnswer(argv: string[]): Promise<number> {
   }
   let answered = 0;
   let reported = 0;
-  const reports: Promise<unknown>[] = [];
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
   ctx.phone.on('incoming', (call) => {
@@ -48,7 +47,6 @@ export async function runAnswer(argv: string[]): Promise<number> {
     });
     void ctx.phone.answer(call);
     const report = ctx.report(call);
-    reports.push(report);
     void report.then(() => {
       reported++;
       if (maxCalls !== undefined && reported >= maxCalls) done();
@@ -58,7 +56,7 @@ export async function runAnswer(argv: string[]): Promise<number> {
   await finished;
   // Every call has ended here (max-calls reached, drained, or hung up by a signal): print the
   // summaries of the last ones before the process exits.
-  await Promise.allSettled(reports);
+  await ctx.reportsSettled();
   await ctx.transfersReported();
   await ctx.phone.stop();
   const stats = ctx.phone.authStats;

@@ -10,13 +10,16 @@ import { parseSeconds, phoneOptionsFrom, type ParsedValues } from './options.js'
 import { UsageError } from '../base/errors.js';
 import { maskCryptoKeys } from '../sdp/crypto-attributes.js';
 import { formatAddress } from '../net/socket.js';
-import { describeSummary, hadTwoWayMedia, stderrProgress, watchMedia, type Progress } from './progress.js';
+import { CallOutcomes } from './outcomes.js';
+import { describeSummary, stderrProgress, watchMedia, type Progress } from './progress.js';
 
 export interface RunContext {
   phone: Phone;
   out: Progress;
   /** Called by the subcommand for every call; resolves when that call is reported. */
   report(call: Call): Promise<CallSummary>;
+  /** Resolves once every report started so far has settled (the summaries printed). */
+  reportsSettled(): Promise<void>;
   /** Exit status from the calls reported so far: 0 when every call had two-way media. */
   exitStatus(): number;
   /** One-line reason for a non-zero exit. */
@@ -103,33 +106,25 @@ export async function startPhone(values: ParsedValues, context: { target?: strin
     phone.on('incoming', schedule);
     phone.on('outgoing', schedule);
   }
-  const summaries: CallSummary[] = [];
+  const outcomes = new CallOutcomes();
   const ctx: RunContext = {
     phone,
     out,
     async transfersReported() {
       while (transferred.length) await Promise.allSettled(transferred.splice(0));
     },
-    async report(call: Call) {
-      const s = await call.finished;
-      summaries.push(s);
-      if (values.json) process.stdout.write(JSON.stringify(s) + '\n');
-      else out.line(describeSummary(s));
-      return s;
+    report(call: Call) {
+      return outcomes.track((async () => {
+        const s = await call.finished;
+        outcomes.record(s);
+        if (values.json) process.stdout.write(JSON.stringify(s) + '\n');
+        else out.line(describeSummary(s));
+        return s;
+      })());
     },
-    exitStatus() {
-      if (summaries.length === 0) return 1;
-      return summaries.every(hadTwoWayMedia) ? 0 : 1;
-    },
-    failureReason() {
-      if (summaries.length === 0) return 'no call was completed';
-      const bad = summaries.find((s) => !hadTwoWayMedia(s));
-      if (!bad) return undefined;
-      if (bad.call.reason) return `call failed: ${bad.call.reason}`;
-      if (bad.call.state !== 'ended') return `call ${bad.call.state}: never answered`;
-      if (bad.ice.state === 'failed' && bad.ice.format !== 'none') return 'ICE failed: no candidate pair succeeded';
-      return `no two-way media (sent ${bad.rtp.packetsSent}, received ${bad.rtp.packetsReceived} RTP packets)`;
-    },
+    reportsSettled: () => outcomes.settled(),
+    exitStatus: () => outcomes.exitStatus(),
+    failureReason: () => outcomes.failureReason(),
   };
   reportCall = (c) => ctx.report(c);
   return ctx;

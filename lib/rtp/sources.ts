@@ -31,23 +31,71 @@ export interface AudioSource {
 /** Peak amplitude of generated tones: -10 dBFS (10^(-10/20) of full scale). */
 export const TONE_PEAK = Math.round(32767 * 10 ** (-10 / 20));
 
-/** A continuous sine wave at `hz`, phase carried across reads so packets join without clicks. */
+/**
+ * One period of a tone whose frequency divides into the sample rate: `sampleRate / gcd(hz, sampleRate)`
+ * samples (200 for 440 Hz at 8 kHz, at most 8,000), shared by every ToneSource of that tone, so
+ * a busy answerer playing the default tone to hundreds of calls copies samples instead of computing
+ * 160 sines per packet per call. Keyed by `hz/peak/sampleRate`; a handful of entries at most.
+ */
+const TONE_PERIODS = new Map<string, Int16Array>();
+const MAX_PERIOD = 8000;
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+function tonePeriod(hz: number, peak: number, sampleRate: number): Int16Array | undefined {
+  if (!Number.isInteger(hz) || !Number.isInteger(sampleRate)) return undefined;
+  const length = sampleRate / gcd(hz, sampleRate);
+  if (length > MAX_PERIOD) return undefined;
+  const key = `${hz}/${peak}/${sampleRate}`;
+  let period = TONE_PERIODS.get(key);
+  if (!period) {
+    period = new Int16Array(length);
+    for (let k = 0; k < length; k++) period[k] = Math.round(peak * Math.sin((2 * Math.PI * hz * k) / sampleRate));
+    if (TONE_PERIODS.size < 64) TONE_PERIODS.set(key, period);
+  }
+  return period;
+}
+
+/**
+ * A continuous sine wave at `hz`, phase carried across reads so packets join without clicks.
+ * Sample k is `round(peak * sin(2π * hz * k / sampleRate))`. A whole-number frequency is read from
+ * one precomputed period (see TONE_PERIODS); any other is computed per sample.
+ */
 export class ToneSource implements AudioSource {
   readonly ended = false;
   private phase = 0;
   private readonly step: number;
+  private readonly period: Int16Array | undefined;
+  /** Index of the next sample in `period`. */
+  private position = 0;
 
   /**
    * @param hz tone frequency in Hz, above 0 and below half the sample rate
    * @param peak peak amplitude in 16-bit units (default -10 dBFS)
+   * @throws Error when hz is not between 0 and half the sample rate
    */
   constructor(readonly hz: number, private readonly peak = TONE_PEAK, sampleRate = SOURCE_SAMPLE_RATE) {
     if (!(hz > 0 && hz < sampleRate / 2)) throw new Error(`tone frequency ${hz} Hz is not between 0 and ${sampleRate / 2} Hz`);
     this.step = (2 * Math.PI * hz) / sampleRate;
+    this.period = tonePeriod(hz, peak, sampleRate);
   }
 
   read(n: number): Int16Array {
     const out = new Int16Array(n);
+    const period = this.period;
+    if (period) {
+      let filled = 0;
+      while (filled < n) {
+        const take = Math.min(n - filled, period.length - this.position);
+        out.set(period.subarray(this.position, this.position + take), filled);
+        filled += take;
+        this.position = (this.position + take) % period.length;
+      }
+      return out;
+    }
     for (let i = 0; i < n; i++) {
       out[i] = Math.round(this.peak * Math.sin(this.phase));
       this.phase += this.step;

@@ -106,6 +106,19 @@ interface ServerTransaction {
 
 const keyOf = (branch: string, method: string) => `${branch}|${method.toUpperCase()}`;
 
+/**
+ * The bytes of a message this layer keeps for up to 64·T1, in an allocation of their own. A SIP
+ * message built by Buffer.concat/Buffer.from is a slice of Node's shared 8 KiB pool, and one
+ * retained slice keeps its whole slab alive: with responses kept 32 s (Timer J) among messages
+ * dropped at once, that was about 8 KiB per kept message instead of its few hundred bytes.
+ */
+function retained(wire: Buffer): Buffer {
+  if (wire.byteOffset === 0 && wire.buffer.byteLength === wire.length) return wire;
+  const own = Buffer.allocUnsafeSlow(wire.length);
+  wire.copy(own);
+  return own;
+}
+
 export class RetransmissionLayer {
   readonly timers: RetransmissionTimers;
   readonly stats: RetransmissionStats = { retransmissionsSent: 0, retransmissionsAbsorbed: 0 };
@@ -170,13 +183,13 @@ export class RetransmissionLayer {
       // The ACK to a 300-699 response shares the INVITE's branch (RFC 3261 §17.1.1.3);
       // keep it for Timer D. An ACK to a 2xx has its own branch and is sip.js's business.
       const invite = this.client.get(keyOf(branch, 'INVITE'));
-      if (invite && invite.state === 'completed') invite.ack = { wire, to };
+      if (invite && invite.state === 'completed') invite.ack = { wire: retained(wire), to };
       return;
     }
     const key = keyOf(branch, m);
     if (this.client.has(key)) return; // sip.js re-sent it itself: timers already run
     const tx: ClientTransaction = {
-      method: m, branch, wire, to,
+      method: m, branch, wire: retained(wire), to,
       state: m === 'INVITE' ? 'calling' : 'trying',
       startedAt: this.clock.now(),
       interval: this.timers.T1,
@@ -309,11 +322,11 @@ export class RetransmissionLayer {
     const existing = this.server.get(key);
     if (existing) {
       if (m === 'INVITE') return; // sip.js re-sent the same final; Timer G already runs
-      existing.wire = wire;
+      existing.wire = retained(wire);
       existing.to = to;
       return;
     }
-    const st: ServerTransaction = { method: m, branch, wire, to, acked: false, interval: this.timers.T1 };
+    const st: ServerTransaction = { method: m, branch, wire: retained(wire), to, acked: false, interval: this.timers.T1 };
     this.server.set(key, st);
     if (m === 'INVITE') {
       st.retransmit = this.clock.setTimer(st.interval, () => this.timerG(key, st));

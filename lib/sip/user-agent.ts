@@ -34,6 +34,7 @@ import { DEFAULT_TIMERS } from './retransmission.js';
 import { MediaSession, type MediaEndpoints, type MediaOptions, type MediaSummary } from '../media/media-session.js';
 import { installSipJsAdapter } from './sipjs/install.js';
 import { allowHeaderLine, installAllowRewrite } from './sipjs/allow-header.js';
+import { releaseEndedInvitation } from './sipjs/release-ended-invite.js';
 import { ICEPHONE_VERSION } from '../version.js';
 import { checkSrtpOffer } from '../media/srtp-negotiation.js';
 import { notifyIsFinal, sipfragStatus, TRANSFER_FINAL_TIMEOUT_MS, type TransferOutcome } from './refer.js';
@@ -1209,6 +1210,8 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     void call.finished.then(() => {
       this.calls.delete(call);
       for (const [id, c] of this.callByDialog) if (c === call) this.callByDialog.delete(id);
+      // sip.js holds the INVITE server transaction 32 s more (Timer L); let it forget this call.
+      if (call.session instanceof Invitation) releaseEndedInvitation(call.session);
     });
   }
 

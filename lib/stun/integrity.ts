@@ -15,7 +15,30 @@ import { FINGERPRINT_XOR, StunAttr, attributeOffset, crc32, padTo64, type StunMe
  * ASCII, for which the two are identical.
  */
 export function shortTermKey(password: string): Buffer {
-  return Buffer.from(password, 'utf8');
+  let key = SHORT_TERM_KEYS.get(password);
+  if (key) {
+    // Most recently used last, so the oldest entry is the first one evicted.
+    SHORT_TERM_KEYS.delete(password);
+  } else {
+    key = Buffer.from(password, 'utf8');
+    if (SHORT_TERM_KEYS.size >= SHORT_TERM_KEY_CACHE) SHORT_TERM_KEYS.delete(SHORT_TERM_KEYS.keys().next().value!);
+  }
+  SHORT_TERM_KEYS.set(password, key);
+  return key;
+}
+
+/**
+ * Keys of the passwords in use (RFC 8489 §9.1.1: the key is derived from the password alone, so
+ * it is computed once per password, not per message): the ICE agents' local and remote
+ * passwords of the calls in progress. Least recently used first; bounded, so a process that
+ * handles millions of calls keeps at most this many. The Buffers are shared: read-only.
+ */
+const SHORT_TERM_KEYS = new Map<string, Buffer>();
+const SHORT_TERM_KEY_CACHE = 4096;
+
+/** How many short-term keys are cached (for tests and leak checks). */
+export function shortTermKeyCacheSize(): number {
+  return SHORT_TERM_KEYS.size;
 }
 
 /**
@@ -30,12 +53,20 @@ export function longTermKey(username: string, realm: string, password: string, a
 
 /**
  * The decoded bytes up to (not including) the attribute at `offset`, with the header length
- * field adjusted to end `attributeLength` bytes after it (RFC 8489 §14.5-§14.7).
+ * field adjusted to end `attributeLength` bytes after it (RFC 8489 §14.5-§14.7), as three
+ * pieces: bytes 0-1 of `raw`, the adjusted length, bytes 4..offset of `raw` (views, no copy of
+ * the message). Hash them in order.
  */
-function adjustedPrefix(raw: Buffer, offset: number, attributeLength: number): Buffer {
-  const prefix = Buffer.from(raw.subarray(0, offset));
-  prefix.writeUInt16BE(offset + attributeLength - 20, 2);
-  return prefix;
+function adjustedPrefix(raw: Buffer, offset: number, attributeLength: number): [Buffer, Buffer, Buffer] {
+  const length = Buffer.allocUnsafe(2);
+  length.writeUInt16BE(offset + attributeLength - 20, 0);
+  return [raw.subarray(0, 2), length, raw.subarray(4, offset)];
+}
+
+function hmacOf(algorithm: 'sha1' | 'sha256', key: Buffer, pieces: Buffer[]): Buffer {
+  const h = createHmac(algorithm, key);
+  for (const p of pieces) h.update(p);
+  return h.digest();
 }
 
 function sameBytes(a: Buffer, b: Buffer): boolean {
@@ -57,11 +88,11 @@ export function verifyMessageIntegrity(msg: StunMessage, key: Buffer): boolean {
   const offset = attributeOffset(raw, StunAttr.MESSAGE_INTEGRITY);
   if (offset === undefined) return false;
   const prefix = adjustedPrefix(raw, offset, 24);
-  if (sameBytes(createHmac('sha1', key).update(prefix).digest(), value)) return true;
+  if (sameBytes(hmacOf('sha1', key, prefix), value)) return true;
   if (!msg.legacy) return false;
   const asSent = Buffer.from(raw.subarray(0, offset));
   return sameBytes(createHmac('sha1', key).update(padTo64(asSent)).digest(), value)
-    || sameBytes(createHmac('sha1', key).update(padTo64(prefix)).digest(), value);
+    || sameBytes(createHmac('sha1', key).update(padTo64(Buffer.concat(prefix))).digest(), value);
 }
 
 /**
@@ -76,7 +107,7 @@ export function verifyMessageIntegritySha256(msg: StunMessage, key: Buffer): boo
   if (!raw || !value || value.length < 16 || value.length > 32 || value.length % 4 !== 0) return false;
   const offset = attributeOffset(raw, StunAttr.MESSAGE_INTEGRITY_SHA256);
   if (offset === undefined) return false;
-  const mac = createHmac('sha256', key).update(adjustedPrefix(raw, offset, 4 + value.length)).digest();
+  const mac = hmacOf('sha256', key, adjustedPrefix(raw, offset, 4 + value.length));
   return sameBytes(mac.subarray(0, value.length), value);
 }
 
@@ -91,6 +122,7 @@ export function verifyFingerprint(msg: StunMessage): boolean {
   if (!raw || !value || value.length !== 4) return false;
   const offset = attributeOffset(raw, StunAttr.FINGERPRINT);
   if (offset === undefined) return false;
-  const expected = (crc32(adjustedPrefix(raw, offset, 8)) ^ FINGERPRINT_XOR) >>> 0;
+  const [head, length, rest] = adjustedPrefix(raw, offset, 8);
+  const expected = (crc32(rest, crc32(length, crc32(head))) ^ FINGERPRINT_XOR) >>> 0;
   return value.readUInt32BE(0) === expected;
 }

@@ -280,7 +280,8 @@ export class StunMessage {
     const transactionId = legacy ? raw.subarray(4, 20) : r.bytes(12, 'transaction ID');
     if (legacy) r.skip(12, 'transaction ID');
     const { method, messageClass } = decodeMessageType(type);
-    const message = new StunMessage({ method, messageClass, transactionId: Buffer.from(transactionId), legacy });
+    // `raw` is this message's own copy, so the transaction ID (like every attribute value) is a view of it.
+    const message = new StunMessage({ method, messageClass, transactionId, legacy });
     let afterIntegrity = false;
     let afterIntegritySha256 = false;
     let afterFingerprint = false;
@@ -342,27 +343,27 @@ export class StunMessage {
     if (opts.integrityKey) {
       // RFC 8489 §14.5: length "adjusted to point to the end of the MESSAGE-INTEGRITY attribute".
       w.patchU16(2, w.length + 24 - 20);
-      let input = w.toBuffer();
-      if (this.legacy && (opts.legacyIntegrityPadding ?? true)) input = padTo64(input);
+      // The HMAC reads a view of the bytes so far (computed before the next write), not a copy.
+      let input = w.view();
+      if (this.legacy && (opts.legacyIntegrityPadding ?? true)) input = padTo64(Buffer.from(input));
       writeAttribute(StunAttr.MESSAGE_INTEGRITY, createHmac('sha1', opts.integrityKey).update(input).digest());
     }
     if (opts.integritySha256Key) {
       // RFC 8489 §14.6: same procedure, HMAC-SHA256, covering MESSAGE-INTEGRITY if present.
       w.patchU16(2, w.length + 36 - 20);
-      writeAttribute(StunAttr.MESSAGE_INTEGRITY_SHA256, createHmac('sha256', opts.integritySha256Key).update(w.toBuffer()).digest());
+      writeAttribute(StunAttr.MESSAGE_INTEGRITY_SHA256, createHmac('sha256', opts.integritySha256Key).update(w.view()).digest());
     }
     if (opts.fingerprint) {
       // RFC 8489 §14.7: CRC-32 of the message up to (excluding) FINGERPRINT, length including it, XOR 0x5354554e.
       w.patchU16(2, w.length + 8 - 20);
-      const crc = (crc32(w.toBuffer()) ^ FINGERPRINT_XOR) >>> 0;
-      const value = Buffer.alloc(4);
-      value.writeUInt32BE(crc, 0);
-      writeAttribute(StunAttr.FINGERPRINT, value);
+      const crc = (crc32(w.view()) ^ FINGERPRINT_XOR) >>> 0;
+      w.u16(StunAttr.FINGERPRINT).u16(4).u32(crc);
     }
     const length = w.length - 20;
     if (length > 0xffff) throw new RangeError(`STUN message body of ${length} bytes exceeds 65535`);
     w.patchU16(2, length);
-    return w.toBuffer();
+    // The writer is dropped here: its bytes are the result, no copy.
+    return w.view();
   }
 
   /** The 16 bytes after type and length: what XOR-*-ADDRESS values are XOR-ed with (RFC 8489 §14.2). */
@@ -533,16 +534,19 @@ const CRC_TABLE = (() => {
   return table;
 })();
 
-/** CRC-32 of `data` as an unsigned 32-bit number. */
-export function crc32(data: Uint8Array): number {
-  if (nativeCrc32) return nativeCrc32(data) >>> 0;
-  let c = 0xffffffff;
+/**
+ * CRC-32 of `data` as an unsigned 32-bit number; `previous` (the CRC-32 of the bytes before
+ * `data`) continues a CRC over several pieces: crc32(b, crc32(a)) === crc32(a ++ b).
+ */
+export function crc32(data: Uint8Array, previous = 0): number {
+  if (nativeCrc32) return nativeCrc32(data, previous) >>> 0;
+  let c = (previous ^ 0xffffffff) >>> 0;
   for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
 
 /** zlib's CRC-32 (the same ISO-HDLC polynomial), native in Node >= 20.15; the table loop otherwise. */
-const nativeCrc32: ((data: Uint8Array) => number) | undefined = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+const nativeCrc32: ((data: Uint8Array, value?: number) => number) | undefined = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
 
 function encodeU64(v: bigint): Buffer {
   if (v < 0n || v > 0xffffffffffffffffn) throw new RangeError(`tie-breaker ${v} not a 64-bit unsigned integer`);

@@ -1,9 +1,10 @@
 /**
- * `make bench`: runs the five benchmarks of the performance issue, prints one table and writes
+ * `make bench`: runs the benchmarks of the performance issues, prints one table and writes
  * bench/results.json (BENCH_OUT overrides the path). BENCH_TINY=1 runs each once at a tiny size
  * (what test/bench/bench.test.ts does under `make test`), BENCH_ONLY=name,name picks benchmarks
- * (sip-parse, sipp-load, concurrent-calls, answer-to-media, media-paths: the stun-responder, rtp-path
- * and srtp-path rows).
+ * (sip-parse, sipp-load, scale-out, per-call-cpu, kill-mid-run, concurrent-calls, answer-to-media,
+ * media-paths: the stun-responder, rtp-path and srtp-path rows; per-call-cpu also writes the
+ * rss-after-load row). BENCH_DRIFT_S=N runs per-call-cpu for N seconds instead of 300.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -13,13 +14,18 @@ import { benchSippLoad } from './sipp-load.js';
 import { benchConcurrent } from './concurrent.js';
 import { benchAnswerToMedia } from './answer-media.js';
 import { benchMediaPaths } from './media-echo.js';
+import { benchDrift, benchKillMidRun, benchScaleOut } from './scale.js';
 import { ROOT, TINY, type BenchRow } from './common.js';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-const BENCHMARKS: Array<[string, () => Promise<BenchRow[]>]> = [
+/** Each gets the rows measured so far in this run (scale-out and per-call-cpu use sipp-load's rate). */
+const BENCHMARKS: Array<[string, (prior: BenchRow[]) => Promise<BenchRow[]>]> = [
   ['sip-parse', () => benchParse()],
   ['sipp-load', () => benchSippLoad(log)],
+  ['scale-out', (prior) => benchScaleOut(log, prior)],
+  ['per-call-cpu', (prior) => benchDrift(log, prior)],
+  ['kill-mid-run', () => benchKillMidRun(log)],
   ['concurrent-calls', () => benchConcurrent(log)],
   ['answer-to-media', () => benchAnswerToMedia(log)],
   ['media-paths', () => benchMediaPaths()],
@@ -48,7 +54,7 @@ export async function runBenchmarks(): Promise<{ rows: BenchRow[]; failures: str
     if (only && !only.includes(name)) continue;
     log(`bench: ${name}${TINY ? ' (tiny)' : ''}...`);
     try {
-      rows.push(...await fn());
+      rows.push(...await fn(rows));
     } catch (e) {
       const msg = e instanceof Error ? e.message.split('\n')[0]! : String(e);
       failures.push(`${name}: ${msg}`);

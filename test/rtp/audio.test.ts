@@ -54,6 +54,33 @@ describe('audio sources, sinks and the tone helper', () => {
       expect(toneLevel(joined, 8000, 440)).to.be.greaterThan(0.99);
     });
 
+    it('a whole-number tone read from its shared period equals sin(2π·hz·k/8000) sample by sample, across odd read sizes', () => {
+      for (const hz of [440, 1000, 997, 3999]) {
+        const tone = new ToneSource(hz);
+        const sizes = [1, 160, 7, 333, 200, 4096];
+        let k = 0;
+        for (const n of sizes) {
+          const got = tone.read(n);
+          expect(got.length).to.equal(n);
+          for (let i = 0; i < n; i++, k++) {
+            const want = Math.round(TONE_PEAK * Math.sin((2 * Math.PI * hz * k) / 8000));
+            if (got[i] !== want) expect.fail(`${hz} Hz sample ${k}: ${got[i]} != ${want}`);
+          }
+        }
+      }
+    });
+
+    it('two sources of one tone do not share a read buffer, and a fractional tone is still computed', () => {
+      const a = new ToneSource(440);
+      const b = new ToneSource(440);
+      const first = a.read(160);
+      first.fill(0);
+      expect(b.read(160).some((v) => v !== 0)).to.equal(true);
+      expect(a.read(160).some((v) => v !== 0)).to.equal(true);
+      const frac = new ToneSource(440.5).read(8000);
+      expect(toneLevel(frac, 8000, 440.5)).to.be.greaterThan(0.99);
+    });
+
     it("'silence' gives zeros forever", async () => {
       const s = await createSource('silence');
       expect(s.read(160).every((v) => v === 0)).to.equal(true);

@@ -249,6 +249,39 @@ describe('RetransmissionLayer (RFC 3261 §17 timers over UDP, ManualClock)', () 
     });
   });
 
+  it('after 1,000 transactions of each kind finished and their timers fired, it holds 0 entries and 0 timers', () => {
+    const { clock, layer } = setup();
+    for (let i = 0; i < 1000; i++) {
+      layer.requestSent('INVITE', `z9hG4bKi${i}`, wire('INVITE'), peer);
+      layer.responseReceived('INVITE', `z9hG4bKi${i}`, 200);
+      layer.requestSent('BYE', `z9hG4bKb${i}`, wire('BYE'), peer);
+      layer.responseReceived('BYE', `z9hG4bKb${i}`, 200);
+      layer.requestReceived('BYE', `z9hG4bKs${i}`);
+      layer.responseSent('BYE', `z9hG4bKs${i}`, 200, wire('200'), peer);
+      layer.responseSent('INVITE', `z9hG4bKr${i}`, 486, wire('486'), peer);
+      layer.requestReceived('ACK', `z9hG4bKr${i}`);
+    }
+    expect(layer.size).to.equal(4000);
+    clock.advance(64 * 500);
+    expect(layer.size).to.equal(0);
+    expect(clock.pendingCount).to.equal(0);
+  });
+
+  it('keeps the bytes it may resend in their own allocation, not a slice of the shared Buffer pool', () => {
+    const { clock, layer } = setup();
+    const resent: Buffer[] = [];
+    const own = new RetransmissionLayer({ clock, send: (w) => resent.push(w) });
+    // Buffer.from of a short string is a slice of Node's 8 KiB pool: keeping it would keep the slab.
+    const pooled = Buffer.from('SIP/2.0 200 OK\r\nCSeq: 2 BYE\r\n\r\n');
+    expect(pooled.buffer.byteLength).to.be.greaterThan(pooled.length);
+    own.responseSent('BYE', 'z9hG4bKpool', 200, pooled, peer);
+    expect(own.requestReceived('BYE', 'z9hG4bKpool')).to.equal('absorb');
+    expect(resent).to.have.length(1);
+    expect(resent[0]!.equals(pooled)).to.equal(true);
+    expect(resent[0]!.buffer.byteLength).to.equal(pooled.length);
+    void layer;
+  });
+
   it('close() cancels every timer and stops acting', () => {
     const { clock, sent, layer } = setup();
     layer.requestSent('INVITE', 'z9hG4bK1', wire('INVITE'), peer);
