@@ -10,13 +10,13 @@ import { expect } from 'chai';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodePcmu } from '../../lib/rtp/g711.js';
 import { testCertificates } from '../helpers/certs.js';
 import { exitWithin, runIcephone } from '../helpers/icephone.js';
 import { readPcapFile } from '../helpers/pcap.js';
+import { assertToneUnreadableOnWire } from '../helpers/srtp-capture.js';
 import { freeTcpPort } from '../helpers/ports.js';
 import { isRoot, spawnProcess, which } from '../helpers/process.js';
-import { assertToneInWav, toneLevel } from '../helpers/tone.js';
+import { assertToneInWav } from '../helpers/tone.js';
 
 describe('e2e: SIP over TLS with SRTP', function () {
   this.timeout(90000);
@@ -75,12 +75,7 @@ describe('e2e: SIP over TLS with SRTP', function () {
     expect(raw.includes(Buffer.from([0x16, 0x03])), 'a TLS handshake record').to.equal(true);
     for (const plain of ['INVITE sip', 'SIP/2.0', 'a=crypto', 'inline:', 'Call-ID']) expect(raw.includes(Buffer.from(plain)), `"${plain}" in the capture`).to.equal(false);
     // The media: SRTP, so decoding the caller's packets as plain PCMU gives no tone.
-    const ports = new Set([cs.ice.selectedPair.local.port, as.ice.selectedPair.local.port]);
-    const media = readPcapFile(pcap).datagrams.filter((d) => ports.has(d.source.port) && ports.has(d.destination.port) && d.payload.length > 22 && d.payload[0]! >> 6 === 2 && (d.payload[1]! & 0x7f) === 0);
-    expect(media.length, 'SRTP packets captured').to.be.greaterThan(100);
-    const fromCaller = media.filter((d) => d.source.port === cs.ice.selectedPair.local.port);
-    const samples = Int16Array.from(fromCaller.flatMap((d) => [...decodePcmu(d.payload.subarray(12, d.payload.length - 10))]));
-    expect(toneLevel(samples, 8000, 440), 'the 440 Hz tone is not readable on the wire').to.be.lessThan(0.05);
+    assertToneUnreadableOnWire(pcap, cs.ice.selectedPair.local.port, as.ice.selectedPair.local.port, 440);
   });
 
   it('a caller that does not trust the callee\'s CA fails in one line naming the certificate; --tls-insecure connects with one warning', async () => {
