@@ -10,6 +10,7 @@
  *    printed, it exits 0), new calls go to the other one, and no call fails.
  */
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -179,5 +180,35 @@ describe('e2e: two icephone instances behind kamailio dispatcher (issue 14)', fu
     expect(r.successful, r.log).to.equal(40);
     expect(r.failed).to.equal(0);
     expect(a.taken() + b.taken()).to.equal(40);
+  });
+});
+
+describe('e2e: the balancer UAC scenario and a provisional response after the final (issue 14)', function () {
+  this.timeout(60000);
+
+  before(function () {
+    requirePeers(this);
+  });
+
+  it('ignores a 180 that reaches it after the 200, as kamailio delivers 1 call in 1,000 (RFC 3261 §17.1.1.2)', async () => {
+    // The lost calls of the scale-out benchmark: SIPp aborted the call on a 180 that kamailio's
+    // other worker relayed after the 200. The UAS here sends every call's 180 after its 200.
+    const dir = mkdtempSync(join(tmpdir(), 'icephone-late-180-'));
+    const uasPort = await freeUdpPort();
+    const uas = spawnProcess('sipp', [
+      '-sf', join(root, 'scenarios', 'sipp-late-provisional-uas.xml'), '-i', '127.0.0.1', '-p', String(uasPort),
+      '-mp', String(await freeUdpPort()), '-m', '5', '-nostdin', '-timeout', '40s',
+    ], { name: 'sipp-late-180-uas', cwd: dir });
+    try {
+      await until(() => spawnSync('ss', ['-Huln', `sport = :${uasPort}`], { encoding: 'utf8' }).stdout.trim() !== '', 10000, 'the SIPp UAS to bind');
+      const { done } = sippCalls(dir, uasPort, await freeUdpPort(), 5, 10, 200);
+      const r = await done;
+      expect(r.failed, r.log).to.equal(0);
+      expect(r.successful, r.log).to.equal(5);
+      expect(r.code, r.log).to.equal(0);
+    } finally {
+      await uas.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
