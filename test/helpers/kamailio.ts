@@ -23,6 +23,7 @@
  * - optionally SIP over TLS on a second socket (`tls`), with the tls module and a generated tls.cfg.
  * No media relay: media is ICE's business (that is what the lab tests).
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -229,6 +230,18 @@ onreply_route[NATREPLY] {
 `;
 }
 
+/** Polls until `host:port` accepts a TCP connection (inside the namespace of `prefix`, if any). @throws Error on timeout or if `exited()` */
+async function waitForTcpListener(prefix: string[], host: string, port: number, timeoutMs: number, exited: () => boolean): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  const probe = [...prefix, 'bash', '-c', `exec 3<>/dev/tcp/${host}/${port}`];
+  for (;;) {
+    if (spawnSync(probe[0]!, probe.slice(1), { stdio: 'ignore', timeout: 2000 }).status === 0) return;
+    if (exited()) throw new Error('kamailio exited before its TLS socket listened');
+    if (Date.now() > end) throw new Error(`kamailio's TLS socket ${host}:${port} did not listen within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /**
  * Writes the configuration, checks it (`kamailio -c`) and starts `kamailio -DD -E` (foreground,
  * log to stderr). Resolves once it is listening.
@@ -249,6 +262,9 @@ export async function startKamailio(o: KamailioOptions): Promise<Kamailio> {
   });
   try {
     await proc.waitForOutput(/SO_RCVBUF is finally/, 10_000);
+    // That line is the UDP socket's; kamailio binds and listens on its TCP/TLS sockets after the
+    // UDP ones (seen: a TLS connect refused right after it under load), so wait for those too.
+    if (o.tls) await waitForTcpListener(prefix, o.listen, o.tls.port, 10_000, () => proc.exitCode !== undefined);
   } catch (e) {
     await proc.stop();
     throw new Error(`kamailio did not start: ${e instanceof Error ? e.message : String(e)}`);
