@@ -202,6 +202,24 @@ describe('e2e: the gateway site in network namespaces (issue 12)', function () {
     assertPbxSideClean(GatewaySite.readPbxSide(capture.file, SITE.deskA.address), 'baresip calling out');
   });
 
+  it('DTMF from the softphone (RFC 4733) reaches baresip as telephone-events from the gateway, in order', async () => {
+    site = await GatewaySite.start();
+    const r = await softphoneCallsPbxPhone(site, { softphone: 'softA', phone: 'baresip', softArgs: ['--dtmf', '159#'] });
+    await assertTonesBothWays(r, 'baresip');
+    assertPbxSideClean(r.pbx, 'baresip (DTMF)');
+    const pt = Number(/^a=rtpmap:(\d+) telephone-event\/8000/m.exec(r.pbx.sdps.find((s) => /^c=IN IP4 10\.20\.0\.1\s*$/m.test(s)) ?? '')?.[1]);
+    expect(pt, "telephone-event in the gateway's offer to the PBX").to.be.within(96, 127);
+    // One event per RTP timestamp (RFC 4733 §2.5.1.1: all packets of an event share it); '#' is event 11 (§3.2).
+    const events: number[] = [];
+    let lastTs: number | undefined;
+    for (const p of r.pbx.rtpIn.filter((x) => x.payloadType === pt)) {
+      if (p.timestamp !== lastTs) events.push(p.payload[0]!);
+      lastTs = p.timestamp;
+    }
+    expect(events, 'events the PBX phone received').to.deep.equal([1, 5, 9, 11]);
+    expect(r.gateway.relayed.toPbx.events).to.be.greaterThan(0);
+  });
+
   it("an ICE restart on the softphone leg mid-call: baresip's received stream keeps one SSRC with no sequence gap", async () => {
     site = await GatewaySite.start();
     let restartAt = 0;

@@ -110,7 +110,7 @@ export interface PbxSideCapture {
   /** Their SDP bodies. */
   sdps: string[];
   /** RTP datagrams (version 2, payload type < 72) sent to the phone's address, in capture order. */
-  rtpIn: Array<{ source: string; sourcePort: number; destinationPort: number; ssrc: number; seq: number; timestamp: number; payloadType: number; timeMs: number }>;
+  rtpIn: Array<{ source: string; sourcePort: number; destinationPort: number; ssrc: number; seq: number; timestamp: number; payloadType: number; timeMs: number; payload: Buffer }>;
 }
 
 export class GatewaySite {
@@ -269,6 +269,7 @@ export class GatewaySite {
       out.rtpIn.push({
         source: d.source.address, sourcePort: d.source.port, destinationPort: d.destination.port,
         ssrc: p.readUInt32BE(8), seq: p.readUInt16BE(2), timestamp: p.readUInt32BE(4), payloadType, timeMs: d.timeMs,
+        payload: p.subarray(12 + 4 * (p[0]! & 0x0f)),
       });
     }
     return out;
