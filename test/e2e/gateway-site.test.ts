@@ -10,6 +10,7 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
 import { GatewaySite, SITE, sitePrerequisites, type PbxSideCapture, type SiteProcess, type SoftphoneName } from '../helpers/gateway-site.js';
+import { startBaresip } from '../helpers/baresip.js';
 import { LOSS_PROBABILITY } from '../helpers/lab.js';
 import { assertToneInWav } from '../helpers/tone.js';
 
@@ -200,6 +201,47 @@ describe('e2e: the gateway site in network namespaces (issue 12)', function () {
     expect(deskWav).to.be.a('string');
     await assertToneInWav(deskWav!, SOFT_TONE, { skipMs: 500 });
     assertPbxSideClean(GatewaySite.readPbxSide(capture.file, SITE.deskA.address), 'baresip calling out');
+  });
+
+  it('baresip with medianat=ice as the softphone (full-cone NAT, STUN) calls plain baresip through the gateway: tones both ways, ICE completed on the softphone, plain PBX side', async () => {
+    site = await GatewaySite.start();
+    const soft = SITE.softphones.softA;
+    const gw = await site.startGateway();
+    const desk = await site.startBaresipPhone({ user: 'deskA', toneHz: DESK_TONE });
+    const capture = await site.capture(SITE.deskA.node, 'pbxnet', 'deskA');
+    let softWav: string | undefined;
+    let deskWav: string | undefined;
+    try {
+      const phone = await startBaresip({
+        listenPort: 5060, user: 'softA', host: soft.address, ice: true, stunServer: `stun:${SITE.turn}:3478`, toneHz: SOFT_TONE,
+        netns: site.topology.ns(soft.node), dial: `sip:deskA@${SITE.gatewayPublic}:5060`, durationSec: 8,
+      });
+      site.adopt(phone);
+      try {
+        await phone.waitForCallEstablished(20_000);
+        const ice = await phone.waitForIceCompleted(20_000);
+        expect(ice.completed, 'ICE completed on the baresip softphone').to.equal(true);
+        await phone.waitForCallTerminated(20_000);
+        await desk.waitForCallTerminated(15_000);
+        await gw.proc.waitForOutput(/^\{"bridge"/m, 15_000);
+      } finally {
+        await phone.stop();
+        softWav = phone.decodedWavs()[0];
+      }
+      await desk.stop();
+      deskWav = desk.decodedWavs()[0];
+    } finally {
+      await capture.stop();
+    }
+    const g = gatewaySummary(gw);
+    expect(g.bridge.outcome).to.equal('answered');
+    expect(g.endpoint.ice.format, "the gateway saw baresip's ICE offer").to.equal('ice');
+    expect(g.endpoint.ice.selectedPair?.remote?.address, "the gateway's pair ends at the softphone's NAT").to.equal(soft.public);
+    expect(softWav).to.be.a('string');
+    expect(deskWav).to.be.a('string');
+    await assertToneInWav(softWav!, DESK_TONE, { skipMs: 500 });
+    await assertToneInWav(deskWav!, SOFT_TONE, { skipMs: 500 });
+    assertPbxSideClean(GatewaySite.readPbxSide(capture.file, SITE.deskA.address), 'baresip (baresip ICE softphone)');
   });
 
   it('DTMF from the softphone (RFC 4733) reaches baresip as telephone-events from the gateway, in order', async () => {

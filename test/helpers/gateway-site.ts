@@ -275,6 +275,11 @@ export class GatewaySite {
     return out;
   }
 
+  /** Takes a baresip started elsewhere in a site namespace into the site's teardown (stop, remove). */
+  adopt(b: BaresipInstance): void {
+    if (!this.baresips.includes(b)) this.baresips.push(b);
+  }
+
   /** Stops every process, then the namespaces (which kills anything left in them). Idempotent. */
   async stop(): Promise<void> {
     if (this.stopped) return;
