@@ -30,6 +30,12 @@ function assertPbxSideClean(pbx: PbxSideCapture, label: string): void {
   expect(pbx.rtpIn.length, `${label}: RTP reached the PBX phone`).to.be.greaterThan(100);
   const sources = [...new Set(pbx.rtpIn.map((p) => p.source))];
   expect(sources, `${label}: sources of RTP to the PBX phone`).to.deep.equal([SITE.gatewayPbx]);
+  expect(pbx.sip.some((m) => /^BYE sip/.test(m)), `${label}: the capture covers the whole call (its BYE)`).to.equal(true);
+}
+
+/** Every packet the gateway relayed to the PBX is in the PBX phone's capture (the PBX network loses nothing). */
+function assertAllRelayedCaptured(pbx: PbxSideCapture, gateway: any, label: string): void {
+  expect(pbx.rtpIn.length, `${label}: RTP packets captured at the PBX phone vs relayed by the gateway`).to.equal(gateway.relayed.toPbx.relayed);
 }
 
 function gatewaySummary(gw: SiteProcess): any {
@@ -130,6 +136,7 @@ describe('e2e: the gateway site in network namespaces (issue 12)', function () {
     expect(r.gateway.endpoint.ice.selectedPair.remote.address, "the softphone's NAT address").to.equal(SITE.softphones.softA.public);
     await assertTonesBothWays(r, 'baresip');
     assertPbxSideClean(r.pbx, 'baresip');
+    assertAllRelayedCaptured(r.pbx, r.gateway, 'baresip');
   });
 
   it('a softphone behind a port-restricted NAT calls a SIPp PBX phone (registered at kamailio, RTP echo): its tone comes back through both legs, the PBX side stays plain', async () => {
@@ -139,6 +146,7 @@ describe('e2e: the gateway site in network namespaces (issue 12)', function () {
     expect(r.gateway.endpoint.ice.selectedPair.remote.address).to.equal(SITE.softphones.softP.public);
     await assertTonesBothWays(r, 'sipp');
     assertPbxSideClean(r.pbx, 'SIPp');
+    assertAllRelayedCaptured(r.pbx, r.gateway, 'SIPp');
   });
 
   it('an a=alt-only softphone (--sdp alt) reaches baresip with audio both ways', async () => {
@@ -148,6 +156,7 @@ describe('e2e: the gateway site in network namespaces (issue 12)', function () {
     expect(r.gateway.endpoint.ice.format).to.equal('alt');
     await assertTonesBothWays(r, 'baresip');
     assertPbxSideClean(r.pbx, 'baresip (alt softphone)');
+    assertAllRelayedCaptured(r.pbx, r.gateway, 'baresip (alt softphone)');
   });
 
   it('a softphone behind a symmetric NAT whose firewall passes UDP only to the TURN server reaches baresip through its relay (gateway with --stun/--turn too)', async () => {
@@ -163,6 +172,7 @@ describe('e2e: the gateway site in network namespaces (issue 12)', function () {
     expect(gwLocalTypes.size, 'the gateway selected a pair').to.equal(1);
     await assertTonesBothWays(r, 'baresip');
     assertPbxSideClean(r.pbx, 'baresip (relayed softphone)');
+    assertAllRelayedCaptured(r.pbx, r.gateway, 'baresip (relayed softphone)');
   });
 
   it(`with ${LOSS_PROBABILITY * 100}% random loss on every Internet-side link the call connects with audio both ways`, async () => {
@@ -171,6 +181,7 @@ describe('e2e: the gateway site in network namespaces (issue 12)', function () {
     expect(r.softSummary.ice.selectedPair).to.not.equal(null);
     await assertTonesBothWays(r, 'baresip');
     assertPbxSideClean(r.pbx, 'baresip (lossy Internet)');
+    assertAllRelayedCaptured(r.pbx, r.gateway, 'baresip (lossy Internet)');
   });
 
   it('a PBX phone (baresip, through kamailio) calls a softphone (icephone answer, public address, static --endpoint): tones both ways, plain PBX side', async () => {
@@ -249,6 +260,7 @@ describe('e2e: the gateway site in network namespaces (issue 12)', function () {
     const r = await softphoneCallsPbxPhone(site, { softphone: 'softA', phone: 'baresip', softArgs: ['--dtmf', '159#'] });
     await assertTonesBothWays(r, 'baresip');
     assertPbxSideClean(r.pbx, 'baresip (DTMF)');
+    assertAllRelayedCaptured(r.pbx, r.gateway, 'baresip (DTMF)');
     const pt = Number(/^a=rtpmap:(\d+) telephone-event\/8000/m.exec(r.pbx.sdps.find((s) => /^c=IN IP4 10\.20\.0\.1\s*$/m.test(s)) ?? '')?.[1]);
     expect(pt, "telephone-event in the gateway's offer to the PBX").to.be.within(96, 127);
     // One event per RTP timestamp (RFC 4733 §2.5.1.1: all packets of an event share it); '#' is event 11 (§3.2).
@@ -280,6 +292,7 @@ describe('e2e: the gateway site in network namespaces (issue 12)', function () {
     expect(r.soft.proc.output()).to.match(/^ice: restart \(our offer\)/m);
     await assertTonesBothWays(r, 'baresip');
     assertPbxSideClean(r.pbx, 'baresip (ICE restart)');
+    assertAllRelayedCaptured(r.pbx, r.gateway, 'baresip (ICE restart)');
     const rtp = r.pbx.rtpIn.filter((p) => p.payloadType === 0 || p.payloadType === 8);
     expect([...new Set(rtp.map((p) => p.ssrc))], 'SSRCs of the stream to the PBX phone').to.have.length(1);
     const gaps: string[] = [];

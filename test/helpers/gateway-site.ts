@@ -241,10 +241,14 @@ export class GatewaySite {
     for (const r of rules) this.topology.exec('natS', 'iptables', r);
   }
 
-  /** tcpdump of all UDP on a node's interface (`-U`: every packet written at once). Stop with `stop()`. */
+  /**
+   * tcpdump of all UDP on a node's interface. `--immediate-mode`: without it the kernel hands
+   * packets over in blocks retired after up to a second, and the last block is lost when tcpdump is
+   * stopped (a capture then ends ~1 s early, without the BYE); `-U` writes each packet at once.
+   */
   async capture(node: string, iface: string, name: string): Promise<{ file: string; stop(): Promise<void> }> {
     const file = join(this.dir, `${name}.pcap`);
-    const proc = spawnProcess('ip', [...this.topology.prefixFor(node).slice(1), 'tcpdump', '-i', iface, '-n', '-U', '-Z', 'root', '-w', file, 'udp'], { name: `tcpdump-${name}` });
+    const proc = spawnProcess('ip', [...this.topology.prefixFor(node).slice(1), 'tcpdump', '-i', iface, '-n', '--immediate-mode', '-U', '-Z', 'root', '-w', file, 'udp'], { name: `tcpdump-${name}` });
     this.processes.push(proc);
     await proc.waitForOutput(/listening on/, 15_000);
     return { file, stop: async () => void (await proc.stop()) };
