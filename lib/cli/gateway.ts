@@ -12,15 +12,22 @@ import { canonicalIp } from '../base/address.js';
 import { StderrLogger, escapeControls } from '../base/log.js';
 import { Gateway, type GatewayOptions } from '../gateway/gateway.js';
 import type { BridgeSummary } from '../gateway/bridge.js';
-import { parseCount, parseHostPort } from './options.js';
+import { COMMON_OPTIONS, iceServerTimeoutFrom, iceServersFrom, parseCount, parseHostPort } from './options.js';
 
 export const GATEWAY_USAGE = `usage: icephone gateway --listen HOST:PORT --pbx sip:HOST[:PORT] [options]
   --listen HOST:PORT        where softphones reach the gateway (SIP over UDP)
   --pbx sip:HOST[:PORT]     the PBX; a call for sip:USER@gateway goes to sip:USER@HOST[:PORT]
-  --pbx-listen HOST:PORT    the gateway's PBX-facing SIP address (its IP is the PBX leg's media address;
-                            default: --listen's IP, any port)
+  --pbx-address IP          the gateway's PBX-facing address: SIP (any port) and the PBX leg's media
+                            (c= and m= of every SDP sent to the PBX; default: --listen's IP)
+  --pbx-listen HOST:PORT    the same with a fixed SIP port (not with --pbx-address)
   --endpoint sip:HOST:PORT  where calls from the PBX go (the Request-URI's user is put in)
   --media-address IP        endpoint-side media address (repeatable; default: --listen's IP)
+endpoint-side ICE servers (as for icephone call):
+  --stun stun:HOST[:PORT]   server-reflexive candidates (repeatable)
+  --turn turn:HOST[:PORT][?transport=udp|tcp] | turns:HOST[:PORT]   relayed candidates (repeatable)
+  --turn-user U --turn-pass P | --turn-secret S   TURN credentials
+  --turn-ca FILE.pem  --turn-timeout SECONDS  --proxy http://HOST:PORT (TURN over TCP/TLS via CONNECT)
+  --ice-transport all|relay relay: offer relayed candidates only to endpoints
   --max-calls N             exit after N bridged calls have ended
   --json                    one summary per bridged call on stdout
   --verbose                 debug logging on stderr`;
@@ -43,6 +50,17 @@ function parse(argv: string[]) {
         listen: { type: 'string' },
         pbx: { type: 'string' },
         'pbx-listen': { type: 'string' },
+        'pbx-address': { type: 'string' },
+        // The endpoint side's STUN/TURN flags are `icephone call`'s (same names, same parsing).
+        stun: COMMON_OPTIONS.stun,
+        turn: COMMON_OPTIONS.turn,
+        'turn-user': COMMON_OPTIONS['turn-user'],
+        'turn-pass': COMMON_OPTIONS['turn-pass'],
+        'turn-secret': COMMON_OPTIONS['turn-secret'],
+        'turn-ca': COMMON_OPTIONS['turn-ca'],
+        'turn-timeout': COMMON_OPTIONS['turn-timeout'],
+        proxy: COMMON_OPTIONS.proxy,
+        'ice-transport': COMMON_OPTIONS['ice-transport'],
         endpoint: { type: 'string' },
         'media-address': { type: 'string', multiple: true },
         'max-calls': { type: 'string' },
@@ -59,15 +77,23 @@ function parse(argv: string[]) {
 }
 
 /**
- * Parses the flags into Gateway options.
- * @throws UsageError with a one-line reason
+ * Parses the flags into Gateway options (STUN/TURN server names are resolved).
+ * @throws UsageError with a one-line reason; Error when a STUN/TURN server name does not resolve
  */
-export function gatewayOptionsFrom(argv: string[]): { help: true } | { help?: false; options: GatewayOptions; json: boolean; maxCalls?: number; verbose: boolean } {
+export async function gatewayOptionsFrom(argv: string[]): Promise<{ help: true } | { help?: false; options: GatewayOptions; json: boolean; maxCalls?: number; verbose: boolean }> {
   const v = parse(argv);
   if (v.help) return { help: true };
   const listen = parseHostPort(v.listen, '--listen');
   const pbx = parseSipUri(v.pbx, '--pbx', true)!;
-  const pbxListen = v['pbx-listen'] !== undefined ? parseHostPort(v['pbx-listen'], '--pbx-listen') : undefined;
+  if (v['pbx-address'] !== undefined && v['pbx-listen'] !== undefined) throw new UsageError('give --pbx-address IP or --pbx-listen HOST:PORT, not both');
+  let pbxListen = v['pbx-listen'] !== undefined ? parseHostPort(v['pbx-listen'], '--pbx-listen') : undefined;
+  if (v['pbx-address'] !== undefined) {
+    const a = v['pbx-address'];
+    if (!isIP(a)) throw new UsageError(`--pbx-address: '${a}' is not an IP address`);
+    pbxListen = { address: canonicalIp(a), port: 0 };
+  }
+  const ice = await iceServersFrom(v);
+  const turnTimeout = iceServerTimeoutFrom(v);
   const endpoint = parseSipUri(v.endpoint, '--endpoint', false);
   const addresses = (v['media-address'] ?? []).map((a) => {
     if (!isIP(a)) throw new UsageError(`--media-address: '${a}' is not an IP address`);
@@ -80,7 +106,13 @@ export function gatewayOptionsFrom(argv: string[]): { help: true } | { help?: fa
       pbx,
       ...(pbxListen ? { pbxListen } : {}),
       ...(endpoint ? { endpoint } : {}),
-      ...(addresses.length ? { endpointMedia: { addresses: [...new Set(addresses)] } } : {}),
+      endpointMedia: {
+        ...(addresses.length ? { addresses: [...new Set(addresses)] } : {}),
+        ...(ice.stunServers.length ? { stunServers: ice.stunServers } : {}),
+        ...(ice.turnServers.length ? { turnServers: ice.turnServers } : {}),
+        transportPolicy: ice.transportPolicy,
+        ...(turnTimeout !== undefined ? { turnTimeoutMs: turnTimeout * 1000 } : {}),
+      },
     },
     json: v.json ?? false,
     verbose: v.verbose ?? false,
@@ -95,7 +127,7 @@ function describe(s: BridgeSummary): string {
 }
 
 export async function runGateway(argv: string[]): Promise<number> {
-  const parsed = gatewayOptionsFrom(argv);
+  const parsed = await gatewayOptionsFrom(argv);
   if (parsed.help) {
     process.stdout.write(GATEWAY_USAGE + '\n');
     return 0;

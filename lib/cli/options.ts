@@ -276,16 +276,7 @@ export async function phoneOptionsFrom(values: ParsedValues, context: { target?:
   if (transport !== 'udp' && transport !== 'tcp' && transport !== 'tls') throw new UsageError(`--transport: expected udp, tcp or tls, got '${transport}'`);
   if (sipsUris.length > 0 && transport !== 'tls') throw new UsageError(`a sips: URI is reached over TLS only (RFC 5630): drop --transport ${transport} or use --transport tls (${sipsUris[0]})`);
   const tls = tlsOptionsFrom(values, transport, context.answering === true);
-  const stunServers = [];
-  for (const s of values.stun ?? []) {
-    const u = parseIceServerUri(s.includes(':') && !/^stuns?:/.test(s) && !/^turns?:/.test(s) ? `stun:${s}` : s);
-    if (u.scheme !== 'stun') throw new UsageError(`--stun: only stun: URIs are supported here, got '${s}'`);
-    stunServers.push({ host: await resolveServerAddress(u), port: u.port });
-  }
-  const turnServers = await turnServersFrom(values);
-  const policy = values['ice-transport'];
-  if (policy !== 'all' && policy !== 'relay') throw new UsageError(`--ice-transport: expected all or relay, got '${policy}'`);
-  if (policy === 'relay' && turnServers.length === 0) throw new UsageError('--ice-transport relay needs at least one --turn server');
+  const { stunServers, turnServers, transportPolicy: policy } = await iceServersFrom(values);
   const srtp = values.srtp;
   if (srtp !== 'off' && srtp !== 'optional' && srtp !== 'mandatory') throw new UsageError(`--srtp: expected off, optional or mandatory, got '${srtp}'`);
   if (srtp !== 'off' && transport !== 'tls' && !values['srtp-allow-insecure-keys']) {
@@ -297,7 +288,7 @@ export async function phoneOptionsFrom(values: ParsedValues, context: { target?:
   if (values['ice-lite'] && (turnServers.length > 0 || (values.stun ?? []).length > 0)) {
     throw new UsageError('--ice-lite gathers host candidates only (RFC 8445 §2.5): drop --stun/--turn');
   }
-  const turnTimeout = parseSeconds(values['turn-timeout'], '--turn-timeout');
+  const turnTimeout = iceServerTimeoutFrom(values);
   for (const a of values['media-address'] ?? []) if (!isIP(a)) throw new UsageError(`--media-address: '${a}' is not an IP address`);
   // Canonical, and one address given in two spellings binds once.
   const mediaAddresses = [...new Set((values['media-address'] ?? []).map((a) => canonicalOption(a, '--media-address')))];
@@ -367,13 +358,42 @@ export async function phoneOptionsFrom(values: ParsedValues, context: { target?:
   };
 }
 
+/** The flags {@link iceServersFrom} reads (shared by `call`/`answer` and `gateway`). */
+export type IceServerValues = Pick<ParsedValues, 'stun' | 'turn' | 'turn-user' | 'turn-pass' | 'turn-secret' | 'turn-ca' | 'proxy' | 'ice-transport'>;
+
+/**
+ * `--stun`, `--turn` with its credentials, `--proxy` and `--ice-transport` into the media options'
+ * STUN/TURN servers and transport policy (RFC 8445 §5.1.1.2; RFC 7064/7065 URIs), resolving names.
+ * Used by `call`/`answer` and by `gateway` for its endpoint side.
+ * @throws UsageError for a bad URI, missing credentials or `relay` without a TURN server; Error
+ *   when a name does not resolve.
+ */
+export async function iceServersFrom(values: IceServerValues): Promise<{ stunServers: Array<{ host: string; port: number }>; turnServers: TurnServer[]; transportPolicy: 'all' | 'relay' }> {
+  const stunServers = [];
+  for (const s of values.stun ?? []) {
+    const u = parseIceServerUri(s.includes(':') && !/^stuns?:/.test(s) && !/^turns?:/.test(s) ? `stun:${s}` : s);
+    if (u.scheme !== 'stun') throw new UsageError(`--stun: only stun: URIs are supported here, got '${s}'`);
+    stunServers.push({ host: await resolveServerAddress(u), port: u.port });
+  }
+  const turnServers = await turnServersFrom(values);
+  const policy = values['ice-transport'] ?? 'all';
+  if (policy !== 'all' && policy !== 'relay') throw new UsageError(`--ice-transport: expected all or relay, got '${policy}'`);
+  if (policy === 'relay' && turnServers.length === 0) throw new UsageError('--ice-transport relay needs at least one --turn server');
+  return { stunServers, turnServers, transportPolicy: policy };
+}
+
+/** `--turn-timeout SECONDS` (how long an Allocate may take before the relay is given up), seconds. @throws UsageError */
+export function iceServerTimeoutFrom(values: Pick<ParsedValues, 'turn-timeout'>): number | undefined {
+  return parseSeconds(values['turn-timeout'], '--turn-timeout');
+}
+
 /**
  * TURN servers from `--turn URI...` (RFC 7065; SRV when no port is given) with `--turn-user`/
  * `--turn-pass` (long-term credentials) or `--turn-secret` (REST-style ephemeral credentials,
  * username `expiry:user`, as coturn's use-auth-secret expects), `--proxy http://H:P` for tcp/tls.
  * @throws UsageError for a bad URI or missing credentials; Error when a name does not resolve.
  */
-async function turnServersFrom(values: ParsedValues): Promise<TurnServer[]> {
+async function turnServersFrom(values: IceServerValues): Promise<TurnServer[]> {
   const uris = values.turn ?? [];
   const user = values['turn-user'];
   const pass = values['turn-pass'];

@@ -4,7 +4,7 @@
  * (what test/bench/bench.test.ts does under `make test`), BENCH_ONLY=name,name picks benchmarks
  * (sip-parse, sipp-load, scale-out, per-call-cpu, kill-mid-run, concurrent-calls, answer-to-media,
  * media-paths: the stun-responder, rtp-path and srtp-path rows; per-call-cpu also writes the
- * rss-after-load row). BENCH_DRIFT_S=N runs per-call-cpu for N seconds instead of 300.
+ * rss-after-load row; gateway-bridge: bridged calls through one icephone gateway). BENCH_DRIFT_S=N runs per-call-cpu for N seconds instead of 300.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -14,6 +14,7 @@ import { benchSippLoad } from './sipp-load.js';
 import { benchConcurrent } from './concurrent.js';
 import { benchAnswerToMedia } from './answer-media.js';
 import { benchMediaPaths } from './media-echo.js';
+import { benchGateway } from './gateway.js';
 import { benchDrift, benchKillMidRun, benchScaleOut } from './scale.js';
 import { ROOT, TINY, type BenchRow } from './common.js';
 
@@ -29,6 +30,7 @@ const BENCHMARKS: Array<[string, (prior: BenchRow[]) => Promise<BenchRow[]>]> = 
   ['concurrent-calls', () => benchConcurrent(log)],
   ['answer-to-media', () => benchAnswerToMedia(log)],
   ['media-paths', () => benchMediaPaths()],
+  ['gateway-bridge', () => benchGateway(log)],
 ];
 
 function fmt(v: number | null | undefined): string {

@@ -25,13 +25,18 @@ describe('make bench (tiny run)', function () {
     expect(results.tiny).to.equal(true);
     expect(results.failures).to.deep.equal([]);
     const names = new Set(results.rows.map((row) => row.benchmark));
-    for (const name of ['sip-parse', 'sipp-load', 'scale-out', 'per-call-cpu', 'rss-after-load', 'kill-mid-run', 'concurrent-calls', 'answer-to-media', 'stun-responder', 'rtp-path', 'srtp-path']) expect([...names]).to.include(name);
+    for (const name of ['sip-parse', 'sipp-load', 'scale-out', 'per-call-cpu', 'rss-after-load', 'kill-mid-run', 'concurrent-calls', 'answer-to-media', 'stun-responder', 'rtp-path', 'srtp-path', 'gateway-bridge']) expect([...names]).to.include(name);
     // The SRTP row really ran SRTP: packets were unprotected, none refused, and the ratio is to rtp-path.
     const srtp = results.rows.find((row) => row.benchmark === 'srtp-path') as { value: number | null; note?: string; baseline?: { name: string; ratio: number | null } };
     expect(srtp.value).to.be.greaterThan(0);
     expect(srtp.baseline?.name).to.equal('rtp-path (same run)');
     expect(srtp.baseline?.ratio).to.be.greaterThan(0);
     expect(srtp.note).to.match(/; [1-9]\d* unprotected, 0 refused$/);
+    // The gateway row bridged calls (CPU measured) against a same-run baseline of direct calls.
+    const gateway = results.rows.find((row) => row.benchmark === 'gateway-bridge') as { value: number | null; note?: string; baseline?: { name: string; ratio: number | null } };
+    expect(gateway.value).to.be.greaterThan(0);
+    expect(gateway.baseline?.name).to.match(/same run/);
+    expect(gateway.note).to.match(/^3\/3 ICE-connected/);
     const parse = results.rows.find((row) => row.benchmark === 'sip-parse')!;
     expect(parse.value).to.be.greaterThan(0);
   });

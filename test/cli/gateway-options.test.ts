@@ -1,0 +1,79 @@
+/**
+ * `icephone gateway` flags (lib/cli/gateway.ts): the PBX-facing address (`--pbx-address IP`, or
+ * `--pbx-listen HOST:PORT` as the full form) and the endpoint side's STUN/TURN flags, parsed as
+ * `icephone call` parses them (lib/cli/options.ts iceServersFrom). Bad values exit 2 with one line.
+ */
+import { expect } from 'chai';
+import { UsageError } from '../../lib/base/errors.js';
+import { gatewayOptionsFrom } from '../../lib/cli/gateway.js';
+import { exitWithin, runIcephone } from '../helpers/icephone.js';
+
+const base = ['--listen', '203.0.113.1:5060', '--pbx', 'sip:10.20.0.10'];
+
+async function options(extra: string[]) {
+  const r = await gatewayOptionsFrom([...base, ...extra]);
+  if (r.help) throw new Error('help');
+  return r.options;
+}
+
+describe('icephone gateway options', () => {
+  it('--pbx-address IP: the PBX side binds there on any port', async () => {
+    expect((await options(['--pbx-address', '10.20.0.1'])).pbxListen).to.deep.equal({ address: '10.20.0.1', port: 0 });
+    expect((await options(['--pbx-listen', '10.20.0.1:5070'])).pbxListen).to.deep.equal({ address: '10.20.0.1', port: 5070 });
+    expect((await options([])).pbxListen).to.equal(undefined);
+  });
+
+  it('--stun/--turn/--turn-user/--turn-pass/--ice-transport become the endpoint side\'s ICE servers, as for call', async () => {
+    const o = await options([
+      '--stun', 'stun:203.0.113.10:3478', '--turn', 'turn:203.0.113.10:3478', '--turn-user', 'gw', '--turn-pass', 'pw', '--turn-timeout', '3',
+      '--media-address', '203.0.113.1',
+    ]);
+    expect(o.endpointMedia?.addresses).to.deep.equal(['203.0.113.1']);
+    expect(o.endpointMedia?.stunServers).to.deep.equal([{ host: '203.0.113.10', port: 3478 }]);
+    expect(o.endpointMedia?.turnServers).to.have.length(1);
+    expect(o.endpointMedia?.turnServers?.[0]).to.deep.include({ address: '203.0.113.10', port: 3478, transport: 'udp', username: 'gw', password: 'pw' });
+    expect(o.endpointMedia?.turnTimeoutMs).to.equal(3000);
+    expect(o.endpointMedia?.transportPolicy).to.equal('all');
+    const relay = await options(['--turn', 'turn:203.0.113.10', '--turn-secret', 's', '--ice-transport', 'relay']);
+    expect(relay.endpointMedia?.transportPolicy).to.equal('relay');
+    expect(relay.endpointMedia?.turnServers?.[0]?.credentials, 'ephemeral credentials from --turn-secret').to.not.equal(undefined);
+    const plain = await options([]);
+    expect(plain.endpointMedia?.stunServers).to.equal(undefined);
+    expect(plain.endpointMedia?.turnServers).to.equal(undefined);
+  });
+
+  it('bad values are UsageErrors naming the flag', async () => {
+    for (const [extra, re] of [
+      [['--pbx-address', 'nope'], /--pbx-address: 'nope' is not an IP address/],
+      [['--pbx-address', '10.20.0.1', '--pbx-listen', '10.20.0.1:5070'], /--pbx-address IP or --pbx-listen HOST:PORT, not both/],
+      [['--stun', 'turn:203.0.113.10'], /--stun: only stun: URIs/],
+      [['--turn', 'turn:203.0.113.10'], /--turn needs --turn-user and --turn-pass/],
+      [['--turn-user', 'u', '--turn-pass', 'p'], /need a --turn server/],
+      [['--ice-transport', 'relay'], /--ice-transport relay needs at least one --turn server/],
+      [['--ice-transport', 'some'], /--ice-transport: expected all or relay/],
+      [['--turn', 'turn:203.0.113.10', '--turn-user', 'u', '--turn-pass', 'p', '--turn-timeout', '0'], /--turn-timeout: expected a positive number/],
+    ] as const) {
+      let error: unknown;
+      try {
+        await gatewayOptionsFrom([...base, ...extra]);
+      } catch (e) {
+        error = e;
+      }
+      expect(error, extra.join(' ')).to.be.instanceOf(UsageError);
+      expect((error as Error).message).to.match(re);
+    }
+  });
+
+  it('the CLI exits 2 with one line for a bad --pbx-address and a bad --turn', async function () {
+    this.timeout(60000);
+    for (const [extra, re] of [
+      [['--pbx-address', '10.20.0'], /^icephone: --pbx-address: '10\.20\.0' is not an IP address$/],
+      [['--turn', 'http://x', '--turn-user', 'u', '--turn-pass', 'p'], /^icephone: .*turn/i],
+    ] as const) {
+      const run = runIcephone(['gateway', '--listen', '127.0.0.1:0', '--pbx', 'sip:127.0.0.1', ...extra]);
+      expect(await exitWithin(run, 20000), run.stderr()).to.equal(2);
+      expect(run.stderr().trim().split('\n')).to.have.length(1);
+      expect(run.stderr().trim()).to.match(re);
+    }
+  });
+});
