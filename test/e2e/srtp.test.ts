@@ -40,8 +40,8 @@ describe('e2e: SRTP with SDES keys', function () {
     }
     const dir = mkdtempSync(join(tmpdir(), 'icephone-srtp-'));
     const pcap = join(dir, 'media.pcap');
-    const dump = spawnProcess('tcpdump', ['-i', 'lo', '-U', '-w', pcap, 'udp'], { name: 'tcpdump' });
-    await new Promise((r) => setTimeout(r, 1000));
+    const dump = spawnProcess('tcpdump', ['-i', 'lo', '--immediate-mode', '-U', '-w', pcap, 'udp'], { name: 'tcpdump' });
+    await dump.waitForOutput(/listening on/, 15000);
     let run;
     try {
       run = await callPair(['--srtp', 'mandatory', ...SRTP], ['--srtp', 'mandatory', ...SRTP], dir);

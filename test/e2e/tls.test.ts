@@ -33,8 +33,8 @@ describe('e2e: SIP over TLS with SRTP', function () {
     // Two captures: the SIP port only (other tests on this machine send SIP over UDP on lo), and UDP for the media.
     const sipPcap = join(dir, 'sip.pcap');
     const pcap = join(dir, 'media.pcap');
-    const sipDump = spawnProcess('tcpdump', ['-i', 'lo', '-U', '-w', sipPcap, `tcp port ${port}`], { name: 'tcpdump-sip' });
-    const dump = spawnProcess('tcpdump', ['-i', 'lo', '-U', '-w', pcap, 'udp'], { name: 'tcpdump-media' });
+    const sipDump = spawnProcess('tcpdump', ['-i', 'lo', '--immediate-mode', '-U', '-w', sipPcap, `tcp port ${port}`], { name: 'tcpdump-sip' });
+    const dump = spawnProcess('tcpdump', ['-i', 'lo', '--immediate-mode', '-U', '-w', pcap, 'udp'], { name: 'tcpdump-media' });
     await sipDump.waitForOutput(/listening on/, 15000);
     await dump.waitForOutput(/listening on/, 15000);
     let caller;
