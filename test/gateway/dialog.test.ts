@@ -1,0 +1,245 @@
+/**
+ * Issue 12, signalling across legs and media death: the Gateway in process on loopback between an
+ * ICE endpoint Phone (127.0.0.4) and a plain "PBX phone" (127.0.0.2); the gateway's endpoint side
+ * is 127.0.0.1, its PBX side 127.0.0.3. Asserted on the wire (each phone's SIP trace) and on media
+ * (RTP counters, the PBX phone's RTP tap).
+ */
+import { expect } from 'chai';
+import { Gateway } from '../../lib/gateway/gateway.js';
+import type { Bridge, BridgeSummary } from '../../lib/gateway/bridge.js';
+import { RequestRefusedError } from '../../lib/base/errors.js';
+import { parseReason } from '../../lib/sip/reason.js';
+import type { ReceivedRtpPacket } from '../../lib/rtp/session.js';
+import { Phone, type Call, type PhoneOptions } from '../../lib/sip/user-agent.js';
+
+const GW_ENDPOINT_IP = '127.0.0.1';
+const GW_PBX_IP = '127.0.0.3';
+
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function phoneOptions(address: string, media: PhoneOptions['media'], trace: string[]): PhoneOptions {
+  return {
+    listen: { address, port: 0 },
+    media: { addresses: [address], includeLoopback: true, ...media },
+    trace: (direction: string, text: string) => trace.push(`${direction} ${text}`),
+  };
+}
+
+/** Received requests (or responses) of `method` in a trace, as whole messages. */
+function received(trace: string[], firstLine: RegExp): string[] {
+  return trace.filter((t) => t.startsWith('recv ') && firstLine.test(t.slice(5).split('\r\n')[0]!));
+}
+const body = (msg: string) => msg.slice(msg.indexOf('\r\n\r\n') + 4);
+const header = (msg: string, name: string) => new RegExp(`^${name}:\\s*(.*)$`, 'im').exec(msg.split('\r\n\r\n')[0]!)?.[1]?.trim();
+const sent = (c: Call) => c.media?.rtpStats?.packetsSent ?? 0;
+const got = (c: Call) => c.media?.rtpStats?.packetsReceived ?? 0;
+/** Counters of `calls` over `ms`: how many packets each sent and received meanwhile. */
+async function over(ms: number, calls: Call[]): Promise<Array<{ sent: number; got: number }>> {
+  const before = calls.map((c) => ({ sent: sent(c), got: got(c) }));
+  await new Promise((r) => setTimeout(r, ms));
+  return calls.map((c, i) => ({ sent: sent(c) - before[i]!.sent, got: got(c) - before[i]!.got }));
+}
+
+describe('PBX gateway: signalling across legs and media death (issue 12)', function () {
+  this.timeout(30000);
+  let gateway: Gateway;
+  let endpoint: Phone;
+  let pbx: Phone;
+  const pbxTrace: string[] = [];
+  const endpointTrace: string[] = [];
+  const bridges: BridgeSummary[] = [];
+  let pbxTap: ReceivedRtpPacket[] = [];
+
+  beforeEach(async () => {
+    pbxTrace.length = 0;
+    endpointTrace.length = 0;
+    bridges.length = 0;
+    pbxTap = [];
+    pbx = await Phone.start(phoneOptions('127.0.0.2', { sdpFormat: 'none', play: 'tone:1000' }, pbxTrace));
+    endpoint = await Phone.start(phoneOptions('127.0.0.4', { sdpFormat: 'ice', play: 'tone:440' }, endpointTrace));
+    gateway = await Gateway.start({
+      listen: { address: GW_ENDPOINT_IP, port: 0 },
+      pbxListen: { address: GW_PBX_IP, port: 0 },
+      pbx: `sip:127.0.0.2:${pbx.port}`,
+      // RFC 7675 consent on the endpoint leg, checked every 0.4 s and lost after 2 s without answers.
+      endpointMedia: { consentIntervalMs: 400, consentExpiryMs: 2000 },
+    });
+    gateway.on('bridge-ended', (s) => bridges.push(s));
+    pbx.on('incoming', (c) => void pbx.answer(c, { media: { onRtp: (p) => pbxTap.push(p) } }));
+  });
+
+  afterEach(async () => {
+    await Promise.all([gateway.stop(), endpoint.stop(), pbx.stop()]);
+  });
+
+  /** endpoint → gateway → PBX phone, answered, RTP flowing both ways on both legs. */
+  async function connect(): Promise<{ call: Call; pbxCall: Call; bridge: Bridge }> {
+    const call = endpoint.call(`sip:bob@${GW_ENDPOINT_IP}:${gateway.endpointPhone.port}`);
+    await until(() => call.session.state === 'Established', 10000, 'the endpoint call answered');
+    const pbxCall = pbx.activeCalls[0]!;
+    const bridge = gateway.activeBridges[0]!;
+    await until(() => got(pbxCall) > 25 && got(call) > 25, 10000, 'RTP both ways');
+    return { call, pbxCall, bridge };
+  }
+
+  async function hangupAndSummary(call: Call): Promise<BridgeSummary> {
+    await call.hangup();
+    await until(() => bridges.length === 1, 10000, 'the bridge summary');
+    return bridges[0]!;
+  }
+
+  it('hold and resume from the endpoint (re-INVITE) reach the PBX phone as re-INVITEs with its own plain SDP; its media stops and resumes', async () => {
+    const { call, pbxCall, bridge } = await connect();
+    const invitesBefore = received(pbxTrace, /^INVITE /).length;
+    await call.hold();
+    const holdInvite = received(pbxTrace, /^INVITE /).slice(invitesBefore);
+    expect(holdInvite, 'one re-INVITE reached the PBX phone').to.have.length(1);
+    const sdp = body(holdInvite[0]!);
+    expect(sdp).to.match(/^a=sendonly\r?$/m);
+    expect(sdp).to.not.match(/^a=(candidate|alt|ice-ufrag|ice-pwd)/m);
+    expect(sdp).to.match(new RegExp(`^c=IN IP4 ${GW_PBX_IP.replace(/\./g, '\\.')}\\r?$`, 'm'));
+    expect(pbxCall.holdState.remote, 'the PBX phone is held').to.equal(true);
+    expect(call.holdState.local).to.equal(true);
+    // The endpoint's 200 answer is what the PBX phone accepted: recvonly.
+    const answer = received(endpointTrace, /^SIP\/2\.0 200 /).filter((m) => header(m, 'CSeq')?.endsWith('INVITE')).pop()!;
+    expect(body(answer)).to.match(/^a=recvonly\r?$/m);
+    // Media stops: the held PBX phone sends nothing, nor does the gateway send to it.
+    const [held] = await over(1000, [pbxCall]);
+    expect(held!.sent, 'packets the held PBX phone sent in 1 s').to.be.at.most(2);
+    expect(held!.got, 'packets the held PBX phone received in 1 s').to.be.at.most(2);
+
+    await call.unhold();
+    const resume = received(pbxTrace, /^INVITE /).slice(invitesBefore + 1);
+    expect(resume).to.have.length(1);
+    expect(body(resume[0]!)).to.match(/^a=sendrecv\r?$/m);
+    expect(pbxCall.holdState.remote).to.equal(false);
+    const g = got(pbxCall);
+    const e = got(call);
+    await until(() => got(pbxCall) > g + 25 && got(call) > e + 25, 5000, 'media both ways again after the resume');
+    expect(bridge.inbound.call.holdState.remote).to.equal(false);
+    const s = await hangupAndSummary(call);
+    expect(s.bridge.reoffers).to.deep.equal({ mapped: 2, local: 0, refused: 0 });
+  });
+
+  it('hold and resume from the PBX phone by UPDATE reach the endpoint as UPDATEs with its own ICE SDP; the endpoint stops and resumes sending', async () => {
+    const { call, pbxCall } = await connect();
+    await pbxCall.changeHoldVia(true, 'UPDATE');
+    const updates = received(endpointTrace, /^UPDATE /);
+    expect(updates, 'the method is mirrored').to.have.length(1);
+    expect(received(endpointTrace, /^INVITE /), 'no re-INVITE on the endpoint leg').to.have.length(0);
+    const sdp = body(updates[0]!);
+    expect(sdp).to.match(/^a=sendonly\r?$/m);
+    expect(sdp, "the endpoint leg's own format (ICE)").to.match(/^a=candidate:/m).and.match(/^a=ice-ufrag:/m);
+    expect(call.holdState.remote, 'the endpoint is held').to.equal(true);
+    const [held] = await over(1000, [call]);
+    expect(held!.sent, 'packets the held endpoint sent in 1 s').to.be.at.most(2);
+
+    await pbxCall.changeHoldVia(false, 'UPDATE');
+    expect(received(endpointTrace, /^UPDATE /)).to.have.length(2);
+    expect(call.holdState.remote).to.equal(false);
+    const g = got(pbxCall);
+    await until(() => got(pbxCall) > g + 25, 5000, 'the endpoint heard again at the PBX phone');
+    const s = await hangupAndSummary(call);
+    expect(s.bridge.reoffers.mapped).to.equal(2);
+  });
+
+  it('a re-INVITE the PBX phone refuses (606) is refused on the endpoint leg with 606; nothing changes on either leg', async () => {
+    const { call, pbxCall, bridge } = await connect();
+    pbxCall.media!.setReofferHandler(async () => {
+      throw new RequestRefusedError('this phone takes no re-offers', 606);
+    });
+    let refusal: unknown;
+    await call.hold().catch((e) => { refusal = e; });
+    expect(refusal).to.be.instanceOf(RequestRefusedError);
+    expect((refusal as RequestRefusedError).statusCode).to.equal(606);
+    expect(received(endpointTrace, /^SIP\/2\.0 606 /), 'the endpoint got the 606 on the wire').to.have.length(1);
+    expect(call.holdState).to.deep.equal({ local: false, remote: false });
+    expect(pbxCall.holdState).to.deep.equal({ local: false, remote: false });
+    expect(bridge.inbound.call.holdState).to.deep.equal({ local: false, remote: false });
+    expect(bridge.outbound.call.holdState).to.deep.equal({ local: false, remote: false });
+    const g = got(pbxCall);
+    const e = got(call);
+    await until(() => got(pbxCall) > g + 25 && got(call) > e + 25, 5000, 'media still both ways');
+    const s = await hangupAndSummary(call);
+    expect(s.bridge.reoffers).to.deep.equal({ mapped: 0, local: 0, refused: 1 });
+  });
+
+  it('glare: both phones hold at once; each leg answers 491, every leg stays as it was; a retry then holds on both legs', async () => {
+    const { call, pbxCall, bridge } = await connect();
+    const results = await Promise.allSettled([call.hold(), pbxCall.hold()]);
+    for (const [i, r] of results.entries()) {
+      expect(r.status, `hold ${i === 0 ? 'of the endpoint' : 'of the PBX phone'}`).to.equal('rejected');
+      const e = (r as PromiseRejectedResult).reason;
+      expect(e).to.be.instanceOf(RequestRefusedError);
+      expect((e as RequestRefusedError).statusCode).to.equal(491);
+    }
+    expect(received(endpointTrace, /^SIP\/2\.0 491 /).length, '491 on the endpoint leg').to.be.greaterThan(0);
+    expect(received(pbxTrace, /^SIP\/2\.0 491 /).length, '491 on the PBX leg').to.be.greaterThan(0);
+    const none = { local: false, remote: false };
+    for (const c of [call, pbxCall, bridge.inbound.call, bridge.outbound.call]) expect(c.holdState).to.deep.equal(none);
+    // The endpoint retries (RFC 3261 §14.1: its back-off has passed once its hold() returned).
+    await call.hold();
+    expect(call.holdState.local).to.equal(true);
+    expect(bridge.inbound.call.holdState.remote).to.equal(true);
+    expect(bridge.outbound.call.holdState.local).to.equal(true);
+    expect(pbxCall.holdState.remote).to.equal(true);
+    const s = await hangupAndSummary(call);
+    expect(s.bridge.reoffers.mapped).to.equal(1);
+  });
+
+  it('an ICE restart on the endpoint leg stays on that leg: no re-INVITE to the PBX phone, one SSRC and no sequence gap in what it receives', async () => {
+    const { call, pbxCall, bridge } = await connect();
+    const gwEndpointMedia = bridge.inbound.call.media!;
+    let restartedAtGateway = false;
+    let reselected = false;
+    gwEndpointMedia.on('ice-restart', () => { restartedAtGateway = true; });
+    gwEndpointMedia.on('selected-pair', () => { if (restartedAtGateway) reselected = true; });
+    const invites = received(pbxTrace, /^(INVITE|UPDATE) /).length;
+    await call.restartIce();
+    await until(() => restartedAtGateway && reselected, 10000, "the gateway's endpoint leg restarted ICE and selected a pair");
+    const n = pbxTap.length;
+    await until(() => pbxTap.length > n + 50, 5000, 'a second of media at the PBX phone after the restart');
+    expect(received(pbxTrace, /^(INVITE|UPDATE) /).length, 'nothing SDP-visible on the PBX leg').to.equal(invites);
+    const audio = pbxTap.filter((p) => p.payloadType === 0 || p.payloadType === 8);
+    expect(new Set(audio.map((p) => p.ssrc)).size, 'SSRCs the PBX phone saw').to.equal(1);
+    let gaps = 0;
+    for (let i = 1; i < audio.length; i++) if (((audio[i]!.sequenceNumber - audio[i - 1]!.sequenceNumber) & 0xffff) !== 1) gaps++;
+    expect(gaps, 'sequence gaps at the PBX phone (loopback: nothing lost)').to.equal(0);
+    expect(pbxCall.media!.rtpStats!.packetsLost).to.equal(0);
+    const s = await hangupAndSummary(call);
+    expect(s.bridge.reoffers).to.deep.equal({ mapped: 0, local: 1, refused: 0 });
+  });
+
+  it("the endpoint's media dying (consent lost) ends both legs with BYEs that carry the same Reason; the summary says why", async () => {
+    const { call, pbxCall } = await connect();
+    // Consent kept for more than its 2 s lifetime while the endpoint answers checks.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(call.session.state).to.equal('Established');
+    // The softphone vanishes from the media path (its sockets close); its SIP stays reachable.
+    await call.media!.iceAgent!.close();
+    // Both phones saw their call end (the gateway's legs end as their BYEs leave).
+    const [endpointEnd, pbxEnd] = await Promise.all([call.finished, pbxCall.finished]);
+    expect(endpointEnd.call.state).to.equal('ended');
+    expect(pbxEnd.call.state).to.equal('ended');
+    await until(() => bridges.length === 1, 10000, 'the bridge summary');
+    const pbxBye = received(pbxTrace, /^BYE /);
+    const endpointBye = received(endpointTrace, /^BYE /);
+    expect(pbxBye).to.have.length.greaterThan(0);
+    expect(endpointBye).to.have.length.greaterThan(0);
+    const pbxReason = parseReason(header(pbxBye[0]!, 'Reason') ?? '');
+    const endpointReason = parseReason(header(endpointBye[0]!, 'Reason') ?? '');
+    expect(pbxReason).to.deep.include({ protocol: 'Q.850', cause: 41 });
+    expect(pbxReason!.text).to.match(/consent expired/);
+    expect(endpointReason, 'the same Reason on both legs').to.deep.equal(pbxReason);
+    const s = bridges[0]!;
+    expect(s.bridge.endedBy?.side).to.equal('endpoint');
+    expect(s.bridge.endedBy?.reason).to.match(/consent expired/);
+    expect(s.endpoint.reason).to.match(/consent expired/);
+  });
+});
