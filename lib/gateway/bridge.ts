@@ -114,7 +114,8 @@ export class Bridge extends TypedEmitter<BridgeEvents> {
 
     const out = outbound.call;
     const inn = inbound.call;
-    out.on('alerting', () => void inbound.phone.ring(inn));
+    // With connectivity preconditions the inbound leg's flow has already alerted (reliable 180).
+    out.on('alerting', () => { if (!inn.preconditions) void inbound.phone.ring(inn); });
     out.on('established', () => {
       this.answered = true;
       void inbound.phone.answer(inn, { provisional: 'none' });

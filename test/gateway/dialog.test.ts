@@ -243,3 +243,59 @@ describe('PBX gateway: signalling across legs and media death (issue 12)', funct
     expect(s.endpoint.reason).to.match(/consent expired/);
   });
 });
+
+describe('PBX gateway: connectivity preconditions on the endpoint leg (issue 12)', function () {
+  this.timeout(30000);
+  let gateway: Gateway;
+  let endpoint: Phone;
+  let pbx: Phone;
+  /** Both sides of the gateway in one order: `endpoint|pbx send|recv FIRST-LINE CSeq`. */
+  const gwTrace: string[] = [];
+  const pbxTrace: string[] = [];
+  const endpointTrace: string[] = [];
+
+  beforeEach(async () => {
+    gwTrace.length = 0;
+    pbxTrace.length = 0;
+    endpointTrace.length = 0;
+    pbx = await Phone.start(phoneOptions('127.0.0.2', { sdpFormat: 'none', play: 'tone:1000' }, pbxTrace));
+    endpoint = await Phone.start({ ...phoneOptions('127.0.0.4', { sdpFormat: 'ice', play: 'tone:440' }, endpointTrace), preconditions: 'mandatory' });
+    gateway = await Gateway.start({
+      listen: { address: GW_ENDPOINT_IP, port: 0 },
+      pbxListen: { address: GW_PBX_IP, port: 0 },
+      pbx: `sip:127.0.0.2:${pbx.port}`,
+      endpointPreconditions: 'optional',
+      trace: (side, direction, text) => gwTrace.push(`${side} ${direction} ${text.split('\r\n')[0]} ${header(text, 'CSeq') ?? ''}`),
+    });
+    pbx.on('incoming', (c) => void pbx.answer(c));
+  });
+
+  afterEach(async () => {
+    await Promise.all([gateway.stop(), endpoint.stop(), pbx.stop()]);
+  });
+
+  it("the PBX leg's INVITE is sent only after the endpoint leg's connectivity precondition is met (UPDATE answered); the call then connects with media both ways", async () => {
+    const call = endpoint.call(`sip:bob@${GW_ENDPOINT_IP}:${gateway.endpointPhone.port}`);
+    await until(() => call.session.state === 'Established', 15000, 'the endpoint call answered');
+    const pbxCall = pbx.activeCalls[0]!;
+    await until(() => got(pbxCall) > 25 && got(call) > 25, 10000, 'RTP both ways');
+    const at = (re: RegExp, what: string) => {
+      const i = gwTrace.findIndex((l) => re.test(l));
+      expect(i, `${what} in the gateway's trace:\n${gwTrace.join('\n')}`).to.be.at.least(0);
+      return i;
+    };
+    const reliable183 = at(/^endpoint send SIP\/2\.0 183 /, 'the reliable 183 with the answer');
+    const updateAnswered = at(/^endpoint send SIP\/2\.0 200 .* UPDATE$/, "the 200 to the endpoint's confirming UPDATE");
+    const pbxInvite = at(/^pbx send INVITE /, 'the INVITE to the PBX');
+    expect(reliable183).to.be.below(updateAnswered);
+    expect(pbxInvite, 'the PBX INVITE comes after the precondition was met').to.be.above(updateAnswered);
+    // The confirming UPDATE said the endpoint's connectivity is met (RFC 5898 `conn`, e2e sendrecv).
+    const confirming = endpointTrace.filter((t) => t.startsWith('send UPDATE '));
+    expect(confirming).to.have.length(1);
+    expect(body(confirming[0]!)).to.match(/^a=curr:conn e2e sendrecv\r?$/m);
+    expect(received(pbxTrace, /^INVITE /).map(body).join('\n'), 'no precondition lines on the PBX leg').to.not.match(/^a=(curr|des|conf):/m);
+    const summaryAtEndpoint = await (async () => { await call.hangup(); return call.finished; })();
+    expect(summaryAtEndpoint.call.preconditions).to.equal('met');
+    expect(summaryAtEndpoint.call.alertedAfterConnected).to.equal(true);
+  });
+});
