@@ -2,7 +2,8 @@
  * One bridged call of the gateway (RFC 7092 terms: a B2BUA joining two dialogs): the inbound leg
  * (the call that reached the gateway, answered only once the outbound leg is) and the outbound leg
  * (the call the gateway placed). Signalling mapped across (RFC 7092 §3.1):
- * - 180/183 on the outbound leg → 180 on the inbound leg (no early media in this slice);
+ * - 180/183 on the outbound leg → 180 on the inbound leg; with `earlyMedia`, a 183 with SDP → a 183
+ *   with the inbound leg's own SDP answer (RFC 3960), media relayed from then on;
  * - 200 on the outbound leg → the inbound leg is answered;
  * - a 3xx-6xx final on the outbound leg → the same status on the inbound leg (486 → 486), 480 when
  *   the outbound leg failed without one (transport error, timeout);
@@ -103,6 +104,7 @@ export class Bridge extends TypedEmitter<BridgeEvents> {
     readonly inbound: BridgeLeg,
     readonly outbound: BridgeLeg,
     readonly target: string,
+    options: { earlyMedia?: boolean } = {},
   ) {
     super();
     this.toOutbound = new RtpTranslator((p) => outbound.call.media?.sendRtp(p) ?? false, () => ({ from: payloadsOf(inbound.call), to: payloadsOf(outbound.call) }));
@@ -115,7 +117,15 @@ export class Bridge extends TypedEmitter<BridgeEvents> {
     const out = outbound.call;
     const inn = inbound.call;
     // With connectivity preconditions the inbound leg's flow has already alerted (reliable 180).
-    out.on('alerting', () => { if (!inn.preconditions) void inbound.phone.ring(inn); });
+    // An outbound leg with preconditions alerts only once they are met: its 'alerting' is the cue;
+    // otherwise each provisional is (a 183 with SDP is early media when asked for).
+    if (out.preconditions) out.on('alerting', () => { if (!inn.preconditions) void inbound.phone.ring(inn); });
+    else {
+      out.on('progress', (code, withSdp) => {
+        if (inn.preconditions || (code !== 180 && code !== 183)) return;
+        void inbound.phone.ring(inn, code === 183 && withSdp && options.earlyMedia ? 183 : 180);
+      });
+    }
     out.on('established', () => {
       this.answered = true;
       void inbound.phone.answer(inn, { provisional: 'none' });

@@ -38,6 +38,12 @@ export interface GatewayOptions {
    * endpoint INVITE without them is then alerted (180) at once and bridged as usual.
    */
   endpointPreconditions?: PreconditionPolicy;
+  /**
+   * Early media (RFC 3960): a 183 with SDP on the outbound leg becomes a 183 with the inbound leg's
+   * own SDP answer, and media is relayed before the 200. Needs outbound INVITEs that do not fork
+   * (`CallOptions.earlyMedia`). Default false: 183 → 180, no media before the answer.
+   */
+  earlyMedia?: boolean;
   /** SIP trace of both Phones, each line prefixed with the side. */
   trace?: (side: 'endpoint' | 'pbx', ...args: Parameters<SipTraceFn>) => void;
   log?: Logger;
@@ -158,13 +164,13 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
     let out: Call;
     try {
       // Media endpoints are set by the Bridge before any response can arrive (same tick).
-      out = phone.call(target, { ...(remote.displayName ?? callerUser ? { displayName: remote.displayName ?? callerUser } : {}) });
+      out = phone.call(target, { ...(this.opts.earlyMedia ? { earlyMedia: true } : {}), ...(remote.displayName ?? callerUser ? { displayName: remote.displayName ?? callerUser } : {}) });
     } catch (e) {
       this.log.warn(`cannot call ${target}: ${e instanceof Error ? e.message : String(e)}`);
       void inbound.phone.reject(inbound.call, 500).catch(() => undefined);
       return;
     }
-    const b = new Bridge(inbound, { phone, call: out, side }, target);
+    const b = new Bridge(inbound, { phone, call: out, side }, target, { earlyMedia: this.opts.earlyMedia === true });
     this.bridges.add(b);
     this.safeEmit('bridge', b);
     void b.finished.then((s) => {

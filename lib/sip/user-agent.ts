@@ -164,6 +164,12 @@ export interface CallOptions {
   displayName?: string;
   /** This call's media endpoints (audio source and sink, RTP tap, pass-through). */
   media?: MediaEndpoints;
+  /**
+   * Take the answer in a provisional response (183 with SDP, RFC 3960 early media) as the answer:
+   * media starts before the 200. Only for a request that does not fork (sip.js ends the call when
+   * the 200 comes from another dialog than the early media). Default false. Ignored with preconditions.
+   */
+  earlyMedia?: boolean;
 }
 
 /** Options of answering one incoming call (`Phone.answer`). */
@@ -201,6 +207,8 @@ export interface CallEvents {
   alerting: [];
   /** The call was answered (200 OK). */
   established: [];
+  /** Outgoing calls: a 101-199 provisional response arrived; `withSdp` when it carried a body (183 early media). */
+  progress: [statusCode: number, withSdp: boolean];
   /** The call ended; the summary is final. */
   ended: [CallSummary];
   /** A DTMF digit from the peer (RFC 4733 event or SIP INFO), once per digit, with its duration in ms. */
@@ -582,6 +590,11 @@ export class Call extends TypedEmitter<CallEvents> {
     } catch (e) {
       this.log.warn(`hangup: ${errorMessage(e)}`);
     }
+  }
+
+  /** @internal A provisional response to our INVITE. */
+  progressed(statusCode: number, withSdp: boolean): void {
+    this.safeEmit('progress', statusCode, withSdp);
   }
 
   /** @internal */
@@ -1034,6 +1047,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       return c;
     }
     const inviter = new Inviter(this.ua, uri, {
+      ...(options.earlyMedia ? { earlyMedia: true } : {}),
       extraHeaders: options.headers ? [...options.headers] : undefined,
       params: options.displayName !== undefined ? { fromDisplayName: options.displayName } : undefined,
     });
@@ -1052,6 +1066,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
           onProgress: (response) => {
             const code = response.message.statusCode ?? 0;
             if (code === 180 || code === 183) call.markAlerting();
+            if (code > 100 && code < 200) call.progressed(code, Boolean(response.message.body));
           },
           onReject: (response) => {
             // sip.js turns a transport error into an internal 503: say what the transport saw.
@@ -1142,13 +1157,14 @@ export class Phone extends TypedEmitter<PhoneEvents> {
   /**
    * Sends 180 Ringing for an incoming call without answering it (a B2BUA passing on its other
    * leg's alerting, RFC 7092 §3.1); `answer(call, { provisional: 'none' })` answers it later.
-   * Does nothing once the call is answered or ended.
+   * `statusCode` 183: Session Progress with our SDP answer instead (early media, RFC 3960; media
+   * starts now). Does nothing once the call is answered or ended.
    */
-  async ring(call: Call): Promise<void> {
+  async ring(call: Call, statusCode: 180 | 183 = 180): Promise<void> {
     const inv = call.session;
-    if (!(inv instanceof Invitation) || (inv.state !== SessionState.Initial && inv.state !== SessionState.Establishing)) return;
+    if (!(inv instanceof Invitation) || inv.state !== SessionState.Initial) return;
     try {
-      await inv.progress({ statusCode: 180 });
+      await inv.progress({ statusCode });
       call.markAlerting();
     } catch (e) {
       this.log.warn(`180 failed: ${errorMessage(e)}`);

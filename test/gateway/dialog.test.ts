@@ -299,3 +299,55 @@ describe('PBX gateway: connectivity preconditions on the endpoint leg (issue 12)
     expect(summaryAtEndpoint.call.alertedAfterConnected).to.equal(true);
   });
 });
+
+describe('PBX gateway: early media (issue 12, RFC 3960)', function () {
+  this.timeout(30000);
+  let gateway: Gateway;
+  let endpoint: Phone;
+  let pbx: Phone;
+  const pbxTrace: string[] = [];
+  const endpointTrace: string[] = [];
+
+  beforeEach(async () => {
+    pbxTrace.length = 0;
+    endpointTrace.length = 0;
+    // Like an announcement server, the PBX phone streams its early media in full at once (icephone
+    // otherwise holds RTP back to 25 packets until an ACK/PRACK confirms the caller, issue 13).
+    pbx = await Phone.start(phoneOptions('127.0.0.2', { sdpFormat: 'none', play: 'tone:1000', unconfirmedRtpPackets: 100000 }, pbxTrace));
+    endpoint = await Phone.start(phoneOptions('127.0.0.4', { sdpFormat: 'ice', play: 'tone:440' }, endpointTrace));
+    gateway = await Gateway.start({
+      listen: { address: GW_ENDPOINT_IP, port: 0 },
+      pbxListen: { address: GW_PBX_IP, port: 0 },
+      pbx: `sip:127.0.0.2:${pbx.port}`,
+      earlyMedia: true,
+    });
+  });
+
+  afterEach(async () => {
+    await Promise.all([gateway.stop(), endpoint.stop(), pbx.stop()]);
+  });
+
+  it("a 183 with SDP from the PBX phone reaches the endpoint as a 183 with the endpoint leg's own ICE SDP, and its audio flows before the answer", async () => {
+    let pbxCall: Call | undefined;
+    pbx.on('incoming', (c) => {
+      pbxCall = c;
+      void pbx.ring(c, 183);
+    });
+    // The softphone plays early media too (it takes the 183 answer).
+    const call = endpoint.call(`sip:announcement@${GW_ENDPOINT_IP}:${gateway.endpointPhone.port}`, { earlyMedia: true });
+    await until(() => got(call) > 25, 10000, "early media at the endpoint");
+    expect(call.session.state, 'not answered yet').to.not.equal('Established');
+    const progress = received(endpointTrace, /^SIP\/2\.0 183 /);
+    expect(progress.length).to.be.greaterThan(0);
+    const sdp = body(progress[0]!);
+    expect(sdp, "the endpoint leg's own format (ICE)").to.match(/^a=candidate:/m).and.match(/^a=ice-ufrag:/m);
+    const pbx183 = pbxTrace.filter((t) => t.startsWith('send SIP/2.0 183 '));
+    expect(body(pbx183[0]!), 'the PBX phone sent plain SDP in its 183').to.match(/^m=audio /m).and.not.match(/^a=candidate/m);
+    await pbx.answer(pbxCall!, { provisional: 'none' });
+    await until(() => call.session.state === 'Established', 10000, 'the endpoint call answered');
+    const n = got(call);
+    await until(() => got(call) > n + 25 && got(pbxCall!) > 25, 5000, 'media both ways after the answer');
+    await call.hangup();
+    await pbxCall!.finished;
+  });
+});
