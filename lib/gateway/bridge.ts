@@ -11,7 +11,8 @@
  * - a re-offer (re-INVITE or UPDATE) on an established leg that changes its hold (RFC 3264 §8.4:
  *   sendonly/inactive, or back to sendrecv) → the same method on the other leg, with that leg's own
  *   SDP (MediaSession writes it: its addresses, format, codec) and the mapped direction: the near
- *   peer holding the gateway becomes the gateway holding the far peer. The near leg is answered
+ *   peer holding the gateway becomes the gateway holding the far peer (an UPDATE the far peer does
+ *   not implement, 405/501, is sent again as a re-INVITE). The near leg is answered
  *   only once the far leg's answer is in, with the direction the far peer accepted (the far peer
  *   answering inactive leaves the near leg inactive too). A re-offer that changes no direction (an
  *   ICE restart, RFC 8445 §9; the draft's §5.8 cycle; a session refresh) is answered on its leg
@@ -181,7 +182,13 @@ export class Bridge extends TypedEmitter<BridgeEvents> {
       }
       this.mapping = true;
       try {
-        await far.call.changeHoldVia(nearHolds, via === 'update' ? 'UPDATE' : 'INVITE');
+        try {
+          await far.call.changeHoldVia(nearHolds, via === 'update' ? 'UPDATE' : 'INVITE');
+        } catch (e) {
+          // A far peer without UPDATE (RFC 3311 is optional; 405/501): the re-INVITE carries it.
+          if (!(via === 'update' && e instanceof RequestRefusedError && (e.statusCode === 405 || e.statusCode === 501))) throw e;
+          await far.call.changeHoldVia(nearHolds, 'INVITE');
+        }
       } catch (e) {
         this.reoffers.refused++;
         if (e instanceof RequestRefusedError) throw e;

@@ -67,11 +67,13 @@ describe('PBX gateway: signalling across legs and media death (issue 12)', funct
       listen: { address: GW_ENDPOINT_IP, port: 0 },
       pbxListen: { address: GW_PBX_IP, port: 0 },
       pbx: `sip:127.0.0.2:${pbx.port}`,
+      endpoint: `sip:127.0.0.4:${endpoint.port}`,
       // RFC 7675 consent on the endpoint leg, checked every 0.4 s and lost after 2 s without answers.
       endpointMedia: { consentIntervalMs: 400, consentExpiryMs: 2000 },
     });
     gateway.on('bridge-ended', (s) => bridges.push(s));
     pbx.on('incoming', (c) => void pbx.answer(c, { media: { onRtp: (p) => pbxTap.push(p) } }));
+    endpoint.on('incoming', (c) => void endpoint.answer(c));
   });
 
   afterEach(async () => {
@@ -147,6 +149,28 @@ describe('PBX gateway: signalling across legs and media death (issue 12)', funct
     await until(() => got(pbxCall) > g + 25, 5000, 'the endpoint heard again at the PBX phone');
     const s = await hangupAndSummary(call);
     expect(s.bridge.reoffers.mapped).to.equal(2);
+  });
+
+  it('a call from the PBX: the endpoint (the outbound leg) holds and resumes; the PBX phone gets the re-INVITEs with plain SDP and is held', async () => {
+    const pbxCall = pbx.call(`sip:alice@${GW_PBX_IP}:${gateway.pbxPhone.port}`);
+    await until(() => pbxCall.session.state === 'Established', 10000, 'the PBX call answered');
+    const call = endpoint.activeCalls[0]!;
+    await until(() => got(pbxCall) > 25 && got(call) > 25, 10000, 'RTP both ways');
+    await call.hold();
+    const reinvites = received(pbxTrace, /^INVITE /);
+    expect(reinvites, 'the re-INVITE reached the PBX phone').to.have.length(1);
+    expect(body(reinvites[0]!)).to.match(/^a=sendonly\r?$/m).and.not.match(/^a=(candidate|alt|ice-ufrag|ice-pwd)/m);
+    expect(pbxCall.holdState.remote).to.equal(true);
+    const [held] = await over(1000, [pbxCall]);
+    expect(held!.sent, 'packets the held PBX phone sent in 1 s').to.be.at.most(2);
+    await call.unhold();
+    expect(pbxCall.holdState.remote).to.equal(false);
+    const g = got(call);
+    await until(() => got(call) > g + 25, 5000, 'the PBX phone heard again at the endpoint');
+    await pbxCall.hangup();
+    await until(() => bridges.length === 1, 10000, 'the bridge summary');
+    expect(bridges[0]!.bridge.direction).to.equal('pbx-to-endpoint');
+    expect(bridges[0]!.bridge.reoffers.mapped).to.equal(2);
   });
 
   it('a re-INVITE the PBX phone refuses (606) is refused on the endpoint leg with 606; nothing changes on either leg', async () => {
