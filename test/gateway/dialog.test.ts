@@ -207,7 +207,9 @@ describe('PBX gateway: signalling across legs and media death (issue 12)', funct
     expect(received(pbxTrace, /^SIP\/2\.0 491 /).length, '491 on the PBX leg').to.be.greaterThan(0);
     const none = { local: false, remote: false };
     for (const c of [call, pbxCall, bridge.inbound.call, bridge.outbound.call]) expect(c.holdState).to.deep.equal(none);
-    // The endpoint retries (RFC 3261 §14.1: its back-off has passed once its hold() returned).
+    // The endpoint retries after its RFC 3261 §14.1 back-off: it owns the Call-ID (it sent the
+    // INVITE), so 2.1 to 4 s; the PBX phone, whose own back-off would be 0 to 2 s, gives up instead.
+    await new Promise((r) => setTimeout(r, 2100));
     await call.hold();
     expect(call.holdState.local).to.equal(true);
     expect(bridge.inbound.call.holdState.remote).to.equal(true);
