@@ -11,6 +11,7 @@ import { RequestRefusedError } from '../../lib/base/errors.js';
 import { parseReason } from '../../lib/sip/reason.js';
 import type { ReceivedRtpPacket } from '../../lib/rtp/session.js';
 import { Phone, type Call, type PhoneOptions } from '../../lib/sip/user-agent.js';
+import { runIcephone } from '../helpers/icephone.js';
 
 const GW_ENDPOINT_IP = '127.0.0.1';
 const GW_PBX_IP = '127.0.0.3';
@@ -171,6 +172,22 @@ describe('PBX gateway: signalling across legs and media death (issue 12)', funct
     await until(() => bridges.length === 1, 10000, 'the bridge summary');
     expect(bridges[0]!.bridge.direction).to.equal('pbx-to-endpoint');
     expect(bridges[0]!.bridge.reoffers.mapped).to.equal(2);
+  });
+
+  it('icephone call --dtmf through the gateway: the PBX phone receives every digit once, in order (RFC 4733 relayed)', async () => {
+    const digits: string[] = [];
+    pbx.on('incoming', (c) => c.on('dtmf', (d) => digits.push(d)));
+    const softphone = runIcephone(['call', `sip:bob@${GW_ENDPOINT_IP}:${gateway.endpointPhone.port}`, '--listen', '127.0.0.4:0', '--duration', '3', '--dtmf', '1234*#', '--json']);
+    try {
+      const code = await softphone.exited;
+      expect(code, softphone.stderr()).to.equal(0);
+      expect(softphone.summaries()[0]?.call?.dtmf?.sent).to.equal('1234*#');
+      await until(() => bridges.length === 1, 10000, 'the bridge summary');
+      expect(digits.join('')).to.equal('1234*#');
+      expect(bridges[0]!.relayed.toPbx.events, 'the digits crossed as RTP events').to.be.greaterThan(0);
+    } finally {
+      softphone.kill('SIGKILL');
+    }
   });
 
   it('a re-INVITE the PBX phone refuses (606) is refused on the endpoint leg with 606; nothing changes on either leg', async () => {
