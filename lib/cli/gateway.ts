@@ -21,6 +21,11 @@ export const GATEWAY_USAGE = `usage: icephone gateway --listen HOST:PORT --pbx s
                             default: --listen's IP, any port)
   --endpoint sip:HOST:PORT  where calls from the PBX go (the Request-URI's user is put in)
   --media-address IP        endpoint-side media address (repeatable; default: --listen's IP)
+  --preconditions none|optional|mandatory
+                            connectivity preconditions on the endpoint leg (RFC 3312/5898): the PBX
+                            leg's INVITE waits until they are met (default none)
+  --early-media             pass a 183 with SDP from the far leg on as a 183 with SDP (RFC 3960);
+                            only for a PBX that does not fork INVITEs
   --max-calls N             exit after N bridged calls have ended
   --json                    one summary per bridged call on stdout
   --verbose                 debug logging on stderr`;
@@ -46,6 +51,8 @@ function parse(argv: string[]) {
         endpoint: { type: 'string' },
         'media-address': { type: 'string', multiple: true },
         'max-calls': { type: 'string' },
+        preconditions: { type: 'string' },
+        'early-media': { type: 'boolean' },
         json: { type: 'boolean' },
         verbose: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -74,6 +81,10 @@ export function gatewayOptionsFrom(argv: string[]): { help: true } | { help?: fa
     return canonicalIp(a);
   });
   const maxCalls = parseCount(v['max-calls'], '--max-calls');
+  const preconditions = v.preconditions;
+  if (preconditions !== undefined && preconditions !== 'none' && preconditions !== 'optional' && preconditions !== 'mandatory') {
+    throw new UsageError(`--preconditions: expected none, optional or mandatory, got '${preconditions}'`);
+  }
   return {
     options: {
       listen,
@@ -81,6 +92,8 @@ export function gatewayOptionsFrom(argv: string[]): { help: true } | { help?: fa
       ...(pbxListen ? { pbxListen } : {}),
       ...(endpoint ? { endpoint } : {}),
       ...(addresses.length ? { endpointMedia: { addresses: [...new Set(addresses)] } } : {}),
+      ...(preconditions && preconditions !== 'none' ? { endpointPreconditions: preconditions } : {}),
+      ...(v['early-media'] ? { earlyMedia: true } : {}),
     },
     json: v.json ?? false,
     verbose: v.verbose ?? false,
