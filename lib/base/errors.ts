@@ -26,6 +26,17 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/**
+ * A SIP request refused by the peer with a final 3xx-6xx `statusCode` (e.g. a re-INVITE answered
+ * 491 Request Pending or 488 Not Acceptable Here). A B2BUA maps the status to its other leg.
+ */
+export class RequestRefusedError extends Error {
+  override readonly name = 'RequestRefusedError';
+  constructor(message: string, readonly statusCode: number) {
+    super(message);
+  }
+}
+
 /** Message of any thrown value, for logs. */
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);

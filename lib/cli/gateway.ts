@@ -28,6 +28,11 @@ endpoint-side ICE servers (as for icephone call):
   --turn-user U --turn-pass P | --turn-secret S   TURN credentials
   --turn-ca FILE.pem  --turn-timeout SECONDS  --proxy http://HOST:PORT (TURN over TCP/TLS via CONNECT)
   --ice-transport all|relay relay: offer relayed candidates only to endpoints
+  --preconditions none|optional|mandatory
+                            connectivity preconditions on the endpoint leg (RFC 3312/5898): the PBX
+                            leg's INVITE waits until they are met (default none)
+  --early-media             pass a 183 with SDP from the far leg on as a 183 with SDP (RFC 3960);
+                            only for a PBX that does not fork INVITEs
   --max-calls N             exit after N bridged calls have ended
   --json                    one summary per bridged call on stdout
   --verbose                 debug logging on stderr`;
@@ -64,6 +69,8 @@ function parse(argv: string[]) {
         endpoint: { type: 'string' },
         'media-address': { type: 'string', multiple: true },
         'max-calls': { type: 'string' },
+        preconditions: { type: 'string' },
+        'early-media': { type: 'boolean' },
         json: { type: 'boolean' },
         verbose: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -100,6 +107,10 @@ export async function gatewayOptionsFrom(argv: string[]): Promise<{ help: true }
     return canonicalIp(a);
   });
   const maxCalls = parseCount(v['max-calls'], '--max-calls');
+  const preconditions = v.preconditions;
+  if (preconditions !== undefined && preconditions !== 'none' && preconditions !== 'optional' && preconditions !== 'mandatory') {
+    throw new UsageError(`--preconditions: expected none, optional or mandatory, got '${preconditions}'`);
+  }
   return {
     options: {
       listen,
@@ -113,6 +124,8 @@ export async function gatewayOptionsFrom(argv: string[]): Promise<{ help: true }
         transportPolicy: ice.transportPolicy,
         ...(turnTimeout !== undefined ? { turnTimeoutMs: turnTimeout * 1000 } : {}),
       },
+      ...(preconditions && preconditions !== 'none' ? { endpointPreconditions: preconditions } : {}),
+      ...(v['early-media'] ? { earlyMedia: true } : {}),
     },
     json: v.json ?? false,
     verbose: v.verbose ?? false,

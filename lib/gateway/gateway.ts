@@ -15,6 +15,7 @@ import { type Logger, silentLogger } from '../base/log.js';
 import type { MediaOptions } from '../media/media-options.js';
 import { Phone, type Call, type PhoneOptions } from '../sip/user-agent.js';
 import type { SipTraceFn } from '../sip/transport.js';
+import type { PreconditionPolicy } from '../sip/preconditions-flow.js';
 import { Bridge, type BridgeLeg, type BridgeSummary } from './bridge.js';
 
 export interface GatewayOptions {
@@ -28,6 +29,21 @@ export interface GatewayOptions {
   endpoint?: string;
   /** Media options of the endpoint side (addresses to gather on, STUN/TURN, `sdpFormat` of its offers). */
   endpointMedia?: MediaOptions;
+  /**
+   * Connectivity preconditions on the endpoint leg (RFC 3312/5898, `PhoneOptions.preconditions`;
+   * default `none`: behaviour as without them). With `optional` or `mandatory` the gateway is the
+   * answerer of an endpoint INVITE that offers them (reliable 183 with the answer, the endpoint's
+   * UPDATE answered) and places the PBX leg's INVITE only once the endpoint leg's connectivity
+   * precondition is met, so the PBX phone rings only when the softphone's media can flow. An
+   * endpoint INVITE without them is then alerted (180) at once and bridged as usual.
+   */
+  endpointPreconditions?: PreconditionPolicy;
+  /**
+   * Early media (RFC 3960): a 183 with SDP on the outbound leg becomes a 183 with the inbound leg's
+   * own SDP answer, and media is relayed before the 200. Needs outbound INVITEs that do not fork
+   * (`CallOptions.earlyMedia`). Default false: 183 → 180, no media before the answer.
+   */
+  earlyMedia?: boolean;
   /** SIP trace of both Phones, each line prefixed with the side. */
   trace?: (side: 'endpoint' | 'pbx', ...args: Parameters<SipTraceFn>) => void;
   log?: Logger;
@@ -83,6 +99,7 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
     const endpointPhone = await Phone.start({
       ...common('endpoint'),
       listen: opts.listen,
+      ...(opts.endpointPreconditions ? { preconditions: opts.endpointPreconditions } : {}),
       media: { includeLoopback: endpointAddresses.some(loopback), ...opts.endpointMedia, addresses: endpointAddresses },
     });
     let pbxPhone: Phone;
@@ -111,7 +128,22 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
       void this.endpointPhone.reject(call, 404).catch(() => undefined);
       return;
     }
-    this.bridge({ phone: this.endpointPhone, call, side: 'endpoint' }, this.pbxPhone, 'pbx', `sip:${user}@${this.pbxHost}`);
+    const go = () => this.bridge({ phone: this.endpointPhone, call, side: 'endpoint' }, this.pbxPhone, 'pbx', `sip:${user}@${this.pbxHost}`);
+    if (!call.preconditions) {
+      go();
+      return;
+    }
+    // RFC 3312 §5: the endpoint leg alerts once its connectivity precondition is met (or at once
+    // for a plain INVITE); only then is the PBX leg placed. A call that fails first (580, CANCEL)
+    // never reaches the PBX.
+    let placed = false;
+    call.once('alerting', () => {
+      placed = true;
+      if (call.session.state === 'Initial' || call.session.state === 'Establishing') go();
+    });
+    void call.finished.then(() => {
+      if (!placed) this.log.info(`endpoint call ${call.callId} ended before its preconditions were met: not placed at the PBX`);
+    });
   }
 
   private fromPbx(call: Call): void {
@@ -132,13 +164,13 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
     let out: Call;
     try {
       // Media endpoints are set by the Bridge before any response can arrive (same tick).
-      out = phone.call(target, { ...(remote.displayName ?? callerUser ? { displayName: remote.displayName ?? callerUser } : {}) });
+      out = phone.call(target, { ...(this.opts.earlyMedia ? { earlyMedia: true } : {}), ...(remote.displayName ?? callerUser ? { displayName: remote.displayName ?? callerUser } : {}) });
     } catch (e) {
       this.log.warn(`cannot call ${target}: ${e instanceof Error ? e.message : String(e)}`);
       void inbound.phone.reject(inbound.call, 500).catch(() => undefined);
       return;
     }
-    const b = new Bridge(inbound, { phone, call: out, side }, target);
+    const b = new Bridge(inbound, { phone, call: out, side }, target, { earlyMedia: this.opts.earlyMedia === true });
     this.bridges.add(b);
     this.safeEmit('bridge', b);
     void b.finished.then((s) => {

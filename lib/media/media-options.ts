@@ -71,6 +71,8 @@ export interface MediaOptions {
   consent?: boolean;
   /** RFC 7675 consent lifetime, ms (default 30000). */
   consentExpiryMs?: number;
+  /** RFC 7675 §5.1 consent check interval, ms, randomised ±20% (default 5000; keep it well under `consentExpiryMs`). */
+  consentIntervalMs?: number;
   /** Codec names in preference order; default ['PCMU', 'PCMA']. */
   codecs?: string[];
   /**

@@ -80,6 +80,15 @@ export interface MediaEvents {
 
 const SDP = 'application/sdp';
 
+/**
+ * Asked before we answer a peer's offer in an established session (re-INVITE or UPDATE, RFC 3264
+ * §8): the offer is applied (`holdState.remote` says whether it holds us), our answer is written
+ * once the promise resolves (a B2BUA first runs the exchange on its other leg, RFC 7092 §3.2, and
+ * may change our hold with `setLocalHold` meanwhile). A rejection refuses the offer: the session is
+ * rolled back, and the request gets `statusCode` of the error when it has one in 300..699 (else 488).
+ */
+export type ReofferHandler = (offer: { via: 'invite' | 'update'; remote: RemoteDescription }) => Promise<void>;
+
 /** Default of `MediaOptions.unconfirmedRtpPackets`: 25 packets, 500 ms of G.711 at 20 ms ptime. */
 export const DEFAULT_UNCONFIRMED_RTP_PACKETS = 25;
 
@@ -148,6 +157,10 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   private restartRequested = false;
   private readonly clock: Clock;
   private readonly log: Logger;
+  /** See `setReofferHandler`. */
+  private reofferHandler?: ReofferHandler;
+  /** The status of the last refusal by the reoffer handler, until the SIP layer takes it. */
+  private refusalStatus?: number;
 
   constructor(private readonly options: MediaOptions = {}) {
     super();
@@ -248,7 +261,10 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
    */
   async getDescription(): Promise<BodyAndContentType> {
     if (this.closed) throw new Error('media session closed');
-    if (this.oa.state === 'remote-offer') return { body: await this.answerPendingOffer(), contentType: SDP };
+    if (this.oa.state === 'remote-offer') {
+      await this.consultReofferHandler('invite');
+      return { body: await this.answerPendingOffer(), contentType: SDP };
+    }
     if (this.oa.state === 'local-offer') {
       // sip.js asks again for the offer it is sending (a retransmission, a retried request).
       if (this.localSdp) return { body: this.localSdp, contentType: SDP };
@@ -325,7 +341,44 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     if (this.codec && !negotiateCodec(remote.codecs, [this.codec])) throw new ParseError(`the offer drops our codec ${this.codec.name}`, 'm=audio');
     this.abandonUpdateOffer();
     await this.applyOffer(remote, 'update');
+    try {
+      await this.consultReofferHandler('update');
+    } catch (e) {
+      this.rollback();
+      throw e;
+    }
     return this.answerPendingOffer();
+  }
+
+  /**
+   * Sets (or, with undefined, removes) the handler asked before we answer a re-offer (see
+   * `ReofferHandler`); the initial offer is answered without it.
+   */
+  setReofferHandler(handler: ReofferHandler | undefined): void {
+    this.reofferHandler = handler;
+  }
+
+  /**
+   * The SIP status the reoffer handler refused the last offer with (300..699), once: the SIP layer
+   * puts it on the response to that request instead of 488. Undefined when it did not refuse.
+   */
+  takeRefusalStatus(): number | undefined {
+    const s = this.refusalStatus;
+    this.refusalStatus = undefined;
+    return s;
+  }
+
+  private async consultReofferHandler(via: 'invite' | 'update'): Promise<void> {
+    if (!this.started || !this.reofferHandler || !this.remote) return;
+    this.refusalStatus = undefined;
+    try {
+      await this.reofferHandler({ via, remote: this.remote });
+    } catch (e) {
+      const code = (e as { statusCode?: unknown }).statusCode;
+      this.refusalStatus = typeof code === 'number' && code >= 300 && code <= 699 ? code : 488;
+      throw e;
+    }
+    if (this.closed) throw new StateError('media session closed while the re-offer was being handled');
   }
 
   /** Applies the answer to our UPDATE offer. @throws ParseError for an unusable SDP, StateError when no offer of ours is pending. */
@@ -464,7 +517,11 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     if (this.oa.state === 'stable') return;
     const state = this.oa.state;
     this.oa.rollback();
-    if (state === 'remote-offer' && this.remoteBeforeOffer) this.remote = this.remoteBeforeOffer;
+    if (state === 'remote-offer' && this.remoteBeforeOffer) {
+      this.remote = this.remoteBeforeOffer;
+      // The refused offer's direction is not in place either.
+      this.hold.peerHolds = !receives(effectiveDirection(this.remote));
+    }
     // A hold or resume whose offer failed is not in place; the next offer asks again.
     this.hold.requested = this.hold.localApplied;
   }
@@ -637,6 +694,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       bindSocket: this.options.bindSocket,
       consent: this.options.consent,
       consentExpiryMs: this.options.consentExpiryMs,
+      consentIntervalMs: this.options.consentIntervalMs,
     });
     this.agent = agent;
     this.role = agent.role;

@@ -23,7 +23,9 @@ import { GlareError } from '../media/offer-answer-state.js';
 import { normalizeAddress } from '../base/address.js';
 import type { Clock } from '../base/clock.js';
 import { systemClock } from '../base/clock.js';
-import { StateError, UsageError, errorMessage } from '../base/errors.js';
+import { RequestRefusedError, StateError, UsageError, errorMessage } from '../base/errors.js';
+import { mediaFailureReason } from './reason.js';
+import { useReinviteRefusalStatus } from './sipjs/reinvite-refusal.js';
 import { TypedEmitter } from '../base/events.js';
 import type { Logger } from '../base/log.js';
 import { errorStack, silentLogger } from '../base/log.js';
@@ -162,6 +164,12 @@ export interface CallOptions {
   displayName?: string;
   /** This call's media endpoints (audio source and sink, RTP tap, pass-through). */
   media?: MediaEndpoints;
+  /**
+   * Take the answer in a provisional response (183 with SDP, RFC 3960 early media) as the answer:
+   * media starts before the 200. Only for a request that does not fork (sip.js ends the call when
+   * the 200 comes from another dialog than the early media). Default false. Ignored with preconditions.
+   */
+  earlyMedia?: boolean;
 }
 
 /** Options of answering one incoming call (`Phone.answer`). */
@@ -199,12 +207,19 @@ export interface CallEvents {
   alerting: [];
   /** The call was answered (200 OK). */
   established: [];
+  /** Outgoing calls: a 101-199 provisional response arrived; `withSdp` when it carried a body (183 early media). */
+  progress: [statusCode: number, withSdp: boolean];
   /** The call ended; the summary is final. */
   ended: [CallSummary];
   /** A DTMF digit from the peer (RFC 4733 event or SIP INFO), once per digit, with its duration in ms. */
   dtmf: [digit: string, durationMs: number];
   /** A hold began or ended (`by` local: we hold the peer; remote: the peer holds us). */
   hold: [by: 'local' | 'remote', held: boolean];
+  /**
+   * Media can no longer flow (ICE failed after connecting, consent lost: RFC 7675 §5.1); the Phone
+   * ends the call with a BYE carrying `Reason` (./reason.ts). Emitted before that BYE is sent.
+   */
+  'media-failed': [reason: string];
   /** @internal The peer sent REFER (the Phone turns it into a 'transfer-request'). */
   'refer-received': [Referral];
 }
@@ -333,6 +348,8 @@ export class Call extends TypedEmitter<CallEvents> {
   }
 
   private listen(session: Session): void {
+    // A re-INVITE refused by the media's re-offer handler gets that status, not sip.js's 488.
+    useReinviteRefusalStatus(session, () => (session === this.currentSession ? this.media?.takeRefusalStatus() : undefined));
     const previous = session.delegate;
     session.delegate = {
       ...session.delegate,
@@ -380,7 +397,7 @@ export class Call extends TypedEmitter<CallEvents> {
    * Puts the peer on hold (RFC 3264 §8.4, RFC 6337 §5.1): a re-INVITE whose offer says sendonly
    * (inactive when the peer holds us too). The peer answers recvonly (or inactive) and stops sending;
    * we send no audio while holding; RTCP goes on. Resolves once the re-INVITE is answered.
-   * @throws StateError when the call is not established; Error when the peer rejects the re-INVITE
+   * @throws StateError when the call is not established; RequestRefusedError (with its `statusCode`) when the peer rejects the re-INVITE
    * (the hold is then not in place).
    */
   async hold(): Promise<void> {
@@ -390,6 +407,44 @@ export class Call extends TypedEmitter<CallEvents> {
   /** Ends our hold: a re-INVITE with sendrecv (recvonly while the peer holds us). Throws as `hold()`. */
   async unhold(): Promise<void> {
     await this.changeHold(false);
+  }
+
+  /** @internal The Phone's UPDATE sender (set when the call is tracked). */
+  dialogExtensions?: DialogExtensions;
+
+  /**
+   * Hold (`on`) or resume with the method named, sent once (no RFC 3261 §14.1 retry after 491: a
+   * B2BUA passes the 491 back to the leg that asked, RFC 7092 §3.2): `INVITE` as `hold()`/`unhold()`,
+   * `UPDATE` an RFC 3311 offer in the confirmed dialog. Resolves once the offer is answered.
+   * @throws StateError when the call is not established or an offer/answer exchange is in progress;
+   * RequestRefusedError (its `statusCode`, e.g. 491 or 488) when the peer refuses.
+   */
+  async changeHoldVia(on: boolean, method: 'INVITE' | 'UPDATE'): Promise<void> {
+    const media = this.media;
+    if (this.currentSession.state !== SessionState.Established || !media) throw new StateError(`${on ? 'hold' : 'resume'} needs an established call`);
+    if (media.offerAnswerState !== 'stable') throw new StateError(`${on ? 'hold' : 'resume'}: an offer/answer exchange is in progress`);
+    if (method === 'INVITE') {
+      await this.changeHold(on);
+      return;
+    }
+    const dialog = sessionDialogOf(this.currentSession);
+    if (!dialog || !this.dialogExtensions) throw new StateError('UPDATE needs a dialog');
+    media.setLocalHold(on);
+    try {
+      const outcome = await this.dialogExtensions.sendUpdate(dialog, {
+        maxGlareRetries: 0,
+        body: async () => ({ contentType: 'application/sdp', content: await media.createUpdateOffer() }),
+      });
+      if (!outcome.answer) {
+        media.abandonUpdateOffer();
+        throw new RequestRefusedError(`UPDATE for ${on ? 'hold' : 'resume'} failed: ${outcome.statusCode} ${outcome.reasonPhrase}`, outcome.statusCode);
+      }
+      await media.applyUpdateAnswer(outcome.answer.content);
+    } catch (e) {
+      // Rolled back: the hold asked for is withdrawn with the offer (MediaSession#rollback).
+      media.abandonUpdateOffer();
+      throw e;
+    }
   }
 
   /** Digits sent by SIP INFO (no telephone-event negotiated). */
@@ -412,6 +467,11 @@ export class Call extends TypedEmitter<CallEvents> {
     if (this.pendingEndpoints) void m.useEndpoints(this.pendingEndpoints).catch((e) => this.log.warn(`media endpoints: ${errorMessage(e)}`));
     m.on('dtmf', (digit, durationMs) => this.safeEmit('dtmf', digit, durationMs));
     m.on('hold', (by, held) => this.safeEmit('hold', by, held));
+  }
+
+  /** @internal The Phone is ending this call because its media failed. */
+  mediaFailed(reason: string): void {
+    this.safeEmit('media-failed', reason);
   }
 
   /**
@@ -489,7 +549,7 @@ export class Call extends TypedEmitter<CallEvents> {
         .invite({
           requestDelegate: {
             onAccept: () => resolve(),
-            onReject: (r) => reject(new Error(`re-INVITE for ${what} failed: ${r.message.statusCode} ${r.message.reasonPhrase}`)),
+            onReject: (r) => reject(new RequestRefusedError(`re-INVITE for ${what} failed: ${r.message.statusCode} ${r.message.reasonPhrase}`, r.message.statusCode ?? 500)),
           },
         })
         .catch(reject);
@@ -509,11 +569,16 @@ export class Call extends TypedEmitter<CallEvents> {
     return { ...(r.user ? { user: r.user } : {}), host: r.host, uri: r.toString() };
   }
 
-  /** Ends the call: CANCEL before an answer, BYE after, reject for an unanswered incoming call. */
-  async hangup(): Promise<void> {
+  /**
+   * Ends the call: CANCEL before an answer, BYE after, reject for an unanswered incoming call.
+   * `headers`: extra header lines for the BYE (e.g. a `Reason`, RFC 3326), `Name: value` each.
+   * @throws UsageError for a header that is not one `Name: value` line.
+   */
+  async hangup(options: { headers?: string[] } = {}): Promise<void> {
+    for (const h of options.headers ?? []) checkHeaderLine(h);
     const s = this.session;
     try {
-      if (s.state === SessionState.Established) await s.bye();
+      if (s.state === SessionState.Established) await s.bye(options.headers?.length ? { requestOptions: { extraHeaders: [...options.headers] } } : undefined);
       else if (s instanceof Inviter && (s.state === SessionState.Establishing || s.state === SessionState.Initial)) {
         await s.cancel();
         // RFC 3261 §9.1: with no final response to the INVITE 64*T1 after the CANCEL, the client
@@ -525,6 +590,11 @@ export class Call extends TypedEmitter<CallEvents> {
     } catch (e) {
       this.log.warn(`hangup: ${errorMessage(e)}`);
     }
+  }
+
+  /** @internal A provisional response to our INVITE. */
+  progressed(statusCode: number, withSdp: boolean): void {
+    this.safeEmit('progress', statusCode, withSdp);
   }
 
   /** @internal */
@@ -750,7 +820,9 @@ export class Phone extends TypedEmitter<PhoneEvents> {
           const c = this.callBySession.get(session);
           this.log.warn(`ending the call: ${reason}`);
           c?.setReason(reason);
-          if (c) void c.hangup();
+          if (!c) return;
+          c.mediaFailed(reason);
+          void c.hangup({ headers: [mediaFailureReason(reason)] });
         });
         if (call) {
           call.attachMedia(m);
@@ -975,6 +1047,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       return c;
     }
     const inviter = new Inviter(this.ua, uri, {
+      ...(options.earlyMedia ? { earlyMedia: true } : {}),
       extraHeaders: options.headers ? [...options.headers] : undefined,
       params: options.displayName !== undefined ? { fromDisplayName: options.displayName } : undefined,
     });
@@ -993,6 +1066,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
           onProgress: (response) => {
             const code = response.message.statusCode ?? 0;
             if (code === 180 || code === 183) call.markAlerting();
+            if (code > 100 && code < 200) call.progressed(code, Boolean(response.message.body));
           },
           onReject: (response) => {
             // sip.js turns a transport error into an internal 503: say what the transport saw.
@@ -1083,13 +1157,14 @@ export class Phone extends TypedEmitter<PhoneEvents> {
   /**
    * Sends 180 Ringing for an incoming call without answering it (a B2BUA passing on its other
    * leg's alerting, RFC 7092 §3.1); `answer(call, { provisional: 'none' })` answers it later.
-   * Does nothing once the call is answered or ended.
+   * `statusCode` 183: Session Progress with our SDP answer instead (early media, RFC 3960; media
+   * starts now). Does nothing once the call is answered or ended.
    */
-  async ring(call: Call): Promise<void> {
+  async ring(call: Call, statusCode: 180 | 183 = 180): Promise<void> {
     const inv = call.session;
-    if (!(inv instanceof Invitation) || (inv.state !== SessionState.Initial && inv.state !== SessionState.Establishing)) return;
+    if (!(inv instanceof Invitation) || inv.state !== SessionState.Initial) return;
     try {
-      await inv.progress({ statusCode: 180 });
+      await inv.progress({ statusCode });
       call.markAlerting();
     } catch (e) {
       this.log.warn(`180 failed: ${errorMessage(e)}`);
@@ -1204,6 +1279,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
 
   private track(call: Call): void {
     this.calls.add(call);
+    call.dialogExtensions = this.dialogExtensions;
     call.on('refer-received', (referral) => this.onRefer(call, referral));
     if (call.direction === 'outgoing') queueMicrotask(() => this.safeEmit('outgoing', call));
     this.callBySession.set(call.session, call);
@@ -1296,8 +1372,9 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     media.answerUpdateOffer(update.offer.content).then(
       (sdp) => update.accept({ body: { contentType: 'application/sdp', content: sdp } }),
       (e) => {
-        // RFC 3311 §5.2: an offer crossing ours gets 491; one we cannot use 488.
-        const status = e instanceof GlareError ? 491 : 488;
+        // RFC 3311 §5.2: an offer crossing ours gets 491; one we cannot use 488; one the re-offer
+        // handler refused (a gateway's other leg refused it) that leg's status.
+        const status = e instanceof GlareError ? 491 : (media.takeRefusalStatus() ?? 488);
         this.log.warn(`${status} to UPDATE: ${errorMessage(e)}`);
         update.reject({ statusCode: status });
       },

@@ -77,3 +77,25 @@ describe('icephone gateway options', () => {
     }
   });
 });
+
+describe('icephone gateway --preconditions / --early-media', () => {
+  it('pass the endpoint leg policy and early media to the Gateway; without them neither is set', async () => {
+    expect(await options(['--preconditions', 'optional', '--early-media'])).to.deep.include({ endpointPreconditions: 'optional', earlyMedia: true });
+    expect((await options(['--preconditions', 'mandatory'])).endpointPreconditions).to.equal('mandatory');
+    const plain = await options([]);
+    expect(plain).to.not.have.property('endpointPreconditions');
+    expect(plain).to.not.have.property('earlyMedia');
+    expect(await options(['--preconditions', 'none'])).to.not.have.property('endpointPreconditions');
+  });
+
+  it('refuse an unknown policy with a one-line UsageError', async () => {
+    let error: unknown;
+    try {
+      await gatewayOptionsFrom([...base, '--preconditions', 'sometimes']);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).to.be.instanceOf(UsageError);
+    expect((error as Error).message).to.match(/^--preconditions: expected none, optional or mandatory, got 'sometimes'$/);
+  });
+});

@@ -33,6 +33,7 @@ export const SIPJS_INTERNALS: readonly SipJsInternal[] = [
   { name: 'Core.UserAgentCore#replyStateless', usedBy: 'sipjs/request-gate.ts', present: () => isFunction((Core.UserAgentCore.prototype as unknown as Record<string, unknown>).replyStateless) },
   { name: 'Core.InviteClientTransaction', usedBy: 'sipjs/update.ts', present: () => isFunction(Core.InviteClientTransaction) },
   { name: 'Core.NameAddrHeader', usedBy: 'sipjs/update.ts', present: () => isFunction(Core.NameAddrHeader) },
+  { name: 'Session.prototype.onInviteRequest', usedBy: 'sipjs/reinvite-refusal.ts', present: () => isFunction((Session.prototype as unknown as Record<string, unknown>).onInviteRequest) },
   { name: 'Session#generateResponseOfferAnswer', usedBy: 'sipjs/session-internals.ts (reliable 183)', present: () => isFunction((Session.prototype as unknown as Record<string, unknown>).generateResponseOfferAnswer) },
 ];
 
