@@ -148,6 +148,11 @@ export class RegistrationRelay extends TypedEmitter<RegistrationRelayEvents> {
     return binding;
   }
 
+  /** Seconds left of a binding's lifetime (rounded up; 0 when due). */
+  remainingSec(binding: Binding): number {
+    return Math.max(0, Math.ceil((binding.expiresAt - this.clock.now()) / 1000));
+  }
+
   /** The next CSeq for a REGISTER of this binding (RFC 3261 §10.2.4: incremented per request). */
   nextCseq(binding: Binding): number {
     binding.cseq += 1;
