@@ -23,7 +23,8 @@
  *   504 Server Time-out: as a B2BUA the gateway is the UAS that "did not receive a timely response
  *   from an external server" (RFC 3261 §21.5.5); a proxy would send 408 (§16.7), but the
  *   endpoint's REGISTER did not itself time out. A transport error toward the PBX gives 503.
- * Not relayed: several Contacts in one REGISTER (400), `Contact: *` (501); a REGISTER without
+ * Not relayed: several Contacts in one REGISTER (400), `Contact: *` (501; sip.js 0.21.2's parser
+ * drops such a REGISTER before it reaches us, so today it gets no answer); a REGISTER without
  * Contact (a query) is answered by the gateway from its own bindings.
  */
 import { errorMessage } from '../base/errors.js';
