@@ -278,3 +278,36 @@ describe('PBX gateway: registration through the gateway (issue 12), SIP on the w
     expect(gateway.registersRefused).to.equal(1);
   });
 });
+
+describe('PBX gateway: an endpoint REGISTER the PBX never answers (issue 12)', function () {
+  // sip.js gives up after timer F (64·T1 = 32 s, RFC 3261 §17.1.2.2); the bound is that plus margin.
+  this.timeout(60000);
+  let gateway: Gateway | undefined;
+  let endpoint: RawPeer | undefined;
+  let silentPbx: RawPeer | undefined;
+  after(async () => {
+    await gateway?.stop();
+    endpoint?.close();
+    silentPbx?.close();
+  });
+
+  it('gets 504 Server Time-out after the PBX transaction times out (the REGISTER was retransmitted to the PBX meanwhile), and no binding is left', async () => {
+    endpoint = await RawPeer.bind('127.0.0.1');
+    silentPbx = await RawPeer.bind('127.0.0.2');
+    gateway = await Gateway.start({
+      listen: { address: GW_ENDPOINT_IP, port: 0 },
+      pbxListen: { address: GW_PBX_IP, port: 0 },
+      pbx: `sip:127.0.0.2:${silentPbx.port}`,
+    });
+    endpoint.send([
+      'REGISTER sip:127.0.0.2 SIP/2.0',
+      `Via: SIP/2.0/UDP 127.0.0.1:${endpoint.port};branch=z9hG4bK${randomBytes(6).toString('hex')};rport`,
+      'Max-Forwards: 70', 'From: <sip:carol@127.0.0.2>;tag=ep9', 'To: <sip:carol@127.0.0.2>', `Call-ID: ep-${randomBytes(6).toString('hex')}`,
+      'CSeq: 1 REGISTER', `Contact: <sip:carol@127.0.0.1:${endpoint.port}>`, 'Expires: 60', 'Content-Length: 0', '', '',
+    ].join('\r\n'), { address: GW_ENDPOINT_IP, port: gateway.endpointPhone.port });
+    const timeout = await endpoint.next(isResponse(504, 'REGISTER'), 45000, '504 from the gateway');
+    expect(timeout.text.split('\r\n')[0]).to.equal('SIP/2.0 504 Server Time-out');
+    expect(silentPbx.received.filter((d) => d.text.startsWith('REGISTER ')).length, 'timer E retransmissions').to.be.greaterThan(3);
+    expect(gateway.registrations.bindings).to.deep.equal([]);
+  });
+});
