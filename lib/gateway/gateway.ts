@@ -72,6 +72,23 @@ export interface RegistrationChange {
   expiresSec: number;
 }
 
+/**
+ * The source of a request from its top Via: received/rport (RFC 3581, which our transport adds),
+ * else the sent-by (RFC 3261 §18.2.1: received is added only when it differs).
+ */
+function viaSource(via: string | undefined): { address: string; port: number } | undefined {
+  if (!via) return undefined;
+  const top = via.split(',')[0]!;
+  const sentBy = /^\s*SIP\s*\/\s*2\.0\s*\/\s*\w+\s+(\[[^\]]+\]|[^:;\s]+)(?::(\d{1,5}))?/i.exec(top);
+  if (!sentBy) return undefined;
+  const received = /;\s*received=([^;,\s]+)/i.exec(top)?.[1];
+  const rport = /;\s*rport=(\d{1,5})/i.exec(top)?.[1];
+  return {
+    address: (received ?? sentBy[1]!).replace(/^\[|\]$/g, ''),
+    port: Number(rport ?? sentBy[2] ?? 5060),
+  };
+}
+
 /** The host[:port] of a `sip:` URI without user part or parameters. @throws UsageError */
 function uriHostPort(uri: string, what: string): string {
   const m = /^sips?:(?:[^@;]+@)?([^;?]+)/i.exec(uri.trim());
@@ -196,7 +213,13 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
       void this.endpointPhone.reject(call, 404).catch(() => undefined);
       return;
     }
-    this.bridge({ phone: this.endpointPhone, call, side: 'endpoint' }, this.pbxPhone, 'pbx', `sip:${user}@${this.pbxHost}`);
+    // A softphone calling over the flow it registered from calls as its AOR at the PBX (From), so
+    // the PBX sees who calls; anybody else calls as the gateway.
+    const caller = /^sips?:([^@;:]+)@/i.exec(call.remote.uri)?.[1];
+    const source = viaSource(call.remote.header('via'));
+    const registered = caller && source ? this.registrations.registeredFlow(caller, source.address, source.port) : undefined;
+    this.bridge({ phone: this.endpointPhone, call, side: 'endpoint' }, this.pbxPhone, 'pbx', `sip:${user}@${this.pbxHost}`,
+      registered ? `sip:${registered.user}@${this.pbxDomain}` : undefined);
   }
 
   private fromPbx(call: Call): void {
@@ -218,13 +241,16 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
     this.bridge({ phone: this.pbxPhone, call, side: 'pbx' }, this.endpointPhone, 'endpoint', uri);
   }
 
-  private bridge(inbound: BridgeLeg, phone: Phone, side: BridgeLeg['side'], target: string): void {
+  private bridge(inbound: BridgeLeg, phone: Phone, side: BridgeLeg['side'], target: string, fromUri?: string): void {
     const remote = inbound.call.remote;
     const callerUser = /^sips?:([^@;]+)@/i.exec(remote.uri)?.[1];
     let out: Call;
     try {
       // Media endpoints are set by the Bridge before any response can arrive (same tick).
-      out = phone.call(target, { ...(remote.displayName ?? callerUser ? { displayName: remote.displayName ?? callerUser } : {}) });
+      out = phone.call(target, {
+        ...(remote.displayName ?? callerUser ? { displayName: remote.displayName ?? callerUser } : {}),
+        ...(fromUri ? { fromUri } : {}),
+      });
     } catch (e) {
       this.log.warn(`cannot call ${target}: ${e instanceof Error ? e.message : String(e)}`);
       void inbound.phone.reject(inbound.call, 500).catch(() => undefined);

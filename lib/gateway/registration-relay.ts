@@ -211,6 +211,18 @@ export class RegistrationRelay extends TypedEmitter<RegistrationRelayEvents> {
   }
 
   /**
+   * The registered binding of AOR user `user` whose flow is `address:port` (a request that came
+   * over a registered flow, e.g. the softphone's own INVITE), or undefined.
+   */
+  registeredFlow(user: string, address: string, port: number): Binding | undefined {
+    const a = normalizeAddress(address);
+    for (const { binding } of this.byKey.values()) {
+      if (binding.user === user && binding.state === 'registered' && binding.flow.address === a && binding.flow.port === port) return binding;
+    }
+    return undefined;
+  }
+
+  /**
    * The flow of the registered binding whose endpoint Contact is at `address:port`: requests the
    * gateway sends to that Contact (the INVITE, and in-dialog requests to the same target) go to the
    * flow instead. Undefined when no binding has that Contact address.

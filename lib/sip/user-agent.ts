@@ -206,6 +206,12 @@ export interface CallOptions {
   headers?: string[];
   /** Display name in From (RFC 3261 §20.20). */
   displayName?: string;
+  /**
+   * The From URI (RFC 3261 §8.1.1.3; default this phone's own URI), e.g. the PBX gateway placing a
+   * registered softphone's call under its AOR. Not applied with preconditions.
+   * @throws UsageError (from `call`) when it is not a SIP URI.
+   */
+  fromUri?: string;
   /** This call's media endpoints (audio source and sink, RTP tap, pass-through). */
   media?: MediaEndpoints;
 }
@@ -1083,9 +1089,15 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       if (options.media) c.useMedia(options.media);
       return c;
     }
+    const fromUri = options.fromUri !== undefined ? UserAgent.makeURI(options.fromUri) : undefined;
+    if (options.fromUri !== undefined && (!fromUri || !/^sips?:/i.test(options.fromUri))) throw new UsageError(`From: not a SIP URI: '${options.fromUri}'`);
+    const params = {
+      ...(options.displayName !== undefined ? { fromDisplayName: options.displayName } : {}),
+      ...(fromUri ? { fromUri } : {}),
+    };
     const inviter = new Inviter(this.ua, uri, {
       extraHeaders: options.headers ? [...options.headers] : undefined,
-      params: options.displayName !== undefined ? { fromDisplayName: options.displayName } : undefined,
+      params: Object.keys(params).length ? params : undefined,
     });
         const call = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped, this.opts.transport ?? 'udp');
     if (options.media) call.useMedia(options.media);

@@ -228,6 +228,42 @@ describe('PBX gateway: registration through the gateway (issue 12), SIP on the w
     ].join('\r\n'), gwPbxSide);
   });
 
+  it('the softphone\'s own INVITE over its registered flow reaches the PBX From its AOR; from anywhere else From the gateway', async () => {
+    const sdp = ['v=0', 'o=ep 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 40002 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', ''].join('\r\n');
+    const inviteFrom = (peer: RawPeer, tag: string) => [
+      `INVITE sip:bob@${gw.address}:${gw.port} SIP/2.0`,
+      `Via: SIP/2.0/UDP 192.0.2.55:5099;branch=z9hG4bK${randomBytes(6).toString('hex')};rport`,
+      'Max-Forwards: 70',
+      `From: <sip:alice@pbx.test>;tag=${tag}`,
+      `To: <sip:bob@${gw.address}:${gw.port}>`,
+      `Call-ID: out-${randomBytes(6).toString('hex')}`,
+      'CSeq: 1 INVITE',
+      `Contact: <${PRIVATE_CONTACT}>`,
+      'Content-Type: application/sdp',
+      `Content-Length: ${Buffer.byteLength(sdp)}`,
+      '',
+      sdp,
+    ].join('\r\n');
+    const stranger = await RawPeer.bind('127.0.0.1');
+    try {
+      for (const [peer, tag, from] of [[endpoint, 'out1', /^(?:"alice" )?<sip:alice@pbx\.test>;tag=/], [stranger, 'out2', /^(?:"alice" )?<sip:gateway@127\.0\.0\.3(?::\d+)?>;tag=/]] as const) {
+        const invite = inviteFrom(peer, tag);
+        peer.send(invite, gw);
+        const atPbx = await pbx.next(isRequest('INVITE'), 15000, `the INVITE at the PBX (${tag})`);
+        expect(atPbx.text.split('\r\n')[0]).to.equal(`INVITE sip:bob@127.0.0.2:${pbx.port} SIP/2.0`);
+        expect(header(atPbx.text, 'From'), tag).to.match(from);
+        pbx.send(responseTo(atPbx.text, '486 Busy Here'), atPbx.from);
+        const busy = await peer.next(isResponse(486, 'INVITE'), 15000, `486 back at the caller (${tag})`);
+        peer.send([
+          `ACK sip:bob@${gw.address}:${gw.port} SIP/2.0`, `Via: ${headers(invite, 'Via')[0]}`, 'Max-Forwards: 70', `From: ${header(invite, 'From')}`,
+          `To: ${header(busy.text, 'To')}`, `Call-ID: ${header(invite, 'Call-ID')}`, 'CSeq: 1 ACK', 'Content-Length: 0', '', '',
+        ].join('\r\n'), gw);
+      }
+    } finally {
+      stranger.close();
+    }
+  });
+
   it('423 from the PBX goes back with Min-Expires; the binding stays as granted', async () => {
     register(30);
     const r = await pbx.next(isRequest('REGISTER'), 10000, 'the short REGISTER');
