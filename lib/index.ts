@@ -1,6 +1,6 @@
 /** icephone public API: what a PBX gateway imports. */
 export {
-  Phone, Call, type PhoneOptions, type SipTransportProtocol, type CallSummary, type CallEvents, type PhoneEvents, type CallOptions, type AnswerOptions, type RemoteParty,
+  Phone, Call, type PhoneOptions, type SipTransportProtocol, type CallSummary, type CallEvents, type PhoneEvents, type CallOptions, type AnswerOptions, type RemoteParty, type IncomingRegister, type OutgoingRegister, type RelayedRegisterResponse,
 } from './sip/user-agent.js';
 export { MediaSession, DEFAULT_UNCONFIRMED_RTP_PACKETS, type MediaOptions, type MediaSummary, type MediaEndpoints, type MediaEvents, type HoldPeriod } from './media/media-session.js';
 export { GlareError, type OfferAnswerStateName, type OfferAnswerVia } from './media/offer-answer-state.js';
@@ -34,6 +34,7 @@ export { TurnClient, TurnError, type TurnAllocateOptions } from './turn/client.j
 export { ephemeralCredentials, EphemeralCredentialProvider } from './turn/credentials.js';
 export { resolveIceServer, firstWorking } from './turn/servers.js';
 export { type TurnServer, type RelayResult } from './ice/relay.js';
-export { Gateway, type GatewayOptions, type GatewayEvents } from './gateway/gateway.js';
+export { Gateway, type GatewayOptions, type GatewayEvents, type RegistrationChange } from './gateway/gateway.js';
+export { RegistrationRelay, type Binding, type Flow, type RegistrationRelayOptions, type RegistrationRelayEvents } from './gateway/registration-relay.js';
 export { Bridge, type BridgeSummary, type LegSummary, type LegSide, type BridgeEvents } from './gateway/bridge.js';
 export { RtpTranslator, transcode, type LegPayloads, type TranslatorStats } from './gateway/rtp-translator.js';

@@ -9,7 +9,8 @@ import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { UsageError, errorMessage } from '../base/errors.js';
 import { canonicalIp } from '../base/address.js';
-import { StderrLogger, escapeControls } from '../base/log.js';
+import { StderrLogger, escapeControls, scrub } from '../base/log.js';
+import { maskCryptoKeys } from '../sdp/crypto-attributes.js';
 import { Gateway, type GatewayOptions } from '../gateway/gateway.js';
 import type { BridgeSummary } from '../gateway/bridge.js';
 import { COMMON_OPTIONS, iceServerTimeoutFrom, iceServersFrom, parseCount, parseHostPort } from './options.js';
@@ -20,7 +21,10 @@ export const GATEWAY_USAGE = `usage: icephone gateway --listen HOST:PORT --pbx s
   --pbx-address IP          the gateway's PBX-facing address: SIP (any port) and the PBX leg's media
                             (c= and m= of every SDP sent to the PBX; default: --listen's IP)
   --pbx-listen HOST:PORT    the same with a fixed SIP port (not with --pbx-address)
-  --endpoint sip:HOST:PORT  where calls from the PBX go (the Request-URI's user is put in)
+  --endpoint sip:HOST:PORT  where calls from the PBX go when nobody registered for the user
+                            (the Request-URI's user is put in); without it such calls get 480
+  --pbx-domain DOMAIN       domain of the AORs the gateway registers at the PBX (default: --pbx's host)
+  --keepalive SECONDS       CRLF keep-alive interval to each registered endpoint's flow (default 25; 0: off)
   --media-address IP        endpoint-side media address (repeatable; default: --listen's IP)
 endpoint-side ICE servers (as for icephone call):
   --stun stun:HOST[:PORT]   server-reflexive candidates (repeatable)
@@ -35,6 +39,7 @@ endpoint-side ICE servers (as for icephone call):
                             only for a PBX that does not fork INVITEs
   --max-calls N             exit after N bridged calls have ended
   --json                    one summary per bridged call on stdout
+  --trace                   SIP messages of both sides on stderr (prefixed endpoint:/pbx:)
   --verbose                 debug logging on stderr`;
 
 /** A `sip:HOST[:PORT]` flag value. @throws UsageError */
@@ -67,11 +72,14 @@ function parse(argv: string[]) {
         proxy: COMMON_OPTIONS.proxy,
         'ice-transport': COMMON_OPTIONS['ice-transport'],
         endpoint: { type: 'string' },
+        'pbx-domain': { type: 'string' },
+        keepalive: { type: 'string' },
         'media-address': { type: 'string', multiple: true },
         'max-calls': { type: 'string' },
         preconditions: { type: 'string' },
         'early-media': { type: 'boolean' },
         json: { type: 'boolean' },
+        trace: { type: 'boolean' },
         verbose: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -87,7 +95,7 @@ function parse(argv: string[]) {
  * Parses the flags into Gateway options (STUN/TURN server names are resolved).
  * @throws UsageError with a one-line reason; Error when a STUN/TURN server name does not resolve
  */
-export async function gatewayOptionsFrom(argv: string[]): Promise<{ help: true } | { help?: false; options: GatewayOptions; json: boolean; maxCalls?: number; verbose: boolean }> {
+export async function gatewayOptionsFrom(argv: string[]): Promise<{ help: true } | { help?: false; options: GatewayOptions; json: boolean; trace: boolean; maxCalls?: number; verbose: boolean }> {
   const v = parse(argv);
   if (v.help) return { help: true };
   const listen = parseHostPort(v.listen, '--listen');
@@ -111,6 +119,13 @@ export async function gatewayOptionsFrom(argv: string[]): Promise<{ help: true }
   if (preconditions !== undefined && preconditions !== 'none' && preconditions !== 'optional' && preconditions !== 'mandatory') {
     throw new UsageError(`--preconditions: expected none, optional or mandatory, got '${preconditions}'`);
   }
+  const pbxDomain = v['pbx-domain'];
+  if (pbxDomain !== undefined && !/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)$/.test(pbxDomain)) throw new UsageError(`--pbx-domain: expected a host name or IP, got '${pbxDomain}'`);
+  let keepaliveMs: number | undefined;
+  if (v.keepalive !== undefined) {
+    if (!/^\d{1,6}(\.\d{1,3})?$/.test(v.keepalive)) throw new UsageError(`--keepalive: expected seconds (0 turns keep-alives off), got '${v.keepalive}'`);
+    keepaliveMs = Math.round(Number(v.keepalive) * 1000);
+  }
   return {
     options: {
       listen,
@@ -126,8 +141,11 @@ export async function gatewayOptionsFrom(argv: string[]): Promise<{ help: true }
       },
       ...(preconditions && preconditions !== 'none' ? { endpointPreconditions: preconditions } : {}),
       ...(v['early-media'] ? { earlyMedia: true } : {}),
+      ...(pbxDomain ? { pbxDomain } : {}),
+      ...(keepaliveMs !== undefined ? { keepaliveMs } : {}),
     },
     json: v.json ?? false,
+    trace: v.trace ?? false,
     verbose: v.verbose ?? false,
     ...(maxCalls !== undefined ? { maxCalls } : {}),
   };
@@ -146,7 +164,11 @@ export async function runGateway(argv: string[]): Promise<number> {
     return 0;
   }
   const log = new StderrLogger(parsed.verbose ? 'debug' : 'warn', 'gateway');
-  const gateway = await Gateway.start({ ...parsed.options, log });
+  const trace: GatewayOptions['trace'] = parsed.trace
+    ? (side, direction, text, peer) => process.stderr.write(escapeControls(scrub(maskCryptoKeys(
+      `${side}: ${direction === 'send' ? '>>> to' : '<<< from'} ${peer.address}:${peer.port}\n${text.replace(/\r\n/g, '\n')}\n`)), true))
+    : undefined;
+  const gateway = await Gateway.start({ ...parsed.options, log, ...(trace ? { trace } : {}) });
   const o = parsed.options;
   process.stderr.write(`gateway: listening on ${o.listen.address}:${gateway.endpointPhone.port} (endpoints), ${o.pbxListen?.address ?? o.listen.address}:${gateway.pbxPhone.port} (PBX side), PBX ${o.pbx}${o.endpoint ? `, calls from the PBX to ${o.endpoint}` : ''}\n`);
   let ended = 0;
@@ -154,6 +176,9 @@ export async function runGateway(argv: string[]): Promise<number> {
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
   gateway.on('bridge', (b) => process.stderr.write(`gateway: ${escapeControls(b.inbound.call.remote.uri)} -> ${escapeControls(b.target)}\n`));
+  gateway.on('registration', (r) => process.stderr.write(
+    `gateway: registration ${r.event} ${escapeControls(r.aor)} contact ${escapeControls(r.endpointContact)} via ${r.flow.address}:${r.flow.port} as ${escapeControls(r.gatewayContact)}${r.expiresSec ? ` for ${r.expiresSec} s` : ''}\n`,
+  ));
   gateway.on('bridge-ended', (s) => {
     ended++;
     if (s.bridge.outcome !== 'answered') failed++;

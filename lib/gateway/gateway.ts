@@ -3,10 +3,16 @@
  * listens where softphones reach it and speaks whatever they offer (ICE `a=candidate`, the draft's
  * `a=alt`, or plain RTP; lib/sdp/format.ts); the PBX side is bound to the PBX-facing address and
  * offers plain RTP/AVP (`sdpFormat: 'none'`: no `a=candidate`, `a=ice-*` or `a=alt`; c= is that
- * address). Routing in this slice is static:
+ * address). Routing:
  * - an endpoint's INVITE for `sip:USER@gateway` becomes an INVITE for `sip:USER@PBX`;
- * - the PBX's INVITE becomes an INVITE for the configured endpoint target (`endpoint`, with the
- *   Request-URI's user put in when the target has none); without one the PBX gets 480.
+ * - endpoints REGISTER through the gateway (./register-forwarder.ts): the gateway registers its own
+ *   Contact per endpoint binding at the PBX and keeps the bindings (./registration-relay.ts);
+ * - the PBX's INVITE for a binding's gateway Contact (`sip:USER-TOKEN@…`) or for the AOR user goes
+ *   to the endpoint's registered Contact, sent over the flow its REGISTER came from (the source
+ *   transport address, its NAT binding: every request the endpoint side sends to that Contact's
+ *   address goes to the flow, RFC 5626 §5.3), kept open with CRLF keep-alives;
+ * - otherwise to the static `endpoint` when configured (the Request-URI's user put in when the
+ *   target has none); otherwise 480 (RFC 3261 §21.4.18: nobody registered for that user).
  * Each pair of calls is a Bridge (./bridge.ts); media is relayed by ./rtp-translator.ts.
  */
 import { TypedEmitter } from '../base/events.js';
@@ -17,6 +23,8 @@ import { Phone, type Call, type PhoneOptions } from '../sip/user-agent.js';
 import type { SipTraceFn } from '../sip/transport.js';
 import type { PreconditionPolicy } from '../sip/preconditions-flow.js';
 import { Bridge, type BridgeLeg, type BridgeSummary } from './bridge.js';
+import { RegisterForwarder } from './register-forwarder.js';
+import { RegistrationRelay, type Binding } from './registration-relay.js';
 
 export interface GatewayOptions {
   /** Where softphones reach the gateway (SIP, UDP); port 0 picks one. */
@@ -25,8 +33,16 @@ export interface GatewayOptions {
   pbx: string;
   /** The gateway's PBX-facing SIP address (default: `listen`'s address, port 0). Its IP is the PBX leg's media address. */
   pbxListen?: { address: string; port: number };
-  /** Where calls from the PBX go: `sip:[USER@]HOST:PORT` (static routing; registration relay is not built yet). */
+  /** Where calls from the PBX go when no endpoint is registered for the user: `sip:[USER@]HOST:PORT` (static fallback). */
   endpoint?: string;
+  /** Domain of the AORs at the PBX (To/From of the gateway's REGISTERs); default the `pbx` URI's host. */
+  pbxDomain?: string;
+  /**
+   * NAT keep-alive interval per registered UDP flow, ms (default 25000, under the 30 s UDP mapping
+   * lifetime many NATs use; RFC 5626 §4.4.1 suggests 95-120 s for STUN keep-alives, too long for those);
+   * 0 turns keep-alives off. CRLFCRLF datagrams, ./registration-relay.ts says why.
+   */
+  keepaliveMs?: number;
   /** Media options of the endpoint side (addresses to gather on, STUN/TURN, `sdpFormat` of its offers). */
   endpointMedia?: MediaOptions;
   /**
@@ -54,6 +70,39 @@ export interface GatewayEvents {
   bridge: [Bridge];
   /** A bridged call ended on both legs; the summary is final. */
   'bridge-ended': [BridgeSummary];
+  /** A registration binding changed: granted, refreshed, or removed (with why). */
+  registration: [RegistrationChange];
+}
+
+/** One binding change (the CLI's `--json` registration line). */
+export interface RegistrationChange {
+  event: 'registered' | 'refreshed' | 'unregistered' | 'expired' | 'pending-timeout' | 'refused' | 'stopped';
+  /** The AOR at the PBX. */
+  aor: string;
+  /** The endpoint's Contact, and the gateway's Contact at the PBX for it. */
+  endpointContact: string;
+  gatewayContact: string;
+  /** The flow requests for it take (source transport address of the endpoint's REGISTER). */
+  flow: { address: string; port: number; protocol: string };
+  /** Lifetime granted by the PBX, seconds (0 once removed). */
+  expiresSec: number;
+}
+
+/**
+ * The source of a request from its top Via: received/rport (RFC 3581, which our transport adds),
+ * else the sent-by (RFC 3261 §18.2.1: received is added only when it differs).
+ */
+function viaSource(via: string | undefined): { address: string; port: number } | undefined {
+  if (!via) return undefined;
+  const top = via.split(',')[0]!;
+  const sentBy = /^\s*SIP\s*\/\s*2\.0\s*\/\s*\w+\s+(\[[^\]]+\]|[^:;\s]+)(?::(\d{1,5}))?/i.exec(top);
+  if (!sentBy) return undefined;
+  const received = /;\s*received=([^;,\s]+)/i.exec(top)?.[1];
+  const rport = /;\s*rport=(\d{1,5})/i.exec(top)?.[1];
+  return {
+    address: (received ?? sentBy[1]!).replace(/^\[|\]$/g, ''),
+    port: Number(rport ?? sentBy[2] ?? 5060),
+  };
 }
 
 /** The host[:port] of a `sip:` URI without user part or parameters. @throws UsageError */
@@ -67,17 +116,52 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
   private readonly bridges = new Set<Bridge>();
   private readonly log: Logger;
   private readonly pbxHost: string;
+  private readonly pbxDomain: string;
+  private readonly forwarder: RegisterForwarder;
 
   private constructor(
     readonly endpointPhone: Phone,
     readonly pbxPhone: Phone,
+    /** The registration bindings (AOR user, endpoint Contact, gateway Contact, flow, expiry). */
+    readonly registrations: RegistrationRelay,
     private readonly opts: GatewayOptions,
+    private readonly pbxContactHost: string,
   ) {
     super();
     this.log = opts.log ?? silentLogger;
     this.pbxHost = uriHostPort(opts.pbx, 'pbx');
+    this.pbxDomain = opts.pbxDomain ?? this.pbxHost.replace(/:\d+$/, '');
+    this.forwarder = new RegisterForwarder({
+      relay: registrations,
+      pbxPhone,
+      pbxHostPort: this.pbxHost,
+      pbxDomain: this.pbxDomain,
+      gatewayContactHostPort: () => `${this.pbxContactHost}:${this.pbxPhone.port}`,
+      log: this.log.child('register'),
+    });
+    registrations.on('registered', (b, how) => this.registrationChanged(how, b));
+    registrations.on('removed', (b, why) => this.registrationChanged(why, b));
     endpointPhone.on('incoming', (call) => this.fromEndpoint(call));
     pbxPhone.on('incoming', (call) => this.fromPbx(call));
+  }
+
+  private registrationChanged(event: RegistrationChange['event'], b: Binding): void {
+    // A binding the PBX never granted was never announced: its removal is no change either.
+    if (event !== 'registered' && event !== 'refreshed' && b.state === 'pending') return;
+    this.log.info(`registration ${event}: ${b.user} ${b.endpointContact} via ${b.flow.address}:${b.flow.port}`);
+    this.safeEmit('registration', {
+      event,
+      aor: `sip:${b.user}@${this.pbxDomain}`,
+      endpointContact: b.endpointContact,
+      gatewayContact: `sip:${b.gatewayUser}@${this.pbxContactHost}:${this.pbxPhone.port}`,
+      flow: { ...b.flow },
+      expiresSec: event === 'registered' || event === 'refreshed' ? b.expiresSec : 0,
+    });
+  }
+
+  /** Endpoint REGISTERs answered by the gateway itself (malformed or not relayable). */
+  get registersRefused(): number {
+    return this.forwarder.refused;
   }
 
   /**
@@ -96,10 +180,25 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
       log: log.child(side),
       ...(opts.trace ? { trace: (...a: Parameters<SipTraceFn>) => opts.trace!(side, ...a) } : {}),
     });
+    // Built before the Phones: the endpoint Phone routes by it and hands it REGISTERs.
+    let endpointPhoneRef: Phone | undefined;
+    let gatewayRef: Gateway | undefined;
+    const registrations = new RegistrationRelay({
+      keepaliveMs: opts.keepaliveMs ?? 25_000,
+      sendKeepAlive: (flow) => endpointPhoneRef?.sendKeepAlive(flow),
+    });
     const endpointPhone = await Phone.start({
       ...common('endpoint'),
       listen: opts.listen,
       ...(opts.endpointPreconditions ? { preconditions: opts.endpointPreconditions } : {}),
+      onRegister: (request) => {
+        if (gatewayRef) gatewayRef.forwarder.handle(request);
+        else request.respond(503, 'Service Unavailable', ['Retry-After: 5']);
+      },
+      redirect: (target) => {
+        const flow = registrations.flowForContact(target.address, target.port);
+        return flow ? { address: flow.address, port: flow.port } : undefined;
+      },
       media: { includeLoopback: endpointAddresses.some(loopback), ...opts.endpointMedia, addresses: endpointAddresses },
     });
     let pbxPhone: Phone;
@@ -111,10 +210,13 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
         media: { addresses: [pbxListen.address], includeLoopback: loopback(pbxListen.address), sdpFormat: 'none', consent: false },
       });
     } catch (e) {
+      registrations.stop();
       await endpointPhone.stop();
       throw e;
     }
-    return new Gateway(endpointPhone, pbxPhone, opts);
+    endpointPhoneRef = endpointPhone;
+    gatewayRef = new Gateway(endpointPhone, pbxPhone, registrations, opts, pbxListen.address.includes(':') ? `[${pbxListen.address}]` : pbxListen.address);
+    return gatewayRef;
   }
 
   /** Bridged calls not yet ended. */
@@ -128,7 +230,13 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
       void this.endpointPhone.reject(call, 404).catch(() => undefined);
       return;
     }
-    const go = () => this.bridge({ phone: this.endpointPhone, call, side: 'endpoint' }, this.pbxPhone, 'pbx', `sip:${user}@${this.pbxHost}`);
+    // A softphone calling over the flow it registered from calls as its AOR at the PBX (From), so
+    // the PBX sees who calls; anybody else calls as the gateway.
+    const caller = /^sips?:([^@;:]+)@/i.exec(call.remote.uri)?.[1];
+    const source = viaSource(call.remote.header('via'));
+    const registered = caller && source ? this.registrations.registeredFlow(caller, source.address, source.port) : undefined;
+    const go = () => this.bridge({ phone: this.endpointPhone, call, side: 'endpoint' }, this.pbxPhone, 'pbx', `sip:${user}@${this.pbxHost}`,
+      registered ? `sip:${registered.user}@${this.pbxDomain}` : undefined);
     if (!call.preconditions) {
       go();
       return;
@@ -147,24 +255,35 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
   }
 
   private fromPbx(call: Call): void {
+    const user = call.requestUri?.user;
+    const binding = user ? this.registrations.route(user) : undefined;
+    if (binding) {
+      // The Request-URI is the Contact the endpoint registered; the endpoint Phone's `redirect`
+      // sends it (and later requests to that Contact) over the registered flow.
+      this.bridge({ phone: this.pbxPhone, call, side: 'pbx' }, this.endpointPhone, 'endpoint', binding.endpointContact);
+      return;
+    }
     const target = this.opts.endpoint;
     if (!target) {
-      // No registration relay yet: nobody to route to (RFC 3261 §21.4.18 Temporarily Unavailable).
+      // Nobody registered for that user and no static route (RFC 3261 §21.4.18 Temporarily Unavailable).
       void this.pbxPhone.reject(call, 480).catch(() => undefined);
       return;
     }
-    const user = call.requestUri?.user;
     const uri = user && !/^sips?:[^@;]+@/i.test(target) ? target.replace(/^(sips?:)/i, `$1${user}@`) : target;
     this.bridge({ phone: this.pbxPhone, call, side: 'pbx' }, this.endpointPhone, 'endpoint', uri);
   }
 
-  private bridge(inbound: BridgeLeg, phone: Phone, side: BridgeLeg['side'], target: string): void {
+  private bridge(inbound: BridgeLeg, phone: Phone, side: BridgeLeg['side'], target: string, fromUri?: string): void {
     const remote = inbound.call.remote;
     const callerUser = /^sips?:([^@;]+)@/i.exec(remote.uri)?.[1];
     let out: Call;
     try {
       // Media endpoints are set by the Bridge before any response can arrive (same tick).
-      out = phone.call(target, { ...(this.opts.earlyMedia ? { earlyMedia: true } : {}), ...(remote.displayName ?? callerUser ? { displayName: remote.displayName ?? callerUser } : {}) });
+      out = phone.call(target, {
+        ...(this.opts.earlyMedia ? { earlyMedia: true } : {}),
+        ...(remote.displayName ?? callerUser ? { displayName: remote.displayName ?? callerUser } : {}),
+        ...(fromUri ? { fromUri } : {}),
+      });
     } catch (e) {
       this.log.warn(`cannot call ${target}: ${e instanceof Error ? e.message : String(e)}`);
       void inbound.phone.reject(inbound.call, 500).catch(() => undefined);
@@ -179,8 +298,12 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
     });
   }
 
-  /** Ends every bridged call and stops both Phones. */
+  /**
+   * Ends every bridged call, drops every registration binding (nothing is sent to the PBX: the
+   * gateway holds no credentials; its Contacts there lapse at their expiry) and stops both Phones.
+   */
   async stop(): Promise<void> {
+    this.registrations.stop();
     const pending = [...this.bridges].map((b) => b.finished);
     await Promise.all([this.endpointPhone.stop(), this.pbxPhone.stop()]);
     await Promise.race([Promise.allSettled(pending), new Promise((r) => setTimeout(r, 5000))]);

@@ -68,6 +68,12 @@ export interface SipTransportOptions {
   log?: Logger;
   clock?: Clock;
   timers?: Partial<RetransmissionTimers>;
+  /**
+   * Where a request really goes: called with the transport address its Route/Request-URI resolved
+   * to; a result replaces it (the PBX gateway sends requests for a registered Contact over the flow
+   * the REGISTER came from, RFC 5626 §5.3). Default: the resolved address.
+   */
+  redirect?: (target: Peer) => Peer | undefined;
   /** Called by the constructor with the new instance (how `port()` of sipJsTransportOptions finds it). */
   created?: (transport: SipTransport) => void;
 }
@@ -301,6 +307,15 @@ export class SipTransport implements Transport {
     else this.retransmission?.responseSent(cseqMethod(msg), branch, msg.status, wire, to);
   }
 
+  /**
+   * A CRLFCRLF keep-alive datagram to `to` from our SIP socket (RFC 5626 §3.5.1 "ping"; UDP only,
+   * a no-op on TCP/TLS or before start): keeps the NAT mapping of a registered flow open.
+   */
+  sendKeepAlive(to: Peer): void {
+    if (this._state !== TransportState.Connected || !this.udp) return;
+    this.putOnWire(Buffer.from('\r\n\r\n', 'latin1'), to);
+  }
+
   /** UDP send of bytes already rewritten (first sends and retransmissions). */
   private putOnWire(wire: Buffer, to: Peer): void {
     if (!this.udp) return;
@@ -356,8 +371,9 @@ export class SipTransport implements Transport {
     if (target.scheme === 'sips' && this.protocol !== 'TLS') throw new Error(`a sips: target needs TLS (RFC 5630), this transport is ${this.protocol}: ${uri}`);
     const host = bareHost(target.params.get('maddr') ?? target.host);
     const port = target.port ?? (secure ? 5061 : 5060);
+    const peer = { address: await this.resolve(host), port };
     // RFC 5922 §7.2: the identity is the URI's host even when maddr says where to connect.
-    return { peer: { address: await this.resolve(host), port }, host: bareHost(target.host) };
+    return { peer: this.options.redirect?.(peer) ?? peer, host: bareHost(target.host) };
   }
 
   /** RFC 3261 §18.2.2 with RFC 3581 §4: received/rport, else sent-by; TCP: the request's connection. */
@@ -515,6 +531,8 @@ export interface SipJsTransportConfig {
   /** User part of the Contact URI (sip.js picks a random one otherwise). */
   contactName?: string;
   timers?: Partial<RetransmissionTimers>;
+  /** See SipTransportOptions.redirect. */
+  redirect?: (target: Peer) => Peer | undefined;
 }
 
 /**
@@ -545,6 +563,7 @@ export function sipJsTransportOptions(config: SipJsTransportConfig): SipJsTransp
     log: config.log,
     clock: config.clock,
     timers: config.timers,
+    ...(config.redirect ? { redirect: config.redirect } : {}),
     created: (t) => { instance = t; },
   };
   const log = (config.log ?? silentLogger).child('sip.js');

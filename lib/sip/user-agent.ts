@@ -46,6 +46,8 @@ import type { PreconditionPolicy } from './preconditions-flow.js';
 import { DialogExtensions, type IncomingUpdate } from './sipjs/update.js';
 import { DigestServer, type DigestServerOptions, type DigestServerStats } from './digest-server.js';
 import { installRequestGate, type GateDecision } from './sipjs/request-gate.js';
+import { sendRelayedRegister, type RelayedRegisterResponse } from './sipjs/register-relay.js';
+export type { RelayedRegisterResponse } from './sipjs/register-relay.js';
 import { sipJsTransportOptions, type SipJsTransportOptions, type SipTraceFn, type SipTransport } from './transport.js';
 import type { SipTlsOptions } from '../net/tcp-framing.js';
 
@@ -114,8 +116,52 @@ export interface PhoneOptions {
    * 580 when ICE cannot connect).
    */
   preconditions?: PreconditionPolicy;
+  /**
+   * Out-of-dialog REGISTER requests go here instead of the default 405 (the PBX gateway's
+   * registration relay, lib/gateway/): the callee answers each exactly once with `respond`.
+   */
+  onRegister?: (request: IncomingRegister) => void;
+  /**
+   * Where a request this phone sends really goes: called with the transport address its
+   * Route/Request-URI resolved to; a result replaces it (the gateway sends requests for a
+   * registered Contact over the endpoint's flow, RFC 5626 §5.3). Default: the resolved address.
+   */
+  redirect?: (target: { address: string; port: number }) => { address: string; port: number } | undefined;
   clock?: Clock;
   log?: Logger;
+}
+
+/** An incoming out-of-dialog REGISTER (RFC 3261 §10.3), as `PhoneOptions.onRegister` sees it. */
+export interface IncomingRegister {
+  /** The Request-URI as received. */
+  requestUri: string;
+  /** To's URI (the AOR) and its user part. */
+  aor: { uri: string; user: string | undefined; host: string };
+  callId: string;
+  cseq: number;
+  /** Every value of a header (one string per header line; a line may hold several comma-separated values). */
+  headers(name: string): string[];
+  /** Where it came from: the source transport address (RFC 3581 received/rport) and the transport. */
+  source: { address: string; port: number; protocol: SipTransportProtocol };
+  /**
+   * Sends the final response (`headers` as `Name: value` lines). Errors of sending are logged, not
+   * thrown; a second call does nothing.
+   */
+  respond(statusCode: number, reasonPhrase: string, headers: string[]): void;
+}
+
+/** A REGISTER sent by `Phone.sendRegister` (a B2BUA's relayed registration). */
+export interface OutgoingRegister {
+  requestUri: string;
+  /** The AOR (To and From). */
+  aor: string;
+  callId: string;
+  cseq: number;
+  fromTag: string;
+  /** Route set, e.g. `['<sip:pbx.example:5060;lr>']`. */
+  routeSet: string[];
+  /** Contact, Expires, Authorization, … as `Name: value` lines. */
+  headers: string[];
 }
 
 export type CallDirection = 'outgoing' | 'incoming';
@@ -162,6 +208,12 @@ export interface CallOptions {
   headers?: string[];
   /** Display name in From (RFC 3261 §20.20). */
   displayName?: string;
+  /**
+   * The From URI (RFC 3261 §8.1.1.3; default this phone's own URI), e.g. the PBX gateway placing a
+   * registered softphone's call under its AOR. Not applied with preconditions.
+   * @throws UsageError (from `call`) when it is not a SIP URI.
+   */
+  fromUri?: string;
   /** This call's media endpoints (audio source and sink, RTP tap, pass-through). */
   media?: MediaEndpoints;
   /**
@@ -836,7 +888,10 @@ export class Phone extends TypedEmitter<PhoneEvents> {
         // RFC 3428 MESSAGE is not for icephone: 405 (RFC 3261 §8.2.1), not sip.js's silent 200.
         onMessage: (message) => void message.reject({ statusCode: 405, extraHeaders: [allowHeaderLine()] }).catch(() => undefined),
         // Not a registrar, no event packages: 405 with the Allow header §8.2.1 requires (sip.js omits it).
-        onRegisterRequest: (request) => request.reject({ statusCode: 405, extraHeaders: [allowHeaderLine()] }),
+        onRegisterRequest: (request) => {
+          if (opts.onRegister && !request.message.toTag) this.deliverRegister(request);
+          else void Promise.resolve(request.reject({ statusCode: 405, extraHeaders: [allowHeaderLine()] })).catch(() => undefined);
+        },
         onSubscribeRequest: (request) => request.reject({ statusCode: 405, extraHeaders: [allowHeaderLine()] }),
       },
     });
@@ -863,6 +918,65 @@ export class Phone extends TypedEmitter<PhoneEvents> {
 
 
   private digest?: DigestServer;
+
+  /** Hands a REGISTER to `opts.onRegister` as an IncomingRegister. */
+  private deliverRegister(request: Core.IncomingRegisterRequest): void {
+    const m = request.message;
+    const via = m.getHeader('via') ?? '';
+    const param = (name: string) => new RegExp(`;\\s*${name}=([^;,\\s]+)`, 'i').exec(via)?.[1];
+    const rport = param('rport');
+    const to = m.to.uri;
+    let answered = false;
+    const incoming: IncomingRegister = {
+      requestUri: m.ruri?.toString() ?? '',
+      aor: { uri: to.toString(), user: to.user, host: to.host },
+      callId: m.callId,
+      cseq: m.cseq,
+      headers: (name) => m.getHeaders(name),
+      source: {
+        address: normalizeAddress((param('received') ?? m.via.host).replace(/^\[|\]$/g, '')),
+        port: rport && /^\d{1,5}$/.test(rport) ? Number(rport) : m.via.port ?? 5060,
+        protocol: this.opts.transport ?? 'udp',
+      },
+      respond: (statusCode, reasonPhrase, headers) => {
+        if (answered) return;
+        answered = true;
+        try {
+          const o = { statusCode, reasonPhrase, extraHeaders: headers };
+          if (statusCode >= 200 && statusCode < 300) request.accept(o);
+          else request.reject(o);
+        } catch (e) {
+          this.log.warn(`cannot answer REGISTER ${m.callId}: ${errorMessage(e)}`);
+        }
+      },
+    };
+    try {
+      this.opts.onRegister!(incoming);
+    } catch (e) {
+      this.log.warn(`REGISTER handler failed: ${errorMessage(e)}`);
+      incoming.respond(500, 'Server Internal Error', []);
+    }
+  }
+
+  /**
+   * Sends one REGISTER as given (Call-ID, CSeq, From tag, Contact and credentials the caller's;
+   * a 401/407 is returned, not answered: ./sipjs/register-relay.ts) and resolves with the final
+   * response, or sip.js's internal 408 (no answer, RFC 3261 timer F) / 503 (transport error).
+   * @throws UsageError for a Request-URI or AOR that is not a SIP URI; a header line with CR/LF.
+   */
+  sendRegister(r: OutgoingRegister): Promise<RelayedRegisterResponse> {
+    const requestUri = UserAgent.makeURI(r.requestUri);
+    const aor = UserAgent.makeURI(r.aor);
+    if (!requestUri) throw new UsageError(`REGISTER Request-URI is not a SIP URI: '${r.requestUri}'`);
+    if (!aor) throw new UsageError(`REGISTER AOR is not a SIP URI: '${r.aor}'`);
+    for (const h of r.headers) checkHeaderLine(h);
+    return sendRelayedRegister(this.ua.userAgentCore, { requestUri, aor, callId: r.callId, cseq: r.cseq, fromTag: r.fromTag, routeSet: r.routeSet, extraHeaders: r.headers });
+  }
+
+  /** A CRLFCRLF keep-alive from this phone's SIP socket to `to` (UDP only; RFC 5626 §3.5.1). */
+  sendKeepAlive(to: { address: string; port: number }): void {
+    this.getTransport()?.sendKeepAlive(to);
+  }
 
   /** With `auth`: digest counters (challenges, acceptances, failures, 403s of the rate limit). */
   get authStats(): DigestServerStats | undefined {
@@ -928,6 +1042,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       trace: opts.trace,
       log: (opts.log ?? silentLogger).child('sip'),
       clock: opts.clock,
+      ...(opts.redirect ? { redirect: opts.redirect } : {}),
     });
     const phone = new Phone(opts, t);
     await phone.ua.start();
@@ -1046,10 +1161,16 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       if (options.media) c.useMedia(options.media);
       return c;
     }
+    const fromUri = options.fromUri !== undefined ? UserAgent.makeURI(options.fromUri) : undefined;
+    if (options.fromUri !== undefined && (!fromUri || !/^sips?:/i.test(options.fromUri))) throw new UsageError(`From: not a SIP URI: '${options.fromUri}'`);
+    const params = {
+      ...(options.displayName !== undefined ? { fromDisplayName: options.displayName } : {}),
+      ...(fromUri ? { fromUri } : {}),
+    };
     const inviter = new Inviter(this.ua, uri, {
       ...(options.earlyMedia ? { earlyMedia: true } : {}),
       extraHeaders: options.headers ? [...options.headers] : undefined,
-      params: options.displayName !== undefined ? { fromDisplayName: options.displayName } : undefined,
+      params: Object.keys(params).length ? params : undefined,
     });
         const call = new Call(inviter, 'outgoing', this.clock, this.log, () => this.sipMalformedDropped, this.opts.transport ?? 'udp');
     if (options.media) call.useMedia(options.media);

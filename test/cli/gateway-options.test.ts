@@ -99,3 +99,35 @@ describe('icephone gateway --preconditions / --early-media', () => {
     expect((error as Error).message).to.match(/^--preconditions: expected none, optional or mandatory, got 'sometimes'$/);
   });
 });
+
+describe('icephone gateway: --keepalive and --pbx-domain (issue 12)', () => {
+  it('--keepalive in seconds becomes keepaliveMs; 0 turns keep-alives off; absent leaves the default', async () => {
+    expect((await options(['--keepalive', '15'])).keepaliveMs).to.equal(15000);
+    expect((await options(['--keepalive', '0.5'])).keepaliveMs).to.equal(500);
+    expect((await options(['--keepalive', '0'])).keepaliveMs).to.equal(0);
+    expect(await options([])).to.not.have.property('keepaliveMs');
+  });
+
+  it('--pbx-domain is the AOR domain at the PBX', async () => {
+    expect((await options(['--pbx-domain', 'pbx.example'])).pbxDomain).to.equal('pbx.example');
+    expect(await options([])).to.not.have.property('pbxDomain');
+  });
+
+  it('bad values: one-line UsageError', async () => {
+    for (const [flags, re] of [
+      [['--keepalive=-1'], /^--keepalive: expected seconds/],
+      [['--keepalive', 'soon'], /^--keepalive: expected seconds/],
+      [['--pbx-domain', 'a b'], /^--pbx-domain: expected a host name or IP/],
+      [['--pbx-domain', 'x;y=1'], /^--pbx-domain: expected a host name or IP/],
+    ] as const) {
+      let error: unknown;
+      try {
+        await gatewayOptionsFrom([...base, ...flags]);
+      } catch (e) {
+        error = e;
+      }
+      expect(error, flags.join(' ')).to.be.instanceOf(UsageError);
+      expect((error as Error).message).to.match(re);
+    }
+  });
+});

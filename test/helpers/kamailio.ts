@@ -52,6 +52,12 @@ export interface KamailioOptions {
   verbose?: boolean;
   /** Also serve SIP over TLS (RFC 3261 §26.2, RFC 5630); see {@link KamailioTlsOptions}. */
   tls?: KamailioTlsOptions;
+  /**
+   * Digest authentication of REGISTER (RFC 3261 §22.4; auth module, `pv_www_authenticate` with
+   * plain-text passwords, realm = the To domain, qop=auth): user name → password. Without it the
+   * registrar binds anybody.
+   */
+  registerAuth?: Record<string, string>;
 }
 
 /**
@@ -108,6 +114,22 @@ export function haveKamailio(): boolean {
   return which('kamailio') !== undefined;
 }
 
+/** REGISTER digest check for `registerAuth` (inside the REGISTER branch of request_route). */
+function registerAuthBlock(users: Record<string, string>): string {
+  for (const [u, p] of Object.entries(users)) {
+    if (!/^[A-Za-z0-9._-]+$/.test(u) || !/^[A-Za-z0-9._~+/=-]+$/.test(p)) throw new Error(`kamailio registerAuth: unsupported characters in '${u}'`);
+  }
+  const lookups = Object.entries(users).map(([u, p]) => `    if ($au == "${u}") $var(password) = "${p}";\n`).join('');
+  return `    $var(password) = "";
+${lookups}    if (!pv_www_authenticate("$td", "$var(password)", "0")) {
+      xlog("L_INFO", "challenging REGISTER for $tu from $si:$sp\\n");
+      www_challenge("$td", "1");
+      exit;
+    }
+    consume_credentials();
+`;
+}
+
 /** The configuration file's text. */
 export function kamailioConfig(o: KamailioOptions, tlsConfigFile = 'tls.cfg'): string {
   const port = o.port ?? 5060;
@@ -149,7 +171,7 @@ loadmodule "siputils.so"
 loadmodule "xlog.so"
 loadmodule "sanity.so"
 loadmodule "nathelper.so"
-${o.advertise ? 'loadmodule "ipops.so"\n' : ''}
+${o.registerAuth ? 'loadmodule "auth.so"\n' : ''}${o.advertise ? 'loadmodule "ipops.so"\n' : ''}
 modparam("usrloc", "db_mode", 0)
 modparam("usrloc", "nat_bflag", 6)
 modparam("registrar", "max_expires", 3600)
@@ -175,7 +197,7 @@ request_route {
   remove_hf("Route");
   if (is_method("INVITE|SUBSCRIBE")) record_route();
   if (is_method("REGISTER")) {
-    if (isflagset(5)) { setbflag(6); setbflag(7); }
+${o.registerAuth ? registerAuthBlock(o.registerAuth) : ''}    if (isflagset(5)) { setbflag(6); setbflag(7); }
     if (!save("location")) sl_reply_error();
     xlog("L_INFO", "registered $tu contact $ct from $si:$sp\\n");
     exit;

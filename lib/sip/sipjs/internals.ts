@@ -3,7 +3,7 @@
  * icephone reads or replaces, with where it is used. test/sip/sipjs-internals.test.ts checks each
  * against the installed sip.js and fails naming the one that moved, so a version bump is caught
  * before a call breaks. Instance fields (`Invitation#incomingInviteRequest`, `Invitation#_dialog`,
- * `UserAgentCore#userAgentClients`, `UserAgentCore#userAgentServers` (request-gate.ts), `Dialog#dialogState`) have no prototype to check: the
+ * `UserAgentCore#userAgentClients`, `UserAgentCore#userAgentServers` (request-gate.ts), `Dialog#dialogState`, `UserAgentClient#credentials` (register-relay.ts)) have no prototype to check: the
  * interop and e2e calls exercise them.
  */
 import { Core, Grammar, Invitation, Inviter, Session } from 'sip.js';
