@@ -95,6 +95,14 @@ export interface IceAgentOptions {
    * sockets still carry the TURN traffic, and checks arriving on them are dropped. Default 'all'.
    */
   transportPolicy?: 'all' | 'relay';
+  /**
+   * Trickle ICE (RFC 8838): checks may start while gathering goes on (`start()` once
+   * `hostsGathered()` resolved), local candidates found later are paired with the remote ones at
+   * once, remote ones may be added to the running agent, and the check list is not Failed before
+   * both our gathering finished and the peer's end-of-candidates arrived (`remoteEndOfCandidates()`;
+   * RFC 8838 §8). Default false: RFC 8445 rules.
+   */
+  trickle?: boolean;
 }
 
 export interface IceAgentEvents {
@@ -110,6 +118,8 @@ export interface IceAgentEvents {
   'valid-pair': [component: number, pair: CandidatePairInfo];
   /** Consent for the pair media used expired (RFC 7675 §5.1); the agent goes 'failed'. */
   'consent-lost': [component: number, pair: CandidatePairInfo];
+  /** The host sockets are bound and their candidates emitted (trickle ICE can signal now, RFC 8838 §5). */
+  'hosts-gathered': [];
 }
 
 export interface IceAgentStats {
@@ -215,6 +225,12 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   private readonly lastSentAt = new Map<number, number>();
   private readonly fallback = new Map<number, { address: string; port: number }>();
   private gatherPromise?: Promise<Candidate[]>;
+  private hostsPromise?: Promise<void>;
+  private hostsResolve?: () => void;
+  /** The peer's end-of-candidates arrived for the current ICE generation (RFC 8838 §13). */
+  private remoteEnded = false;
+  /** Trickle ICE (RFC 8838), see IceAgentOptions.trickle. */
+  readonly trickle: boolean;
   private readonly mediaPath = new Map<number, { base: Candidate; remote: { address: string; port: number } }>();
   /** Per component, the peer addresses the a=alt engine verified (`SharedBases.trustMediaFrom`), by transportAddressKey. */
   private readonly altTrusted = new Map<number, Set<string>>();
@@ -225,6 +241,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       throw new RangeError(`components must be 1..256, got ${opts.components}`);
     }
     this.lite = opts.lite ?? false;
+    this.trickle = opts.trickle ?? false;
     this.components = opts.components;
     // RFC 8445 §6.1.1: with one full and one lite agent the full one is controlling; a lite agent never is.
     this.currentRole = this.lite ? 'controlled' : opts.role;
@@ -239,7 +256,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     this.redactions.push(redact(this.localPwd));
     this.tieBreaker = opts.tieBreaker ?? randomBytes(8).readBigUInt64BE(0);
     this.transactions = new StunTransactionManager(this.clock);
-    this.checklist = new CheckList({ role: this.currentRole, components: this.components });
+    this.checklist = this.newCheckList(this.components);
     this.nomination = new RegularNomination(opts.nominationWaitMs ?? 1000);
     this.localBases = new LocalBases({
       components: this.components,
@@ -264,6 +281,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       },
       candidate: (c) => this.addLocalCandidate(c),
       relay: (r) => this.safeEmit('relay', r),
+      hostsReady: () => this.onHostsReady(),
     });
     this.sender = new CheckSender(this.transactions, this.clock, this.log, this.stats, (record, result) => this.onCheckResult(record, result));
     this.responder = new CheckResponder(this.stats, this.log, new ErrorResponseLimiter(this.clock, opts.errorResponseLimits));
@@ -326,12 +344,47 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   }
 
   private async doGather(): Promise<Candidate[]> {
-    await this.localBases.gather(this.components);
+    try {
+      await this.localBases.gather(this.components);
+    } finally {
+      // Hosts could not be bound (or the agent closed): whoever waits for them goes on.
+      this.hostsResolve?.();
+    }
     if (this.isClosed()) return [];
     this.gathered = true;
+    this.log.debug(`gathering complete: ${this.localCandidates.length} candidate(s)`);
     this.safeEmit('gathering-complete');
     this.formPairs();
+    // RFC 8838 §8: our end-of-candidates may decide the check list (Failed, when nothing worked).
+    if (this.started) this.afterCheckUpdate();
     return [...this.localCandidates];
+  }
+
+  /**
+   * Trickle ICE (RFC 8838 §5): resolves once the host sockets are bound and their candidates are
+   * in `localCandidates` (an offer or answer can be written then); server-reflexive and relayed
+   * candidates follow as 'candidate' events, then 'gathering-complete'. Calls `gather()` if needed.
+   * @throws StateError as `gather()`; rejects when no host socket could be bound.
+   */
+  hostsGathered(): Promise<void> {
+    if (!this.hostsPromise) {
+      this.hostsPromise = new Promise<void>((resolve) => (this.hostsResolve = resolve));
+      if (this.localBases.bases.length > 0) this.hostsResolve!();
+    }
+    const gathering = this.gather();
+    // Failing to bind any host socket rejects the gather promise: surface it here too.
+    return Promise.race([this.hostsPromise, gathering.then(() => undefined)]);
+  }
+
+  /** Whether gathering finished (our end-of-candidates, RFC 8838 §13). */
+  get gatheringComplete(): boolean {
+    return this.gathered;
+  }
+
+  private onHostsReady(): void {
+    this.hostsResolve?.();
+    if (!this.hostsPromise) this.hostsPromise = Promise.resolve();
+    this.safeEmit('hosts-gathered');
   }
 
   private addLocalCandidate(c: Candidate): void {
@@ -340,9 +393,46 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       this.log.debug(`not offering ${describeCandidate(c)}: transport policy is relay`);
       return;
     }
+    // A trickled candidate of a component withdrawn since (rtcp-mux accepted): not used.
+    if (c.component > this.components) return;
     this.localCandidates.push(c);
     this.log.debug(`local candidate ${describeCandidate(c)} c${c.component} prio ${c.priority}`);
+    // RFC 8838 §10: a candidate found while checks may already run is paired with the remote
+    // candidates at once (srflx ones are redundant with their base, RFC 8445 §6.1.2.4).
+    if (!this.lite && this.remoteCandidates.length > 0 && this.baseOf(c)) {
+      const added = this.checklist.pairNewLocal(c, this.remoteCandidates.filter((r) => r.type !== 'prflx'), (l) => this.baseOf(l)?.candidate);
+      if (added.length) {
+        this.log.debug(`trickled local ${describeCandidate(c)}: ${added.length} new pair(s)`);
+        this.kick();
+      }
+    }
     this.safeEmit('candidate', c);
+  }
+
+  private newCheckList(components: number): CheckList {
+    return new CheckList({
+      role: this.currentRole,
+      components,
+      // RFC 8838 §8: not Failed while either side may still add candidates.
+      awaitingCandidates: this.trickle ? () => !(this.gathered && this.remoteEnded) : undefined,
+    });
+  }
+
+  /**
+   * Trickle ICE (RFC 8838 §13, RFC 8840 §4.3 `a=end-of-candidates`): the peer sent all its
+   * candidates of the current ICE generation. A peer without trickle support says so implicitly
+   * with its description. Idempotent.
+   */
+  remoteEndOfCandidates(): void {
+    if (this.remoteEnded || this.isClosed()) return;
+    this.remoteEnded = true;
+    this.log.debug('remote end-of-candidates');
+    if (this.started) this.afterCheckUpdate();
+  }
+
+  /** Whether the peer's end-of-candidates arrived (current ICE generation). */
+  get remoteCandidatesComplete(): boolean {
+    return this.remoteEnded;
   }
 
   /**
@@ -398,7 +488,8 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     if (c.relatedAddress !== undefined) remote.relatedAddress = normalizeAddress(c.relatedAddress);
     this.remoteCandidates.push(remote);
     this.remoteIndex.set(key, remote);
-    if (!this.gathered || this.lite) return;
+    // Paired as soon as the host sockets exist (trickle ICE: gathering may still go on, RFC 8838 §10).
+    if (this.localBases.bases.length === 0 || this.lite) return;
     const added = this.checklist.pairNewRemote(remote, this.localCandidates, (l) => this.baseOf(l)?.candidate);
     if (added.length) this.kick();
   }
@@ -431,12 +522,14 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     if (this.started) throw new StateError('useComponents() after start()');
     if (!Number.isInteger(count) || count < 1 || count > this.components) throw new RangeError(`component count ${count} not in 1..${this.components}`);
     if (count === this.components) return;
-    await this.gatherPromise;
+    // Trickle: only the host sockets are awaited; later candidates of dropped components are ignored.
+    if (this.trickle) await this.hostsPromise;
+    else await this.gatherPromise;
     this.localCandidates = this.localCandidates.filter((c) => c.component <= count);
     this.remoteCandidates = this.remoteCandidates.filter((c) => c.component <= count);
     for (const [key, c] of this.remoteIndex) if (c.component > count) this.remoteIndex.delete(key);
     this.components = count;
-    this.checklist = new CheckList({ role: this.currentRole, components: count });
+    this.checklist = this.newCheckList(count);
     this.formPairs();
     await this.localBases.dropComponentsAbove(count);
   }
@@ -485,7 +578,8 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     this.remoteIndex.clear();
     this.checkedBy.clear();
     this.failureReason = undefined;
-    this.checklist = new CheckList({ role: this.currentRole, components: this.components });
+    this.remoteEnded = false;
+    this.checklist = this.newCheckList(this.components);
     this.nomination.reset();
     this.started = false;
     this.restarted = true;

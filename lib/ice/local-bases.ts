@@ -85,6 +85,11 @@ export interface LocalBasesHandlers {
   candidate(candidate: Candidate): void;
   /** A component's TURN allocation finished (allocated, or every server failed). */
   relay(result: RelayResult): void;
+  /**
+   * The host sockets are bound and their candidates delivered; server-reflexive and relayed
+   * candidates may still come (trickle ICE, RFC 8838 §5: an offer can be sent now).
+   */
+  hostsReady?(): void;
 }
 
 export class LocalBases {
@@ -127,6 +132,7 @@ export class LocalBases {
       });
       this.handlers.candidate(base.candidate);
     }
+    this.handlers.hostsReady?.();
     const jobs: Promise<unknown>[] = [];
     if (this.opts.stunServers?.length) {
       jobs.push(gatherServerReflexive(hosts, {
