@@ -91,6 +91,16 @@ export interface MediaOptions {
   /** Candidate formats our offers carry (`--sdp`, lib/sdp/format.ts); answers mirror the offer. Default 'both'. */
   sdpFormat?: SdpFormatSetting;
   /**
+   * Trickle ICE (RFC 8838, RFC 8840 over SIP INFO). 'off' (default): neither advertised nor
+   * accepted. 'half': `a=ice-options:trickle` in our SDP, every offer and answer written after
+   * gathering finished (RFC 8838 §4 half trickle), candidates the peer trickles accepted, ours found
+   * later (mid-call) trickled to a peer that showed support. 'full': the initial offer leaves once
+   * the host candidates exist, and so does the answer to an offer that showed support; the rest
+   * follows in 'trickle' fragments (MediaEvents). Under transport policy 'relay' or ICE-lite,
+   * 'full' writes the first SDP after gathering as 'half' does.
+   */
+  trickle?: 'off' | 'half' | 'full';
+  /**
    * TEST HOOK (set from the ICEPHONE_TEST_EXTRA_ALT environment variable by lib/cli/options.ts):
    * alternates advertised in our `a=alt` lines that we do not serve, e.g. another process's media
    * address, to exercise the draft §5.2 collision case. Never set in normal use.
