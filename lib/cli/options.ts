@@ -58,6 +58,8 @@ export const COMMON_USAGE = `common options:
   --ice-transport all|relay      relay: offer relayed candidates only
   --relay-family ipv4|ipv6|both  families of relayed candidates to allocate (default ipv4)
   --sdp ice|alt|both             candidate formats in offers (default both); answers mirror the offer
+  --nomination regular|aggressive  ICE nomination (default regular; aggressive: USE-CANDIDATE on every check and the
+                                 highest-priority nominated pair wins, RFC 5245 §8.1.1.2, for peers that expect it)
   --trickle off|half|full        trickle ICE (RFC 8838/8840, candidates in INFO; default half): half sends a full
                                  first offer and takes trickled candidates; full sends the INVITE (and the answer
                                  to a trickling offer) once host candidates exist, the rest in INFO requests
@@ -101,6 +103,7 @@ export const COMMON_OPTIONS = {
   'relay-family': { type: 'string', default: 'ipv4' },
   sdp: { type: 'string', default: 'both' },
   trickle: { type: 'string', default: 'half' },
+  nomination: { type: 'string', default: 'regular' },
   preconditions: { type: 'string', default: 'none' },
   'media-address': { type: 'string', multiple: true },
   'no-rtcp-mux': { type: 'boolean', default: false },
@@ -320,6 +323,8 @@ export async function phoneOptionsFrom(values: ParsedValues, context: { target?:
   if (!isSdpFormatSetting(sdpFormat)) throw new UsageError(`--sdp: expected ice, alt or both, got '${sdpFormat}'`);
   const trickle = values.trickle;
   if (trickle !== 'off' && trickle !== 'half' && trickle !== 'full') throw new UsageError(`--trickle: expected off, half or full, got '${trickle}'`);
+  const nomination = values.nomination;
+  if (nomination !== 'regular' && nomination !== 'aggressive') throw new UsageError(`--nomination: expected regular or aggressive, got '${nomination}'`);
   const preconditions = values.preconditions;
   if (preconditions !== 'none' && preconditions !== 'optional' && preconditions !== 'mandatory') {
     throw new UsageError(`--preconditions: expected none, optional or mandatory, got '${preconditions}'`);
@@ -368,6 +373,7 @@ export async function phoneOptionsFrom(values: ParsedValues, context: { target?:
       checkTimeoutMs: iceTimeout !== undefined ? iceTimeout * 1000 : undefined,
       sdpFormat,
       trickle,
+      nomination,
       testExtraAlternates,
       bindSocket: rtpPorts ? portRangeBinder(rtpPorts) : undefined,
     },

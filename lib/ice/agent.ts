@@ -103,6 +103,14 @@ export interface IceAgentOptions {
    * RFC 8838 §8). Default false: RFC 8445 rules.
    */
   trickle?: boolean;
+  /**
+   * 'regular' (default, RFC 8445 §8.1.1): the controlling agent nominates one valid pair per
+   * component with a second check. 'aggressive' (RFC 5245 §8.1.1.2, RFC 8445 Appendix B, for peers
+   * that expect it): as controlling, USE-CANDIDATE on every check, each pair nominated when its check
+   * succeeds; on either role the highest-priority nominated valid pair is selected. A controlled
+   * agent nominates on USE-CANDIDATE whatever the setting, so it works with either kind of peer.
+   */
+  nomination?: 'regular' | 'aggressive';
 }
 
 export interface IceAgentEvents {
@@ -415,6 +423,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       components,
       // RFC 8838 §8: not Failed while either side may still add candidates.
       awaitingCandidates: this.trickle ? () => !(this.gathered && this.remoteEnded) : undefined,
+      selection: this.opts.nomination === 'aggressive' ? 'highest-priority' : 'latest',
     });
   }
 
@@ -633,10 +642,17 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       // RFC 8445 §7.1.1: PRIORITY is the priority a peer-reflexive candidate of this base would have.
       priority: computePriority('prflx', base.localPreference, pair.component),
       rtoMs: this.rtoMs(), maxRequests: this.checkMaxRequests,
+      // RFC 5245 §8.1.1.2: with aggressive nomination every check of the controlling agent nominates.
+      useCandidate: this.aggressive(),
     });
     this.lastSentAt.set(pair.component, this.clock.now());
-    this.log.trace(`check ${nominate ? '(USE-CANDIDATE) ' : ''}${pair.describe()}`);
+    this.log.trace(`check ${nominate || this.aggressive() ? '(USE-CANDIDATE) ' : ''}${pair.describe()}`);
     this.safeEmit('check', { pair: pair.info(), result: 'sent' });
+  }
+
+  /** Aggressive nomination in force for our checks: the option, as the controlling agent. */
+  private aggressive(): boolean {
+    return this.opts.nomination === 'aggressive' && this.currentRole === 'controlling' && !this.lite;
   }
 
   /** RFC 7675 §5.1: a consent check is an ordinary Binding request on the pair, without USE-CANDIDATE. */
@@ -704,6 +720,8 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       if (pair.state !== 'in-progress' && pair.state !== 'waiting') return; // already decided
       const local = this.mappedLocalCandidate(record, outcome.mapped);
       const valid = this.checklist.checkSucceeded(pair, local);
+      // Aggressive nomination: the check carried USE-CANDIDATE, so its valid pair is nominated (RFC 5245 §8.1.1.2).
+      if (record.useCandidate && record.roleSent === 'controlling' && this.currentRole === 'controlling') this.checklist.nominate(valid);
       this.consent.granted(valid);
       this.log.debug(`check succeeded ${pair.describe()}${valid !== pair ? ` (valid pair ${valid.describe()})` : ''}`);
       this.safeEmit('check', { pair: pair.info(), result: 'succeeded' });
@@ -812,7 +830,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   /** Re-evaluates nomination, selection, conclusion and the agent state after any change. */
   private afterCheckUpdate(): void {
     if (this.currentState === 'closed' || this.currentState === 'failed') return;
-    if (this.started && this.currentRole === 'controlling' && !this.lite) this.runNomination();
+    if (this.started && this.currentRole === 'controlling' && !this.lite && this.opts.nomination !== 'aggressive') this.runNomination();
     for (let c = 1; c <= this.components; c++) {
       const chosen = this.checklist.selected(c);
       if (!chosen || this.selected.get(c) === chosen) continue;

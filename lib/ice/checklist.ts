@@ -30,6 +30,12 @@ export interface CheckListOptions {
    * gathering not finished) the check list is never Failed (RFC 8838 §8). Default: not trickle.
    */
   awaitingCandidates?: () => boolean;
+  /**
+   * Which nominated pair is selected: 'latest' (default; see `selected`) or 'highest-priority', the
+   * rule of aggressive nomination (RFC 5245 §8.1.1.2, RFC 8445 Appendix B), where several pairs of
+   * a component get nominated and both agents must settle on the same one.
+   */
+  selection?: 'latest' | 'highest-priority';
 }
 
 /** RFC 8445 §6.1.2.2: candidates pair when component, transport and IP address family agree. */
@@ -73,8 +79,10 @@ export class CheckList {
   readonly components: number;
   readonly maxPairs: number;
   private readonly awaitingCandidates?: () => boolean;
+  readonly selection: 'latest' | 'highest-priority';
 
   constructor(opts: CheckListOptions) {
+    this.selection = opts.selection ?? 'latest';
     this.currentRole = opts.role;
     this.components = opts.components;
     this.maxPairs = opts.maxPairs ?? 100;
@@ -372,7 +380,9 @@ export class CheckList {
     let best: CandidatePair | undefined;
     for (const p of [...this.list, ...this.discovered]) {
       if (p.component !== component || !p.valid || !p.nominated) continue;
-      if (!best || p.nominatedSeq > best.nominatedSeq) best = p;
+      if (this.selection === 'highest-priority') {
+        if (!best || p.priority > best.priority) best = p;
+      } else if (!best || p.nominatedSeq > best.nominatedSeq) best = p;
     }
     return best;
   }

@@ -100,6 +100,8 @@ export interface MediaOptions {
    * 'full' writes the first SDP after gathering as 'half' does.
    */
   trickle?: 'off' | 'half' | 'full';
+  /** ICE nomination of the controlling agent (IceAgentOptions.nomination): 'regular' (default) or 'aggressive'. */
+  nomination?: 'regular' | 'aggressive';
   /**
    * TEST HOOK (set from the ICEPHONE_TEST_EXTRA_ALT environment variable by lib/cli/options.ts):
    * alternates advertised in our `a=alt` lines that we do not serve, e.g. another process's media

@@ -736,6 +736,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       consent: this.options.consent,
       consentExpiryMs: this.options.consentExpiryMs,
       trickle: this.trickleMode !== 'off',
+      nomination: this.options.nomination,
     });
     this.agent = agent;
     this.role = agent.role;
