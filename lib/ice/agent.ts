@@ -239,6 +239,8 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   private remoteEnded = false;
   /** Trickle ICE (RFC 8838), see IceAgentOptions.trickle. */
   readonly trickle: boolean;
+  /** Host candidates of addresses added after gathering (addHostAddress): their pairs may replace a nominated one. */
+  private readonly lateHosts = new Set<Candidate>();
   private readonly mediaPath = new Map<number, { base: Candidate; remote: { address: string; port: number } }>();
   /** Per component, the peer addresses the a=alt engine verified (`SharedBases.trustMediaFrom`), by transportAddressKey. */
   private readonly altTrusted = new Map<number, Set<string>>();
@@ -382,6 +384,24 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     const gathering = this.gather();
     // Failing to bind any host socket rejects the gather promise: surface it here too.
     return Promise.race([this.hostsPromise, gathering.then(() => undefined)]);
+  }
+
+  /**
+   * A local address that appeared after gathering (an interface added mid-call): host sockets on it
+   * for each component, their candidates emitted ('candidate', so trickle ICE signals them, RFC 8838
+   * §10) and paired with the remote candidates, checks run without an ICE restart. As the
+   * controlling agent with regular nomination, a valid pair from it whose priority beats the
+   * selected pair's is nominated, and media moves to it. `localPreference` (RFC 8445 §5.1.2.1)
+   * defaults to 65535, above every address gathered at the start.
+   * @throws StateError before gathering finished or after close().
+   */
+  async addHostAddress(address: string, localPreference = 65535): Promise<Candidate[]> {
+    if (!this.gathered || this.isClosed() || this.lite) throw new StateError(`addHostAddress() in state ${this.currentState}${this.gathered ? '' : ' before gathering finished'}`);
+    const bases = await this.localBases.addHost(normalizeAddress(address), this.components, localPreference);
+    for (const b of bases) this.lateHosts.add(b.candidate);
+    if (bases.length) this.log.info(`new local address ${address}: ${bases.length} host candidate(s) added`);
+    this.afterCheckUpdate();
+    return bases.map((b) => b.candidate).filter((c) => this.localCandidates.includes(c));
   }
 
   /** Whether gathering finished (our end-of-candidates, RFC 8838 §13). */
@@ -859,7 +879,8 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   private runNomination(): void {
     this.clock.clearTimer(this.nominationTimer);
     this.nominationTimer = undefined;
-    const decision = this.nomination.decide(this.checklist, this.clock.now());
+    const decision = this.nomination.decide(this.checklist, this.clock.now(),
+      this.lateHosts.size > 0 ? (p) => [...this.lateHosts].some((h) => h.component === p.component && sameAddress(h, p.base)) : undefined);
     for (const p of decision.nominate) {
       this.log.debug(`nominating ${p.describe()}`);
       this.checklist.queueNomination(p);

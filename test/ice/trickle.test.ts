@@ -135,6 +135,69 @@ describe('trickle ICE in the agent (RFC 8838)', () => {
   });
 });
 
+describe('a local address added mid-call (trickled, checked, used when better)', () => {
+  const open: IceAgent[] = [];
+  afterEach(async () => {
+    for (const a of open.splice(0)) await a.close();
+  });
+
+  async function connected() {
+    const clock = new ManualClock();
+    const net = new FakeNetwork(clock, 1);
+    const common = { components: 1, clock, bindSocket: net.bind, taMs: 20, nominationWaitMs: 0, trickle: true };
+    // A's first address (local preference 65535) reaches nothing, so the call runs on its second
+    // (65534) and an address added with 65535 is better.
+    const a = new IceAgent({ role: 'controlling', addresses: ['10.0.9.1', A_ADDR], ...common });
+    const b = new IceAgent({ role: 'controlled', addresses: [B_ADDR], ...common });
+    net.filter = (d) => d.from.address !== '10.0.9.1' && d.to.address !== '10.0.9.1';
+    open.push(a, b);
+    const [ac, bc] = await Promise.all([a.gather(), b.gather()]);
+    a.setRemoteCredentials(b.localUfrag, b.localPwd);
+    b.setRemoteCredentials(a.localUfrag, a.localPwd);
+    for (const c of bc) a.addRemoteCandidate(c);
+    for (const c of ac) b.addRemoteCandidate(c);
+    a.remoteEndOfCandidates();
+    b.remoteEndOfCandidates();
+    a.start();
+    b.start();
+    await run(clock, 500);
+    expect(a.selectedPair(1)?.local.address).to.equal(A_ADDR);
+    return { clock, net, a, b };
+  }
+
+  it('a better address: its candidate is emitted, paired, checked and nominated; both ends move to it without a restart', async () => {
+    const x = await connected();
+    const ufrag = x.a.localUfrag;
+    const emitted: Candidate[] = [];
+    x.a.on('candidate', (c) => emitted.push(c));
+    const added = await x.a.addHostAddress('10.0.2.1');
+    expect(added.map((c) => c.address)).to.deep.equal(['10.0.2.1']);
+    expect(emitted).to.deep.equal(added);
+    for (const c of added) x.b.addRemoteCandidate(c); // what the trickle INFO carries
+    await run(x.clock, 500);
+    expect(x.a.selectedPair(1)?.local.address).to.equal('10.0.2.1');
+    expect(x.b.selectedPair(1)?.remote.address).to.equal('10.0.2.1');
+    expect(x.b.selectedPair(1)?.remote.port).to.equal(x.a.selectedPair(1)?.local.port);
+    expect(x.a.localUfrag, 'no ICE restart').to.equal(ufrag);
+    expect(x.a.state).to.be.oneOf(['connected', 'completed']);
+    // Media follows the new pair.
+    const before = x.net.log.length;
+    x.a.send(1, Buffer.from([0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]));
+    await run(x.clock, 10);
+    expect(x.net.log.slice(before).some((d) => d.from.address === '10.0.2.1' && d.data[0] === 0x80)).to.equal(true);
+  });
+
+  it('a worse address is checked but the selected pair stays', async () => {
+    const x = await connected();
+    const selected = x.a.selectedPair(1);
+    const added = await x.a.addHostAddress('10.0.3.1', 100);
+    for (const c of added) x.b.addRemoteCandidate(c);
+    await run(x.clock, 500);
+    expect(x.a.pairs().some((p) => p.local.address === '10.0.3.1' && p.state === 'succeeded'), 'checked').to.equal(true);
+    expect(x.a.selectedPair(1)?.local.address).to.equal(selected?.local.address);
+  });
+});
+
 describe('CheckList: trickled pairs (RFC 8838 §10)', () => {
   const local1 = cand('host', '10.0.0.1', 5000, 'L1');
   const local2 = cand('host', '10.0.0.3', 5002, 'L3');
