@@ -103,6 +103,15 @@ export interface MediaOptions {
   /** ICE nomination of the controlling agent (IceAgentOptions.nomination): 'regular' (default) or 'aggressive'. */
   nomination?: 'regular' | 'aggressive';
   /**
+   * Watch the local interfaces every this many ms while the call runs (only when `addresses` is not
+   * given, i.e. media gathers on every interface): an address that appears becomes new host
+   * candidates, trickled and checked (IceAgent.addHostAddress); one that carried the media path and
+   * goes away asks for an ICE restart ('renegotiate' with the reason). Default: not watched.
+   */
+  watchInterfacesMs?: number;
+  /** Interface table reader for the watcher (tests); default lib/net/interfaces.ts listLocalAddresses. */
+  listAddresses?: () => string[];
+  /**
    * TEST HOOK (set from the ICEPHONE_TEST_EXTRA_ALT environment variable by lib/cli/options.ts):
    * alternates advertised in our `a=alt` lines that we do not serve, e.g. another process's media
    * address, to exercise the draft §5.2 collision case. Never set in normal use.

@@ -43,6 +43,9 @@ import { writeLocalDescription } from './local-description.js';
 import type { MediaEndpoints, MediaOptions } from './media-options.js';
 import { pairEnd, type MediaSummary } from './media-summary.js';
 import { parseTrickleFragment, formatTrickleFragment } from '../sdp/trickle-fragment.js';
+import { listLocalAddresses } from '../net/interfaces.js';
+import type { TimerHandle } from '../base/clock.js';
+import { sameAddress } from '../net/socket.js';
 
 export type { MediaEndpoints, MediaOptions } from './media-options.js';
 export type { MediaSummary, PairEnd } from './media-summary.js';
@@ -164,6 +167,8 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   private readonly trickledRemote: Candidate[] = [];
   /** Fragments that arrived before checks started: applied when they do. */
   private pendingFragments: string[] = [];
+  private watchTimer?: TimerHandle;
+  private knownAddresses?: Set<string>;
   /** Trickle fragments received: applied, and dropped (another ICE generation's credentials, or none running). */
   readonly trickleStats = { fragmentsSent: 0, fragmentsApplied: 0, fragmentsStale: 0, malformedLines: 0 };
   private readonly clock: Clock;
@@ -767,6 +772,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     this.startedAt = this.clock.now();
     void this.prepareRtp().catch((e) => this.log.error(`media: ${errorMessage(e)}`));
     this.connectivity.start(this.remote, this.components);
+    this.watchInterfaces();
     for (const body of this.pendingFragments.splice(0)) {
       try {
         this.applyTrickleFragment(body);
@@ -931,7 +937,50 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
 
   // ------------------------------------------------------------ end and summary
 
+  /**
+   * Every `watchInterfacesMs`: new local addresses become host candidates (trickled to a peer that
+   * takes them, checked, used when better: IceAgent.addHostAddress); an address that the media
+   * path's local candidate was on and that went away asks for an ICE restart (RFC 8445 §9), with the
+   * reason logged and emitted as 'renegotiate' for the signalling layer's re-INVITE.
+   */
+  private watchInterfaces(): void {
+    const every = this.options.watchInterfacesMs;
+    if (!every || (this.options.addresses && !this.options.listAddresses) || !(this.connectivity instanceof IceConnectivity) || this.agent?.lite) return;
+    const list = this.options.listAddresses ?? (() => listLocalAddresses({ includeLoopback: this.options.includeLoopback }).map((a) => a.address));
+    this.knownAddresses = new Set(list());
+    const tick = () => {
+      this.watchTimer = undefined;
+      if (this.closed || !this.agent) return;
+      const now = new Set(list());
+      for (const address of now) {
+        if (this.knownAddresses!.has(address)) continue;
+        this.log.info(`local address ${address} appeared: adding host candidates`);
+        void this.agent.addHostAddress(address).catch((e) => this.log.warn(`new address ${address}: ${errorMessage(e)}`));
+      }
+      const path = this.agent.mediaPair(1)?.pair.local;
+      for (const address of this.knownAddresses!) {
+        if (now.has(address)) continue;
+        const onPath = path !== undefined && (sameAddress(path, { address, port: path.port }) || (path.relatedAddress !== undefined && sameAddress({ address: path.relatedAddress, port: 0 }, { address, port: 0 })));
+        this.log.info(`local address ${address} went away${onPath ? ' (it carried the media path)' : ''}`);
+        if (onPath && this.oa.state === 'stable') {
+          const reason = `local address ${address} of the media path went away: ICE restart`;
+          this.log.warn(reason);
+          try {
+            this.requestIceRestart();
+            this.safeEmit('renegotiate', reason);
+          } catch (e) {
+            this.log.warn(`no ICE restart: ${errorMessage(e)}`);
+          }
+        }
+      }
+      this.knownAddresses = now;
+      this.watchTimer = this.clock.setTimer(every, tick);
+    };
+    this.watchTimer = this.clock.setTimer(every, tick);
+  }
+
   close(): void {
+    this.clock.clearTimer(this.watchTimer);
     if (this.closed) return;
     this.closed = true;
     void this.stream.close();
@@ -942,6 +991,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
 
   /** Resolves once the session is fully closed (sockets released, recording written). */
   async closeAndWait(): Promise<void> {
+    this.clock.clearTimer(this.watchTimer);
     this.closed = true;
     this.connectivity?.close();
     this.altOffered?.close();

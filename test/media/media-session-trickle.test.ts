@@ -129,6 +129,41 @@ describe('MediaSession trickle ICE (RFC 8838, RFC 8840)', function () {
     }
   });
 
+  it('an address that appears mid-call is trickled, checked and used; when it goes away an ICE restart is asked for, with the reason', async () => {
+    let addressesA = ['10.0.9.1', '10.0.0.1'];
+    const p = pair(
+      { trickle: 'full', stunServers: undefined, addresses: ['10.0.9.1', '10.0.0.1'], watchInterfacesMs: 100, listAddresses: () => addressesA },
+      { trickle: 'full', stunServers: undefined },
+    );
+    // A's first address reaches nothing: the call runs on 10.0.0.1 (local preference 65534).
+    p.net.filter = (d) => d.from.address !== '10.0.9.1' && d.to.address !== '10.0.9.1';
+    try {
+      const sent = wire(p.a, p.b);
+      await p.b.setDescription((await p.a.getDescription()).body);
+      await p.a.setDescription((await p.b.getDescription()).body);
+      await run(p.clock, 1500);
+      expect(p.a.summary().ice.selectedPair?.local.address).to.equal('10.0.0.1');
+      const fragmentsBefore = sent.xToY.length;
+      const renegotiate: string[] = [];
+      p.a.on('renegotiate', (r) => renegotiate.push(r));
+      addressesA = [...addressesA, '10.0.2.1'];
+      await run(p.clock, 1500);
+      expect(sent.xToY.slice(fragmentsBefore).some((f) => / 10\.0\.2\.1 \d+ typ host/.test(f)), 'the new candidate trickled').to.equal(true);
+      expect(p.b.summary().ice.remoteCandidates.some((c) => c.address === '10.0.2.1')).to.equal(true);
+      expect(p.a.summary().ice.selectedPair?.local.address).to.equal('10.0.2.1');
+      expect(p.b.summary().ice.selectedPair?.remote.address).to.equal('10.0.2.1');
+      expect(renegotiate).to.deep.equal([]);
+      addressesA = addressesA.filter((x) => x !== '10.0.2.1');
+      await run(p.clock, 300);
+      expect(renegotiate).to.have.length(1);
+      expect(renegotiate[0]).to.match(/10\.0\.2\.1 .*went away: ICE restart/);
+      const restartOffer = (await p.a.getDescription()).body;
+      expect(restartOffer).to.not.match(new RegExp(`a=ice-ufrag:${/a=ice-ufrag:(\S+)/.exec(sent.xToY[0] ?? 'a=ice-ufrag:x')![1]}\r`));
+    } finally {
+      await Promise.all([p.a.closeAndWait(), p.b.closeAndWait()]);
+    }
+  });
+
   it('off: no ice-options, and a fragment is refused', async () => {
     const p = pair({ stunServers: undefined }, { stunServers: undefined });
     try {
