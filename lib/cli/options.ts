@@ -60,6 +60,8 @@ export const COMMON_USAGE = `common options:
   --sdp ice|alt|both             candidate formats in offers (default both); answers mirror the offer
   --nomination regular|aggressive  ICE nomination (default regular; aggressive: USE-CANDIDATE on every check and the
                                  highest-priority nominated pair wins, RFC 5245 §8.1.1.2, for peers that expect it)
+  --watch-interfaces SECONDS     with a wildcard --listen: check the interfaces this often mid-call; a new address is
+                                 trickled and checked (used when better), one of the media path that goes away restarts ICE
   --trickle off|half|full        trickle ICE (RFC 8838/8840, candidates in INFO; default half): half sends a full
                                  first offer and takes trickled candidates; full sends the INVITE (and the answer
                                  to a trickling offer) once host candidates exist, the rest in INFO requests
@@ -104,6 +106,7 @@ export const COMMON_OPTIONS = {
   sdp: { type: 'string', default: 'both' },
   trickle: { type: 'string', default: 'half' },
   nomination: { type: 'string', default: 'regular' },
+  'watch-interfaces': { type: 'string' },
   preconditions: { type: 'string', default: 'none' },
   'media-address': { type: 'string', multiple: true },
   'no-rtcp-mux': { type: 'boolean', default: false },
@@ -325,6 +328,7 @@ export async function phoneOptionsFrom(values: ParsedValues, context: { target?:
   if (trickle !== 'off' && trickle !== 'half' && trickle !== 'full') throw new UsageError(`--trickle: expected off, half or full, got '${trickle}'`);
   const nomination = values.nomination;
   if (nomination !== 'regular' && nomination !== 'aggressive') throw new UsageError(`--nomination: expected regular or aggressive, got '${nomination}'`);
+  const watchInterfaces = parseSeconds(values['watch-interfaces'], '--watch-interfaces');
   const preconditions = values.preconditions;
   if (preconditions !== 'none' && preconditions !== 'optional' && preconditions !== 'mandatory') {
     throw new UsageError(`--preconditions: expected none, optional or mandatory, got '${preconditions}'`);
@@ -374,6 +378,7 @@ export async function phoneOptionsFrom(values: ParsedValues, context: { target?:
       sdpFormat,
       trickle,
       nomination,
+      watchInterfacesMs: watchInterfaces !== undefined ? watchInterfaces * 1000 : undefined,
       testExtraAlternates,
       bindSocket: rtpPorts ? portRangeBinder(rtpPorts) : undefined,
     },
