@@ -274,6 +274,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     if (this.trickleMode === 'off') throw new StateError('trickle ICE is off');
     const fragment = parseTrickleFragment(body);
     this.trickleStats.malformedLines += fragment.invalidLines.length;
+    this.malformedSdpLines += fragment.invalidLines.length; // the summary's dropped.sdpLines
     for (const line of fragment.invalidLines) this.log.warn(`dropped malformed sdpfrag line: ${line}`);
     const agent = this.agent;
     if (this.closed || !agent || !this.started || !(this.connectivity instanceof IceConnectivity)) {
