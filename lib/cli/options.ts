@@ -58,6 +58,13 @@ export const COMMON_USAGE = `common options:
   --ice-transport all|relay      relay: offer relayed candidates only
   --relay-family ipv4|ipv6|both  families of relayed candidates to allocate (default ipv4)
   --sdp ice|alt|both             candidate formats in offers (default both); answers mirror the offer
+  --nomination regular|aggressive  ICE nomination (default regular; aggressive: USE-CANDIDATE on every check and the
+                                 highest-priority nominated pair wins, RFC 5245 §8.1.1.2, for peers that expect it)
+  --watch-interfaces SECONDS     with a wildcard --listen: check the interfaces this often mid-call; a new address is
+                                 trickled and checked (used when better), one of the media path that goes away restarts ICE
+  --trickle off|half|full        trickle ICE (RFC 8838/8840, candidates in INFO; default half): half sends a full
+                                 first offer and takes trickled candidates; full sends the INVITE (and the answer
+                                 to a trickling offer) once host candidates exist, the rest in INFO requests
   --preconditions none|optional|mandatory   connectivity preconditions (RFC 3312/5898; default none)
   --play tone:HZ|silence|FILE.wav  --record FILE.wav  --codec PCMU|PCMA (repeatable)  --no-rtcp-mux
   --srtp off|optional|mandatory  SRTP keyed by SDES a=crypto (RFC 3711/4568; default off): optional offers RTP/AVP
@@ -97,6 +104,9 @@ export const COMMON_OPTIONS = {
   'ice-transport': { type: 'string', default: 'all' },
   'relay-family': { type: 'string', default: 'ipv4' },
   sdp: { type: 'string', default: 'both' },
+  trickle: { type: 'string', default: 'half' },
+  nomination: { type: 'string', default: 'regular' },
+  'watch-interfaces': { type: 'string' },
   preconditions: { type: 'string', default: 'none' },
   'media-address': { type: 'string', multiple: true },
   'no-rtcp-mux': { type: 'boolean', default: false },
@@ -305,6 +315,11 @@ export async function phoneOptionsFrom(values: ParsedValues, context: { target?:
   const iceTimeout = parseSeconds(values['ice-timeout'], '--ice-timeout');
   const sdpFormat = values.sdp;
   if (!isSdpFormatSetting(sdpFormat)) throw new UsageError(`--sdp: expected ice, alt or both, got '${sdpFormat}'`);
+  const trickle = values.trickle;
+  if (trickle !== 'off' && trickle !== 'half' && trickle !== 'full') throw new UsageError(`--trickle: expected off, half or full, got '${trickle}'`);
+  const nomination = values.nomination;
+  if (nomination !== 'regular' && nomination !== 'aggressive') throw new UsageError(`--nomination: expected regular or aggressive, got '${nomination}'`);
+  const watchInterfaces = parseSeconds(values['watch-interfaces'], '--watch-interfaces');
   const preconditions = values.preconditions;
   if (preconditions !== 'none' && preconditions !== 'optional' && preconditions !== 'mandatory') {
     throw new UsageError(`--preconditions: expected none, optional or mandatory, got '${preconditions}'`);
@@ -352,6 +367,9 @@ export async function phoneOptionsFrom(values: ParsedValues, context: { target?:
       record: values.record,
       checkTimeoutMs: iceTimeout !== undefined ? iceTimeout * 1000 : undefined,
       sdpFormat,
+      trickle,
+      nomination,
+      watchInterfacesMs: watchInterfaces !== undefined ? watchInterfaces * 1000 : undefined,
       testExtraAlternates,
       bindSocket: rtpPorts ? portRangeBinder(rtpPorts) : undefined,
     },

@@ -95,6 +95,22 @@ export interface IceAgentOptions {
    * sockets still carry the TURN traffic, and checks arriving on them are dropped. Default 'all'.
    */
   transportPolicy?: 'all' | 'relay';
+  /**
+   * Trickle ICE (RFC 8838): checks may start while gathering goes on (`start()` once
+   * `hostsGathered()` resolved), local candidates found later are paired with the remote ones at
+   * once, remote ones may be added to the running agent, and the check list is not Failed before
+   * both our gathering finished and the peer's end-of-candidates arrived (`remoteEndOfCandidates()`;
+   * RFC 8838 §8). Default false: RFC 8445 rules.
+   */
+  trickle?: boolean;
+  /**
+   * 'regular' (default, RFC 8445 §8.1.1): the controlling agent nominates one valid pair per
+   * component with a second check. 'aggressive' (RFC 5245 §8.1.1.2, RFC 8445 Appendix B, for peers
+   * that expect it): as controlling, USE-CANDIDATE on every check, each pair nominated when its check
+   * succeeds; on either role the highest-priority nominated valid pair is selected. A controlled
+   * agent nominates on USE-CANDIDATE whatever the setting, so it works with either kind of peer.
+   */
+  nomination?: 'regular' | 'aggressive';
 }
 
 export interface IceAgentEvents {
@@ -110,6 +126,8 @@ export interface IceAgentEvents {
   'valid-pair': [component: number, pair: CandidatePairInfo];
   /** Consent for the pair media used expired (RFC 7675 §5.1); the agent goes 'failed'. */
   'consent-lost': [component: number, pair: CandidatePairInfo];
+  /** The host sockets are bound and their candidates emitted (trickle ICE can signal now, RFC 8838 §5). */
+  'hosts-gathered': [];
 }
 
 export interface IceAgentStats {
@@ -215,6 +233,14 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   private readonly lastSentAt = new Map<number, number>();
   private readonly fallback = new Map<number, { address: string; port: number }>();
   private gatherPromise?: Promise<Candidate[]>;
+  private hostsPromise?: Promise<void>;
+  private hostsResolve?: () => void;
+  /** The peer's end-of-candidates arrived for the current ICE generation (RFC 8838 §13). */
+  private remoteEnded = false;
+  /** Trickle ICE (RFC 8838), see IceAgentOptions.trickle. */
+  readonly trickle: boolean;
+  /** Host candidates of addresses added after gathering (addHostAddress): their pairs may replace a nominated one. */
+  private readonly lateHosts = new Set<Candidate>();
   private readonly mediaPath = new Map<number, { base: Candidate; remote: { address: string; port: number } }>();
   /** Per component, the peer addresses the a=alt engine verified (`SharedBases.trustMediaFrom`), by transportAddressKey. */
   private readonly altTrusted = new Map<number, Set<string>>();
@@ -225,6 +251,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       throw new RangeError(`components must be 1..256, got ${opts.components}`);
     }
     this.lite = opts.lite ?? false;
+    this.trickle = opts.trickle ?? false;
     this.components = opts.components;
     // RFC 8445 §6.1.1: with one full and one lite agent the full one is controlling; a lite agent never is.
     this.currentRole = this.lite ? 'controlled' : opts.role;
@@ -239,7 +266,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     this.redactions.push(redact(this.localPwd));
     this.tieBreaker = opts.tieBreaker ?? randomBytes(8).readBigUInt64BE(0);
     this.transactions = new StunTransactionManager(this.clock);
-    this.checklist = new CheckList({ role: this.currentRole, components: this.components });
+    this.checklist = this.newCheckList(this.components);
     this.nomination = new RegularNomination(opts.nominationWaitMs ?? 1000);
     this.localBases = new LocalBases({
       components: this.components,
@@ -264,6 +291,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       },
       candidate: (c) => this.addLocalCandidate(c),
       relay: (r) => this.safeEmit('relay', r),
+      hostsReady: () => this.onHostsReady(),
     });
     this.sender = new CheckSender(this.transactions, this.clock, this.log, this.stats, (record, result) => this.onCheckResult(record, result));
     this.responder = new CheckResponder(this.stats, this.log, new ErrorResponseLimiter(this.clock, opts.errorResponseLimits));
@@ -326,12 +354,65 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   }
 
   private async doGather(): Promise<Candidate[]> {
-    await this.localBases.gather(this.components);
+    try {
+      await this.localBases.gather(this.components);
+    } finally {
+      // Hosts could not be bound (or the agent closed): whoever waits for them goes on.
+      this.hostsResolve?.();
+    }
     if (this.isClosed()) return [];
     this.gathered = true;
+    this.log.debug(`gathering complete: ${this.localCandidates.length} candidate(s)`);
     this.safeEmit('gathering-complete');
     this.formPairs();
+    // RFC 8838 §8: our end-of-candidates may decide the check list (Failed, when nothing worked).
+    if (this.started) this.afterCheckUpdate();
     return [...this.localCandidates];
+  }
+
+  /**
+   * Trickle ICE (RFC 8838 §5): resolves once the host sockets are bound and their candidates are
+   * in `localCandidates` (an offer or answer can be written then); server-reflexive and relayed
+   * candidates follow as 'candidate' events, then 'gathering-complete'. Calls `gather()` if needed.
+   * @throws StateError as `gather()`; rejects when no host socket could be bound.
+   */
+  hostsGathered(): Promise<void> {
+    if (!this.hostsPromise) {
+      this.hostsPromise = new Promise<void>((resolve) => (this.hostsResolve = resolve));
+      if (this.localBases.bases.length > 0) this.hostsResolve!();
+    }
+    const gathering = this.gather();
+    // Failing to bind any host socket rejects the gather promise: surface it here too.
+    return Promise.race([this.hostsPromise, gathering.then(() => undefined)]);
+  }
+
+  /**
+   * A local address that appeared after gathering (an interface added mid-call): host sockets on it
+   * for each component, their candidates emitted ('candidate', so trickle ICE signals them, RFC 8838
+   * §10) and paired with the remote candidates, checks run without an ICE restart. As the
+   * controlling agent with regular nomination, a valid pair from it whose priority beats the
+   * selected pair's is nominated, and media moves to it. `localPreference` (RFC 8445 §5.1.2.1)
+   * defaults to 65535, above every address gathered at the start.
+   * @throws StateError before gathering finished or after close().
+   */
+  async addHostAddress(address: string, localPreference = 65535): Promise<Candidate[]> {
+    if (!this.gathered || this.isClosed() || this.lite) throw new StateError(`addHostAddress() in state ${this.currentState}${this.gathered ? '' : ' before gathering finished'}`);
+    const bases = await this.localBases.addHost(normalizeAddress(address), this.components, localPreference);
+    for (const b of bases) this.lateHosts.add(b.candidate);
+    if (bases.length) this.log.info(`new local address ${address}: ${bases.length} host candidate(s) added`);
+    this.afterCheckUpdate();
+    return bases.map((b) => b.candidate).filter((c) => this.localCandidates.includes(c));
+  }
+
+  /** Whether gathering finished (our end-of-candidates, RFC 8838 §13). */
+  get gatheringComplete(): boolean {
+    return this.gathered;
+  }
+
+  private onHostsReady(): void {
+    this.hostsResolve?.();
+    if (!this.hostsPromise) this.hostsPromise = Promise.resolve();
+    this.safeEmit('hosts-gathered');
   }
 
   private addLocalCandidate(c: Candidate): void {
@@ -340,9 +421,47 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       this.log.debug(`not offering ${describeCandidate(c)}: transport policy is relay`);
       return;
     }
+    // A trickled candidate of a component withdrawn since (rtcp-mux accepted): not used.
+    if (c.component > this.components) return;
     this.localCandidates.push(c);
     this.log.debug(`local candidate ${describeCandidate(c)} c${c.component} prio ${c.priority}`);
+    // RFC 8838 §10: a candidate found while checks may already run is paired with the remote
+    // candidates at once (srflx ones are redundant with their base, RFC 8445 §6.1.2.4).
+    if (!this.lite && this.remoteCandidates.length > 0 && this.baseOf(c)) {
+      const added = this.checklist.pairNewLocal(c, this.remoteCandidates.filter((r) => r.type !== 'prflx'), (l) => this.baseOf(l)?.candidate);
+      if (added.length) {
+        this.log.debug(`trickled local ${describeCandidate(c)}: ${added.length} new pair(s)`);
+        this.kick();
+      }
+    }
     this.safeEmit('candidate', c);
+  }
+
+  private newCheckList(components: number): CheckList {
+    return new CheckList({
+      role: this.currentRole,
+      components,
+      // RFC 8838 §8: not Failed while either side may still add candidates.
+      awaitingCandidates: this.trickle ? () => !(this.gathered && this.remoteEnded) : undefined,
+      selection: this.opts.nomination === 'aggressive' ? 'highest-priority' : 'latest',
+    });
+  }
+
+  /**
+   * Trickle ICE (RFC 8838 §13, RFC 8840 §4.3 `a=end-of-candidates`): the peer sent all its
+   * candidates of the current ICE generation. A peer without trickle support says so implicitly
+   * with its description. Idempotent.
+   */
+  remoteEndOfCandidates(): void {
+    if (this.remoteEnded || this.isClosed()) return;
+    this.remoteEnded = true;
+    this.log.debug('remote end-of-candidates');
+    if (this.started) this.afterCheckUpdate();
+  }
+
+  /** Whether the peer's end-of-candidates arrived (current ICE generation). */
+  get remoteCandidatesComplete(): boolean {
+    return this.remoteEnded;
   }
 
   /**
@@ -398,7 +517,8 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     if (c.relatedAddress !== undefined) remote.relatedAddress = normalizeAddress(c.relatedAddress);
     this.remoteCandidates.push(remote);
     this.remoteIndex.set(key, remote);
-    if (!this.gathered || this.lite) return;
+    // Paired as soon as the host sockets exist (trickle ICE: gathering may still go on, RFC 8838 §10).
+    if (this.localBases.bases.length === 0 || this.lite) return;
     const added = this.checklist.pairNewRemote(remote, this.localCandidates, (l) => this.baseOf(l)?.candidate);
     if (added.length) this.kick();
   }
@@ -431,12 +551,14 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     if (this.started) throw new StateError('useComponents() after start()');
     if (!Number.isInteger(count) || count < 1 || count > this.components) throw new RangeError(`component count ${count} not in 1..${this.components}`);
     if (count === this.components) return;
-    await this.gatherPromise;
+    // Trickle: only the host sockets are awaited; later candidates of dropped components are ignored.
+    if (this.trickle) await this.hostsPromise;
+    else await this.gatherPromise;
     this.localCandidates = this.localCandidates.filter((c) => c.component <= count);
     this.remoteCandidates = this.remoteCandidates.filter((c) => c.component <= count);
     for (const [key, c] of this.remoteIndex) if (c.component > count) this.remoteIndex.delete(key);
     this.components = count;
-    this.checklist = new CheckList({ role: this.currentRole, components: count });
+    this.checklist = this.newCheckList(count);
     this.formPairs();
     await this.localBases.dropComponentsAbove(count);
   }
@@ -485,7 +607,8 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     this.remoteIndex.clear();
     this.checkedBy.clear();
     this.failureReason = undefined;
-    this.checklist = new CheckList({ role: this.currentRole, components: this.components });
+    this.remoteEnded = false;
+    this.checklist = this.newCheckList(this.components);
     this.nomination.reset();
     this.started = false;
     this.restarted = true;
@@ -539,10 +662,17 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       // RFC 8445 §7.1.1: PRIORITY is the priority a peer-reflexive candidate of this base would have.
       priority: computePriority('prflx', base.localPreference, pair.component),
       rtoMs: this.rtoMs(), maxRequests: this.checkMaxRequests,
+      // RFC 5245 §8.1.1.2: with aggressive nomination every check of the controlling agent nominates.
+      useCandidate: this.aggressive(),
     });
     this.lastSentAt.set(pair.component, this.clock.now());
-    this.log.trace(`check ${nominate ? '(USE-CANDIDATE) ' : ''}${pair.describe()}`);
+    this.log.trace(`check ${nominate || this.aggressive() ? '(USE-CANDIDATE) ' : ''}${pair.describe()}`);
     this.safeEmit('check', { pair: pair.info(), result: 'sent' });
+  }
+
+  /** Aggressive nomination in force for our checks: the option, as the controlling agent. */
+  private aggressive(): boolean {
+    return this.opts.nomination === 'aggressive' && this.currentRole === 'controlling' && !this.lite;
   }
 
   /** RFC 7675 §5.1: a consent check is an ordinary Binding request on the pair, without USE-CANDIDATE. */
@@ -610,6 +740,8 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       if (pair.state !== 'in-progress' && pair.state !== 'waiting') return; // already decided
       const local = this.mappedLocalCandidate(record, outcome.mapped);
       const valid = this.checklist.checkSucceeded(pair, local);
+      // Aggressive nomination: the check carried USE-CANDIDATE, so its valid pair is nominated (RFC 5245 §8.1.1.2).
+      if (record.useCandidate && record.roleSent === 'controlling' && this.currentRole === 'controlling') this.checklist.nominate(valid);
       this.consent.granted(valid);
       this.log.debug(`check succeeded ${pair.describe()}${valid !== pair ? ` (valid pair ${valid.describe()})` : ''}`);
       this.safeEmit('check', { pair: pair.info(), result: 'succeeded' });
@@ -718,7 +850,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   /** Re-evaluates nomination, selection, conclusion and the agent state after any change. */
   private afterCheckUpdate(): void {
     if (this.currentState === 'closed' || this.currentState === 'failed') return;
-    if (this.started && this.currentRole === 'controlling' && !this.lite) this.runNomination();
+    if (this.started && this.currentRole === 'controlling' && !this.lite && this.opts.nomination !== 'aggressive') this.runNomination();
     for (let c = 1; c <= this.components; c++) {
       const chosen = this.checklist.selected(c);
       if (!chosen || this.selected.get(c) === chosen) continue;
@@ -747,7 +879,8 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   private runNomination(): void {
     this.clock.clearTimer(this.nominationTimer);
     this.nominationTimer = undefined;
-    const decision = this.nomination.decide(this.checklist, this.clock.now());
+    const decision = this.nomination.decide(this.checklist, this.clock.now(),
+      this.lateHosts.size > 0 ? (p) => [...this.lateHosts].some((h) => h.component === p.component && sameAddress(h, p.base)) : undefined);
     for (const p of decision.nominate) {
       this.log.debug(`nominating ${p.describe()}`);
       this.checklist.queueNomination(p);

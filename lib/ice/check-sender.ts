@@ -30,6 +30,8 @@ export interface CheckRecord {
   /** PRIORITY sent: a peer-reflexive local candidate learned from this check gets it (§7.2.5.3.1). */
   readonly priority: number;
   readonly remotePwd: string;
+  /** USE-CANDIDATE was in the request (a `nominate` check, or any check under aggressive nomination). */
+  readonly useCandidate: boolean;
   /** Retransmissions stopped by a triggered check (§7.3.1.4); a response may still arrive. */
   cancelled: boolean;
 }
@@ -55,6 +57,8 @@ export interface CheckParams {
   rtoMs: number;
   /** Rc, transmissions. */
   maxRequests: number;
+  /** USE-CANDIDATE on an ordinary check (aggressive nomination, RFC 5245 §8.1.1.2). Default: only for `nominate`. */
+  useCandidate?: boolean;
 }
 
 export interface CheckSenderStats {
@@ -79,12 +83,13 @@ export class CheckSender {
 
   /** Sends a check (RFC 8445 §7.2.2 attributes; MESSAGE-INTEGRITY with the remote password, FINGERPRINT). */
   send(p: CheckParams): CheckRecord {
+    const useCandidate = p.kind === 'nominate' || (p.kind === 'check' && p.useCandidate === true);
     const request = buildCheckRequest({
-      localUfrag: p.localUfrag, remoteUfrag: p.remoteUfrag, priority: p.priority, role: p.role, tieBreaker: p.tieBreaker, useCandidate: p.kind === 'nominate',
+      localUfrag: p.localUfrag, remoteUfrag: p.remoteUfrag, priority: p.priority, role: p.role, tieBreaker: p.tieBreaker, useCandidate,
     });
     const remote = { address: p.pair.remote.address, port: p.pair.remote.port };
     const record: CheckRecord = {
-      transactionId: request.transactionId, kind: p.kind, pair: p.pair, base: p.base, remote, roleSent: p.role, priority: p.priority, remotePwd: p.remotePwd, cancelled: false,
+      transactionId: request.transactionId, kind: p.kind, pair: p.pair, base: p.base, remote, roleSent: p.role, priority: p.priority, remotePwd: p.remotePwd, useCandidate, cancelled: false,
     };
     const key = request.transactionId.toString('hex');
     this.records.set(key, record);

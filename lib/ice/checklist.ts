@@ -24,6 +24,18 @@ export interface CheckListOptions {
   components: number;
   /** RFC 8445 §6.1.2.5 limit on the number of pairs; default 100. */
   maxPairs?: number;
+  /**
+   * Trickle ICE (RFC 8838): pairs formed after checks began follow RFC 8838 §10 (see `insert`), and
+   * while this returns true (end-of-candidates not yet received from the peer, or our own
+   * gathering not finished) the check list is never Failed (RFC 8838 §8). Default: not trickle.
+   */
+  awaitingCandidates?: () => boolean;
+  /**
+   * Which nominated pair is selected: 'latest' (default; see `selected`) or 'highest-priority', the
+   * rule of aggressive nomination (RFC 5245 §8.1.1.2, RFC 8445 Appendix B), where several pairs of
+   * a component get nominated and both agents must settle on the same one.
+   */
+  selection?: 'latest' | 'highest-priority';
 }
 
 /** RFC 8445 §6.1.2.2: candidates pair when component, transport and IP address family agree. */
@@ -66,12 +78,19 @@ export class CheckList {
   private unfrozen = false;
   readonly components: number;
   readonly maxPairs: number;
+  private readonly awaitingCandidates?: () => boolean;
+  readonly selection: 'latest' | 'highest-priority';
 
   constructor(opts: CheckListOptions) {
+    this.selection = opts.selection ?? 'latest';
     this.currentRole = opts.role;
     this.components = opts.components;
     this.maxPairs = opts.maxPairs ?? 100;
+    this.awaitingCandidates = opts.awaitingCandidates;
   }
+
+  /** Whether this check list follows trickle ICE rules (RFC 8838). */
+  get trickle(): boolean { return this.awaitingCandidates !== undefined; }
 
   get role(): IceRole { return this.currentRole; }
   /** Check-list pairs, highest priority first. */
@@ -146,7 +165,12 @@ export class CheckList {
     if (this.unfrozen) {
       // Added after checks began: if its foundation already succeeded, it may run at once
       // (§7.2.5.3.3); otherwise it waits for §6.1.4.2 step 2.
-      if (this.list.some((p) => p !== pair && p.foundation === pair.foundation && p.state === 'succeeded')) pair.transition('waiting');
+      const sameFoundation = this.list.filter((p) => p !== pair && p.foundation === pair.foundation);
+      if (sameFoundation.some((p) => p.state === 'succeeded')) pair.transition('waiting');
+      // RFC 8838 §10 (trickled pairs): a pair whose foundation has no pair Waiting or In-Progress
+      // is Waiting at once (it is that foundation's first check, as §6.1.2.6 would have made it);
+      // otherwise Frozen, unfrozen when its foundation's check succeeds.
+      else if (this.trickle && !sameFoundation.some((p) => p.state === 'waiting' || p.state === 'in-progress')) pair.transition('waiting');
     }
     return pair;
   }
@@ -356,7 +380,9 @@ export class CheckList {
     let best: CandidatePair | undefined;
     for (const p of [...this.list, ...this.discovered]) {
       if (p.component !== component || !p.valid || !p.nominated) continue;
-      if (!best || p.nominatedSeq > best.nominatedSeq) best = p;
+      if (this.selection === 'highest-priority') {
+        if (!best || p.priority > best.priority) best = p;
+      } else if (!best || p.nominatedSeq > best.nominatedSeq) best = p;
     }
     return best;
   }
@@ -398,12 +424,15 @@ export class CheckList {
    * Check-list state: Completed when every component has a nominated pair (§8.1.2); Failed
    * when every pair is Succeeded or Failed, nothing is queued and some component has no
    * valid pair (§7.2.5.3.3; an empty list is not failed: candidates may still come); else Running.
+   * Trickle ICE (RFC 8838 §8): not Failed while candidates may still come from either side
+   * (`awaitingCandidates`); a Failed list whose new pair arrives is Running again.
    */
   get state(): CheckListState {
     let allNominated = true;
     for (let c = 1; c <= this.components; c++) if (!this.nominated(c)) allNominated = false;
     if (allNominated) return 'completed';
     if (this.list.length === 0 || this.pendingCount() > 0) return 'running';
+    if (this.awaitingCandidates?.()) return 'running';
     for (let c = 1; c <= this.components; c++) if (!this.bestValid(c)) return 'failed';
     return 'running';
   }

@@ -1,6 +1,7 @@
 import type { Clock } from '../base/clock.js';
 import type { Logger } from '../base/log.js';
 import { PacketDemux } from '../net/demux.js';
+import { UdpSocket } from '../net/udp.js';
 import { errorMessage } from '../base/errors.js';
 import { formatAddress, sameAddress, type AddressFamily, type PacketSocket, type TransportAddress } from '../net/socket.js';
 import { StunMessage } from '../stun/message.js';
@@ -85,6 +86,11 @@ export interface LocalBasesHandlers {
   candidate(candidate: Candidate): void;
   /** A component's TURN allocation finished (allocated, or every server failed). */
   relay(result: RelayResult): void;
+  /**
+   * The host sockets are bound and their candidates delivered; server-reflexive and relayed
+   * candidates may still come (trickle ICE, RFC 8838 §5: an offer can be sent now).
+   */
+  hostsReady?(): void;
 }
 
 export class LocalBases {
@@ -127,6 +133,7 @@ export class LocalBases {
       });
       this.handlers.candidate(base.candidate);
     }
+    this.handlers.hostsReady?.();
     const jobs: Promise<unknown>[] = [];
     if (this.opts.stunServers?.length) {
       jobs.push(gatherServerReflexive(hosts, {
@@ -144,6 +151,45 @@ export class LocalBases {
       }
     }
     await Promise.all(jobs);
+  }
+
+  /**
+   * A local address that appeared after gathering (an interface added mid-call): one host socket
+   * per component on it, delivered as new candidates (trickled by the agent, RFC 8838 §10).
+   * @returns the new bases (none when `address` already has bases or nothing could be bound)
+   */
+  async addHost(address: string, components: number, localPreference: number): Promise<LocalBase[]> {
+    if (this.closed || this.bases.some((b) => b.candidate.type === 'host' && sameAddress(b.candidate, { address, port: b.candidate.port }))) return [];
+    const added: LocalBase[] = [];
+    for (let component = 1; component <= components; component++) {
+      let socket: PacketSocket;
+      try {
+        socket = this.opts.bindSocket ? await this.opts.bindSocket(address) : await UdpSocket.bind(address, 0, this.opts.log);
+      } catch (e) {
+        this.opts.log.warn(`cannot bind UDP on new address ${address} for component ${component}: ${errorMessage(e)}`);
+        continue;
+      }
+      if (this.closed) {
+        await socket.close();
+        return [];
+      }
+      const candidate: Candidate = {
+        foundation: this.opts.foundations.get('host', socket.local.address),
+        component,
+        transport: 'udp',
+        priority: computePriority('host', localPreference, component),
+        address: socket.local.address,
+        port: socket.local.port,
+        type: 'host',
+      };
+      const base: LocalBase = { socket, candidate, localPreference };
+      const demux = this.demuxFor(base);
+      socket.onPacket((data, from) => demux.handle(data, from));
+      this.bases.push(base);
+      added.push(base);
+      this.handlers.candidate(candidate);
+    }
+    return added;
   }
 
   /** See `SharedBases.interceptStun`. */

@@ -20,11 +20,23 @@ export class RegularNomination {
 
   constructor(private readonly waitMs: number) {}
 
-  decide(checklist: CheckList, now: number): NominationDecision {
+  /**
+   * `upgradeable`: a valid pair that may replace a component's nominated one when its priority is
+   * higher (a local address added mid-call, trickled and checked: the agent passes those pairs).
+   */
+  decide(checklist: CheckList, now: number, upgradeable?: (p: CandidatePair) => boolean): NominationDecision {
     const nominate: CandidatePair[] = [];
     let recheckInMs: number | undefined;
     for (let component = 1; component <= checklist.components; component++) {
       const valid = checklist.validList(component);
+      const current = checklist.selected(component);
+      if (current && upgradeable && !valid.some((p) => p.nomination === 'pending')) {
+        // A better path appeared after the component concluded: nominate it; both ends select the
+        // latest nomination (CheckList.selected), so media moves to it without an ICE restart.
+        const better = valid.find((p) => p.priority > current.priority && p.nomination === 'none' && upgradeable(p));
+        if (better) nominate.push(better);
+        continue;
+      }
       // "MUST NOT nominate more than one candidate pair per component" unless the first failed.
       if (valid.some((p) => p.nomination === 'nominated' || p.nomination === 'pending')) continue;
       const best = valid.find((p) => p.nomination !== 'failed');

@@ -89,6 +89,9 @@ export class IceConnectivity implements Connectivity {
     for (const c of remote.ice!.candidates) {
       if (c.component <= this.components && c.transport === 'udp') this.agent.addRemoteCandidate(c);
     }
+    // RFC 8838 §13 / RFC 8840 §4.1: the description ends the peer's candidates when it says
+    // a=end-of-candidates, or when the peer does not trickle at all (everything is in it).
+    if (remote.ice!.endOfCandidates || !remote.ice!.options.includes('trickle')) this.agent.remoteEndOfCandidates();
   }
 
   private onState(s: IceState): void {

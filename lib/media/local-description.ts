@@ -26,7 +26,13 @@ export interface LocalDescriptionParts {
   defaultRtp: Candidate;
   defaultRtcp?: Candidate;
   rtcpMux: boolean;
-  ice?: { ufrag: string; pwd: string; candidates: Candidate[]; remoteCandidates?: RemoteCandidate[]; lite: boolean };
+  ice?: {
+    ufrag: string; pwd: string; candidates: Candidate[]; remoteCandidates?: RemoteCandidate[]; lite: boolean;
+    /** a=ice-options tokens (`trickle`, RFC 8840 §4.1). */
+    options?: string[];
+    /** a=end-of-candidates: we gathered every candidate (RFC 8840 §4.1, §4.3). */
+    endOfCandidates?: boolean;
+  };
   alternates: AltCandidate[];
   crypto: readonly CryptoAttribute[];
   /** RFC 8839 §4.2.5: the offer's m/c line was none of its candidates. */

@@ -93,6 +93,27 @@ export interface MediaOptions {
   /** Candidate formats our offers carry (`--sdp`, lib/sdp/format.ts); answers mirror the offer. Default 'both'. */
   sdpFormat?: SdpFormatSetting;
   /**
+   * Trickle ICE (RFC 8838, RFC 8840 over SIP INFO). 'off' (default): neither advertised nor
+   * accepted. 'half': `a=ice-options:trickle` in our SDP, every offer and answer written after
+   * gathering finished (RFC 8838 §4 half trickle), candidates the peer trickles accepted, ours found
+   * later (mid-call) trickled to a peer that showed support. 'full': the initial offer leaves once
+   * the host candidates exist, and so does the answer to an offer that showed support; the rest
+   * follows in 'trickle' fragments (MediaEvents). Under transport policy 'relay' or ICE-lite,
+   * 'full' writes the first SDP after gathering as 'half' does.
+   */
+  trickle?: 'off' | 'half' | 'full';
+  /** ICE nomination of the controlling agent (IceAgentOptions.nomination): 'regular' (default) or 'aggressive'. */
+  nomination?: 'regular' | 'aggressive';
+  /**
+   * Watch the local interfaces every this many ms while the call runs (only when `addresses` is not
+   * given, i.e. media gathers on every interface): an address that appears becomes new host
+   * candidates, trickled and checked (IceAgent.addHostAddress); one that carried the media path and
+   * goes away asks for an ICE restart ('renegotiate' with the reason). Default: not watched.
+   */
+  watchInterfacesMs?: number;
+  /** Interface table reader for the watcher (tests); default lib/net/interfaces.ts listLocalAddresses. */
+  listAddresses?: () => string[];
+  /**
    * TEST HOOK (set from the ICEPHONE_TEST_EXTRA_ALT environment variable by lib/cli/options.ts):
    * alternates advertised in our `a=alt` lines that we do not serve, e.g. another process's media
    * address, to exercise the draft §5.2 collision case. Never set in normal use.

@@ -42,6 +42,10 @@ import { MediaStream } from './media-stream.js';
 import { writeLocalDescription } from './local-description.js';
 import type { MediaEndpoints, MediaOptions } from './media-options.js';
 import { pairEnd, type MediaSummary } from './media-summary.js';
+import { parseTrickleFragment, formatTrickleFragment } from '../sdp/trickle-fragment.js';
+import { listLocalAddresses } from '../net/interfaces.js';
+import type { TimerHandle } from '../base/clock.js';
+import { sameAddress } from '../net/socket.js';
 
 export type { MediaEndpoints, MediaOptions } from './media-options.js';
 export type { MediaSummary, PairEnd } from './media-summary.js';
@@ -76,6 +80,12 @@ export interface MediaEvents {
   hold: [by: 'local' | 'remote', held: boolean];
   /** One DTMF digit from the peer: RFC 4733 events (de-duplicated) or SIP INFO (`via`). */
   dtmf: [digit: string, durationMs: number, via: 'rtp' | 'info'];
+  /**
+   * Trickle ICE (RFC 8840 §4.3): an `application/trickle-ice-sdpfrag` body with candidates not yet
+   * signalled (and/or `a=end-of-candidates`) for the signalling layer to send in an INFO request of
+   * the `trickle-ice` Info Package, in the order emitted.
+   */
+  trickle: [sdpfrag: string];
 }
 
 const SDP = 'application/sdp';
@@ -155,6 +165,21 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   private preconditionLines?: PreconditionAttribute[];
   /** requestIceRestart() was called: the next offer restarts ICE. */
   private restartRequested = false;
+  /** What must be ready before we write an SDP: full gathering, or (trickle) the host candidates. */
+  private ready?: Promise<void>;
+  /** Local candidates already signalled (SDP or a trickle fragment), and whether end-of-candidates was. */
+  private readonly signalled = new Set<Candidate>();
+  private endSignalled = false;
+  /** The peer showed trickle support (`a=ice-options:trickle`, RFC 8840 §4.1). */
+  private peerTrickles = false;
+  /** Remote candidates that came in trickle fragments (the summary lists them with the SDP's). */
+  private readonly trickledRemote: Candidate[] = [];
+  /** Fragments that arrived before checks started: applied when they do. */
+  private pendingFragments: string[] = [];
+  private watchTimer?: TimerHandle;
+  private knownAddresses?: Set<string>;
+  /** Trickle fragments received: applied, and dropped (another ICE generation's credentials, or none running). */
+  readonly trickleStats = { fragmentsSent: 0, fragmentsApplied: 0, fragmentsStale: 0, malformedLines: 0 };
   private readonly clock: Clock;
   private readonly log: Logger;
   /** See `setReofferHandler`. */
@@ -245,6 +270,74 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     return this.telephoneEvent !== undefined;
   }
 
+  /** The trickle ICE setting in force ('off', 'half' or 'full', MediaOptions.trickle). */
+  get trickleMode(): 'off' | 'half' | 'full' {
+    return this.options.trickle ?? 'off';
+  }
+
+  /**
+   * A trickle-ice INFO body from the peer (RFC 8840 §4.3): its candidates go to the ICE agent (pairs
+   * formed and checked at once, RFC 8838 §10), `a=end-of-candidates` ends the peer's gathering
+   * (RFC 8838 §13). A fragment whose ufrag/pwd are not the peer's current ones belongs to another
+   * ICE generation and is dropped (counted). Before checks start it is kept and applied then.
+   * @returns 'applied', 'stale' (dropped) or 'queued'
+   * @throws ParseError for a body that is no sdpfrag (the caller answers 400); StateError when trickle is off.
+   */
+  applyTrickleFragment(body: string): 'applied' | 'stale' | 'queued' {
+    if (this.trickleMode === 'off') throw new StateError('trickle ICE is off');
+    const fragment = parseTrickleFragment(body);
+    this.trickleStats.malformedLines += fragment.invalidLines.length;
+    this.malformedSdpLines += fragment.invalidLines.length; // the summary's dropped.sdpLines
+    for (const line of fragment.invalidLines) this.log.warn(`dropped malformed sdpfrag line: ${line}`);
+    const agent = this.agent;
+    if (this.closed || !agent || !this.started || !(this.connectivity instanceof IceConnectivity)) {
+      if (this.pendingFragments.length >= 32) {
+        this.trickleStats.fragmentsStale++;
+        return 'stale';
+      }
+      this.pendingFragments.push(body);
+      return 'queued';
+    }
+    const ice = this.remote?.ice;
+    if (!ice || ice.ufrag !== fragment.ufrag || ice.pwd !== fragment.pwd) {
+      this.trickleStats.fragmentsStale++;
+      this.log.info(`dropped a trickle fragment of ufrag ${fragment.ufrag}: not the current ICE generation (${ice?.ufrag ?? 'none'})`);
+      return 'stale';
+    }
+    this.trickleStats.fragmentsApplied++;
+    for (const c of fragment.candidates) {
+      if (c.component > this.components || c.transport !== 'udp') continue;
+      this.log.debug(`trickled remote candidate ${c.type} ${c.address} ${c.port}`);
+      this.trickledRemote.push(c);
+      agent.addRemoteCandidate(c);
+    }
+    if (fragment.endOfCandidates) agent.remoteEndOfCandidates();
+    return 'applied';
+  }
+
+  /**
+   * Emits a 'trickle' fragment with the local candidates not yet signalled (and end-of-candidates
+   * once gathering finished), when our SDP is out and the peer takes trickled candidates.
+   */
+  private flushTrickle(): void {
+    const agent = this.agent;
+    if (this.closed || !agent || this.trickleMode === 'off' || !this.localSdp || !this.peerTrickles) return;
+    if (this.format !== undefined && this.format !== 'ice') return;
+    const fresh = agent.localCandidates.filter((c) => !this.signalled.has(c) && c.component <= this.components);
+    const end = agent.gatheringComplete && !this.endSignalled;
+    if (fresh.length === 0 && !end) return;
+    for (const c of fresh) this.signalled.add(c);
+    if (end) this.endSignalled = true;
+    const payloadTypes = this.codec ? [this.codec.payloadType] : this.preferredCodecs().map((c) => c.payloadType);
+    const body = formatTrickleFragment(
+      { ufrag: agent.localUfrag, pwd: agent.localPwd, candidates: fresh, endOfCandidates: end },
+      { media: 'audio', profile: this.profile, formats: payloadTypes },
+    );
+    this.trickleStats.fragmentsSent++;
+    this.log.debug(`trickling ${fresh.length} candidate(s)${end ? ' and end-of-candidates' : ''}`);
+    this.safeEmit('trickle', body);
+  }
+
   /** A digit that arrived by SIP INFO (RFC 6086; application/dtmf-relay or application/dtmf). */
   infoDtmf(digit: string, durationMs: number): void {
     this.dtmfReceived += digit;
@@ -319,7 +412,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     if (!this.agent || !this.remote || !this.localSdp) throw new StateError('no session to update yet');
     if (this.oa.state === 'local-offer' && this.oa.via === 'update') this.rollback();
     if (this.oa.state !== 'stable') throw new StateError(`cannot offer in UPDATE in offer/answer state ${this.oa.state}`);
-    await this.gathering;
+    await this.ready;
     const afterNomination = options.afterNomination === true && this.connectivity instanceof IceConnectivity && this.connectivity.nominationComplete();
     this.remoteBeforeOffer = this.remote;
     this.localSdp = this.build(this.codec ? [this.codec] : this.preferredCodecs(), 'offer', afterNomination);
@@ -438,7 +531,8 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       // carries component 2 candidates and a=rtcp (RFC 5761 §5.1.3): peers such as baresip 1.0
       // treat an offer without them as ICE-incapable.
       const noRtcp = this.options.rtcp === false;
-      await this.ensureAgent('controlling', noRtcp ? 1 : 2);
+      // RFC 8838 §4: full trickle sends the offer once host candidates exist; half waits for all.
+      await this.ensureAgent('controlling', noRtcp ? 1 : 2, this.trickleMode !== 'full');
       this.offered = offerFormat(this.options.sdpFormat ?? 'both');
       // draft §5.2: the STUN servers run from the moment the alternates are handed out.
       if (this.offered.alt) this.altOffered = this.makeAlt();
@@ -491,11 +585,13 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
 
   private async answerPendingOffer(): Promise<string> {
     if (!this.agent || !this.remote) throw new Error('answer requested before the offer was applied');
-    await this.gathering;
+    await this.ready;
     this.localSdp = this.build(this.codec ? [this.codec] : [], 'answer');
     this.oa.localAnswer();
     if (!this.started) this.startMedia();
     this.exchangeCompleted();
+    // Candidates found while the answer was written go out once it is (RFC 8840 §4.3).
+    queueMicrotask(() => this.flushTrickle());
     return this.localSdp;
   }
 
@@ -511,6 +607,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     this.oa.remoteAnswer();
     this.startMedia();
     this.exchangeCompleted();
+    this.flushTrickle();
   }
 
   private rollback(): void {
@@ -554,7 +651,9 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     const liteOfferer = remote.ice?.iceLite === true && format === 'ice' && !this.options.iceLite;
     const oneComponent = remote.rtcpMux || this.options.rtcp === false || (format === 'ice' && !remote.ice!.candidates.some((c) => c.component === 2));
     this.rtcpMux = remote.rtcpMux && this.options.rtcp !== false;
-    await this.ensureAgent(liteOfferer ? 'controlling' : 'controlled', oneComponent ? 1 : 2);
+    this.peerTrickles = format === 'ice' && remote.ice!.options.includes('trickle');
+    // RFC 8838 §4: full trickle toward a peer that showed support: answer once host candidates exist.
+    await this.ensureAgent(liteOfferer ? 'controlling' : 'controlled', oneComponent ? 1 : 2, !(this.trickleMode === 'full' && this.peerTrickles));
     this.connectivity = format === 'alt' ? this.makeAlt() : format === 'ice' ? this.makeIce() : new PlainConnectivity(this.agent!, this.connectivityHost());
   }
 
@@ -573,6 +672,10 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     this.codec = codec;
     this.remote = remote;
     this.format = format;
+    this.peerTrickles = format === 'ice' && remote.ice !== undefined && remote.ice.options.includes('trickle');
+    if (this.trickleMode === 'full' && !this.peerTrickles && this.agent && !this.agent.gatheringComplete) {
+      this.log.info('the answer does not support trickle ICE: candidates gathered after the offer are not signalled');
+    }
     if (crypto) {
       this.srtp = crypto.session;
       this.srtpSuite = crypto.suite;
@@ -669,9 +772,10 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     );
   }
 
-  private async ensureAgent(role: IceRole, components: number): Promise<void> {
+  /** `waitForAll`: resolve after full gathering (else, trickle ICE, once the host candidates exist). */
+  private async ensureAgent(role: IceRole, components: number, waitForAll = true): Promise<void> {
     if (this.agent) {
-      await this.gathering;
+      await this.ready;
       return;
     }
     this.role = role;
@@ -695,10 +799,16 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       consent: this.options.consent,
       consentExpiryMs: this.options.consentExpiryMs,
       consentIntervalMs: this.options.consentIntervalMs,
+      trickle: this.trickleMode !== 'off',
+      nomination: this.options.nomination,
     });
     this.agent = agent;
     this.role = agent.role;
-    agent.on('candidate', (c) => this.safeEmit('candidate', c));
+    agent.on('candidate', (c) => {
+      this.safeEmit('candidate', c);
+      this.flushTrickle();
+    });
+    agent.on('gathering-complete', () => this.flushTrickle());
     agent.on('state', (s) => {
       if (s !== 'closed') this.lastIceState = s;
       this.safeEmit('ice-state', s);
@@ -708,7 +818,10 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     agent.on('relay', (r) => this.safeEmit('relay', r));
     agent.on('data', (component, data, from) => this.onData(component, data, from));
     this.gathering = agent.gather().then(() => undefined);
-    await this.gathering;
+    // Host candidates are no candidates under transport policy 'relay'; a lite agent has only hosts.
+    const trickleFirst = !waitForAll && this.options.transportPolicy !== 'relay' && !agent.lite;
+    this.ready = trickleFirst ? agent.hostsGathered() : this.gathering;
+    await this.ready;
   }
 
   /** The initial exchange completed: start connectivity (checks, or plain media) and the RTP session. */
@@ -718,6 +831,14 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     this.startedAt = this.clock.now();
     void this.prepareRtp().catch((e) => this.log.error(`media: ${errorMessage(e)}`));
     this.connectivity.start(this.remote, this.components);
+    this.watchInterfaces();
+    for (const body of this.pendingFragments.splice(0)) {
+      try {
+        this.applyTrickleFragment(body);
+      } catch (e) {
+        this.log.warn(`trickle fragment: ${errorMessage(e)}`);
+      }
+    }
   }
 
   // ------------------------------------------------------------ our SDP
@@ -751,6 +872,12 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     // RFC 4733 §2.4: telephone-event/8000 with events 0-16 in every offer; an answer carries it only
     // when the offer did (with the offerer's payload type).
     const te = kind === 'offer' && !this.telephoneEvent ? { codec: telephoneEventCodec(), fmtp: telephoneEventFmtp() } : this.telephoneEvent;
+    const trickle = this.trickleMode !== 'off';
+    const signalledNow = agent.localCandidates.filter((c) => c.component <= this.components);
+    if (carry.ice) {
+      for (const c of signalledNow) this.signalled.add(c);
+      if (trickle && agent.gatheringComplete) this.endSignalled = true;
+    }
     return writeLocalDescription({
       sessionId: this.sessionId,
       sessionVersion: this.sessionVersion,
@@ -761,7 +888,11 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       defaultRtp: rtpDefault,
       defaultRtcp: rtcpDefault,
       rtcpMux: this.rtcpMux,
-      ice: carry.ice ? { ufrag: agent.localUfrag, pwd: agent.localPwd, candidates: agent.localCandidates, remoteCandidates, lite: agent.lite } : undefined,
+      ice: carry.ice ? {
+        ufrag: agent.localUfrag, pwd: agent.localPwd, candidates: signalledNow, remoteCandidates, lite: agent.lite,
+        // RFC 8840 §4.1: trickle support in every offer and answer; end-of-candidates once gathered.
+        ...(trickle ? { options: ['trickle'], endOfCandidates: agent.gatheringComplete } : {}),
+      } : undefined,
       alternates: carry.alt && alt ? alt.announceAlternates() : [],
       crypto: this.cryptoLines,
       // RFC 8839 §4.2.5: an answer to an offer whose m/c line is not among its candidates says so.
@@ -865,7 +996,50 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
 
   // ------------------------------------------------------------ end and summary
 
+  /**
+   * Every `watchInterfacesMs`: new local addresses become host candidates (trickled to a peer that
+   * takes them, checked, used when better: IceAgent.addHostAddress); an address that the media
+   * path's local candidate was on and that went away asks for an ICE restart (RFC 8445 §9), with the
+   * reason logged and emitted as 'renegotiate' for the signalling layer's re-INVITE.
+   */
+  private watchInterfaces(): void {
+    const every = this.options.watchInterfacesMs;
+    if (!every || (this.options.addresses && !this.options.listAddresses) || !(this.connectivity instanceof IceConnectivity) || this.agent?.lite) return;
+    const list = this.options.listAddresses ?? (() => listLocalAddresses({ includeLoopback: this.options.includeLoopback }).map((a) => a.address));
+    this.knownAddresses = new Set(list());
+    const tick = () => {
+      this.watchTimer = undefined;
+      if (this.closed || !this.agent) return;
+      const now = new Set(list());
+      for (const address of now) {
+        if (this.knownAddresses!.has(address)) continue;
+        this.log.info(`local address ${address} appeared: adding host candidates`);
+        void this.agent.addHostAddress(address).catch((e) => this.log.warn(`new address ${address}: ${errorMessage(e)}`));
+      }
+      const path = this.agent.mediaPair(1)?.pair.local;
+      for (const address of this.knownAddresses!) {
+        if (now.has(address)) continue;
+        const onPath = path !== undefined && (sameAddress(path, { address, port: path.port }) || (path.relatedAddress !== undefined && sameAddress({ address: path.relatedAddress, port: 0 }, { address, port: 0 })));
+        this.log.info(`local address ${address} went away${onPath ? ' (it carried the media path)' : ''}`);
+        if (onPath && this.oa.state === 'stable') {
+          const reason = `local address ${address} of the media path went away: ICE restart`;
+          this.log.warn(reason);
+          try {
+            this.requestIceRestart();
+            this.safeEmit('renegotiate', reason);
+          } catch (e) {
+            this.log.warn(`no ICE restart: ${errorMessage(e)}`);
+          }
+        }
+      }
+      this.knownAddresses = now;
+      this.watchTimer = this.clock.setTimer(every, tick);
+    };
+    this.watchTimer = this.clock.setTimer(every, tick);
+  }
+
   close(): void {
+    this.clock.clearTimer(this.watchTimer);
     if (this.closed) return;
     this.closed = true;
     void this.stream.close();
@@ -876,6 +1050,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
 
   /** Resolves once the session is fully closed (sockets released, recording written). */
   async closeAndWait(): Promise<void> {
+    this.clock.clearTimer(this.watchTimer);
     this.closed = true;
     this.connectivity?.close();
     this.altOffered?.close();
@@ -896,7 +1071,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
         role: this.agent?.role ?? this.role ?? 'controlling',
         format,
         localCandidates: this.agent ? [...this.agent.localCandidates] : [],
-        remoteCandidates: format === 'alt' ? (report?.remoteCandidates ?? []) : format === 'ice' && this.remote?.ice ? [...this.remote.ice.candidates] : [],
+        remoteCandidates: format === 'alt' ? (report?.remoteCandidates ?? []) : format === 'ice' && this.remote?.ice ? [...this.remote.ice.candidates, ...this.trickledRemote] : [],
         selectedPair: path ? { local: pairEnd(path.local), remote: pairEnd(path.remote), nominated: path.nominated } : null,
         connectedMs: this.connectedAt !== undefined && this.startedAt !== undefined ? Math.round(this.connectedAt - this.startedAt) : null,
       },

@@ -36,6 +36,8 @@ import { DEFAULT_TIMERS } from './retransmission.js';
 import { MediaSession, type MediaEndpoints, type MediaOptions, type MediaSummary } from '../media/media-session.js';
 import { installSipJsAdapter } from './sipjs/install.js';
 import { allowHeaderLine, installAllowRewrite } from './sipjs/allow-header.js';
+import { installRecvInfo, recvInfoHeaderLine } from './sipjs/recv-info-header.js';
+import { TRICKLE_INFO_PACKAGE, TRICKLE_SDPFRAG_CONTENT_TYPE } from '../sdp/trickle-fragment.js';
 import { releaseEndedInvitation } from './sipjs/release-ended-invite.js';
 import { ICEPHONE_VERSION } from '../version.js';
 import { checkSrtpOffer } from '../media/srtp-negotiation.js';
@@ -175,6 +177,13 @@ export interface CallSummary {
     /** DTMF digits received and sent (RFC 4733 events or SIP INFO), in order. */
     dtmf: { received: string; sent: string };
     /**
+     * ms from the call's start (outgoing: before our offer was gathered and the INVITE sent;
+     * incoming: the INVITE's arrival) to the first RTP packet from the peer; null: none came.
+     */
+    firstMediaMs?: number | null;
+    /** Trickle ICE (RFC 8840), when on: INFO requests sent and refused, fragments received applied or dropped as stale. */
+    trickle?: { mode: 'half' | 'full'; infoSent: number; infoRefused: number; fragmentsSent: number; fragmentsApplied: number; fragmentsStale: number };
+    /**
      * Transfer (RFC 3515): `out` when we referred the peer elsewhere (the target and the status the
      * peer reported), `in` when the peer referred us (the target and the Call-ID of the new call).
      */
@@ -285,6 +294,8 @@ export class Call extends TypedEmitter<CallEvents> {
   private startedAt: number;
   private endedAt?: number;
   private answeredAt?: number;
+  /** When the first RTP packet from the peer arrived. */
+  private firstMediaAt?: number;
   private alertedAt?: number;
   private reason?: string;
   private finalState = 'new';
@@ -320,9 +331,20 @@ export class Call extends TypedEmitter<CallEvents> {
     return this.currentSession;
   }
 
-  /** RFC 6086 INFO: DTMF bodies become 'dtmf' events; anything else is refused (415), a bad body 400. */
+  /**
+   * RFC 6086 INFO. With an Info-Package header: `trickle-ice` (RFC 8840 §4.3) while trickle ICE is
+   * on goes to the media session (200; 415 for another body type, 400 for a body that is no sdpfrag);
+   * any other package, or trickle-ice while trickle is off, gets 469 Bad Info Package with the
+   * Recv-Info we accept (RFC 6086 §4.2.2). Without one (legacy INFO): DTMF bodies become 'dtmf'
+   * events; anything else is refused (415), a bad body 400.
+   */
   private onInfo(info: { request: { body?: string; getHeader(n: string): string | undefined }; accept(): Promise<void>; reject(o?: { statusCode?: number; extraHeaders?: string[] }): Promise<void> }): void {
     const type = (info.request.getHeader('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
+    const infoPackage = info.request.getHeader('Info-Package');
+    if (infoPackage !== undefined) {
+      this.onPackageInfo(info, infoPackage.split(';')[0]!.trim().toLowerCase(), type);
+      return;
+    }
     if (type !== DTMF_RELAY_CONTENT_TYPE && type !== DTMF_CONTENT_TYPE) {
       void info.reject({ statusCode: 415, extraHeaders: [`Accept: ${DTMF_RELAY_CONTENT_TYPE}, ${DTMF_CONTENT_TYPE}`] }).catch(() => undefined);
       return;
@@ -337,6 +359,72 @@ export class Call extends TypedEmitter<CallEvents> {
     }
     void info.accept().catch(() => undefined);
     this.media?.infoDtmf(parsed.digit, parsed.durationMs);
+  }
+
+  private onPackageInfo(info: Parameters<Call['onInfo']>[0], infoPackage: string, type: string): void {
+    const media = this.media;
+    const trickleOn = media !== undefined && media.trickleMode !== 'off';
+    if (infoPackage !== TRICKLE_INFO_PACKAGE || !trickleOn) {
+      this.log.info(`INFO of Info Package '${infoPackage}' refused (469)`);
+      void info.reject({ statusCode: 469, extraHeaders: [recvInfoHeaderLine(trickleOn ? [TRICKLE_INFO_PACKAGE] : [])] }).catch(() => undefined);
+      return;
+    }
+    if (type !== TRICKLE_SDPFRAG_CONTENT_TYPE) {
+      void info.reject({ statusCode: 415, extraHeaders: [`Accept: ${TRICKLE_SDPFRAG_CONTENT_TYPE}`] }).catch(() => undefined);
+      return;
+    }
+    try {
+      const outcome = media.applyTrickleFragment(info.request.body ?? '');
+      this.log.debug(`trickle INFO: ${outcome}`);
+    } catch (e) {
+      this.log.warn(`trickle INFO with a bad body: ${errorMessage(e)}`);
+      void info.reject({ statusCode: 400, extraHeaders: [warningHeader('bad trickle-ice sdpfrag')] }).catch(() => undefined);
+      return;
+    }
+    void info.accept().catch(() => undefined);
+  }
+
+  /** Trickle fragments waiting for their INFO (RFC 8840 §4.3), oldest first; one INFO in flight at a time. */
+  private readonly trickleQueue: string[] = [];
+  private trickleInFlight = false;
+  /** Trickle INFO requests sent, and those answered with a non-2xx (or not at all). */
+  readonly trickleInfo = { sent: 0, refused: 0 };
+
+  /**
+   * Sends the queued trickle fragments as INFO requests of the trickle-ice Info Package (RFC 8840
+   * §4.3, RFC 6086 §4.1): one at a time, so their CSeq order is the order the candidates were found;
+   * held while the dialog is not confirmed (sip.js 0.21.2 sends and takes INFO in confirmed dialogs
+   * only), dropped when the call ends.
+   */
+  private pumpTrickle(body?: string): void {
+    if (body !== undefined) this.trickleQueue.push(body);
+    const s = this.currentSession;
+    if (s.state === SessionState.Terminating || s.state === SessionState.Terminated) {
+      this.trickleQueue.length = 0;
+      return;
+    }
+    if (this.trickleInFlight || this.trickleQueue.length === 0 || s.state !== SessionState.Established) return;
+    const content = this.trickleQueue.shift()!;
+    this.trickleInFlight = true;
+    this.trickleInfo.sent++;
+    const done = (refusal?: string) => {
+      if (refusal !== undefined) {
+        this.trickleInfo.refused++;
+        this.log.warn(`trickle INFO: ${refusal}`);
+      }
+      this.trickleInFlight = false;
+      this.pumpTrickle();
+    };
+    void s.info({
+      requestOptions: {
+        extraHeaders: [`Info-Package: ${TRICKLE_INFO_PACKAGE}`],
+        body: { contentDisposition: 'Info-Package', contentType: TRICKLE_SDPFRAG_CONTENT_TYPE, content },
+      },
+      requestDelegate: {
+        onAccept: () => done(),
+        onReject: (r) => done(`${r.message.statusCode} ${r.message.reasonPhrase}`),
+      },
+    }).catch((e) => done(errorMessage(e)));
   }
 
   /** @internal What the summary says of a transfer. */
@@ -419,6 +507,8 @@ export class Call extends TypedEmitter<CallEvents> {
     };
     session.stateChange.addListener((s) => {
       if (session !== this.currentSession) return;
+      // Trickle fragments held for the confirmed dialog (or dropped with the call).
+      if (s === SessionState.Established || s === SessionState.Terminated) this.pumpTrickle();
       // Terminated is reported after the same tick, so a retry can still take the call over.
       if (s === SessionState.Terminated) void Promise.resolve().then(() => session === this.currentSession && this.onState(s));
       else this.onState(s);
@@ -519,6 +609,8 @@ export class Call extends TypedEmitter<CallEvents> {
     if (this.pendingEndpoints) void m.useEndpoints(this.pendingEndpoints).catch((e) => this.log.warn(`media endpoints: ${errorMessage(e)}`));
     m.on('dtmf', (digit, durationMs) => this.safeEmit('dtmf', digit, durationMs));
     m.on('hold', (by, held) => this.safeEmit('hold', by, held));
+    m.on('trickle', (body) => this.pumpTrickle(body));
+    m.on('media-received', () => { this.firstMediaAt ??= this.clock.now(); });
   }
 
   /** @internal The Phone is ending this call because its media failed. */
@@ -680,6 +772,13 @@ export class Call extends TypedEmitter<CallEvents> {
         ...(this.preconditions ? { preconditions: this.preconditions.outcome } : {}),
         // RFC 3264 §8.4 hold periods, ms from the answer (or the call's start).
         dtmf: { received: this.media?.dtmfReceived ?? '', sent: (this.media?.dtmfSent ?? '') + this.infoDtmfSent },
+        firstMediaMs: this.firstMediaAt !== undefined ? Math.round(this.firstMediaAt - this.startedAt) : null,
+        ...(this.media && this.media.trickleMode !== 'off' ? {
+          trickle: {
+            mode: this.media.trickleMode, infoSent: this.trickleInfo.sent, infoRefused: this.trickleInfo.refused,
+            fragmentsSent: this.media.trickleStats.fragmentsSent, fragmentsApplied: this.media.trickleStats.fragmentsApplied, fragmentsStale: this.media.trickleStats.fragmentsStale,
+          },
+        } : {}),
         ...(this.transferRecord ? { transfer: this.transferRecord } : {}),
         holds: (this.media?.holdPeriods ?? []).map((h) => ({
           by: h.by,
@@ -897,6 +996,8 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     });
     // Allow on everything this user agent sends lists what it answers (./sipjs/allow-header.ts).
     installAllowRewrite(this.ua.transport);
+    // RFC 8840 §5, RFC 6086 §5.2: with trickle ICE on, INVITEs and their 18x/2xx say Recv-Info: trickle-ice.
+    if ((opts.media?.trickle ?? 'off') !== 'off') installRecvInfo(this.ua.transport, [TRICKLE_INFO_PACKAGE]);
     // Every Request-URI user reaches our code; `restrictUser` is applied to INVITEs in onInvite, so
     // OPTIONS, REGISTER and the rest answer the same whatever the user (no user enumeration).
     acceptAnyRequestUri(this.ua.userAgentCore);

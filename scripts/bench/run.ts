@@ -3,7 +3,8 @@
  * bench/results.json (BENCH_OUT overrides the path). BENCH_TINY=1 runs each once at a tiny size
  * (what test/bench/bench.test.ts does under `make test`), BENCH_ONLY=name,name picks benchmarks
  * (sip-parse, sipp-load, scale-out, per-call-cpu, kill-mid-run, concurrent-calls, answer-to-media,
- * media-paths: the stun-responder, rtp-path and srtp-path rows; per-call-cpu also writes the
+ * media-paths: the stun-responder, rtp-path and srtp-path rows; trickle-setup: call setup with
+ * trickle ICE off/half/full, healthy and with a dead first TURN server; per-call-cpu also writes the
  * rss-after-load row; gateway-bridge: bridged calls through one icephone gateway). BENCH_DRIFT_S=N runs per-call-cpu for N seconds instead of 300.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { benchAnswerToMedia } from './answer-media.js';
 import { benchMediaPaths } from './media-echo.js';
 import { benchGateway } from './gateway.js';
 import { benchDrift, benchKillMidRun, benchScaleOut } from './scale.js';
+import { benchTrickleSetup } from './trickle-setup.js';
 import { ROOT, TINY, type BenchRow } from './common.js';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -31,6 +33,7 @@ const BENCHMARKS: Array<[string, (prior: BenchRow[]) => Promise<BenchRow[]>]> = 
   ['answer-to-media', () => benchAnswerToMedia(log)],
   ['media-paths', () => benchMediaPaths()],
   ['gateway-bridge', () => benchGateway(log)],
+  ['trickle-setup', () => benchTrickleSetup(log)],
 ];
 
 function fmt(v: number | null | undefined): string {

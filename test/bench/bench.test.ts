@@ -25,7 +25,7 @@ describe('make bench (tiny run)', function () {
     expect(results.tiny).to.equal(true);
     expect(results.failures).to.deep.equal([]);
     const names = new Set(results.rows.map((row) => row.benchmark));
-    for (const name of ['sip-parse', 'sipp-load', 'scale-out', 'per-call-cpu', 'rss-after-load', 'kill-mid-run', 'concurrent-calls', 'answer-to-media', 'stun-responder', 'rtp-path', 'srtp-path', 'gateway-bridge']) expect([...names]).to.include(name);
+    for (const name of ['sip-parse', 'sipp-load', 'scale-out', 'per-call-cpu', 'rss-after-load', 'kill-mid-run', 'concurrent-calls', 'answer-to-media', 'stun-responder', 'rtp-path', 'srtp-path', 'gateway-bridge', 'trickle-setup']) expect([...names]).to.include(name);
     // The SRTP row really ran SRTP: packets were unprotected, none refused, and the ratio is to rtp-path.
     const srtp = results.rows.find((row) => row.benchmark === 'srtp-path') as { value: number | null; note?: string; baseline?: { name: string; ratio: number | null } };
     expect(srtp.value).to.be.greaterThan(0);
