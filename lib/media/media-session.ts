@@ -169,7 +169,11 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   private ready?: Promise<void>;
   /** Local candidates already signalled (SDP or a trickle fragment), and whether end-of-candidates was. */
   private readonly signalled = new Set<Candidate>();
-  private endSignalled = false;
+  /** The local ufrag (ICE generation) whose end-of-candidates we signalled (a restart starts a new one). */
+  private endSignalledFor?: string;
+  private get endSignalled(): boolean {
+    return this.agent !== undefined && this.endSignalledFor === this.agent.localUfrag;
+  }
   /** The peer showed trickle support (`a=ice-options:trickle`, RFC 8840 §4.1). */
   private peerTrickles = false;
   /** Remote candidates that came in trickle fragments (the summary lists them with the SDP's). */
@@ -324,10 +328,25 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     if (this.closed || !agent || this.trickleMode === 'off' || !this.localSdp || !this.peerTrickles) return;
     if (this.format !== undefined && this.format !== 'ice') return;
     const fresh = agent.localCandidates.filter((c) => !this.signalled.has(c) && c.component <= this.components);
-    const end = agent.gatheringComplete && !this.endSignalled;
+    if (this.endSignalled && fresh.length > 0) {
+      // RFC 8838 §13: after end-of-candidates no more candidates may be conveyed unless ICE restarts;
+      // the restart's offer carries them (RFC 8838 §15).
+      for (const c of fresh) this.signalled.add(c);
+      const reason = `${fresh.length} local candidate(s) found after our end-of-candidates: ICE restart (RFC 8838 §13)`;
+      this.log.warn(reason);
+      if (this.oa.state !== 'stable') return;
+      try {
+        this.requestIceRestart();
+        this.safeEmit('renegotiate', reason);
+      } catch (e) {
+        this.log.warn(`no ICE restart: ${errorMessage(e)}`);
+      }
+      return;
+    }
+    const end = agent.gatheringComplete && !this.endSignalled && !this.gatheringGoesOn;
     if (fresh.length === 0 && !end) return;
     for (const c of fresh) this.signalled.add(c);
-    if (end) this.endSignalled = true;
+    if (end) this.endSignalledFor = agent.localUfrag;
     const payloadTypes = this.codec ? [this.codec.payloadType] : this.preferredCodecs().map((c) => c.payloadType);
     const body = formatTrickleFragment(
       { ufrag: agent.localUfrag, pwd: agent.localPwd, candidates: fresh, endOfCandidates: end },
@@ -876,7 +895,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     const signalledNow = agent.localCandidates.filter((c) => c.component <= this.components);
     if (carry.ice) {
       for (const c of signalledNow) this.signalled.add(c);
-      if (trickle && agent.gatheringComplete) this.endSignalled = true;
+      if (trickle && agent.gatheringComplete && !this.gatheringGoesOn) this.endSignalledFor = agent.localUfrag;
     }
     return writeLocalDescription({
       sessionId: this.sessionId,
@@ -891,7 +910,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       ice: carry.ice ? {
         ufrag: agent.localUfrag, pwd: agent.localPwd, candidates: signalledNow, remoteCandidates, lite: agent.lite,
         // RFC 8840 §4.1: trickle support in every offer and answer; end-of-candidates once gathered.
-        ...(trickle ? { options: ['trickle'], endOfCandidates: agent.gatheringComplete } : {}),
+        ...(trickle ? { options: ['trickle'], endOfCandidates: agent.gatheringComplete && !this.gatheringGoesOn } : {}),
       } : undefined,
       alternates: carry.alt && alt ? alt.announceAlternates() : [],
       crypto: this.cryptoLines,
@@ -995,6 +1014,15 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   }
 
   // ------------------------------------------------------------ end and summary
+
+  /**
+   * With the interface watcher on, gathering never really ends (a new address becomes candidates
+   * mid-call), so we never signal end-of-candidates: RFC 8838 §13 forbids conveying candidates after
+   * it without an ICE restart, and the watcher's addresses are trickled without one.
+   */
+  private get gatheringGoesOn(): boolean {
+    return Boolean(this.options.watchInterfacesMs) && !(this.options.addresses && !this.options.listAddresses) && !this.agent?.lite;
+  }
 
   /**
    * Every `watchInterfacesMs`: new local addresses become host candidates (trickled to a peer that

@@ -78,6 +78,9 @@ describe('trickle ICE: an address added mid-call in a network namespace', functi
       const info = trace.find((m) => m.dir === 'send' && m.label === 'INFO' && m.sdp.some((l) => l.includes(` ${NEW_IP} `)));
       expect(info, 'an INFO carried the new candidate').to.not.equal(undefined);
       expect(info!.header('Info-Package')).to.equal('trickle-ice');
+      // Watching interfaces, the caller's gathering never ends: it never says end-of-candidates, so the
+      // new candidate may be trickled without an ICE restart (RFC 8838 §13).
+      expect(trace.filter((m) => m.dir === 'send' && m.sdp.includes('a=end-of-candidates')).map((m) => m.label)).to.deep.equal([]);
       // No ICE restart: a single INVITE (no re-INVITE with new credentials).
       expect(new Set(trace.filter((m) => m.dir === 'send' && m.label === 'INVITE').map((m) => m.header('CSeq'))).size).to.equal(1);
       await assertToneInWav(join(dir, 'callee.wav'), 440);

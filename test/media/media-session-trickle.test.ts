@@ -139,10 +139,15 @@ describe('MediaSession trickle ICE (RFC 8838, RFC 8840)', function () {
     p.net.filter = (d) => d.from.address !== '10.0.9.1' && d.to.address !== '10.0.9.1';
     try {
       const sent = wire(p.a, p.b);
-      await p.b.setDescription((await p.a.getDescription()).body);
+      const offerA = (await p.a.getDescription()).body;
+      // Watching interfaces, A's gathering never ends: no end-of-candidates (RFC 8838 §13 would then
+      // forbid trickling the new address without an ICE restart).
+      expect(offerA).to.not.match(/^a=end-of-candidates/m);
+      await p.b.setDescription(offerA);
       await p.a.setDescription((await p.b.getDescription()).body);
       await run(p.clock, 1500);
       expect(p.a.summary().ice.selectedPair?.local.address).to.equal('10.0.0.1');
+      expect(sent.xToY.some((f) => /^a=end-of-candidates/m.test(f)), 'A never signals end-of-candidates').to.equal(false);
       const fragmentsBefore = sent.xToY.length;
       const renegotiate: string[] = [];
       p.a.on('renegotiate', (r) => renegotiate.push(r));
@@ -159,6 +164,34 @@ describe('MediaSession trickle ICE (RFC 8838, RFC 8840)', function () {
       expect(renegotiate[0]).to.match(/10\.0\.2\.1 .*went away: ICE restart/);
       const restartOffer = (await p.a.getDescription()).body;
       expect(restartOffer).to.not.match(new RegExp(`a=ice-ufrag:${/a=ice-ufrag:(\S+)/.exec(sent.xToY[0] ?? 'a=ice-ufrag:x')![1]}\r`));
+    } finally {
+      await Promise.all([p.a.closeAndWait(), p.b.closeAndWait()]);
+    }
+  });
+
+  it('a candidate found after our end-of-candidates is not trickled: an ICE restart carries it (RFC 8838 §13)', async () => {
+    const p = pair({ trickle: 'full', stunServers: undefined }, { trickle: 'full', stunServers: undefined });
+    try {
+      const sent = wire(p.a, p.b);
+      const offer = (await p.a.getDescription()).body;
+      // Nothing to wait for (host candidates only): the offer already says end-of-candidates.
+      expect(offer).to.match(/^a=end-of-candidates/m);
+      await p.b.setDescription(offer);
+      await p.a.setDescription((await p.b.getDescription()).body);
+      await run(p.clock, 1500);
+      expect(p.a.summary().ice.state).to.be.oneOf(['connected', 'completed']);
+      const oldUfrag = p.a.iceAgent!.localUfrag;
+      const renegotiate: string[] = [];
+      p.a.on('renegotiate', (r) => renegotiate.push(r));
+      const fragmentsBefore = sent.xToY.length;
+      await p.a.iceAgent!.addHostAddress('10.0.2.1');
+      await run(p.clock, 200);
+      expect(sent.xToY.slice(fragmentsBefore), 'no fragment after end-of-candidates').to.deep.equal([]);
+      expect(renegotiate).to.have.length(1);
+      expect(renegotiate[0]).to.match(/after our end-of-candidates: ICE restart \(RFC 8838 §13\)/);
+      const restartOffer = (await p.a.getDescription()).body;
+      expect(restartOffer).to.not.include(`a=ice-ufrag:${oldUfrag}`);
+      expect(restartOffer).to.match(/^a=candidate:.* 10\.0\.2\.1 \d+ typ host/m);
     } finally {
       await Promise.all([p.a.closeAndWait(), p.b.closeAndWait()]);
     }
