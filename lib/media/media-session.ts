@@ -182,6 +182,12 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   private pendingFragments: string[] = [];
   private watchTimer?: TimerHandle;
   private knownAddresses?: Set<string>;
+  /** Local addresses the watcher saw go away (and not come back): their candidates are no longer offered. */
+  private readonly goneAddresses = new Set<string>();
+  private isGone(address: string): boolean {
+    for (const g of this.goneAddresses) if (sameAddress({ address, port: 0 }, { address: g, port: 0 })) return true;
+    return false;
+  }
   /** Trickle fragments received: applied, and dropped (another ICE generation's credentials, or none running). */
   readonly trickleStats = { fragmentsSent: 0, fragmentsApplied: 0, fragmentsStale: 0, malformedLines: 0 };
   private readonly clock: Clock;
@@ -873,8 +879,17 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       ? offerDirection(this.hold.requested, this.hold.peerHolds)
       : answerDirection(effectiveDirection(this.remote), this.hold.requested ? 'sendonly' : 'sendrecv');
     const nominated = (component: number) => (afterNomination ? agent.selectedPair(component) : undefined);
-    const rtpDefault = nominated(1)?.local ?? agent.defaultCandidate(1);
-    const rtcpDefault = this.components >= 2 ? (nominated(2)?.local ?? agent.defaultCandidate(2)) : undefined;
+    // Candidates on an address that went away (the interface watcher) are offered no more, and are no
+    // default; the agent keeps them, their checks just fail.
+    const usable = (c: Candidate) => !this.isGone(c.address) && !(c.type !== 'relay' && c.relatedAddress !== undefined && this.isGone(c.relatedAddress));
+    const defaultOf = (component: number): Candidate => {
+      const d = agent.defaultCandidate(component);
+      if (usable(d)) return d;
+      const rest = agent.localCandidates.filter((c) => c.component === component && c.type !== 'prflx' && usable(c));
+      return rest.find((c) => c.type === 'relay') ?? rest.sort((a, b) => b.priority - a.priority)[0] ?? d;
+    };
+    const rtpDefault = nominated(1)?.local ?? defaultOf(1);
+    const rtcpDefault = this.components >= 2 ? (nominated(2)?.local ?? defaultOf(2)) : undefined;
     let remoteCandidates: RemoteCandidate[] | undefined;
     if (afterNomination) {
       remoteCandidates = [];
@@ -892,7 +907,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     // when the offer did (with the offerer's payload type).
     const te = kind === 'offer' && !this.telephoneEvent ? { codec: telephoneEventCodec(), fmtp: telephoneEventFmtp() } : this.telephoneEvent;
     const trickle = this.trickleMode !== 'off';
-    const signalledNow = agent.localCandidates.filter((c) => c.component <= this.components);
+    const signalledNow = agent.localCandidates.filter((c) => c.component <= this.components && usable(c));
     if (carry.ice) {
       for (const c of signalledNow) this.signalled.add(c);
       if (trickle && agent.gatheringComplete && !this.gatheringGoesOn) this.endSignalledFor = agent.localUfrag;
@@ -1041,12 +1056,14 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       const now = new Set(list());
       for (const address of now) {
         if (this.knownAddresses!.has(address)) continue;
+        this.goneAddresses.delete(address);
         this.log.info(`local address ${address} appeared: adding host candidates`);
         void this.agent.addHostAddress(address).catch((e) => this.log.warn(`new address ${address}: ${errorMessage(e)}`));
       }
       const path = this.agent.mediaPair(1)?.pair.local;
       for (const address of this.knownAddresses!) {
         if (now.has(address)) continue;
+        this.goneAddresses.add(address);
         const onPath = path !== undefined && (sameAddress(path, { address, port: path.port }) || (path.relatedAddress !== undefined && sameAddress({ address: path.relatedAddress, port: 0 }, { address, port: 0 })));
         this.log.info(`local address ${address} went away${onPath ? ' (it carried the media path)' : ''}`);
         if (onPath && this.oa.state === 'stable') {

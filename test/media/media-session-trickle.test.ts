@@ -164,6 +164,9 @@ describe('MediaSession trickle ICE (RFC 8838, RFC 8840)', function () {
       expect(renegotiate[0]).to.match(/10\.0\.2\.1 .*went away: ICE restart/);
       const restartOffer = (await p.a.getDescription()).body;
       expect(restartOffer).to.not.match(new RegExp(`a=ice-ufrag:${/a=ice-ufrag:(\S+)/.exec(sent.xToY[0] ?? 'a=ice-ufrag:x')![1]}\r`));
+      // The gone address is offered no more, nor is it the m/c default.
+      expect(restartOffer).to.not.include('10.0.2.1');
+      expect(restartOffer).to.match(/^a=candidate:.* 10\.0\.0\.1 \d+ typ host/m);
     } finally {
       await Promise.all([p.a.closeAndWait(), p.b.closeAndWait()]);
     }
