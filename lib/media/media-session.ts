@@ -189,7 +189,8 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     return false;
   }
   /** Trickle fragments received: applied, and dropped (another ICE generation's credentials, or none running). */
-  readonly trickleStats = { fragmentsSent: 0, fragmentsApplied: 0, fragmentsStale: 0, malformedLines: 0 };
+  /** `candidatesAfterEnd`: remote candidates dropped because the peer's end-of-candidates had come (RFC 8838 §14). */
+  readonly trickleStats = { fragmentsSent: 0, fragmentsApplied: 0, fragmentsStale: 0, malformedLines: 0, candidatesAfterEnd: 0 };
   private readonly clock: Clock;
   private readonly log: Logger;
   /** See `setReofferHandler`. */
@@ -315,8 +316,19 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       return 'stale';
     }
     this.trickleStats.fragmentsApplied++;
+    // RFC 8838 §14: after the peer's end-of-candidates, "it MUST ignore any newly received candidates"
+    // (of this ICE generation; a restart starts a new one).
+    const ended = agent.remoteCandidatesComplete;
     for (const c of fragment.candidates) {
       if (c.component > this.components || c.transport !== 'udp') continue;
+      const known = [...(this.remote?.ice?.candidates ?? []), ...this.trickledRemote]
+        .some((k) => k.component === c.component && k.port === c.port && sameAddress({ address: k.address, port: 0 }, { address: c.address, port: 0 }));
+      if (known) continue; // a repeat of one we have (RFC 8838 §11: redundant)
+      if (ended) {
+        this.trickleStats.candidatesAfterEnd++;
+        this.log.warn(`ignored trickled candidate ${c.type} ${c.address} ${c.port}: the peer already signalled end-of-candidates (RFC 8838 §14)`);
+        continue;
+      }
       this.log.debug(`trickled remote candidate ${c.type} ${c.address} ${c.port}`);
       this.trickledRemote.push(c);
       agent.addRemoteCandidate(c);

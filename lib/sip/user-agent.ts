@@ -1031,8 +1031,9 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     });
     // Allow on everything this user agent sends lists what it answers (./sipjs/allow-header.ts).
     installAllowRewrite(this.ua.transport);
-    // RFC 8840 §5, RFC 6086 §5.2: with trickle ICE on, INVITEs and their 18x/2xx say Recv-Info: trickle-ice.
-    if ((opts.media?.trickle ?? 'off') !== 'off') installRecvInfo(this.ua.transport, [TRICKLE_INFO_PACKAGE]);
+    // RFC 8840 §5, RFC 6086 §5.2: with trickle ICE on, INVITEs and their 18x/2xx say Recv-Info: trickle-ice
+    // (and, RFC 8840 §4.1/§10, carry the trickle-ice option tag in Supported).
+    if ((opts.media?.trickle ?? 'off') !== 'off') installRecvInfo(this.ua.transport, [TRICKLE_INFO_PACKAGE], [TRICKLE_INFO_PACKAGE]);
     // Every Request-URI user reaches our code; `restrictUser` is applied to INVITEs in onInvite, so
     // OPTIONS, REGISTER and the rest answer the same whatever the user (no user enumeration).
     acceptAnyRequestUri(this.ua.userAgentCore);

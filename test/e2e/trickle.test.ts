@@ -142,6 +142,9 @@ describe('trickle ICE over SIP (RFC 8838, RFC 8840)', function () {
       expect(ok, `${side}: 200 INVITE in the trace`).to.be.above(-1);
       const reliable = trace.findIndex((m) => m.label === '183 INVITE' && m.header('RSeq') !== undefined);
       expect(reliable, `${side}: the reliable 183`).to.be.above(-1);
+      // RFC 8840 §4.1: the trickle-ice option tag in Supported, beside 100rel and precondition.
+      const invite = trace.find((m) => m.dir === (side === 'caller' ? 'send' : 'recv') && m.label === 'INVITE')!;
+      for (const m of [invite, trace[reliable]!]) expect(m.header('Supported'), `${side}: ${m.label} Supported`).to.match(/\btrickle-ice\b/).and.match(/\b100rel\b/);
       const sent = trace.filter((m) => m.dir === 'send' && m.label === 'INFO');
       const early = sent.filter((m) => trace.indexOf(m) < ok);
       expect(early.length, `${side}: INFO requests sent before the 200 INVITE`).to.be.at.least(1);

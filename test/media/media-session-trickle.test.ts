@@ -95,6 +95,15 @@ describe('MediaSession trickle ICE (RFC 8838, RFC 8840)', function () {
       expect(p.a.applyTrickleFragment(stale)).to.equal('stale');
       expect(p.a.iceAgent!.remoteCandidatesComplete).to.equal(false);
       expect(p.a.trickleStats.fragmentsStale).to.equal(1);
+      // The peer's end-of-candidates, then a candidate after it: ignored and counted (RFC 8838 §14).
+      const end = formatTrickleFragment({ ufrag: agentB.localUfrag, pwd: agentB.localPwd, candidates: [], endOfCandidates: true }, { media: 'audio', profile: 'RTP/AVP', formats: [0] });
+      expect(p.a.applyTrickleFragment(end)).to.equal('applied');
+      expect(p.a.iceAgent!.remoteCandidatesComplete).to.equal(true);
+      const afterEnd = { ...late, foundation: '10', address: '10.0.0.4', port: 41235 };
+      const tooLate = formatTrickleFragment({ ufrag: agentB.localUfrag, pwd: agentB.localPwd, candidates: [afterEnd], endOfCandidates: false }, { media: 'audio', profile: 'RTP/AVP', formats: [0] });
+      p.a.applyTrickleFragment(tooLate);
+      expect(p.a.iceAgent!.pairs().some((x) => x.remote.address === '10.0.0.4'), 'no pair with a candidate after end-of-candidates').to.equal(false);
+      expect(p.a.trickleStats.candidatesAfterEnd).to.equal(1);
     } finally {
       await Promise.all([p.a.closeAndWait(), p.b.closeAndWait()]);
     }
