@@ -50,8 +50,10 @@
  *    outcome as `dialogGone`, the caller ends the session.
  *
  * INFO (RFC 6086) in EARLY dialogs, the same way: sip.js 0.21.2's `SessionDialog.info()` throws on an
- * early dialog, and an INFO received in one reaches `Session.onInfoRequest`, which drops it without
- * any response while the session is not Established (the peer retransmits to Timer F). With an
+ * early dialog, and an INFO received in one either reaches `Session.onInfoRequest`, which drops it
+ * without any response while the session is not Established (the peer retransmits to Timer F), or,
+ * in an early dialog without a delegate (the one our reliable provisionals create), gets 469 with an
+ * empty Recv-Info although we take trickle-ice. With an
  * `onEarlyInfo` handler, an INFO whose dialog is early is taken here (CSeq order as above, a plain
  * `UserAgentServer`) and handed over for a final response; `sendInfo()` sends one in an early (or
  * confirmed) dialog. INFOs in confirmed dialogs stay with sip.js. RFC 8840 §4.3 says when an early
