@@ -66,7 +66,8 @@ describe('MediaSession trickle ICE (RFC 8838, RFC 8840)', function () {
       expect(sent.xToY).to.have.length(1);
       expect(sent.yToX).to.have.length(1);
       expect(sent.xToY[0]).to.match(/^a=end-of-candidates\r?$/m);
-      expect(sent.xToY[0]).to.match(new RegExp(`^a=ice-ufrag:${p.a.iceAgent!.localUfrag}\\r?$`, 'm'));
+      // (ice-chars include '+' and '/': compare the line, not a RegExp built from the ufrag)
+      expect(sent.xToY[0]!.split(/\r?\n/)).to.include(`a=ice-ufrag:${p.a.iceAgent!.localUfrag}`);
       expect(p.b.iceAgent!.remoteCandidatesComplete).to.equal(true);
       expect(p.a.iceAgent!.remoteCandidatesComplete).to.equal(true);
       expect(p.a.trickleStats.fragmentsSent).to.equal(1);
@@ -172,7 +173,7 @@ describe('MediaSession trickle ICE (RFC 8838, RFC 8840)', function () {
       expect(renegotiate).to.have.length(1);
       expect(renegotiate[0]).to.match(/10\.0\.2\.1 .*went away: ICE restart/);
       const restartOffer = (await p.a.getDescription()).body;
-      expect(restartOffer).to.not.match(new RegExp(`a=ice-ufrag:${/a=ice-ufrag:(\S+)/.exec(sent.xToY[0] ?? 'a=ice-ufrag:x')![1]}\r`));
+      expect(restartOffer).to.not.include(`a=ice-ufrag:${/a=ice-ufrag:(\S+)/.exec(sent.xToY[0] ?? 'a=ice-ufrag:x')![1]}\r`);
       // The gone address is offered no more, nor is it the m/c default.
       expect(restartOffer).to.not.include('10.0.2.1');
       expect(restartOffer).to.match(/^a=candidate:.* 10\.0\.0\.1 \d+ typ host/m);
