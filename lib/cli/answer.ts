@@ -3,15 +3,17 @@
  * `--user` restricts it), plays the source, hangs up after `--duration` seconds if given (else
  * waits for the caller's BYE), and exits after `--max-calls` calls (else runs until SIGINT/SIGTERM;
  * with `--drain`, SIGTERM lets the calls in progress finish first). `--max-concurrent N` bounds the
- * calls in progress (503 beyond).
+ * calls in progress (503 beyond). `--ring-seconds S` lets each call ring S seconds before the 200
+ * (180 at once; with preconditions the flow's own reliable 183/180 come first).
  */
 import { answerAuthFrom, COMMON_USAGE, parseCommon, parseCount, parseSeconds } from './options.js';
 import { handleSignals, startPhone } from './run-phone.js';
 
-export const ANSWER_USAGE = `usage: icephone answer --listen HOST:PORT [options]\n` + COMMON_USAGE;
+export const ANSWER_USAGE = `usage: icephone answer --listen HOST:PORT [--ring-seconds S] [options]\n`
+  + `  --ring-seconds S    ring S seconds (180 Ringing) before answering each call (default 0)\n` + COMMON_USAGE;
 
 export async function runAnswer(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommon(argv);
+  const { values, positionals } = parseCommon(argv, { 'ring-seconds': { type: 'string' } });
   if (values.help) {
     process.stdout.write(ANSWER_USAGE + '\n');
     return 0;
@@ -19,6 +21,7 @@ export async function runAnswer(argv: string[]): Promise<number> {
   if (positionals.length) throw new (await import('../base/errors.js')).UsageError(`unexpected argument '${positionals[0]}'`);
   const durationSec = parseSeconds(values.duration, '--duration');
   const maxCalls = parseCount(values['max-calls'], '--max-calls');
+  const ringSec = parseSeconds((values as Record<string, unknown>)['ring-seconds'] as string | undefined, '--ring-seconds');
   const auth = answerAuthFrom(values);
   const ctx = await startPhone(values, { answering: true }, auth ? { auth } : {});
   if (auth) {
@@ -45,7 +48,14 @@ export async function runAnswer(argv: string[]): Promise<number> {
       const t = setTimeout(() => void call.hangup(), durationSec * 1000);
       void call.finished.then(() => clearTimeout(t));
     });
-    void ctx.phone.answer(call);
+    if (ringSec) {
+      // Ring first (with preconditions the flow alerts by itself once they are met), answer later.
+      if (!call.preconditions) void ctx.phone.ring(call);
+      const t = setTimeout(() => void ctx.phone.answer(call, call.preconditions ? {} : { provisional: 'none' }), ringSec * 1000);
+      void call.finished.then(() => clearTimeout(t));
+    } else {
+      void ctx.phone.answer(call);
+    }
     const report = ctx.report(call);
     void report.then(() => {
       reported++;

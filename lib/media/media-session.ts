@@ -169,7 +169,11 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   private ready?: Promise<void>;
   /** Local candidates already signalled (SDP or a trickle fragment), and whether end-of-candidates was. */
   private readonly signalled = new Set<Candidate>();
-  private endSignalled = false;
+  /** The local ufrag (ICE generation) whose end-of-candidates we signalled (a restart starts a new one). */
+  private endSignalledFor?: string;
+  private get endSignalled(): boolean {
+    return this.agent !== undefined && this.endSignalledFor === this.agent.localUfrag;
+  }
   /** The peer showed trickle support (`a=ice-options:trickle`, RFC 8840 §4.1). */
   private peerTrickles = false;
   /** Remote candidates that came in trickle fragments (the summary lists them with the SDP's). */
@@ -178,8 +182,15 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   private pendingFragments: string[] = [];
   private watchTimer?: TimerHandle;
   private knownAddresses?: Set<string>;
+  /** Local addresses the watcher saw go away (and not come back): their candidates are no longer offered. */
+  private readonly goneAddresses = new Set<string>();
+  private isGone(address: string): boolean {
+    for (const g of this.goneAddresses) if (sameAddress({ address, port: 0 }, { address: g, port: 0 })) return true;
+    return false;
+  }
   /** Trickle fragments received: applied, and dropped (another ICE generation's credentials, or none running). */
-  readonly trickleStats = { fragmentsSent: 0, fragmentsApplied: 0, fragmentsStale: 0, malformedLines: 0 };
+  /** `candidatesAfterEnd`: remote candidates dropped because the peer's end-of-candidates had come (RFC 8838 §14). */
+  readonly trickleStats = { fragmentsSent: 0, fragmentsApplied: 0, fragmentsStale: 0, malformedLines: 0, candidatesAfterEnd: 0 };
   private readonly clock: Clock;
   private readonly log: Logger;
   /** See `setReofferHandler`. */
@@ -305,8 +316,19 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       return 'stale';
     }
     this.trickleStats.fragmentsApplied++;
+    // RFC 8838 §14: after the peer's end-of-candidates, "it MUST ignore any newly received candidates"
+    // (of this ICE generation; a restart starts a new one).
+    const ended = agent.remoteCandidatesComplete;
     for (const c of fragment.candidates) {
       if (c.component > this.components || c.transport !== 'udp') continue;
+      const known = [...(this.remote?.ice?.candidates ?? []), ...this.trickledRemote]
+        .some((k) => k.component === c.component && k.port === c.port && sameAddress({ address: k.address, port: 0 }, { address: c.address, port: 0 }));
+      if (known) continue; // a repeat of one we have (RFC 8838 §11: redundant)
+      if (ended) {
+        this.trickleStats.candidatesAfterEnd++;
+        this.log.warn(`ignored trickled candidate ${c.type} ${c.address} ${c.port}: the peer already signalled end-of-candidates (RFC 8838 §14)`);
+        continue;
+      }
       this.log.debug(`trickled remote candidate ${c.type} ${c.address} ${c.port}`);
       this.trickledRemote.push(c);
       agent.addRemoteCandidate(c);
@@ -324,10 +346,25 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     if (this.closed || !agent || this.trickleMode === 'off' || !this.localSdp || !this.peerTrickles) return;
     if (this.format !== undefined && this.format !== 'ice') return;
     const fresh = agent.localCandidates.filter((c) => !this.signalled.has(c) && c.component <= this.components);
-    const end = agent.gatheringComplete && !this.endSignalled;
+    if (this.endSignalled && fresh.length > 0) {
+      // RFC 8838 §13: after end-of-candidates no more candidates may be conveyed unless ICE restarts;
+      // the restart's offer carries them (RFC 8838 §15).
+      for (const c of fresh) this.signalled.add(c);
+      const reason = `${fresh.length} local candidate(s) found after our end-of-candidates: ICE restart (RFC 8838 §13)`;
+      this.log.warn(reason);
+      if (this.oa.state !== 'stable') return;
+      try {
+        this.requestIceRestart();
+        this.safeEmit('renegotiate', reason);
+      } catch (e) {
+        this.log.warn(`no ICE restart: ${errorMessage(e)}`);
+      }
+      return;
+    }
+    const end = agent.gatheringComplete && !this.endSignalled && !this.gatheringGoesOn;
     if (fresh.length === 0 && !end) return;
     for (const c of fresh) this.signalled.add(c);
-    if (end) this.endSignalled = true;
+    if (end) this.endSignalledFor = agent.localUfrag;
     const payloadTypes = this.codec ? [this.codec.payloadType] : this.preferredCodecs().map((c) => c.payloadType);
     const body = formatTrickleFragment(
       { ufrag: agent.localUfrag, pwd: agent.localPwd, candidates: fresh, endOfCandidates: end },
@@ -854,8 +891,17 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       ? offerDirection(this.hold.requested, this.hold.peerHolds)
       : answerDirection(effectiveDirection(this.remote), this.hold.requested ? 'sendonly' : 'sendrecv');
     const nominated = (component: number) => (afterNomination ? agent.selectedPair(component) : undefined);
-    const rtpDefault = nominated(1)?.local ?? agent.defaultCandidate(1);
-    const rtcpDefault = this.components >= 2 ? (nominated(2)?.local ?? agent.defaultCandidate(2)) : undefined;
+    // Candidates on an address that went away (the interface watcher) are offered no more, and are no
+    // default; the agent keeps them, their checks just fail.
+    const usable = (c: Candidate) => !this.isGone(c.address) && !(c.type !== 'relay' && c.relatedAddress !== undefined && this.isGone(c.relatedAddress));
+    const defaultOf = (component: number): Candidate => {
+      const d = agent.defaultCandidate(component);
+      if (usable(d)) return d;
+      const rest = agent.localCandidates.filter((c) => c.component === component && c.type !== 'prflx' && usable(c));
+      return rest.find((c) => c.type === 'relay') ?? rest.sort((a, b) => b.priority - a.priority)[0] ?? d;
+    };
+    const rtpDefault = nominated(1)?.local ?? defaultOf(1);
+    const rtcpDefault = this.components >= 2 ? (nominated(2)?.local ?? defaultOf(2)) : undefined;
     let remoteCandidates: RemoteCandidate[] | undefined;
     if (afterNomination) {
       remoteCandidates = [];
@@ -873,10 +919,10 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     // when the offer did (with the offerer's payload type).
     const te = kind === 'offer' && !this.telephoneEvent ? { codec: telephoneEventCodec(), fmtp: telephoneEventFmtp() } : this.telephoneEvent;
     const trickle = this.trickleMode !== 'off';
-    const signalledNow = agent.localCandidates.filter((c) => c.component <= this.components);
+    const signalledNow = agent.localCandidates.filter((c) => c.component <= this.components && usable(c));
     if (carry.ice) {
       for (const c of signalledNow) this.signalled.add(c);
-      if (trickle && agent.gatheringComplete) this.endSignalled = true;
+      if (trickle && agent.gatheringComplete && !this.gatheringGoesOn) this.endSignalledFor = agent.localUfrag;
     }
     return writeLocalDescription({
       sessionId: this.sessionId,
@@ -891,7 +937,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       ice: carry.ice ? {
         ufrag: agent.localUfrag, pwd: agent.localPwd, candidates: signalledNow, remoteCandidates, lite: agent.lite,
         // RFC 8840 §4.1: trickle support in every offer and answer; end-of-candidates once gathered.
-        ...(trickle ? { options: ['trickle'], endOfCandidates: agent.gatheringComplete } : {}),
+        ...(trickle ? { options: ['trickle'], endOfCandidates: agent.gatheringComplete && !this.gatheringGoesOn } : {}),
       } : undefined,
       alternates: carry.alt && alt ? alt.announceAlternates() : [],
       crypto: this.cryptoLines,
@@ -997,6 +1043,15 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   // ------------------------------------------------------------ end and summary
 
   /**
+   * With the interface watcher on, gathering never really ends (a new address becomes candidates
+   * mid-call), so we never signal end-of-candidates: RFC 8838 §13 forbids conveying candidates after
+   * it without an ICE restart, and the watcher's addresses are trickled without one.
+   */
+  private get gatheringGoesOn(): boolean {
+    return Boolean(this.options.watchInterfacesMs) && !(this.options.addresses && !this.options.listAddresses) && !this.agent?.lite;
+  }
+
+  /**
    * Every `watchInterfacesMs`: new local addresses become host candidates (trickled to a peer that
    * takes them, checked, used when better: IceAgent.addHostAddress); an address that the media
    * path's local candidate was on and that went away asks for an ICE restart (RFC 8445 §9), with the
@@ -1013,12 +1068,14 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       const now = new Set(list());
       for (const address of now) {
         if (this.knownAddresses!.has(address)) continue;
+        this.goneAddresses.delete(address);
         this.log.info(`local address ${address} appeared: adding host candidates`);
         void this.agent.addHostAddress(address).catch((e) => this.log.warn(`new address ${address}: ${errorMessage(e)}`));
       }
       const path = this.agent.mediaPair(1)?.pair.local;
       for (const address of this.knownAddresses!) {
         if (now.has(address)) continue;
+        this.goneAddresses.add(address);
         const onPath = path !== undefined && (sameAddress(path, { address, port: path.port }) || (path.relatedAddress !== undefined && sameAddress({ address: path.relatedAddress, port: 0 }, { address, port: 0 })));
         this.log.info(`local address ${address} went away${onPath ? ' (it carried the media path)' : ''}`);
         if (onPath && this.oa.state === 'stable') {

@@ -43,6 +43,8 @@ export interface PreconditionCallHost {
   markAlerting(): void;
   setReason(reason: string): void;
   hangup(): Promise<void>;
+  /** The early dialog may carry in-dialog INFOs (trickle ICE, RFC 8840 §4.3): a reliable 18x with the answer was PRACKed (callee) or received (caller). */
+  earlyDialogReady?(dialog: Core.SessionDialog): void;
 }
 
 export interface PreconditionControllerOptions {
@@ -301,6 +303,9 @@ export class OutgoingPreconditions extends PreconditionController {
               this.o.registerDialog(session);
             }
             this.flow.provisional(code, reliable, { sdp: sdpOf(message) });
+            // RFC 8840 §4.3: the answer in a reliable provisional established the early dialog; sip.js
+            // has sent its PRACK already (sipjs/update.ts holds our INFOs until it is answered).
+            if (reliable && session && sdpOf(message)) this.call?.earlyDialogReady?.(session);
           },
           onAccept: (response) => {
             if (inviter !== this.inviter) return;
@@ -464,6 +469,8 @@ export class IncomingPreconditions extends PreconditionController {
     if (sender.session) attachEarlyDialog(this.invitation, sender.session);
     // The PRACK names our To tag and RSeq: the caller is really there, our RTP may flow in full.
     this.media?.confirmPeer('PRACK');
+    // RFC 8840 §4.3: our reliable 183 carried the answer and is acknowledged; trickle INFOs may go.
+    if (sender.session) this.call?.earlyDialogReady?.(sender.session);
     this.flow.prack();
   }
 

@@ -45,7 +45,7 @@ import { notifyIsFinal, sipfragStatus, TRANSFER_FINAL_TIMEOUT_MS, type TransferO
 import { DTMF_CONTENT_TYPE, DTMF_RELAY_CONTENT_TYPE, formatDtmfRelayBody, parseDtmfInfoBody } from '../rtp/dtmf-info-body.js';
 import { IncomingPreconditions, OutgoingPreconditions } from './precondition-call.js';
 import type { PreconditionPolicy } from './preconditions-flow.js';
-import { DialogExtensions, type IncomingUpdate } from './sipjs/update.js';
+import { DialogExtensions, type IncomingEarlyInfo, type IncomingUpdate } from './sipjs/update.js';
 import { DigestServer, type DigestServerOptions, type DigestServerStats } from './digest-server.js';
 import { installRequestGate, type GateDecision } from './sipjs/request-gate.js';
 import { sendRelayedRegister, type RelayedRegisterResponse } from './sipjs/register-relay.js';
@@ -384,6 +384,28 @@ export class Call extends TypedEmitter<CallEvents> {
     void info.accept().catch(() => undefined);
   }
 
+  /**
+   * @internal An INFO in one of this call's early dialogs (sipjs/update.ts takes those from sip.js,
+   * which drops them): answered like one in the confirmed dialog. The Phone passes only those of a
+   * dialog a reliable provisional established (RFC 8840 §4.3).
+   */
+  earlyInfo(info: IncomingEarlyInfo): void {
+    this.onInfo(info);
+  }
+
+  /** The early dialog trickle INFOs may go on before the 2xx (RFC 8840 §4.3), once `earlyDialogReady` named it. */
+  private earlyTrickleDialog?: Core.SessionDialog;
+
+  /**
+   * @internal The early dialog may carry our trickle INFOs now (RFC 8840 §4.3): the callee has its
+   * reliable 183 with the answer PRACKed, the caller has received that 183. Queued fragments go out.
+   */
+  earlyDialogReady(dialog: Core.SessionDialog): void {
+    if (this.earlyTrickleDialog) return;
+    this.earlyTrickleDialog = dialog;
+    this.pumpTrickle();
+  }
+
   /** Trickle fragments waiting for their INFO (RFC 8840 §4.3), oldest first; one INFO in flight at a time. */
   private readonly trickleQueue: string[] = [];
   private trickleInFlight = false;
@@ -393,8 +415,9 @@ export class Call extends TypedEmitter<CallEvents> {
   /**
    * Sends the queued trickle fragments as INFO requests of the trickle-ice Info Package (RFC 8840
    * §4.3, RFC 6086 §4.1): one at a time, so their CSeq order is the order the candidates were found;
-   * held while the dialog is not confirmed (sip.js 0.21.2 sends and takes INFO in confirmed dialogs
-   * only), dropped when the call ends.
+   * before the 2xx on the early dialog `earlyDialogReady` named (through sipjs/update.ts: sip.js
+   * 0.21.2 sends INFO in confirmed dialogs only), else held until the dialog is confirmed; dropped
+   * when the call ends.
    */
   private pumpTrickle(body?: string): void {
     if (body !== undefined) this.trickleQueue.push(body);
@@ -403,7 +426,9 @@ export class Call extends TypedEmitter<CallEvents> {
       this.trickleQueue.length = 0;
       return;
     }
-    if (this.trickleInFlight || this.trickleQueue.length === 0 || s.state !== SessionState.Established) return;
+    if (this.trickleInFlight || this.trickleQueue.length === 0) return;
+    const early = s.state !== SessionState.Established ? this.earlyTrickleDialog : undefined;
+    if (s.state !== SessionState.Established && (!early || !this.dialogExtensions || early.signalingState === 'Closed')) return;
     const content = this.trickleQueue.shift()!;
     this.trickleInFlight = true;
     this.trickleInfo.sent++;
@@ -415,6 +440,16 @@ export class Call extends TypedEmitter<CallEvents> {
       this.trickleInFlight = false;
       this.pumpTrickle();
     };
+    if (early) {
+      void this.dialogExtensions!.sendInfo(early, {
+        extraHeaders: [`Info-Package: ${TRICKLE_INFO_PACKAGE}`],
+        body: { contentDisposition: 'Info-Package', contentType: TRICKLE_SDPFRAG_CONTENT_TYPE, content },
+      }).then(
+        (o) => done(o.statusCode >= 200 && o.statusCode < 300 ? undefined : `${o.statusCode} ${o.reasonPhrase} (early dialog)`),
+        (e) => done(errorMessage(e)),
+      );
+      return;
+    }
     void s.info({
       requestOptions: {
         extraHeaders: [`Info-Package: ${TRICKLE_INFO_PACKAGE}`],
@@ -996,8 +1031,9 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     });
     // Allow on everything this user agent sends lists what it answers (./sipjs/allow-header.ts).
     installAllowRewrite(this.ua.transport);
-    // RFC 8840 §5, RFC 6086 §5.2: with trickle ICE on, INVITEs and their 18x/2xx say Recv-Info: trickle-ice.
-    if ((opts.media?.trickle ?? 'off') !== 'off') installRecvInfo(this.ua.transport, [TRICKLE_INFO_PACKAGE]);
+    // RFC 8840 §5, RFC 6086 §5.2: with trickle ICE on, INVITEs and their 18x/2xx say Recv-Info: trickle-ice
+    // (and, RFC 8840 §4.1/§10, carry the trickle-ice option tag in Supported).
+    if ((opts.media?.trickle ?? 'off') !== 'off') installRecvInfo(this.ua.transport, [TRICKLE_INFO_PACKAGE], [TRICKLE_INFO_PACKAGE]);
     // Every Request-URI user reaches our code; `restrictUser` is applied to INVITEs in onInvite, so
     // OPTIONS, REGISTER and the rest answer the same whatever the user (no user enumeration).
     acceptAnyRequestUri(this.ua.userAgentCore);
@@ -1013,7 +1049,23 @@ export class Phone extends TypedEmitter<PhoneEvents> {
       clock: this.clock,
       log: this.log.child('sip'),
       onUpdate: (u) => this.onUpdate(u),
+      onEarlyInfo: (info) => this.onEarlyInfo(info),
     });
+  }
+
+  /**
+   * An INFO in an early dialog (RFC 6086; sip.js would drop it unanswered). Only a dialog a reliable
+   * provisional established belongs to a call here (`callByDialog`, filled by the preconditions
+   * controllers): RFC 8840 §4.3 allows trickle INFOs in no other early dialog; those get 403.
+   */
+  private onEarlyInfo(info: IncomingEarlyInfo): void {
+    const call = this.callByDialog.get(info.dialog.id);
+    if (!call) {
+      this.log.info(`INFO in early dialog ${info.dialog.id} without a reliable provisional: 403`);
+      void info.reject({ statusCode: 403, extraHeaders: [warningHeader('INFO in an early dialog needs a reliable provisional response (RFC 8840 4.3)')] }).catch(() => undefined);
+      return;
+    }
+    call.earlyInfo(info);
   }
 
 

@@ -18,6 +18,12 @@ import { isRoot } from '../helpers/process.js';
 import { assertToneInWav } from '../helpers/tone.js';
 import { parseTrace, type TracedMessage } from './preconditions-trace.js';
 
+/**
+ * How long the callee rings before its 200 in the early-dialog test: the relayed candidates (a live
+ * TURN server on loopback: milliseconds) and end-of-candidates are found long before.
+ */
+const RING_S = 2;
+
 /** The configured timeout of the dead first TURN server, seconds. */
 const DEAD_TIMEOUT_S = 3;
 
@@ -51,13 +57,16 @@ describe('trickle ICE over SIP (RFC 8838, RFC 8840)', function () {
     '--turn-user', 'alice', '--turn-pass', 'wonderland-42', '--turn-timeout', String(DEAD_TIMEOUT_S),
   ];
 
-  async function call(trickle: 'off' | 'half' | 'full', seconds = 5): Promise<Calls> {
+  /** The live TURN server alone. */
+  const liveTurnArgs = () => ['--turn', `turn:127.0.0.1:${coturn!.port}`, '--turn-user', 'alice', '--turn-pass', 'wonderland-42'];
+
+  async function call(trickle: 'off' | 'half' | 'full', seconds = 5, extra: string[] = [], turn = turnArgs(), calleeExtra: string[] = []): Promise<Calls> {
     const dir = mkdtempSync(join(tmpdir(), 'icephone-trickle-'));
     const port = await freePortPair();
-    const callee = runIcephone(['answer', '--listen', `127.0.0.1:${port}`, '--max-calls', '1', '--play', 'tone:660', '--record', join(dir, 'callee.wav'), '--json', '--trickle', trickle, '--trace', ...turnArgs()]);
+    const callee = runIcephone(['answer', '--listen', `127.0.0.1:${port}`, '--max-calls', '1', '--play', 'tone:660', '--record', join(dir, 'callee.wav'), '--json', '--trickle', trickle, '--trace', ...turn, ...extra, ...calleeExtra]);
     try {
       await callee.waitForStderr(/sip: listening/, 15000);
-      const caller = runIcephone(['call', `sip:bob@127.0.0.1:${port}`, '--listen', '127.0.0.1:0', '--duration', String(seconds), '--play', 'tone:440', '--record', join(dir, 'caller.wav'), '--json', '--trickle', trickle, '--trace', ...turnArgs()]);
+      const caller = runIcephone(['call', `sip:bob@127.0.0.1:${port}`, '--listen', '127.0.0.1:0', '--duration', String(seconds), '--play', 'tone:440', '--record', join(dir, 'caller.wav'), '--json', '--trickle', trickle, '--trace', ...turn, ...extra]);
       try {
         await Promise.all([exitWithin(caller, 60000), exitWithin(callee, 60000)]);
       } finally {
@@ -115,6 +124,50 @@ describe('trickle ICE over SIP (RFC 8838, RFC 8840)', function () {
     // Media both ways before the dead TURN server's timeout ended.
     expect(cs.call.firstMediaMs).to.be.a('number').and.below(DEAD_TIMEOUT_S * 1000);
     expect(as.call.firstMediaMs).to.be.a('number').and.below(DEAD_TIMEOUT_S * 1000);
+    await assertToneInWav(join(dir, 'callee.wav'), 440);
+    await assertToneInWav(join(dir, 'caller.wav'), 660);
+  });
+
+  it('full with preconditions (a reliable 183 with the answer; the callee rings before its 200): INFOs flow both ways in the early dialog, before the 200 INVITE, each answered 200; tones both ways', async () => {
+    const { caller, callee, dir } = await call('full', 3, ['--preconditions', 'optional'], liveTurnArgs(), ['--ring-seconds', String(RING_S)]);
+    expect(caller.child.exitCode, caller.stderr().slice(-3000)).to.equal(0);
+    expect(callee.child.exitCode, callee.stderr().slice(-3000)).to.equal(0);
+    const [cs] = caller.summaries();
+    const [as] = callee.summaries();
+    expect(cs.call.preconditions).to.equal('met');
+    expect(as.call.preconditions).to.equal('met');
+    for (const [side, run] of [['caller', caller], ['callee', callee]] as const) {
+      const trace = parseTrace(run.stderr());
+      const ok = trace.findIndex((m) => m.label === '200 INVITE');
+      expect(ok, `${side}: 200 INVITE in the trace`).to.be.above(-1);
+      const reliable = trace.findIndex((m) => m.label === '183 INVITE' && m.header('RSeq') !== undefined);
+      expect(reliable, `${side}: the reliable 183`).to.be.above(-1);
+      // RFC 8840 §4.1: the trickle-ice option tag in Supported, beside 100rel and precondition.
+      const invite = trace.find((m) => m.dir === (side === 'caller' ? 'send' : 'recv') && m.label === 'INVITE')!;
+      for (const m of [invite, trace[reliable]!]) expect(m.header('Supported'), `${side}: ${m.label} Supported`).to.match(/\btrickle-ice\b/).and.match(/\b100rel\b/);
+      const sent = trace.filter((m) => m.dir === 'send' && m.label === 'INFO');
+      const early = sent.filter((m) => trace.indexOf(m) < ok);
+      expect(early.length, `${side}: INFO requests sent before the 200 INVITE`).to.be.at.least(1);
+      // Only after the reliable 183 (RFC 8840 §4.3), and in its dialog: the To tag of the 183.
+      expect(trace.indexOf(early[0]!)).to.be.above(reliable);
+      const tag = (h: string | undefined) => /;tag=([^;>\s]+)/.exec(h ?? '')?.[1];
+      const dialogTag = tag(trace[reliable]!.header('To'));
+      for (const info of early) {
+        expect(info.header('Info-Package')).to.equal('trickle-ice');
+        expect(info.header('Content-Type')).to.equal('application/trickle-ice-sdpfrag');
+        expect([tag(info.header('To')), tag(info.header('From'))], `${side}: INFO in the 183's dialog`).to.include(dialogTag);
+      }
+      // Every INFO answered 200, in CSeq order, the early ones included.
+      const cseqs = [...new Set(sent.map((m) => Number(m.header('CSeq')!.split(' ')[0])))];
+      expect(cseqs, `${side}: INFOs in CSeq order`).to.deep.equal([...cseqs].sort((a, b) => a - b));
+      const answered = new Set(trace.filter((m) => m.dir === 'recv' && m.label === '200 INFO').map((m) => Number(m.header('CSeq')!.split(' ')[0])));
+      expect([...answered].sort((a, b) => a - b), `${side}: every INFO answered 200`).to.deep.equal(cseqs);
+      expect(trace.some((m) => m.dir === 'recv' && /^[3-6]\d\d INFO$/.test(m.label)), `${side}: no INFO refused`).to.equal(false);
+    }
+    expect(cs.call.trickle).to.include({ mode: 'full', infoRefused: 0 });
+    expect(as.call.trickle).to.include({ mode: 'full', infoRefused: 0 });
+    expect(cs.call.trickle.fragmentsApplied).to.be.at.least(1);
+    expect(as.call.trickle.fragmentsApplied).to.be.at.least(1);
     await assertToneInWav(join(dir, 'callee.wav'), 440);
     await assertToneInWav(join(dir, 'caller.wav'), 660);
   });

@@ -13,7 +13,8 @@ import { Phone, type CallSummary } from '../../lib/sip/user-agent.js';
 interface Response { status: number; text: string; header(name: string): string | undefined }
 
 class RawClient {
-  private waiters: Array<(r: Response) => void> = [];
+  /** Final responses are matched to the request by CSeq method (an INFO's can come before the INVITE's). */
+  private waiters: Array<{ method: string; resolve: (r: Response) => void }> = [];
   private cseq = 1;
   readonly callId = `trickle-${Date.now()}-${Math.random().toString(36).slice(2)}@127.0.0.1`;
   toTag = '';
@@ -24,7 +25,9 @@ class RawClient {
       const m = /^SIP\/2\.0 (\d{3})/.exec(text);
       if (!m || Number(m[1]) < 200) return;
       const header = (name: string) => new RegExp(`^${name}:[ \\t]*(.*)$`, 'im').exec(text)?.[1]?.trim();
-      this.waiters.shift()?.({ status: Number(m[1]), text, header });
+      const method = /^CSeq:[ \t]*\d+[ \t]+(\S+)/im.exec(text)?.[1];
+      const i = this.waiters.findIndex((w) => w.method === method);
+      if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve({ status: Number(m[1]), text, header });
     });
   }
   static async open(server: number): Promise<RawClient> {
@@ -43,7 +46,7 @@ class RawClient {
       `Call-ID: ${this.callId}`, `CSeq: ${cseq} ${method}`, `Contact: <sip:raw@127.0.0.1:${this.port}>`,
       ...extra, ...(contentType ? [`Content-Type: ${contentType}`] : []), `Content-Length: ${Buffer.byteLength(body)}`, '', body,
     ];
-    const p = method === 'ACK' ? Promise.resolve({ status: 0, text: '', header: () => undefined }) : new Promise<Response>((r) => this.waiters.push(r));
+    const p = method === 'ACK' ? Promise.resolve({ status: 0, text: '', header: () => undefined }) : new Promise<Response>((resolve) => this.waiters.push({ method, resolve }));
     this.socket.send(lines.join('\r\n'), this.server, '127.0.0.1');
     return p;
   }
@@ -128,5 +131,42 @@ describe('trickle-ice INFO requests (RFC 8840 §4.3, RFC 6086)', function () {
       expect(info.status).to.equal(469);
       expect(info.header('Recv-Info')).to.equal('');
     });
+  });
+
+  it('an INFO in an early dialog that no reliable provisional established gets 403 with a Warning (RFC 8840 §4.3; sip.js alone said 469 with an empty Recv-Info)', async () => {
+    const phone = await Phone.start({ listen: { address: '127.0.0.1', port: 0 }, media: { addresses: ['127.0.0.1'], play: 'silence', trickle: 'half' } });
+    const media = createSocket('udp4');
+    media.bind(0, '127.0.0.1');
+    await once(media, 'listening');
+    const client = await RawClient.open(phone.port);
+    let ended = false;
+    try {
+      const ringing = new Promise<string>((resolve) => client.socket.on('message', (d) => {
+        const text = d.toString('utf8');
+        if (/^SIP\/2\.0 180 /.test(text)) resolve(/^To:.*;tag=([^;\s>]+)/im.exec(text)![1]!);
+      }));
+      const answered = new Promise<import('../../lib/sip/user-agent.js').Call>((resolve) => phone.on('incoming', (call) => {
+        call.on('ended', () => { ended = true; });
+        void phone.ring(call).then(() => resolve(call));
+      }));
+      const okP = client.send('INVITE', [], offer((media.address() as { port: number }).port), 'application/sdp');
+      client.toTag = await ringing;
+      const call = await answered;
+      const info = await client.send('INFO', PKG, fragment(UFRAG, PWD, 40000), SDPFRAG);
+      expect(info.status).to.equal(403);
+      expect(info.header('Warning')).to.match(/reliable provisional/);
+      void phone.answer(call, { provisional: 'none' });
+      const ok = await okP;
+      expect(ok.status).to.equal(200);
+      client.target = /<([^>]+)>/.exec(ok.header('Contact') ?? '')![1]!;
+      await client.send('ACK', []);
+      expect((await client.send('BYE', [])).status).to.equal(200);
+      for (let i = 0; i < 100 && !ended; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(ended).to.equal(true);
+    } finally {
+      await phone.stop();
+      client.socket.close();
+      media.close();
+    }
   });
 });

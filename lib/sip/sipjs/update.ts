@@ -48,6 +48,17 @@
  *    of the 2xx (UAC), and our 2xx carries Contact.
  *  - 481 or 408 to an in-dialog request ends the dialog (RFC 3261 §12.2.1.2): reported in the
  *    outcome as `dialogGone`, the caller ends the session.
+ *
+ * INFO (RFC 6086) in EARLY dialogs, the same way: sip.js 0.21.2's `SessionDialog.info()` throws on an
+ * early dialog, and an INFO received in one either reaches `Session.onInfoRequest`, which drops it
+ * without any response while the session is not Established (the peer retransmits to Timer F), or,
+ * in an early dialog without a delegate (the one our reliable provisionals create), gets 469 with an
+ * empty Recv-Info although we take trickle-ice. With an
+ * `onEarlyInfo` handler, an INFO whose dialog is early is taken here (CSeq order as above, a plain
+ * `UserAgentServer`) and handed over for a final response; `sendInfo()` sends one in an early (or
+ * confirmed) dialog. INFOs in confirmed dialogs stay with sip.js. RFC 8840 §4.3 says when an early
+ * dialog may carry trickle-ice INFOs (once a reliable provisional or the answer established it):
+ * that decision is the caller's (user-agent.ts, precondition-call.ts), not this file's.
  */
 import { Core } from 'sip.js';
 import type { Clock } from '../../base/clock.js';
@@ -97,6 +108,31 @@ export interface UpdateOutcome {
   abandoned?: boolean;
 }
 
+/** An INFO (RFC 6086) received in an early dialog, for the application to answer once. */
+export interface IncomingEarlyInfo {
+  readonly dialog: SessionDialog;
+  /** The request: its body (string) and headers (`getHeader(name)`, undefined when absent). */
+  readonly request: IncomingRequestMessage;
+  /** 200 OK. @throws StateError (rejection) when already answered. */
+  accept(options?: { extraHeaders?: string[] }): Promise<void>;
+  /** A 4xx-6xx final response, default 500. @throws StateError (rejection) when already answered. */
+  reject(options?: { statusCode?: number; reasonPhrase?: string; extraHeaders?: string[] }): Promise<void>;
+}
+
+/** The final outcome of an INFO we sent with `sendInfo()`. */
+export interface InfoOutcome {
+  statusCode: number;
+  reasonPhrase: string;
+  /** 481 or 408: the dialog no longer exists at the peer (RFC 3261 §12.2.1.2). */
+  dialogGone: boolean;
+}
+
+export interface SendInfoOptions {
+  extraHeaders?: string[];
+  /** The body, with its Content-Disposition (RFC 6086 §4.1: `Info-Package` for a package's body). */
+  body?: { contentType: string; content: string; contentDisposition?: string };
+}
+
 export interface SendUpdateOptions {
   /** The offer (or a function building it, called for each attempt so a retry carries a fresh o= version). */
   body?: SipBody | (() => SipBody | undefined | Promise<SipBody | undefined>);
@@ -112,6 +148,8 @@ export interface DialogExtensionsOptions {
   log?: Logger;
   /** Incoming UPDATE handler; without one, UPDATE is answered 501. */
   onUpdate?: (update: IncomingUpdate) => void;
+  /** Incoming INFO in an early dialog; without one, such an INFO goes to sip.js (which drops it). */
+  onEarlyInfo?: (info: IncomingEarlyInfo) => void;
   /** [0,1) random source for back-off and Retry-After (tests). */
   random?: () => number;
 }
@@ -157,6 +195,7 @@ export function glareBackoffMs(ownerOfCallId: boolean, random: () => number = Ma
 
 export class DialogExtensions {
   onUpdate?: (update: IncomingUpdate) => void;
+  onEarlyInfo?: (info: IncomingEarlyInfo) => void;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly random: () => number;
@@ -172,6 +211,7 @@ export class DialogExtensions {
     this.log = options.log ?? silentLogger;
     this.random = options.random ?? Math.random;
     this.onUpdate = options.onUpdate;
+    this.onEarlyInfo = options.onEarlyInfo;
     this.internals = core as unknown as CoreInternals;
     this.original = this.internals.receiveRequest.bind(core);
     this.internals.receiveRequest = (message) => {
@@ -185,6 +225,7 @@ export class DialogExtensions {
     const existing = installed.get(core);
     if (existing) {
       if (options.onUpdate) existing.onUpdate = options.onUpdate;
+      if (options.onEarlyInfo) existing.onEarlyInfo = options.onEarlyInfo;
       return existing;
     }
     const ext = new DialogExtensions(core, options);
@@ -273,8 +314,17 @@ export class DialogExtensions {
 
   private intercept(message: IncomingRequestMessage): boolean {
     const method = message.method;
-    if (method !== 'UPDATE' && method !== 'PRACK' && method !== 'INVITE') return false;
+    if (method !== 'UPDATE' && method !== 'PRACK' && method !== 'INVITE' && method !== 'INFO') return false;
     const dialog = message.toTag ? this.internals.dialogs.get(message.callId + message.toTag + message.fromTag) : undefined;
+    if (method === 'INFO') {
+      if (!(dialog instanceof Core.SessionDialog) || !dialog.early || !this.onEarlyInfo) return false;
+      try {
+        this.receiveEarlyInfo(dialog, message, this.onEarlyInfo);
+      } catch (e) {
+        this.log.warn(`early INFO handling failed: ${errorMessage(e)}`);
+      }
+      return true;
+    }
     if (method === 'UPDATE') {
       if (!(dialog instanceof Core.SessionDialog)) {
         // RFC 3311 §5.2: UPDATE is processed within a dialog; none matches.
@@ -374,7 +424,65 @@ export class DialogExtensions {
     this.onUpdate(update);
   }
 
+  private receiveEarlyInfo(dialog: SessionDialog, message: IncomingRequestMessage, handler: (info: IncomingEarlyInfo) => void): void {
+    if (!this.acceptInDialog(dialog, message)) return;
+    const uas = new Core.UserAgentServer(Core.NonInviteServerTransaction, this.core, message);
+    let answered = false;
+    const once = (): void => {
+      if (answered) throw new StateError('INFO already answered');
+      answered = true;
+    };
+    const info: IncomingEarlyInfo = {
+      dialog,
+      request: message,
+      accept: async (options = {}) => {
+        once();
+        uas.accept({ statusCode: 200, extraHeaders: options.extraHeaders });
+      },
+      reject: async (options = {}) => {
+        once();
+        uas.reject({ statusCode: options.statusCode ?? 500, reasonPhrase: options.reasonPhrase, extraHeaders: options.extraHeaders });
+      },
+    };
+    try {
+      handler(info);
+    } catch (e) {
+      this.log.warn(`early INFO handler threw: ${errorMessage(e)}`);
+      if (!answered) void info.reject({ statusCode: 500 }).catch(() => undefined);
+    }
+  }
+
   // ---------------------------------------------------------------- sending
+
+  /**
+   * Sends INFO (RFC 6086) on `dialog`, early or confirmed (sip.js's own `info()` refuses early
+   * dialogs), after any PRACK of ours in it is answered (so CSeq order holds over UDP), and resolves
+   * with the final response (sip.js reports a timeout as 408, a transport error as 503).
+   * @throws StateError when the dialog is closed.
+   */
+  async sendInfo(dialog: SessionDialog, options: SendInfoOptions = {}): Promise<InfoOutcome> {
+    if (dialog.signalingState === Core.SignalingState.Closed) throw new StateError(`dialog ${dialog.id} is closed`);
+    await this.untilPrackAnswered(dialog);
+    if ((dialog.signalingState as string) === Core.SignalingState.Closed) throw new StateError(`dialog ${dialog.id} is closed`);
+    const b = options.body;
+    const body: Core.Body | undefined = b ? { contentDisposition: b.contentDisposition ?? 'render', contentType: b.contentType, content: b.content } : undefined;
+    const message = dialog.createOutgoingRequestMessage('INFO', { extraHeaders: options.extraHeaders, body });
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (statusCode: number, reasonPhrase: string) => {
+        if (done) return;
+        done = true;
+        resolve({ statusCode, reasonPhrase, dialogGone: statusCode === 481 || statusCode === 408 });
+      };
+      const final = (r: Core.IncomingResponse) => finish(r.message.statusCode ?? 0, r.message.reasonPhrase ?? '');
+      try {
+        new Core.UserAgentClient(Core.NonInviteClientTransaction, this.core, message, { onAccept: final, onReject: final, onRedirect: final });
+      } catch (e) {
+        this.log.warn(`sending INFO failed: ${errorMessage(e)}`);
+        finish(503, 'Service Unavailable');
+      }
+    });
+  }
 
   /**
    * Sends UPDATE on `dialog` (early or confirmed) and resolves with the final outcome, after up to
