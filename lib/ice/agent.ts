@@ -508,8 +508,15 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     const key = remoteKey(c.component, c);
     const known = this.remoteIndex.get(key);
     if (known) {
-      // A signalled candidate equal to a peer-reflexive one learned earlier: keep the pair, adopt the signalled identity.
-      if (known.type === 'prflx' && c.type !== 'prflx') Object.assign(known, { ...c });
+      // A signalled candidate equal to a peer-reflexive one learned earlier: keep the pair, adopt the
+      // signalled identity — its priority too, so the pair's priority is the signalled one (a host
+      // candidate learned first from the peer's check carries the PRIORITY of a peer-reflexive one,
+      // which may tie with the peer's relayed path and let that be nominated first).
+      if (known.type === 'prflx' && c.type !== 'prflx') {
+        Object.assign(known, { ...c, address: known.address });
+        this.checklist.remoteCandidateUpdated(known);
+        this.log.debug(`remote peer-reflexive candidate is the signalled ${describeCandidate(known)}`);
+      }
       return;
     }
     // Canonical text (lib/base/address.ts), so logs, summaries and comparisons see one spelling.
