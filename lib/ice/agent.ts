@@ -1,5 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import { systemClock, type Clock, type TimerHandle } from '../base/clock.js';
+import { afterPendingInput, systemClock, type Clock, type TimerHandle } from '../base/clock.js';
 import { StateError, errorMessage } from '../base/errors.js';
 import { TypedEmitter } from '../base/events.js';
 import { redact, silentLogger, type Logger } from '../base/log.js';
@@ -895,7 +895,11 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     if (decision.recheckInMs !== undefined) {
       this.nominationTimer = this.clock.setTimer(decision.recheckInMs, () => {
         this.nominationTimer = undefined;
-        this.afterCheckUpdate();
+        // The wait is over only once the check responses already received are read: after a
+        // blocked event loop this timer fires before them, and would nominate a worse pair.
+        afterPendingInput(this.clock, () => {
+          if (!this.isClosed() && this.nominationTimer === undefined) this.afterCheckUpdate();
+        });
       });
     }
     if (decision.nominate.length) this.kick();

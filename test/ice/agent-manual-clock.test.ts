@@ -281,4 +281,39 @@ describe('IceAgent under a ManualClock (in-memory network)', () => {
     expect(checked.slice(0, 2)).to.deep.equal(['relay', 'host']);
     expect(checked.filter((c) => c.includes('USE-CANDIDATE'))).to.deep.equal(['host (USE-CANDIDATE)']);
   });
+
+  it('regular nomination: the wait for a better pair ends only after the check responses already received are read (a blocked event loop)', async () => {
+    // 10.0.0.2 (higher priority) is checked first; its response arrives in time but the event
+    // loop is blocked past the nomination deadline, so Node fires the deadline timer before it
+    // reads the response. 10.0.0.3 answers at once and must not be nominated for that.
+    await setup({ taMs: 50, nominationWaitMs: 100 }, [hostCandidate('10.0.0.2', 5000, 1, 'R1'), { ...hostCandidate('10.0.0.3', 5000, 1, 'R2'), priority: computePriority('host', 100, 1) }]);
+    const low = net.bindSync('10.0.0.3', 5000);
+    const held: Array<{ msg: StunMessage; from: TransportAddress }> = [];
+    const nominatedTo: string[] = [];
+    onPeerRequest((msg, from) => {
+      if (msg.has(StunAttr.USE_CANDIDATE)) { nominatedTo.push('10.0.0.2'); respond(msg, peer, from); } else held.push({ msg, from });
+    });
+    low.onPacket((data, from) => {
+      const msg = StunMessage.decode(data);
+      if (msg.messageClass !== 'request') return;
+      if (msg.has(StunAttr.USE_CANDIDATE)) nominatedTo.push('10.0.0.3');
+      respond(msg, low, from);
+    });
+    agent.start();
+    await run(clock, 60);
+    // 10.0.0.2's check is out (unanswered yet), 10.0.0.3's succeeded: waiting until t=151 for a better pair.
+    expect(held).to.have.length(1);
+    expect(agent.selectedPair(1)).to.equal(undefined);
+    // The loop is blocked until t=260; the response to 10.0.0.2 came in meanwhile.
+    clock.stall(200, () => {
+      const { msg, from } = held[0]!;
+      const res = new StunMessage({ method: StunMethod.Binding, messageClass: 'success', transactionId: msg.transactionId });
+      res.addXorAddress(StunAttr.XOR_MAPPED_ADDRESS, from);
+      net.deliverNow(peer.local, from, res.encode({ integrityKey: shortTermKey(PEER_PWD), fingerprint: true }));
+    });
+    await run(clock, 300, 5);
+    expect(nominatedTo).to.deep.equal(['10.0.0.2']);
+    expect(agent.selectedPair(1)!.remote.address).to.equal('10.0.0.2');
+    await low.close();
+  });
 });
