@@ -567,6 +567,11 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     this.components = count;
     this.checklist = this.newCheckList(count);
     this.formPairs();
+    // The peer's checks answered so far (they may beat its answer): their triggered checks
+    // (§7.3.1.4) were queued in the check list just replaced.
+    for (const p of this.checklist.pairs) {
+      if (this.checkedBy.has(`${transportAddressKey(p.base)}|${transportAddressKey(p.remote)}`)) this.checklist.trigger(p);
+    }
     await this.localBases.dropComponentsAbove(count);
   }
 
