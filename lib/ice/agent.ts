@@ -1,5 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import { systemClock, type Clock, type TimerHandle } from '../base/clock.js';
+import { afterPendingInput, systemClock, type Clock, type TimerHandle } from '../base/clock.js';
 import { StateError, errorMessage } from '../base/errors.js';
 import { TypedEmitter } from '../base/events.js';
 import { redact, silentLogger, type Logger } from '../base/log.js';
@@ -508,8 +508,15 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     const key = remoteKey(c.component, c);
     const known = this.remoteIndex.get(key);
     if (known) {
-      // A signalled candidate equal to a peer-reflexive one learned earlier: keep the pair, adopt the signalled identity.
-      if (known.type === 'prflx' && c.type !== 'prflx') Object.assign(known, { ...c });
+      // A signalled candidate equal to a peer-reflexive one learned earlier: keep the pair, adopt the
+      // signalled identity — its priority too, so the pair's priority is the signalled one (a host
+      // candidate learned first from the peer's check carries the PRIORITY of a peer-reflexive one,
+      // which may tie with the peer's relayed path and let that be nominated first).
+      if (known.type === 'prflx' && c.type !== 'prflx') {
+        Object.assign(known, { ...c, address: known.address });
+        this.checklist.remoteCandidateUpdated(known);
+        this.log.debug(`remote peer-reflexive candidate is the signalled ${describeCandidate(known)}`);
+      }
       return;
     }
     // Canonical text (lib/base/address.ts), so logs, summaries and comparisons see one spelling.
@@ -560,6 +567,11 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     this.components = count;
     this.checklist = this.newCheckList(count);
     this.formPairs();
+    // The peer's checks answered so far (they may beat its answer): their triggered checks
+    // (§7.3.1.4) were queued in the check list just replaced.
+    for (const p of this.checklist.pairs) {
+      if (this.checkedBy.has(`${transportAddressKey(p.base)}|${transportAddressKey(p.remote)}`)) this.checklist.trigger(p);
+    }
     await this.localBases.dropComponentsAbove(count);
   }
 
@@ -888,7 +900,11 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     if (decision.recheckInMs !== undefined) {
       this.nominationTimer = this.clock.setTimer(decision.recheckInMs, () => {
         this.nominationTimer = undefined;
-        this.afterCheckUpdate();
+        // The wait is over only once the check responses already received are read: after a
+        // blocked event loop this timer fires before them, and would nominate a worse pair.
+        afterPendingInput(this.clock, () => {
+          if (!this.isClosed() && this.nominationTimer === undefined) this.afterCheckUpdate();
+        });
       });
     }
     if (decision.nominate.length) this.kick();

@@ -357,7 +357,22 @@ export class CheckList {
   /** RFC 8445 §7.2.5.1 / §7.3.1.1: a role switch recomputes every pair priority. */
   setRole(role: IceRole): void {
     this.currentRole = role;
-    for (const p of [...this.list, ...this.discovered]) p.recomputePriority(role);
+    this.recomputePriorities();
+  }
+
+  /**
+   * A remote candidate's priority changed (a peer-reflexive candidate, learned from a check that
+   * arrived before the peer's description, turned out to be a signalled one: it takes the
+   * signalled priority, RFC 8445 §7.3.1.3): the pairs using it get their §6.1.2.3 priority again
+   * and the check list its order, so that nomination compares the pairs by what the peer said.
+   */
+  remoteCandidateUpdated(remote: Candidate): void {
+    if (![...this.list, ...this.discovered].some((p) => p.remote === remote)) return;
+    this.recomputePriorities();
+  }
+
+  private recomputePriorities(): void {
+    for (const p of [...this.list, ...this.discovered]) p.recomputePriority(this.currentRole);
     this.list.sort(byPriorityDescending);
   }
 

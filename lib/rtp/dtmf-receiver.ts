@@ -18,7 +18,10 @@
  * - a lost end: the event ends when a report of a newer event arrives (`endedBy: 'next-event'`),
  *   or when no report of it has arrived for `endTimeoutMs` (`'timeout'`, default 200 ms: ten
  *   missed 20 ms updates, four of the 50 ms that §2.5.1.2 allows at most); its duration is then
- *   the longest reported;
+ *   the longest reported. The timeout is decided only after the input already received has been
+ *   read (Clock.afterPendingInput): after a blocked event loop the timer fires before the reports
+ *   waiting in the socket, which would otherwise end the event early (a 100 ms digit reported as
+ *   60 ms) and then be dropped as duplicates;
  * - long events (§2.5.2.3): a report of the same event code, without M bit, whose timestamp is
  *   the current segment's plus 65535, continues the event as its next segment; the segments'
  *   durations add up.
@@ -28,7 +31,7 @@
  * One receiver serves one remote source (SSRC): call `reset()` when the source changes. Time comes
  * from the injected Clock (ms); timestamps and durations are in samples at `clockRate`.
  */
-import { systemClock, type Clock, type TimerHandle } from '../base/clock.js';
+import { afterPendingInput, systemClock, type Clock, type TimerHandle } from '../base/clock.js';
 import { errorMessage } from '../base/errors.js';
 import { TypedEmitter } from '../base/events.js';
 import { silentLogger, type Logger } from '../base/log.js';
@@ -117,6 +120,8 @@ interface CurrentEvent {
   /** Timestamps of this event's earlier segments. */
   segmentTimestamps: number[];
   timer: TimerHandle | undefined;
+  /** Reports taken so far: the end timeout sees whether one came while it waited. */
+  reports: number;
 }
 
 export class DtmfReceiver extends TypedEmitter<DtmfReceiverEvents> {
@@ -260,6 +265,7 @@ export class DtmfReceiver extends TypedEmitter<DtmfReceiverEvents> {
       segmentDuration: 0,
       segmentTimestamps: [],
       timer: undefined,
+      reports: 0,
     };
     this.current = current;
     this.newest = ts;
@@ -268,6 +274,7 @@ export class DtmfReceiver extends TypedEmitter<DtmfReceiverEvents> {
 
   private update(current: CurrentEvent, report: TelephoneEvent, marker: boolean): void {
     if (marker) current.startSeen = true;
+    current.reports++;
     current.segmentDuration = Math.max(current.segmentDuration, report.duration);
     current.volume = report.volume;
     if (report.end) {
@@ -277,7 +284,12 @@ export class DtmfReceiver extends TypedEmitter<DtmfReceiverEvents> {
     this.clock.clearTimer(current.timer);
     current.timer = this.clock.setTimer(this.endTimeoutMs, () => {
       current.timer = undefined;
-      if (this.current === current) this.finish(current, 'timeout');
+      // The timeout fires first after a blocked event loop, before the reports that arrived in
+      // time are read: decide once they have been (one of them re-arms the timer or ends the event).
+      const reports = current.reports;
+      afterPendingInput(this.clock, () => {
+        if (this.current === current && current.reports === reports && current.timer === undefined && !this.closed) this.finish(current, 'timeout');
+      });
     });
   }
 

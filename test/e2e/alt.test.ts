@@ -155,33 +155,42 @@ describe('e2e: a=alt (draft-rosenberg-sipping-ice-01) between icephone processes
   });
 
   it('§5.2 collision: an alternate served by another icephone (another dialog) is rejected there and never selected', async () => {
-    // C and D: a call of their own, long enough to outlive the A/B call. C's media port runs C's
-    // draft §5.2 STUN server, which knows only the credentials of the C/D dialog.
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-alt-collision-'));
+    // C and D: a call of their own, up until the A/B call is over (D hangs up on SIGTERM then, not
+    // after a guessed duration: under load the A/B processes may start later than any fixed call
+    // length allows, and B's check would reach a closed port instead of C's §5.2 STUN server, which
+    // knows only the credentials of the C/D dialog).
     const cPort = await freePortPair();
     const c = runIcephone(['answer', '--listen', `127.0.0.1:${cPort}`, '--max-calls', '1', '--sdp', 'alt', '--play', 'tone:880', '--json', '--trace']);
-    await c.waitForStderr(/sip: listening/, 15000);
-    const d = runIcephone(['call', `sip:carol@127.0.0.1:${cPort}`, '--listen', '127.0.0.1:0', '--sdp', 'alt', '--duration', '9', '--play', 'tone:330', '--json']);
-    const [, cMedia] = await c.waitForStderr(/SIP\/2\.0 200 OK\n[\s\S]*?\nm=audio (\d+)/, 20000);
-    await c.waitForStderr(/media: flowing/, 15000);
+    let d: IcephoneRun | undefined;
+    try {
+      await c.waitForStderr(/sip: listening/, 15000);
+      // --duration: only a bound should the test fail before the SIGTERM below.
+      d = runIcephone(['call', `sip:carol@127.0.0.1:${cPort}`, '--listen', '127.0.0.1:0', '--sdp', 'alt', '--duration', '50', '--play', 'tone:330', '--json']);
+      const [, cMedia] = await c.waitForStderr(/SIP\/2\.0 200 OK\n[\s\S]*?\nm=audio (\d+)/, 20000);
+      await c.waitForStderr(/media: flowing/, 15000);
 
-    // A offers, first and with qvalue 1.0, a fake alternate: C's media address with credentials C never handed out.
-    const r = await call('alt', 'alt', { callerPrefix: ['env', `ICEPHONE_TEST_EXTRA_ALT=127.0.0.1:${cMedia}`], calleeArgs: ['--verbose'] });
-    expect(r.sdps.offer).to.match(new RegExp(`^a=alt:test1 1\\.0 : \\S+ \\S+ 127\\.0\\.0\\.1 ${cMedia}\\r?$`, 'm'));
-    const { callee } = expectConnectedPair(r, 'alt');
-    // B checked the fake alternate, C rejected it (430: unknown username), B never selected it.
-    expect(callee.ice.selectedPair.remote.port).to.not.equal(Number(cMedia));
-    expect(r.callee.stderr()).to.match(new RegExp(`check to alternate test1 127\\.0\\.0\\.1:${cMedia} from \\S+ \\S+ rejected: error response 430`));
-    await expectTones(r);
+      // A offers, first and with qvalue 1.0, a fake alternate: C's media address with credentials C never handed out.
+      const r = await call('alt', 'alt', { callerPrefix: ['env', `ICEPHONE_TEST_EXTRA_ALT=127.0.0.1:${cMedia}`], calleeArgs: ['--verbose'] });
+      expect(r.sdps.offer).to.match(new RegExp(`^a=alt:test1 1\\.0 : \\S+ \\S+ 127\\.0\\.0\\.1 ${cMedia}\\r?$`, 'm'));
+      const { callee } = expectConnectedPair(r, 'alt');
+      // B checked the fake alternate, C rejected it (430: unknown username), B never selected it.
+      expect(callee.ice.selectedPair.remote.port).to.not.equal(Number(cMedia));
+      expect(r.callee.stderr()).to.match(new RegExp(`check to alternate test1 127\\.0\\.0\\.1:${cMedia} from \\S+ \\S+ rejected: error response 430`));
+      await expectTones(r);
 
-    const [dCode, cCode] = await Promise.all([exitWithin(d, 30000), exitWithin(c, 30000)]);
-    expect(cCode, c.stderr().slice(-3000)).to.equal(0);
-    expect(dCode, d.stderr().slice(-3000)).to.equal(0);
-    const [cs] = c.summaries();
-    expect(cs.ice.format).to.equal('alt');
-    expect(cs.dropped.stunUnauthorized, 'C answered the foreign checks with errors').to.be.greaterThan(0);
-    // C's own call was unaffected: still on D.
-    expect(cs.rtp.packetsReceived).to.be.greaterThan(100);
-    void dir;
+      // The A/B call is over: D hangs up (SIGTERM: hang up, report, exit 0), C exits after its one call.
+      expect(d.child.exitCode === null && c.child.exitCode === null, 'the C/D call outlived the A/B call').to.equal(true);
+      d.kill('SIGTERM');
+      const [dCode, cCode] = await Promise.all([exitWithin(d, 30000), exitWithin(c, 30000)]);
+      expect(cCode, c.stderr().slice(-3000)).to.equal(0);
+      expect(dCode, d.stderr().slice(-3000)).to.equal(0);
+      const [cs] = c.summaries();
+      expect(cs.ice.format).to.equal('alt');
+      expect(cs.dropped.stunUnauthorized, 'C answered the foreign checks with errors').to.be.greaterThan(0);
+      // C's own call was unaffected: still on D.
+      expect(cs.rtp.packetsReceived).to.be.greaterThan(100);
+    } finally {
+      for (const run of [d, c]) if (run && run.child.exitCode === null && run.child.signalCode === null) run.kill('SIGKILL');
+    }
   });
 });

@@ -235,4 +235,124 @@ describe('IceAgent under a ManualClock (in-memory network)', () => {
       await b.close();
     }
   });
+
+  it('the peer\'s checks before its answer and a rebuilt check list (rtcp-mux): host->host keeps its triggered check and is nominated, not the relayed path (lab 9.2.1 under load)', async () => {
+    // The order the loaded lab run showed (scenarios/lab/9.2.1): the callee's host check reaches
+    // the caller before the caller has read the 200 OK (its host is learned as peer-reflexive,
+    // with the PRIORITY of a peer-reflexive candidate), the answer's rtcp-mux drops component 2
+    // (the check list is rebuilt: that check's triggered check is gone), the callee's check
+    // through its TURN allocation arrives (seen from inside as peer-reflexive, the coturn's
+    // address, same PRIORITY), then the answer's candidates and start().
+    clock = new ManualClock();
+    net = new FakeNetwork(clock);
+    peer = net.bindSync('10.0.0.2', 5000);
+    const turnInside = net.bindSync('10.0.0.10', 6000);
+    requests = [];
+    agent = new IceAgent({ role: 'controlling', components: 2, clock, addresses: ['10.0.0.1'], bindSocket: net.bind, taMs: 50, nominationWaitMs: 1000 });
+    await agent.gather();
+    const host = agent.localCandidates.find((c) => c.component === 1)!;
+    const checked: string[] = [];
+    for (const [socket, name] of [[peer, 'host'], [turnInside, 'relay']] as const) {
+      socket.onPacket((data, from) => {
+        const msg = StunMessage.decode(data);
+        if (msg.messageClass !== 'request') return;
+        checked.push(`${name}${msg.has(StunAttr.USE_CANDIDATE) ? ' (USE-CANDIDATE)' : ''}`);
+        respond(msg, socket, from);
+      });
+    }
+    // The peer computes PRIORITY for either base alike (RFC 8445 §7.1.1: type preference of prflx).
+    const peerCheck = () => buildCheckRequest({ localUfrag: PEER_UFRAG, remoteUfrag: agent.localUfrag, priority: computePriority('prflx', 65535, 1), role: 'controlled', tieBreaker: 1n })
+      .encode({ integrityKey: shortTermKey(agent.localPwd), fingerprint: true });
+    peer.send(peerCheck(), host);
+    await run(clock, 5);
+    await agent.useComponents(1);
+    turnInside.send(peerCheck(), host);
+    await run(clock, 5);
+    expect(agent.remoteCandidates.map((c) => `${c.type} ${c.address}`)).to.deep.equal(['prflx 10.0.0.2', 'prflx 10.0.0.10']);
+    agent.setRemoteCredentials(PEER_UFRAG, PEER_PWD);
+    agent.addRemoteCandidate(hostCandidate('10.0.0.2', 5000));
+    agent.addRemoteCandidate({ foundation: 'R2', component: 1, transport: 'udp', priority: computePriority('relay', 65535, 1), address: '203.0.113.1', port: 7000, type: 'relay', relatedAddress: '10.0.0.2', relatedPort: 5000 });
+    agent.start();
+    await run(clock, 2000, 5);
+    expect(agent.state).to.equal('completed');
+    expect(agent.selectedPair(1)!.remote).to.include({ type: 'host', address: '10.0.0.2', port: 5000, priority: computePriority('host', 65535, 1) });
+    // Both triggered checks, host->host's (kept over the rebuild) first; only host->host nominated.
+    expect(checked.slice(0, 2)).to.deep.equal(['host', 'relay']);
+    expect(checked.filter((c) => c.includes('USE-CANDIDATE'))).to.deep.equal(['host (USE-CANDIDATE)']);
+  });
+
+  it('a remote host first learned as peer-reflexive takes the signalled priority: its slower check is waited for, the relayed path with the same PRIORITY is not nominated first', async () => {
+    // The peer sends the same PRIORITY from every base, so before its answer its host and its
+    // TURN path (seen as the coturn's inside address) are both peer-reflexive of equal priority.
+    // host->host is checked first but answered late; the relayed path succeeds first.
+    clock = new ManualClock();
+    net = new FakeNetwork(clock);
+    peer = net.bindSync('10.0.0.2', 5000);
+    const turnInside = net.bindSync('10.0.0.10', 6000);
+    requests = [];
+    agent = new IceAgent({ role: 'controlling', components: 1, clock, addresses: ['10.0.0.1'], bindSocket: net.bind, taMs: 50, nominationWaitMs: 1000 });
+    await agent.gather();
+    const host = agent.localCandidates.find((c) => c.component === 1)!;
+    const checked: string[] = [];
+    for (const [socket, name] of [[peer, 'host'], [turnInside, 'relay']] as const) {
+      socket.onPacket((data, from) => {
+        const msg = StunMessage.decode(data);
+        if (msg.messageClass !== 'request') return;
+        checked.push(`${name}${msg.has(StunAttr.USE_CANDIDATE) ? ' (USE-CANDIDATE)' : ''}`);
+        if (name === 'host' && !msg.has(StunAttr.USE_CANDIDATE)) clock.setTimer(100, () => respond(msg, socket, from));
+        else respond(msg, socket, from);
+      });
+    }
+    // The peer computes PRIORITY for either base alike (RFC 8445 §7.1.1: type preference of prflx).
+    const peerCheck = () => buildCheckRequest({ localUfrag: PEER_UFRAG, remoteUfrag: agent.localUfrag, priority: computePriority('prflx', 65535, 1), role: 'controlled', tieBreaker: 1n })
+      .encode({ integrityKey: shortTermKey(agent.localPwd), fingerprint: true });
+    peer.send(peerCheck(), host);
+    await run(clock, 5);
+    turnInside.send(peerCheck(), host);
+    await run(clock, 5);
+    expect(agent.remoteCandidates.map((c) => `${c.type} ${c.address}`)).to.deep.equal(['prflx 10.0.0.2', 'prflx 10.0.0.10']);
+    agent.setRemoteCredentials(PEER_UFRAG, PEER_PWD);
+    agent.addRemoteCandidate(hostCandidate('10.0.0.2', 5000));
+    agent.addRemoteCandidate({ foundation: 'R2', component: 1, transport: 'udp', priority: computePriority('relay', 65535, 1), address: '203.0.113.1', port: 7000, type: 'relay', relatedAddress: '10.0.0.2', relatedPort: 5000 });
+    agent.start();
+    await run(clock, 2000, 5);
+    expect(agent.selectedPair(1)!.remote).to.include({ type: 'host', address: '10.0.0.2', port: 5000, priority: computePriority('host', 65535, 1) });
+    expect(checked.slice(0, 2)).to.deep.equal(['host', 'relay']);
+    expect(checked.filter((c) => c.includes('USE-CANDIDATE'))).to.deep.equal(['host (USE-CANDIDATE)']);
+  });
+
+  it('regular nomination: the wait for a better pair ends only after the check responses already received are read (a blocked event loop)', async () => {
+    // 10.0.0.2 (higher priority) is checked first; its response arrives in time but the event
+    // loop is blocked past the nomination deadline, so Node fires the deadline timer before it
+    // reads the response. 10.0.0.3 answers at once and must not be nominated for that.
+    await setup({ taMs: 50, nominationWaitMs: 100 }, [hostCandidate('10.0.0.2', 5000, 1, 'R1'), { ...hostCandidate('10.0.0.3', 5000, 1, 'R2'), priority: computePriority('host', 100, 1) }]);
+    const low = net.bindSync('10.0.0.3', 5000);
+    const held: Array<{ msg: StunMessage; from: TransportAddress }> = [];
+    const nominatedTo: string[] = [];
+    onPeerRequest((msg, from) => {
+      if (msg.has(StunAttr.USE_CANDIDATE)) { nominatedTo.push('10.0.0.2'); respond(msg, peer, from); } else held.push({ msg, from });
+    });
+    low.onPacket((data, from) => {
+      const msg = StunMessage.decode(data);
+      if (msg.messageClass !== 'request') return;
+      if (msg.has(StunAttr.USE_CANDIDATE)) nominatedTo.push('10.0.0.3');
+      respond(msg, low, from);
+    });
+    agent.start();
+    await run(clock, 60);
+    // 10.0.0.2's check is out (unanswered yet), 10.0.0.3's succeeded: waiting until t=151 for a better pair.
+    expect(held).to.have.length(1);
+    expect(agent.selectedPair(1)).to.equal(undefined);
+    // The loop is blocked until t=260; the response to 10.0.0.2 came in meanwhile.
+    clock.stall(200, () => {
+      const { msg, from } = held[0]!;
+      const res = new StunMessage({ method: StunMethod.Binding, messageClass: 'success', transactionId: msg.transactionId });
+      res.addXorAddress(StunAttr.XOR_MAPPED_ADDRESS, from);
+      net.deliverNow(peer.local, from, res.encode({ integrityKey: shortTermKey(PEER_PWD), fingerprint: true }));
+    });
+    await run(clock, 300, 5);
+    expect(nominatedTo).to.deep.equal(['10.0.0.2']);
+    expect(agent.selectedPair(1)!.remote.address).to.equal('10.0.0.2');
+    await low.close();
+  });
 });

@@ -47,6 +47,13 @@ export class FakeNetwork {
     });
   }
 
+  /** Hands `data` to the socket bound to `to` at once, without a clock timer (input read after a stall, ManualClock.stall). */
+  deliverNow(from: TransportAddress, to: { address: string; port: number }, data: Buffer): void {
+    this.log.push({ at: this.clock.now(), from, to, data: Buffer.from(data) });
+    const dest = this.sockets.get(transportAddressKey(to));
+    if (dest && !dest.closed) dest.deliver(Buffer.from(data), from);
+  }
+
   unbind(s: FakeSocket): void {
     this.sockets.delete(transportAddressKey(s.local));
   }

@@ -85,6 +85,27 @@ describe('DtmfReceiver (RFC 4733 §2.5.2)', () => {
     expect(heard[1]!.at).to.equal(220 + 200);
   });
 
+  it('a blocked event loop: the end timeout that fires before the reports already received are read does not end the digit (100 ms, not 60)', () => {
+    // The loaded e2e run: '1' heard as 60 ms. Its reports 160, 320, 480 are read; then the
+    // receiver's loop is blocked for 300 ms while 640 and the three 800 E reports arrive. Node
+    // fires the expired end timeout before it reads them: the event must not end then.
+    const { heard, deliver, clock, settle, receiver } = harness();
+    const one = sent.filter(ofDigit(1));
+    deliver(one.slice(0, 3));
+    clock.stall(300, () => { for (const p of one.slice(3)) receiver.receivePacket(p.packet); });
+    settle();
+    expect(summary(heard)).to.deep.equal([['1', 100, 'end-bit', true]]);
+    expect(receiver.stats).to.deep.include({ duplicates: 2, digits: 1 });
+  });
+
+  it('a blocked event loop with nothing received meanwhile: the lost end still ends the digit by timeout', () => {
+    const { heard, deliver, clock } = harness();
+    deliver(sent.filter(ofDigit(1)).slice(0, 3));
+    clock.stall(300);
+    expect(summary(heard)).to.deep.equal([['1', 60, 'timeout', true]]);
+    expect(clock.pendingCount).to.equal(0);
+  });
+
   it('keeps an event alive while any of its reports arrive (a late update resets the timeout)', () => {
     const { heard, clock, receiver } = harness();
     const report = (duration: number, end = false): TelephoneEvent => ({ event: 5, end, reserved: false, volume: 10, duration });
