@@ -2,8 +2,8 @@
  * The PBX gateway (issue 12, first slice): a B2BUA (RFC 7092) with two Phones. The endpoint side
  * listens where softphones reach it and speaks whatever they offer (ICE `a=candidate`, the draft's
  * `a=alt`, or plain RTP; lib/sdp/format.ts); the PBX side is bound to the PBX-facing address and
- * offers plain RTP/AVP (`sdpFormat: 'none'`: no `a=candidate`, `a=ice-*` or `a=alt`; c= is that
- * address). Routing:
+ * offers and answers plain RTP/AVP (`sdpFormat: 'none'`: no `a=candidate`, `a=ice-*` or `a=alt`
+ * whatever the PBX offers; c= is that address; media to the PBX's m/c line). Routing:
  * - an endpoint's INVITE for `sip:USER@gateway` becomes an INVITE for `sip:USER@PBX`;
  * - endpoints REGISTER through the gateway (./register-forwarder.ts): the gateway registers its own
  *   Contact per endpoint binding at the PBX and keeps the bindings (./registration-relay.ts);

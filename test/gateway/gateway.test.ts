@@ -170,4 +170,45 @@ describe('PBX gateway, first slice (issue 12): ICE endpoint ↔ gateway ↔ plai
     await assertToneInWav(join(dir, 'at-pbx.wav'), 440, { skipMs: 300 });
     await assertToneInWav(join(dir, 'at-endpoint.wav'), 1000, { skipMs: 300 });
   });
+
+  it('a PBX phone that offers ICE and a=alt gets a plain answer from the PBX-side address; media to its m/c line, tones both ways', async () => {
+    // Issue 12: on the PBX side no SDP carries an ICE or a=alt attribute, whatever the PBX offers.
+    const iceTrace: string[] = [];
+    const icePbx = await Phone.start(phoneOptions('127.0.0.2', { sdpFormat: 'both', play: 'tone:1000' }, iceTrace));
+    try {
+      let endpointCall: Call | undefined;
+      endpointHandler = (c) => {
+        endpointCall = c;
+        void endpoint.answer(c, { media: { record: join(dir, 'at-endpoint.wav') } });
+      };
+      const call = icePbx.call(`sip:alice@${GW_PBX_IP}:${gateway.pbxPhone.port}`, { media: { record: join(dir, 'at-pbx.wav') } });
+      await until(() => call.session.state === 'Established', 20000, 'the PBX call answered');
+      const offers = sdpBodies(iceTrace, /^send INVITE /);
+      expect(offers.length, 'the PBX phone offered').to.be.greaterThan(0);
+      expect(offers[0], 'the PBX phone\'s offer carries ICE').to.match(/^a=candidate:/m);
+      expect(offers[0], 'the PBX phone\'s offer carries a=alt').to.match(/^a=alt:/m);
+      const answers = sdpBodies(iceTrace, /^recv SIP\/2\.0 (18\d|200) /);
+      expect(answers.length, 'the gateway answered with SDP').to.be.greaterThan(0);
+      for (const sdp of answers) {
+        expect(sdp).to.not.match(/^a=(candidate|alt|ice-[a-z]+|remote-candidates|end-of-candidates)/m);
+        expect(sdp).to.match(new RegExp(`^c=IN IP4 ${GW_PBX_IP.replace(/\./g, '\\.')}\\r?$`, 'm'));
+        expect(sdp).to.match(/^m=audio \d+ RTP\/AVP /m);
+      }
+      await until(() => (call.media?.rtpStats?.packetsReceived ?? 0) > 100 && (endpointCall?.media?.rtpStats?.packetsReceived ?? 0) > 100, 20000, 'RTP both ways');
+      // Both ends of the PBX hop run plain RTP to the other's m/c line (a plain path has no ICE pair
+      // to report; the site tests check the RTP sources on the wire).
+      expect(call.media!.summary().ice.format, 'the PBX phone followed the plain answer').to.equal('none');
+      expect(gateway.activeBridges[0]!.inbound.call.media!.summary().ice.format, 'the gateway\'s PBX leg is plain').to.equal('none');
+      const ended = new Promise<CallSummary>((r) => endpointCall!.on('ended', r));
+      await call.hangup();
+      await ended;
+      await until(() => bridges.length === 1, 10000, 'the bridge summary');
+      expect(bridges[0]!.pbx.ice.format).to.equal('none');
+      expect(bridges[0]!.endpoint.ice.format).to.equal('ice');
+      await assertToneInWav(join(dir, 'at-pbx.wav'), 440, { skipMs: 300 });
+      await assertToneInWav(join(dir, 'at-endpoint.wav'), 1000, { skipMs: 300 });
+    } finally {
+      await icePbx.stop();
+    }
+  });
 });
