@@ -306,4 +306,97 @@ describe('e2e: the gateway site in network namespaces (issue 12)', function () {
     expect(gaps, 'sequence steps other than +1').to.deep.equal([]);
     expect(rtp.filter((p) => p.timeMs > restartAt).length, 'packets after the restart').to.be.greaterThan(100);
   });
+
+  it('a PBX phone (baresip) calls the AOR of an icephone softphone registered through the gateway from behind a port-restricted NAT: INVITE and BYE over its registered flow, tones both ways, plain PBX side', async () => {
+    site = await GatewaySite.start();
+    const soft = SITE.softphones.softP;
+    const aor = `sip:softP@${SITE.domain}`;
+    const gw = await site.startGateway(['--pbx-domain', SITE.domain, '--trace']);
+    const softWav = join(site.dir, 'softP.wav');
+    // Its Contact is its private address (10.0.3.1:5060): only the flow its REGISTER came from
+    // (the NAT's mapping, which filters by address and port) reaches it.
+    const callee = site.icephone(soft.node, 'softP', [
+      'answer', '--listen', `${soft.address}:5060`, '--register', aor, '--outbound-proxy', `sip:${SITE.gatewayPublic}:5060`,
+      '--stun', `stun:${SITE.turn}:3478`, '--max-calls', '1', '--play', `tone:${SOFT_TONE}`, '--record', softWav, '--json', '--ice-timeout', '15',
+    ]);
+    const reg = await gw.proc.waitForOutput(new RegExp(`gateway: registration registered ${aor.replace(/\./g, '\\.')} contact (\\S+) via (\\S+):(\\d+) as `), 20_000);
+    expect(reg[1], 'the Contact the softphone wrote: private').to.equal(`sip:softP@${soft.address}:5060`);
+    expect(reg[2], "the flow: the softphone's NAT").to.equal(soft.public);
+    const flow = `${soft.public.replace(/\./g, '\\.')}:${reg[3]}`;
+    const capture = await site.capture(SITE.deskA.node, 'pbxnet', 'deskA');
+    let deskWav: string | undefined;
+    try {
+      // baresip dials the AOR at kamailio, which routes it to the gateway's Contact for the binding.
+      const desk = await site.startBaresipPhone({ user: 'deskA', toneHz: DESK_TONE, dial: aor, durationSec: 6 });
+      await desk.waitForCallEstablished(20_000);
+      await desk.waitForCallTerminated(20_000); // baresip hangs up: its BYE goes to the softphone
+      expect(await callee.proc.waitForExit(20_000), `softphone:\n${callee.proc.tail(3000)}\ngateway:\n${gw.proc.tail(3000)}`).to.equal(0);
+      await gw.proc.waitForOutput(/^\{"bridge"/m, 15_000);
+      await desk.stop();
+      deskWav = desk.decodedWavs()[0];
+    } finally {
+      await capture.stop();
+    }
+    const trace = gw.proc.output();
+    expect(trace, 'the INVITE went over the registered flow').to.match(new RegExp(`endpoint: >>> to ${flow}\\nINVITE sip:softP@10\\.0\\.3\\.1:5060 SIP/2\\.0`));
+    expect(trace, 'the BYE went over the registered flow').to.match(new RegExp(`endpoint: >>> to ${flow}\\nBYE sip:`));
+    expect(trace, 'nothing to the private Contact').to.not.match(/endpoint: >>> to 10\.0\.3\.1:/);
+    const [sp] = callee.summaries();
+    expect(sp.call.state, `the softphone's call ended by the PBX phone's BYE: ${JSON.stringify(sp.call)}`).to.equal('ended');
+    expect(sp.ice.format).to.equal('ice');
+    expect(sp.ice.selectedPair?.remote?.address, 'the softphone selected a pair to the gateway').to.equal(SITE.gatewayPublic);
+    const g = gatewaySummary(gw);
+    expect(g.bridge).to.deep.include({ direction: 'pbx-to-endpoint', outcome: 'answered' });
+    expect(g.endpoint.ice.selectedPair?.remote?.address, "the gateway's pair ends at the softphone's NAT").to.equal(soft.public);
+    await assertToneInWav(softWav, DESK_TONE, { skipMs: 500 });
+    expect(deskWav, 'baresip recorded the call').to.be.a('string');
+    await assertToneInWav(deskWav!, SOFT_TONE, { skipMs: 500 });
+    assertPbxSideClean(GatewaySite.readPbxSide(capture.file, SITE.deskA.address), 'baresip calling a registered softphone');
+  });
+
+  it('a PBX phone (baresip) calls the AOR of a baresip softphone (medianat=ice) registered through the gateway from behind a full-cone NAT: tones both ways, ICE completed, plain PBX side', async () => {
+    site = await GatewaySite.start();
+    const soft = SITE.softphones.softA;
+    const aor = `sip:softA@${SITE.domain}`;
+    const gw = await site.startGateway(['--pbx-domain', SITE.domain, '--trace']);
+    const phone = await startBaresip({
+      listenPort: 5060, user: 'softA', host: soft.address, ice: true, stunServer: `stun:${SITE.turn}:3478`, toneHz: SOFT_TONE,
+      netns: site.topology.ns(soft.node), register: { domain: SITE.domain, outboundProxy: `sip:${SITE.gatewayPublic}:5060`, regintSec: 300 },
+    });
+    site.adopt(phone);
+    await phone.waitForRegistered(20_000);
+    const reg = await gw.proc.waitForOutput(new RegExp(`gateway: registration registered ${aor.replace(/\./g, '\\.')} contact (\\S+) via (\\S+):(\\d+) as `), 10_000);
+    expect(reg[2], "the flow: the softphone's NAT").to.equal(soft.public);
+    const flow = `${soft.public.replace(/\./g, '\\.')}:${reg[3]}`;
+    const capture = await site.capture(SITE.deskA.node, 'pbxnet', 'deskA');
+    let softWav: string | undefined;
+    let deskWav: string | undefined;
+    try {
+      const desk = await site.startBaresipPhone({ user: 'deskA', toneHz: DESK_TONE, dial: aor, durationSec: 7 });
+      await desk.waitForCallEstablished(20_000);
+      const ice = await phone.waitForIceCompleted(20_000);
+      expect(ice.completed, 'ICE completed on the baresip softphone').to.equal(true);
+      await desk.waitForCallTerminated(20_000);
+      await phone.waitForCallTerminated(20_000); // the PBX phone's BYE reached it through its NAT
+      await gw.proc.waitForOutput(/^\{"bridge"/m, 15_000);
+      await desk.stop();
+      deskWav = desk.decodedWavs()[0];
+      await phone.stop();
+      softWav = phone.decodedWavs()[0];
+    } finally {
+      await capture.stop();
+    }
+    const trace = gw.proc.output();
+    expect(trace, 'the INVITE went over the registered flow').to.match(new RegExp(`endpoint: >>> to ${flow}\\nINVITE sip:`));
+    expect(trace, 'the BYE went over the registered flow').to.match(new RegExp(`endpoint: >>> to ${flow}\\nBYE sip:`));
+    const g = gatewaySummary(gw);
+    expect(g.bridge).to.deep.include({ direction: 'pbx-to-endpoint', outcome: 'answered' });
+    expect(g.endpoint.ice.format, 'the gateway offered ICE and baresip answered with it').to.equal('ice');
+    expect(g.endpoint.ice.selectedPair?.remote?.address, "the gateway's pair ends at the softphone's NAT").to.equal(soft.public);
+    expect(softWav).to.be.a('string');
+    expect(deskWav).to.be.a('string');
+    await assertToneInWav(softWav!, DESK_TONE, { skipMs: 500 });
+    await assertToneInWav(deskWav!, SOFT_TONE, { skipMs: 500 });
+    assertPbxSideClean(GatewaySite.readPbxSide(capture.file, SITE.deskA.address), 'baresip calling a registered baresip ICE softphone');
+  });
 });

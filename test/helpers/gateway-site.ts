@@ -17,11 +17,10 @@
  * gateway's B2BUA, so everything a PBX phone receives comes from kamailio or the gateway's
  * PBX-side address. SIP uses 5060 everywhere (fresh namespaces: nothing else binds there).
  *
- * PBX → softphone calls go, for now, to a static `--endpoint` (the softphone's public address); the
- * gateway's REGISTER relay is being built elsewhere. The registration variant needs only
- * {@link GatewaySite.pbxTargetFor} to return the AOR (`sip:USER@pbx.example`, which kamailio then
- * routes to the gateway's registration) and the softphone to run with `--register` through the
- * gateway: the rest of a test stays as it is.
+ * PBX → softphone calls go either to a static `--endpoint` (the softphone's public address,
+ * {@link GatewaySite.pbxTargetFor}) or to the AOR `sip:USER@pbx.example` of a softphone registered
+ * through the gateway (`--register ... --outbound-proxy sip:203.0.113.1:5060`, gateway with
+ * `--pbx-domain pbx.example`), which kamailio routes to the gateway's Contact for the binding.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
