@@ -206,6 +206,8 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
       pbxPhone = await Phone.start({
         ...common('pbx'),
         listen: pbxListen,
+        // The gateway holds no credentials: a PBX challenge goes back to the endpoint (./bridge.ts).
+        answerChallenges: false,
         // Plain RTP/AVP on the PBX leg: only the PBX-side address, no ICE or a=alt attributes.
         media: { addresses: [pbxListen.address], includeLoopback: loopback(pbxListen.address), sdpFormat: 'none', consent: false },
       });
@@ -276,6 +278,14 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
   private bridge(inbound: BridgeLeg, phone: Phone, side: BridgeLeg['side'], target: string, fromUri?: string): void {
     const remote = inbound.call.remote;
     const callerUser = /^sips?:([^@;]+)@/i.exec(remote.uri)?.[1];
+    // The endpoint's answer to a PBX challenge it got from us (RFC 3261 §22.2-22.3) is relayed as it
+    // is: the digest is the endpoint's, the gateway adds nothing. Valid header lines only.
+    const credentials = side === 'pbx'
+      ? (['Proxy-Authorization', 'Authorization'] as const).flatMap((name) => {
+        const v = remote.header(name);
+        return v !== undefined && /^[^\r\n]+$/.test(v) ? [`${name}: ${v}`] : [];
+      })
+      : [];
     let out: Call;
     try {
       // Media endpoints are set by the Bridge before any response can arrive (same tick).
@@ -283,6 +293,7 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
         ...(this.opts.earlyMedia ? { earlyMedia: true } : {}),
         ...(remote.displayName ?? callerUser ? { displayName: remote.displayName ?? callerUser } : {}),
         ...(fromUri ? { fromUri } : {}),
+        ...(credentials.length ? { headers: credentials } : {}),
       });
     } catch (e) {
       this.log.warn(`cannot call ${target}: ${e instanceof Error ? e.message : String(e)}`);
