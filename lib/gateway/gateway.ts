@@ -237,8 +237,10 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
     const caller = /^sips?:([^@;:]+)@/i.exec(call.remote.uri)?.[1];
     const source = viaSource(call.remote.header('via'));
     const registered = caller && source ? this.registrations.registeredFlow(caller, source.address, source.port) : undefined;
+    // Anybody else calls as the gateway at its PBX-side transport address (port included: the PBX
+    // may route by it, RFC 3261 §19.1.1 defaults 5060 otherwise).
     const go = () => this.bridge({ phone: this.endpointPhone, call, side: 'endpoint' }, this.pbxPhone, 'pbx', `sip:${user}@${this.pbxHost}`,
-      registered ? `sip:${registered.user}@${this.pbxDomain}` : undefined);
+      registered ? `sip:${registered.user}@${this.pbxDomain}` : `sip:gateway@${this.pbxContactHost}:${this.pbxPhone.port}`);
     if (!call.preconditions) {
       go();
       return;

@@ -84,6 +84,9 @@ describe('PBX gateway, first slice (issue 12): ICE endpoint ↔ gateway ↔ plai
     await until(() => call.session.state === 'Established', 20000, 'the endpoint call answered');
     expect(alerted, '180 from the PBX phone passed on to the endpoint').to.equal(true);
     expect(invitedUser).to.equal('bob');
+    const invite = pbxTrace.find((t) => t.startsWith('recv INVITE '))!;
+    expect(/^From: (.*)$/m.exec(invite)?.[1], 'the PBX leg\'s From: the gateway at its PBX-side address and port')
+      .to.match(new RegExp(`<sip:gateway@127\\.0\\.0\\.3:${gateway.pbxPhone.port}>;tag=`));
 
     const offers = sdpBodies(pbxTrace, /^recv INVITE /);
     expect(offers, 'the PBX phone received an SDP offer').to.have.length.greaterThan(0);
