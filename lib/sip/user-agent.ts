@@ -914,6 +914,20 @@ export interface TransferRequest {
   reject(statusCode?: number): Promise<void>;
 }
 
+/**
+ * Every `name` header line of a raw SIP message's head (RFC 3261 §7.3.1: case-insensitive name,
+ * folded continuation lines joined), as `Name: value` lines with the name as given.
+ */
+function challengeLines(raw: string, name: string): string[] {
+  const head = raw.split(/\r?\n\r?\n/, 1)[0]!.replace(/\r?\n[ \t]+/g, ' ');
+  const out: string[] = [];
+  for (const line of head.split(/\r?\n/)) {
+    const m = /^([^:\s]+)\s*:\s*(.*)$/.exec(line);
+    if (m && m[1]!.toLowerCase() === name.toLowerCase() && m[2]!.trim()) out.push(`${name}: ${m[2]!.trim()}`);
+  }
+  return out;
+}
+
 /** A SIP URI host for an IP literal: canonical (base/address.ts), IPv6 in brackets (RFC 3261 §19.1.1). */
 function uriHost(address: string): string {
   const a = normalizeAddress(address);
@@ -1312,7 +1326,9 @@ export class Phone extends TypedEmitter<PhoneEvents> {
             const code = response.message.statusCode;
             if (code === 401 || code === 407) {
               const name = code === 401 ? 'WWW-Authenticate' : 'Proxy-Authenticate';
-              const headers = response.message.getHeaders(name).map((v) => `${name}: ${v}`);
+              // From the raw message: sip.js's parser keeps only the last of several challenge lines
+              // (e.g. SHA-256 and MD5, RFC 8760 §2.4), and every one must reach the caller.
+              const headers = challengeLines(response.message.data, name);
               if (headers.length) call.challenge = { statusCode: code, headers };
             }
             call.setReason(`${response.message.statusCode} ${response.message.reasonPhrase}${failure ? ` (${failure})` : ''}`);

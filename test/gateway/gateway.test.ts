@@ -214,4 +214,32 @@ describe('PBX gateway, first slice (issue 12): ICE endpoint ↔ gateway ↔ plai
       await icePbx.stop();
     }
   });
+
+  it('a 401 from a PBX phone that challenges is not retried by the gateway: the endpoint gets 401 with the PBX\'s WWW-Authenticate', async () => {
+    const authTrace: string[] = [];
+    const authPbx = await Phone.start({ ...phoneOptions('127.0.0.2', { sdpFormat: 'none' }, authTrace), auth: { username: 'bob', password: 'pbx-Secret-1', realm: 'pbx.test' } });
+    // An endpoint that does not answer challenges itself either: one INVITE, its final is what the gateway mapped.
+    const quiet = await Phone.start({ ...phoneOptions('127.0.0.4', { sdpFormat: 'ice' }), answerChallenges: false });
+    const gw = await Gateway.start({ listen: { address: GW_ENDPOINT_IP, port: 0 }, pbxListen: { address: GW_PBX_IP, port: 0 }, pbx: `sip:127.0.0.2:${authPbx.port}` });
+    try {
+      const ended: BridgeSummary[] = [];
+      gw.on('bridge-ended', (b) => ended.push(b));
+      authPbx.on('incoming', () => expect.fail('the challenged INVITE must not become a call at the PBX phone'));
+      const call = quiet.call(`sip:bob@${GW_ENDPOINT_IP}:${gw.endpointPhone.port}`);
+      await call.finished;
+      expect(call.finalStatus).to.equal(401);
+      const invites = authTrace.filter((t) => t.startsWith('recv INVITE '));
+      expect(invites, 'INVITEs at the PBX phone: the gateway did not retry').to.have.length(1);
+      expect(invites[0]).to.not.match(/^(Proxy-)?Authorization:/im);
+      const sent = authTrace.find((t) => t.startsWith('send SIP/2.0 401 '))!;
+      const pbxChallenge = sent.split('\r\n').filter((l) => /^WWW-Authenticate:/i.test(l)).map((l) => l.replace(/^WWW-Authenticate:\s*/i, ''));
+      expect(pbxChallenge.length).to.be.greaterThan(0);
+      expect(call.challenge?.statusCode).to.equal(401);
+      expect(call.challenge!.headers.map((h) => h.replace(/^WWW-Authenticate:\s*/i, '')), 'the PBX\'s challenge, copied').to.deep.equal(pbxChallenge);
+      await until(() => ended.length === 1, 10000, 'the bridge summary');
+      expect(ended[0]!.bridge).to.deep.include({ outcome: 'failed', mappedStatus: 401 });
+    } finally {
+      await Promise.all([gw.stop(), quiet.stop(), authPbx.stop()]);
+    }
+  });
 });
