@@ -6,7 +6,8 @@
  *   with the inbound leg's own SDP answer (RFC 3960), media relayed from then on;
  * - 200 on the outbound leg → the inbound leg is answered;
  * - a 3xx-6xx final on the outbound leg → the same status on the inbound leg (486 → 486), 480 when
- *   the outbound leg failed without one (transport error, timeout);
+ *   the outbound leg failed without one (transport error, timeout); a 401/407 with its
+ *   WWW-Authenticate/Proxy-Authenticate lines copied (the gateway answers no challenge itself);
  * - BYE on either leg → BYE on the other; CANCEL of the inbound leg → CANCEL of the outbound leg;
  * - a re-offer (re-INVITE or UPDATE) on an established leg that changes its hold (RFC 3264 §8.4:
  *   sendonly/inactive, or back to sendrecv) → the same method on the other leg, with that leg's own
@@ -139,7 +140,10 @@ export class Bridge extends TypedEmitter<BridgeEvents> {
       // RFC 7092 §3.1: the outbound leg's final response becomes the inbound leg's.
       const status = out.finalStatus !== undefined && out.finalStatus >= 300 && out.finalStatus <= 699 ? out.finalStatus : 480;
       this.mappedStatus = status;
-      if (inn.session.state === 'Initial' || inn.session.state === 'Establishing') void inbound.phone.reject(inn, status).catch(() => undefined);
+      // A 401/407 the outbound Phone did not answer (it holds no credentials) goes back with its
+      // challenge, so the caller, who owns the credentials, can retry (RFC 3261 §22.2-22.3).
+      const challenge = out.challenge?.statusCode === status ? out.challenge.headers : undefined;
+      if (inn.session.state === 'Initial' || inn.session.state === 'Establishing') void inbound.phone.reject(inn, status, challenge).catch(() => undefined);
       else void inn.hangup();
     });
     // The inbound leg ended (BYE, or CANCEL before the answer): end the outbound one (BYE or CANCEL).

@@ -2,8 +2,8 @@
  * The PBX gateway (issue 12, first slice): a B2BUA (RFC 7092) with two Phones. The endpoint side
  * listens where softphones reach it and speaks whatever they offer (ICE `a=candidate`, the draft's
  * `a=alt`, or plain RTP; lib/sdp/format.ts); the PBX side is bound to the PBX-facing address and
- * offers plain RTP/AVP (`sdpFormat: 'none'`: no `a=candidate`, `a=ice-*` or `a=alt`; c= is that
- * address). Routing:
+ * offers and answers plain RTP/AVP (`sdpFormat: 'none'`: no `a=candidate`, `a=ice-*` or `a=alt`
+ * whatever the PBX offers; c= is that address; media to the PBX's m/c line). Routing:
  * - an endpoint's INVITE for `sip:USER@gateway` becomes an INVITE for `sip:USER@PBX`;
  * - endpoints REGISTER through the gateway (./register-forwarder.ts): the gateway registers its own
  *   Contact per endpoint binding at the PBX and keeps the bindings (./registration-relay.ts);
@@ -206,6 +206,8 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
       pbxPhone = await Phone.start({
         ...common('pbx'),
         listen: pbxListen,
+        // The gateway holds no credentials: a PBX challenge goes back to the endpoint (./bridge.ts).
+        answerChallenges: false,
         // Plain RTP/AVP on the PBX leg: only the PBX-side address, no ICE or a=alt attributes.
         media: { addresses: [pbxListen.address], includeLoopback: loopback(pbxListen.address), sdpFormat: 'none', consent: false },
       });
@@ -235,8 +237,10 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
     const caller = /^sips?:([^@;:]+)@/i.exec(call.remote.uri)?.[1];
     const source = viaSource(call.remote.header('via'));
     const registered = caller && source ? this.registrations.registeredFlow(caller, source.address, source.port) : undefined;
+    // Anybody else calls as the gateway at its PBX-side transport address (port included: the PBX
+    // may route by it, RFC 3261 §19.1.1 defaults 5060 otherwise).
     const go = () => this.bridge({ phone: this.endpointPhone, call, side: 'endpoint' }, this.pbxPhone, 'pbx', `sip:${user}@${this.pbxHost}`,
-      registered ? `sip:${registered.user}@${this.pbxDomain}` : undefined);
+      registered ? `sip:${registered.user}@${this.pbxDomain}` : `sip:gateway@${this.pbxContactHost}:${this.pbxPhone.port}`);
     if (!call.preconditions) {
       go();
       return;
@@ -276,6 +280,14 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
   private bridge(inbound: BridgeLeg, phone: Phone, side: BridgeLeg['side'], target: string, fromUri?: string): void {
     const remote = inbound.call.remote;
     const callerUser = /^sips?:([^@;]+)@/i.exec(remote.uri)?.[1];
+    // The endpoint's answer to a PBX challenge it got from us (RFC 3261 §22.2-22.3) is relayed as it
+    // is: the digest is the endpoint's, the gateway adds nothing. Valid header lines only.
+    const credentials = side === 'pbx'
+      ? (['Proxy-Authorization', 'Authorization'] as const).flatMap((name) => {
+        const v = remote.header(name);
+        return v !== undefined && /^[^\r\n]+$/.test(v) ? [`${name}: ${v}`] : [];
+      })
+      : [];
     let out: Call;
     try {
       // Media endpoints are set by the Bridge before any response can arrive (same tick).
@@ -283,6 +295,7 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
         ...(this.opts.earlyMedia ? { earlyMedia: true } : {}),
         ...(remote.displayName ?? callerUser ? { displayName: remote.displayName ?? callerUser } : {}),
         ...(fromUri ? { fromUri } : {}),
+        ...(credentials.length ? { headers: credentials } : {}),
       });
     } catch (e) {
       this.log.warn(`cannot call ${target}: ${e instanceof Error ? e.message : String(e)}`);

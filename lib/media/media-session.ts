@@ -942,7 +942,8 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
       alternates: carry.alt && alt ? alt.announceAlternates() : [],
       crypto: this.cryptoLines,
       // RFC 8839 §4.2.5: an answer to an offer whose m/c line is not among its candidates says so.
-      iceMismatch: kind === 'answer' && this.format === 'none' && this.offered === undefined && this.remote?.ice?.mismatch === true,
+      // Not with `sdpFormat: 'none'` (the gateway's PBX leg): its SDP carries no ICE attribute at all.
+      iceMismatch: kind === 'answer' && this.format === 'none' && this.offered === undefined && this.remote?.ice?.mismatch === true && this.options.sdpFormat !== 'none',
       preconditions: this.preconditionLines,
     });
   }

@@ -13,7 +13,8 @@
  * `a=alt` it also appears as an alternate (§5.4: "including the one that was just placed into the
  * m and c lines").
  *
- * Answers (`answerFormat`) mirror the offer, whatever the setting (the setting is about offers):
+ * Answers (`answerFormat`) mirror the offer, whatever the setting (the setting is about offers),
+ * except for the library-only setting `none`, which answers every offer plain (next list's last case):
  * - an offer with `a=candidate` only → `ice`; with `a=alt` only → `alt`;
  * - an offer with both → exactly one of them: `ice` when we speak it (setting `ice` or `both`),
  *   `alt` when the setting is `alt`;
@@ -74,8 +75,14 @@ export function describedFormat(remote: RemoteDescription): OfferedFormat {
   return ice ? (alt ? 'both' : 'ice') : alt ? 'alt' : 'none';
 }
 
-/** The answer's format for an offer (see the module comment). */
+/**
+ * The answer's format for an offer (see the module comment). The setting `none` (the gateway's PBX
+ * leg) answers plain whatever the offer carries: RFC 8839 §3.2.1.1 lets an answerer that does not
+ * use ICE answer without it, and the draft's offerer falls back to m/c when the answer has no
+ * `a=alt` (§5.4); media then goes to the offer's m/c line.
+ */
 export function answerFormat(offered: OfferedFormat, setting: SdpFormatSetting): NegotiatedFormat {
+  if (setting === 'none') return 'none';
   switch (offered) {
     case 'ice':
     case 'alt':

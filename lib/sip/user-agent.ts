@@ -49,6 +49,7 @@ import { DialogExtensions, type IncomingEarlyInfo, type IncomingUpdate } from '.
 import { DigestServer, type DigestServerOptions, type DigestServerStats } from './digest-server.js';
 import { installRequestGate, type GateDecision } from './sipjs/request-gate.js';
 import { sendRelayedRegister, type RelayedRegisterResponse } from './sipjs/register-relay.js';
+import { disableDigestRetry } from './sipjs/no-digest-retry.js';
 export type { RelayedRegisterResponse } from './sipjs/register-relay.js';
 import { sipJsTransportOptions, type SipJsTransportOptions, type SipTraceFn, type SipTransport } from './transport.js';
 import type { SipTlsOptions } from '../net/tcp-framing.js';
@@ -111,6 +112,13 @@ export interface PhoneOptions {
   /** Digest credentials for a registrar or proxy that challenges (RFC 3261 §22). */
   authUser?: string;
   authPassword?: string;
+  /**
+   * Answer 401/407 challenges to our requests with `authUser`/`authPassword` (default true, RFC 3261
+   * §22.2-22.3). false: a challenge is final (an outgoing call ends with that status and
+   * `Call.challenge`), nobody's credentials are sent; the PBX gateway's PBX side, which passes the
+   * challenge on to the endpoint (./sipjs/no-digest-retry.ts).
+   */
+  answerChallenges?: boolean;
   /**
    * Connectivity preconditions (RFC 3312/4032 with RFC 5898 `conn`; draft-rosenberg-sipping-ice-01 §8):
    * `none` (default: a UA without the extension, 420 to `Require: precondition`), `optional`
@@ -308,6 +316,12 @@ export class Call extends TypedEmitter<CallEvents> {
    * preconditions), e.g. 486; undefined otherwise. A gateway maps it to its other leg.
    */
   finalStatus?: number;
+  /**
+   * The challenge of a 401/407 that refused our INVITE and was not answered with credentials
+   * (`PhoneOptions.answerChallenges: false`): its status and its `WWW-Authenticate` (401) or
+   * `Proxy-Authenticate` (407) header lines, `Name: value` each (RFC 3261 §22.1-22.3).
+   */
+  challenge?: { statusCode: 401 | 407; headers: string[] };
   /** @internal Connectivity preconditions of this call (precondition-call.ts), when in use. */
   preconditions?: OutgoingPreconditions | IncomingPreconditions;
 
@@ -935,6 +949,20 @@ export interface TransferRequest {
   reject(statusCode?: number): Promise<void>;
 }
 
+/**
+ * Every `name` header line of a raw SIP message's head (RFC 3261 §7.3.1: case-insensitive name,
+ * folded continuation lines joined), as `Name: value` lines with the name as given.
+ */
+function challengeLines(raw: string, name: string): string[] {
+  const head = raw.split(/\r?\n\r?\n/, 1)[0]!.replace(/\r?\n[ \t]+/g, ' ');
+  const out: string[] = [];
+  for (const line of head.split(/\r?\n/)) {
+    const m = /^([^:\s]+)\s*:\s*(.*)$/.exec(line);
+    if (m && m[1]!.toLowerCase() === name.toLowerCase() && m[2]!.trim()) out.push(`${name}: ${m[2]!.trim()}`);
+  }
+  return out;
+}
+
 /** A SIP URI host for an IP literal: canonical (base/address.ts), IPv6 in brackets (RFC 3261 §19.1.1). */
 function uriHost(address: string): string {
   const a = normalizeAddress(address);
@@ -1031,6 +1059,7 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     });
     // Allow on everything this user agent sends lists what it answers (./sipjs/allow-header.ts).
     installAllowRewrite(this.ua.transport);
+    if (opts.answerChallenges === false) disableDigestRetry(this.ua);
     // RFC 8840 §5, RFC 6086 §5.2: with trickle ICE on, INVITEs and their 18x/2xx say Recv-Info: trickle-ice
     // (and, RFC 8840 §4.1/§10, carry the trickle-ice option tag in Supported).
     if ((opts.media?.trickle ?? 'off') !== 'off') installRecvInfo(this.ua.transport, [TRICKLE_INFO_PACKAGE], [TRICKLE_INFO_PACKAGE]);
@@ -1346,6 +1375,14 @@ export class Phone extends TypedEmitter<PhoneEvents> {
             // sip.js turns a transport error into an internal 503: say what the transport saw.
             const failure = this.getTransport()?.sendFailure(call.callId);
             call.finalStatus ??= response.message.statusCode;
+            const code = response.message.statusCode;
+            if (code === 401 || code === 407) {
+              const name = code === 401 ? 'WWW-Authenticate' : 'Proxy-Authenticate';
+              // From the raw message: sip.js's parser keeps only the last of several challenge lines
+              // (e.g. SHA-256 and MD5, RFC 8760 §2.4), and every one must reach the caller.
+              const headers = challengeLines(response.message.data, name);
+              if (headers.length) call.challenge = { statusCode: code, headers };
+            }
             call.setReason(`${response.message.statusCode} ${response.message.reasonPhrase}${failure ? ` (${failure})` : ''}`);
           },
           onAccept: (response) => {
@@ -1450,9 +1487,10 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     return [...this.calls];
   }
 
-  /** Rejects an incoming call with `statusCode` (default 486 Busy Here). */
-  async reject(call: Call, statusCode = 486): Promise<void> {
-    await (call.session as Invitation).reject({ statusCode });
+  /** Rejects an incoming call with `statusCode` (default 486 Busy Here) and optional extra header lines (`Name: value`). */
+  async reject(call: Call, statusCode = 486, headers?: string[]): Promise<void> {
+    for (const h of headers ?? []) checkHeaderLine(h);
+    await (call.session as Invitation).reject({ statusCode, ...(headers?.length ? { extraHeaders: [...headers] } : {}) });
   }
 
   /** Hangs up every call and stops the user agent (closes the SIP transport). */

@@ -110,6 +110,36 @@ async function assertTonesBothWays(r: SoftCallResult, phone: 'baresip' | 'sipp')
   expect(r.gateway.pbx.ice.format).to.equal('none');
 }
 
+/** The body of a SIP message ('' without one). */
+function sipBody(text: string): string {
+  const i = text.indexOf('\r\n\r\n');
+  return i < 0 ? '' : text.slice(i + 4);
+}
+
+/**
+ * The hold and the resume as the PBX phone saw them (its capture): the re-INVITE holding
+ * (a=sendonly or a=inactive), its 200, the re-INVITE resuming (a=sendrecv) and its 200, with
+ * capture times (ms) and who sent each re-INVITE.
+ */
+function holdTimeline(pbx: PbxSideCapture): { holdInvite: { timeMs: number; source: string; sdp: string }; holdOk: { timeMs: number; sdp: string }; resumeInvite: { timeMs: number; source: string; sdp: string }; resumeOk: { timeMs: number; sdp: string } } {
+  const msgs = pbx.sipTimed;
+  const isReInvite = (m: { text: string }) => /^INVITE sip:/.test(m.text) && /^To:.*;tag=/im.test(m.text) && /^v=0/m.test(sipBody(m.text));
+  const isInviteOk = (m: { text: string }) => /^SIP\/2\.0 200 /.test(m.text) && /^CSeq:\s*\d+ INVITE/im.test(m.text) && /^v=0/m.test(sipBody(m.text));
+  const hi = msgs.findIndex((m) => isReInvite(m) && /^a=(sendonly|inactive)/m.test(sipBody(m.text)));
+  if (hi < 0) throw new Error(`no hold re-INVITE on the PBX side:\n${pbx.sip.map((m) => m.split('\r\n')[0]).join('\n')}`);
+  const ho = msgs.findIndex((m, i) => i > hi && isInviteOk(m));
+  const ri = msgs.findIndex((m, i) => i > ho && ho >= 0 && isReInvite(m) && !/^a=(sendonly|inactive|recvonly)/m.test(sipBody(m.text)));
+  const ro = msgs.findIndex((m, i) => i > ri && ri >= 0 && isInviteOk(m));
+  if (ho < 0 || ri < 0 || ro < 0) throw new Error(`hold/resume incomplete on the PBX side (${hi}, ${ho}, ${ri}, ${ro}):\n${pbx.sip.map((m) => m.split('\r\n')[0]).join('\n')}`);
+  const at = (i: number) => ({ timeMs: msgs[i]!.timeMs, source: msgs[i]!.source, sdp: sipBody(msgs[i]!.text) });
+  return { holdInvite: at(hi), holdOk: at(ho), resumeInvite: at(ri), resumeOk: at(ro) };
+}
+
+/** Packets with capture time in [from, to). */
+function countBetween(packets: Array<{ timeMs: number }>, from: number, to: number): number {
+  return packets.filter((p) => p.timeMs >= from && p.timeMs < to).length;
+}
+
 describe('e2e: the gateway site in network namespaces (issue 12)', function () {
   this.timeout(90_000);
   let site: GatewaySite | undefined;
@@ -305,5 +335,174 @@ describe('e2e: the gateway site in network namespaces (issue 12)', function () {
     // The PBX network has no loss: any gap would be the translator's.
     expect(gaps, 'sequence steps other than +1').to.deep.equal([]);
     expect(rtp.filter((p) => p.timeMs > restartAt).length, 'packets after the restart').to.be.greaterThan(100);
+  });
+
+  it('a PBX phone (baresip) calls the AOR of an icephone softphone registered through the gateway from behind a port-restricted NAT: INVITE and BYE over its registered flow, tones both ways, plain PBX side', async () => {
+    site = await GatewaySite.start();
+    const soft = SITE.softphones.softP;
+    const aor = `sip:softP@${SITE.domain}`;
+    const gw = await site.startGateway(['--pbx-domain', SITE.domain, '--trace']);
+    const softWav = join(site.dir, 'softP.wav');
+    // Its Contact is its private address (10.0.3.1:5060): only the flow its REGISTER came from
+    // (the NAT's mapping, which filters by address and port) reaches it.
+    const callee = site.icephone(soft.node, 'softP', [
+      'answer', '--listen', `${soft.address}:5060`, '--register', aor, '--outbound-proxy', `sip:${SITE.gatewayPublic}:5060`,
+      '--stun', `stun:${SITE.turn}:3478`, '--max-calls', '1', '--play', `tone:${SOFT_TONE}`, '--record', softWav, '--json', '--ice-timeout', '15',
+    ]);
+    const reg = await gw.proc.waitForOutput(new RegExp(`gateway: registration registered ${aor.replace(/\./g, '\\.')} contact (\\S+) via (\\S+):(\\d+) as `), 20_000);
+    expect(reg[1], 'the Contact the softphone wrote: private').to.equal(`sip:softP@${soft.address}:5060`);
+    expect(reg[2], "the flow: the softphone's NAT").to.equal(soft.public);
+    const flow = `${soft.public.replace(/\./g, '\\.')}:${reg[3]}`;
+    const capture = await site.capture(SITE.deskA.node, 'pbxnet', 'deskA');
+    let deskWav: string | undefined;
+    try {
+      // baresip dials the AOR at kamailio, which routes it to the gateway's Contact for the binding.
+      const desk = await site.startBaresipPhone({ user: 'deskA', toneHz: DESK_TONE, dial: aor, durationSec: 6 });
+      await desk.waitForCallEstablished(20_000);
+      await desk.waitForCallTerminated(20_000); // baresip hangs up: its BYE goes to the softphone
+      expect(await callee.proc.waitForExit(20_000), `softphone:\n${callee.proc.tail(3000)}\ngateway:\n${gw.proc.tail(3000)}`).to.equal(0);
+      await gw.proc.waitForOutput(/^\{"bridge"/m, 15_000);
+      await desk.stop();
+      deskWav = desk.decodedWavs()[0];
+    } finally {
+      await capture.stop();
+    }
+    const trace = gw.proc.output();
+    expect(trace, 'the INVITE went over the registered flow').to.match(new RegExp(`endpoint: >>> to ${flow}\\nINVITE sip:softP@10\\.0\\.3\\.1:5060 SIP/2\\.0`));
+    expect(trace, 'the BYE went over the registered flow').to.match(new RegExp(`endpoint: >>> to ${flow}\\nBYE sip:`));
+    expect(trace, 'nothing to the private Contact').to.not.match(/endpoint: >>> to 10\.0\.3\.1:/);
+    const [sp] = callee.summaries();
+    expect(sp.call.state, `the softphone's call ended by the PBX phone's BYE: ${JSON.stringify(sp.call)}`).to.equal('ended');
+    expect(sp.ice.format).to.equal('ice');
+    expect(sp.ice.selectedPair?.remote?.address, 'the softphone selected a pair to the gateway').to.equal(SITE.gatewayPublic);
+    const g = gatewaySummary(gw);
+    expect(g.bridge).to.deep.include({ direction: 'pbx-to-endpoint', outcome: 'answered' });
+    expect(g.endpoint.ice.selectedPair?.remote?.address, "the gateway's pair ends at the softphone's NAT").to.equal(soft.public);
+    await assertToneInWav(softWav, DESK_TONE, { skipMs: 500 });
+    expect(deskWav, 'baresip recorded the call').to.be.a('string');
+    await assertToneInWav(deskWav!, SOFT_TONE, { skipMs: 500 });
+    assertPbxSideClean(GatewaySite.readPbxSide(capture.file, SITE.deskA.address), 'baresip calling a registered softphone');
+  });
+
+  it('a PBX phone (baresip) calls the AOR of a baresip softphone (medianat=ice) registered through the gateway from behind a full-cone NAT: tones both ways, ICE completed, plain PBX side', async () => {
+    site = await GatewaySite.start();
+    const soft = SITE.softphones.softA;
+    const aor = `sip:softA@${SITE.domain}`;
+    const gw = await site.startGateway(['--pbx-domain', SITE.domain, '--trace']);
+    const phone = await startBaresip({
+      listenPort: 5060, user: 'softA', host: soft.address, ice: true, stunServer: `stun:${SITE.turn}:3478`, toneHz: SOFT_TONE,
+      netns: site.topology.ns(soft.node), register: { domain: SITE.domain, outboundProxy: `sip:${SITE.gatewayPublic}:5060`, regintSec: 300 },
+    });
+    site.adopt(phone);
+    await phone.waitForRegistered(20_000);
+    const reg = await gw.proc.waitForOutput(new RegExp(`gateway: registration registered ${aor.replace(/\./g, '\\.')} contact (\\S+) via (\\S+):(\\d+) as `), 10_000);
+    expect(reg[2], "the flow: the softphone's NAT").to.equal(soft.public);
+    const flow = `${soft.public.replace(/\./g, '\\.')}:${reg[3]}`;
+    const capture = await site.capture(SITE.deskA.node, 'pbxnet', 'deskA');
+    let softWav: string | undefined;
+    let deskWav: string | undefined;
+    try {
+      const desk = await site.startBaresipPhone({ user: 'deskA', toneHz: DESK_TONE, dial: aor, durationSec: 7 });
+      await desk.waitForCallEstablished(20_000);
+      const ice = await phone.waitForIceCompleted(20_000);
+      expect(ice.completed, 'ICE completed on the baresip softphone').to.equal(true);
+      await desk.waitForCallTerminated(20_000);
+      await phone.waitForCallTerminated(20_000); // the PBX phone's BYE reached it through its NAT
+      await gw.proc.waitForOutput(/^\{"bridge"/m, 15_000);
+      await desk.stop();
+      deskWav = desk.decodedWavs()[0];
+      await phone.stop();
+      softWav = phone.decodedWavs()[0];
+    } finally {
+      await capture.stop();
+    }
+    const trace = gw.proc.output();
+    expect(trace, 'the INVITE went over the registered flow').to.match(new RegExp(`endpoint: >>> to ${flow}\\nINVITE sip:`));
+    expect(trace, 'the BYE went over the registered flow').to.match(new RegExp(`endpoint: >>> to ${flow}\\nBYE sip:`));
+    const g = gatewaySummary(gw);
+    expect(g.bridge).to.deep.include({ direction: 'pbx-to-endpoint', outcome: 'answered' });
+    expect(g.endpoint.ice.format, 'the gateway offered ICE and baresip answered with it').to.equal('ice');
+    expect(g.endpoint.ice.selectedPair?.remote?.address, "the gateway's pair ends at the softphone's NAT").to.equal(soft.public);
+    expect(softWav).to.be.a('string');
+    expect(deskWav).to.be.a('string');
+    await assertToneInWav(softWav!, DESK_TONE, { skipMs: 500 });
+    await assertToneInWav(deskWav!, SOFT_TONE, { skipMs: 500 });
+    assertPbxSideClean(GatewaySite.readPbxSide(capture.file, SITE.deskA.address), 'baresip calling a registered baresip ICE softphone');
+  });
+
+  it('the softphone holds (re-INVITE sendonly) and resumes: the gateway holds baresip with its own plain SDP, media stops both ways on the PBX side while held and resumes', async () => {
+    site = await GatewaySite.start();
+    const r = await softphoneCallsPbxPhone(site, { softphone: 'softA', phone: 'baresip', durationSec: 8, softArgs: ['--hold-at', '2', '--resume-at', '5'] });
+    expect(r.softSummary.call.holds.map((h: any) => h.by), 'the softphone held once').to.deep.equal(['local']);
+    assertPbxSideClean(r.pbx, 'baresip (held by the softphone)');
+    const t = holdTimeline(r.pbx);
+    expect(t.holdInvite.source, 'the hold re-INVITE reached baresip through kamailio').to.equal(SITE.kamailio);
+    expect(t.holdInvite.sdp).to.match(/^a=sendonly/m);
+    expect(t.holdInvite.sdp).to.match(/^c=IN IP4 10\.20\.0\.1\s*$/m);
+    expect(t.holdOk.sdp, "baresip's answer to the hold").to.match(/^a=(recvonly|inactive)/m);
+    expect(t.resumeInvite.sdp).to.match(/^a=sendrecv/m);
+    const heldMs = t.resumeInvite.timeMs - t.holdOk.timeMs;
+    expect(heldMs, 'held for a while').to.be.greaterThan(2000);
+    // Media toward the softphone (baresip's RTP to the gateway) stops while held, comes back after.
+    const fromDesk = r.pbx.rtpOut.filter((p) => p.destination === SITE.gatewayPbx);
+    expect(countBetween(fromDesk, t.holdOk.timeMs + 300, t.resumeInvite.timeMs), "baresip's RTP while held").to.be.at.most(4);
+    expect(countBetween(fromDesk, t.resumeOk.timeMs + 300, t.resumeOk.timeMs + 1300), "baresip's RTP in the second after the resume").to.be.greaterThan(30);
+    // icephone sends nothing while it holds (lib/media/media-session.ts applyDirection): nothing to relay to baresip either.
+    expect(countBetween(r.pbx.rtpIn, t.holdOk.timeMs + 300, t.resumeInvite.timeMs), 'RTP to baresip while it is held').to.be.at.most(4);
+    expect(countBetween(r.pbx.rtpIn, t.resumeOk.timeMs + 300, t.resumeOk.timeMs + 1300), 'RTP to baresip in the second after the resume').to.be.greaterThan(30);
+    expect(r.gateway.bridge.reoffers.mapped, 'hold and resume mapped').to.equal(2);
+    await assertTonesBothWays(r, 'baresip');
+  });
+
+  it('baresip holds (its hold command) a softphone registered through the gateway and resumes: the softphone is held by the gateway over its flow, media stops both ways on the PBX side while held and resumes', async () => {
+    site = await GatewaySite.start();
+    const soft = SITE.softphones.softP;
+    const aor = `sip:softP@${SITE.domain}`;
+    const gw = await site.startGateway(['--pbx-domain', SITE.domain, '--trace']);
+    const callee = site.icephone(soft.node, 'softP', [
+      'answer', '--listen', `${soft.address}:5060`, '--register', aor, '--outbound-proxy', `sip:${SITE.gatewayPublic}:5060`,
+      '--stun', `stun:${SITE.turn}:3478`, '--max-calls', '1', '--play', `tone:${SOFT_TONE}`, '--json', '--ice-timeout', '15',
+    ]);
+    await gw.proc.waitForOutput(new RegExp(`gateway: registration registered ${aor.replace(/\./g, '\\.')} `), 20_000);
+    const capture = await site.capture(SITE.deskA.node, 'pbxnet', 'deskA');
+    try {
+      const desk = await site.startBaresipPhone({ user: 'deskA', toneHz: DESK_TONE, dial: aor, durationSec: 9, ctrlPort: 4444 });
+      await desk.waitForCallEstablished(20_000);
+      await callee.proc.waitForOutput(/^media: flowing$/m, 20_000);
+      await desk.waitForIncomingRtp(10_000);
+      await desk.command('hold');
+      await callee.proc.waitForOutput(/^sip: held by the peer$/m, 15_000);
+      await new Promise((res) => setTimeout(res, 2500)); // the hold's length (what is measured below is from the capture)
+      await desk.command('resume');
+      await callee.proc.waitForOutput(/^sip: resumed by the peer$/m, 15_000);
+      await desk.waitForCallTerminated(20_000);
+      expect(await callee.proc.waitForExit(20_000), `softphone:\n${callee.proc.tail(3000)}\ngateway:\n${gw.proc.tail(3000)}`).to.be.oneOf([0, 1]);
+      await gw.proc.waitForOutput(/^\{"bridge"/m, 15_000);
+      await desk.stop();
+    } finally {
+      await capture.stop();
+    }
+    const pbx = GatewaySite.readPbxSide(capture.file, SITE.deskA.address);
+    assertPbxSideClean(pbx, 'baresip holding a registered softphone');
+    const t = holdTimeline(pbx);
+    expect(t.holdInvite.source, 'baresip sent the hold').to.equal(SITE.deskA.address);
+    expect(t.holdOk.sdp, "the gateway's answer: what the softphone accepted, from the PBX-side address").to.match(/^a=(recvonly|inactive)/m);
+    expect(t.holdOk.sdp).to.match(/^c=IN IP4 10\.20\.0\.1\s*$/m);
+    expect(t.resumeOk.sdp).to.match(/^a=sendrecv/m);
+    // The endpoint leg: the gateway's own hold re-INVITE (ICE SDP, sendonly) went to the softphone over its flow.
+    const trace = gw.proc.output();
+    expect(trace).to.match(new RegExp(`endpoint: >>> to ${soft.public.replace(/\./g, '\\.')}:\\d+\\nINVITE sip:softP@10\\.0\\.3\\.1:5060 SIP/2\\.0[\\s\\S]*?\\r?\\na=sendonly`));
+    const [sp] = callee.summaries();
+    expect(sp.call.holds.map((h: any) => h.by), 'the softphone was held once, by its peer').to.deep.equal(['remote']);
+    // Media toward baresip (from the softphone through the gateway) stops while held, and so does baresip's.
+    const toDesk = pbx.rtpIn;
+    const fromDesk = pbx.rtpOut.filter((p) => p.destination === SITE.gatewayPbx);
+    expect(t.resumeInvite.timeMs - t.holdOk.timeMs, 'held for a while').to.be.greaterThan(2000);
+    expect(countBetween(toDesk, t.holdOk.timeMs + 300, t.resumeInvite.timeMs), 'RTP to baresip while it holds').to.be.at.most(4);
+    expect(countBetween(fromDesk, t.holdOk.timeMs + 300, t.resumeInvite.timeMs), "baresip's RTP while it holds").to.be.at.most(4);
+    expect(countBetween(toDesk, t.resumeOk.timeMs + 300, t.resumeOk.timeMs + 1300), 'RTP to baresip in the second after the resume').to.be.greaterThan(30);
+    expect(countBetween(fromDesk, t.resumeOk.timeMs + 300, t.resumeOk.timeMs + 1300), "baresip's RTP in the second after the resume").to.be.greaterThan(30);
+    const g = gatewaySummary(gw);
+    expect(g.bridge.reoffers.mapped, 'hold and resume mapped').to.equal(2);
   });
 });

@@ -84,6 +84,9 @@ describe('PBX gateway, first slice (issue 12): ICE endpoint ↔ gateway ↔ plai
     await until(() => call.session.state === 'Established', 20000, 'the endpoint call answered');
     expect(alerted, '180 from the PBX phone passed on to the endpoint').to.equal(true);
     expect(invitedUser).to.equal('bob');
+    const invite = pbxTrace.find((t) => t.startsWith('recv INVITE '))!;
+    expect(/^From: (.*)$/m.exec(invite)?.[1], 'the PBX leg\'s From: the gateway at its PBX-side address and port')
+      .to.match(new RegExp(`<sip:gateway@127\\.0\\.0\\.3:${gateway.pbxPhone.port}>;tag=`));
 
     const offers = sdpBodies(pbxTrace, /^recv INVITE /);
     expect(offers, 'the PBX phone received an SDP offer').to.have.length.greaterThan(0);
@@ -169,5 +172,74 @@ describe('PBX gateway, first slice (issue 12): ICE endpoint ↔ gateway ↔ plai
     expect(bridges[0]!.endpoint.ice.format).to.equal('ice');
     await assertToneInWav(join(dir, 'at-pbx.wav'), 440, { skipMs: 300 });
     await assertToneInWav(join(dir, 'at-endpoint.wav'), 1000, { skipMs: 300 });
+  });
+
+  it('a PBX phone that offers ICE and a=alt gets a plain answer from the PBX-side address; media to its m/c line, tones both ways', async () => {
+    // Issue 12: on the PBX side no SDP carries an ICE or a=alt attribute, whatever the PBX offers.
+    const iceTrace: string[] = [];
+    const icePbx = await Phone.start(phoneOptions('127.0.0.2', { sdpFormat: 'both', play: 'tone:1000' }, iceTrace));
+    try {
+      let endpointCall: Call | undefined;
+      endpointHandler = (c) => {
+        endpointCall = c;
+        void endpoint.answer(c, { media: { record: join(dir, 'at-endpoint.wav') } });
+      };
+      const call = icePbx.call(`sip:alice@${GW_PBX_IP}:${gateway.pbxPhone.port}`, { media: { record: join(dir, 'at-pbx.wav') } });
+      await until(() => call.session.state === 'Established', 20000, 'the PBX call answered');
+      const offers = sdpBodies(iceTrace, /^send INVITE /);
+      expect(offers.length, 'the PBX phone offered').to.be.greaterThan(0);
+      expect(offers[0], 'the PBX phone\'s offer carries ICE').to.match(/^a=candidate:/m);
+      expect(offers[0], 'the PBX phone\'s offer carries a=alt').to.match(/^a=alt:/m);
+      const answers = sdpBodies(iceTrace, /^recv SIP\/2\.0 (18\d|200) /);
+      expect(answers.length, 'the gateway answered with SDP').to.be.greaterThan(0);
+      for (const sdp of answers) {
+        expect(sdp).to.not.match(/^a=(candidate|alt|ice-[a-z]+|remote-candidates|end-of-candidates)/m);
+        expect(sdp).to.match(new RegExp(`^c=IN IP4 ${GW_PBX_IP.replace(/\./g, '\\.')}\\r?$`, 'm'));
+        expect(sdp).to.match(/^m=audio \d+ RTP\/AVP /m);
+      }
+      await until(() => (call.media?.rtpStats?.packetsReceived ?? 0) > 100 && (endpointCall?.media?.rtpStats?.packetsReceived ?? 0) > 100, 20000, 'RTP both ways');
+      // Both ends of the PBX hop run plain RTP to the other's m/c line (a plain path has no ICE pair
+      // to report; the site tests check the RTP sources on the wire).
+      expect(call.media!.summary().ice.format, 'the PBX phone followed the plain answer').to.equal('none');
+      expect(gateway.activeBridges[0]!.inbound.call.media!.summary().ice.format, 'the gateway\'s PBX leg is plain').to.equal('none');
+      const ended = new Promise<CallSummary>((r) => endpointCall!.on('ended', r));
+      await call.hangup();
+      await ended;
+      await until(() => bridges.length === 1, 10000, 'the bridge summary');
+      expect(bridges[0]!.pbx.ice.format).to.equal('none');
+      expect(bridges[0]!.endpoint.ice.format).to.equal('ice');
+      await assertToneInWav(join(dir, 'at-pbx.wav'), 440, { skipMs: 300 });
+      await assertToneInWav(join(dir, 'at-endpoint.wav'), 1000, { skipMs: 300 });
+    } finally {
+      await icePbx.stop();
+    }
+  });
+
+  it('a 401 from a PBX phone that challenges is not retried by the gateway: the endpoint gets 401 with the PBX\'s WWW-Authenticate', async () => {
+    const authTrace: string[] = [];
+    const authPbx = await Phone.start({ ...phoneOptions('127.0.0.2', { sdpFormat: 'none' }, authTrace), auth: { username: 'bob', password: 'pbx-Secret-1', realm: 'pbx.test' } });
+    // An endpoint that does not answer challenges itself either: one INVITE, its final is what the gateway mapped.
+    const quiet = await Phone.start({ ...phoneOptions('127.0.0.4', { sdpFormat: 'ice' }), answerChallenges: false });
+    const gw = await Gateway.start({ listen: { address: GW_ENDPOINT_IP, port: 0 }, pbxListen: { address: GW_PBX_IP, port: 0 }, pbx: `sip:127.0.0.2:${authPbx.port}` });
+    try {
+      const ended: BridgeSummary[] = [];
+      gw.on('bridge-ended', (b) => ended.push(b));
+      authPbx.on('incoming', () => expect.fail('the challenged INVITE must not become a call at the PBX phone'));
+      const call = quiet.call(`sip:bob@${GW_ENDPOINT_IP}:${gw.endpointPhone.port}`);
+      await call.finished;
+      expect(call.finalStatus).to.equal(401);
+      const invites = authTrace.filter((t) => t.startsWith('recv INVITE '));
+      expect(invites, 'INVITEs at the PBX phone: the gateway did not retry').to.have.length(1);
+      expect(invites[0]).to.not.match(/^(Proxy-)?Authorization:/im);
+      const sent = authTrace.find((t) => t.startsWith('send SIP/2.0 401 '))!;
+      const pbxChallenge = sent.split('\r\n').filter((l) => /^WWW-Authenticate:/i.test(l)).map((l) => l.replace(/^WWW-Authenticate:\s*/i, ''));
+      expect(pbxChallenge.length).to.be.greaterThan(0);
+      expect(call.challenge?.statusCode).to.equal(401);
+      expect(call.challenge!.headers.map((h) => h.replace(/^WWW-Authenticate:\s*/i, '')), 'the PBX\'s challenge, copied').to.deep.equal(pbxChallenge);
+      await until(() => ended.length === 1, 10000, 'the bridge summary');
+      expect(ended[0]!.bridge).to.deep.include({ outcome: 'failed', mappedStatus: 401 });
+    } finally {
+      await Promise.all([gw.stop(), quiet.stop(), authPbx.stop()]);
+    }
   });
 });

@@ -17,11 +17,10 @@
  * gateway's B2BUA, so everything a PBX phone receives comes from kamailio or the gateway's
  * PBX-side address. SIP uses 5060 everywhere (fresh namespaces: nothing else binds there).
  *
- * PBX → softphone calls go, for now, to a static `--endpoint` (the softphone's public address); the
- * gateway's REGISTER relay is being built elsewhere. The registration variant needs only
- * {@link GatewaySite.pbxTargetFor} to return the AOR (`sip:USER@pbx.example`, which kamailio then
- * routes to the gateway's registration) and the softphone to run with `--register` through the
- * gateway: the rest of a test stays as it is.
+ * PBX → softphone calls go either to a static `--endpoint` (the softphone's public address,
+ * {@link GatewaySite.pbxTargetFor}) or to the AOR `sip:USER@pbx.example` of a softphone registered
+ * through the gateway (`--register ... --outbound-proxy sip:203.0.113.1:5060`, gateway with
+ * `--pbx-domain pbx.example`), which kamailio routes to the gateway's Contact for the binding.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -111,6 +110,10 @@ export interface PbxSideCapture {
   sdps: string[];
   /** RTP datagrams (version 2, payload type < 72) sent to the phone's address, in capture order. */
   rtpIn: Array<{ source: string; sourcePort: number; destinationPort: number; ssrc: number; seq: number; timestamp: number; payloadType: number; timeMs: number; payload: Buffer }>;
+  /** The SIP messages again, with capture time (ms) and source address (the order of `sip`). */
+  sipTimed: Array<{ timeMs: number; source: string; text: string }>;
+  /** RTP datagrams sent by the phone's address (capture time, destination, payload type). */
+  rtpOut: Array<{ destination: string; timeMs: number; payloadType: number }>;
 }
 
 export class GatewaySite {
@@ -256,20 +259,23 @@ export class GatewaySite {
 
   /** The PBX phone's view from a capture: SIP, SDP bodies and the RTP sent to `address`. */
   static readPbxSide(file: string, address: string): PbxSideCapture {
-    const out: PbxSideCapture = { sip: [], sdps: [], rtpIn: [] };
+    const out: PbxSideCapture = { sip: [], sdps: [], rtpIn: [], sipTimed: [], rtpOut: [] };
     for (const d of readPcapFile(file).datagrams) {
       const p = d.payload;
       const head = p.subarray(0, 16).toString('latin1');
       if (/^(SIP\/2\.0 \d{3}|[A-Z]+ sips?:)/.test(head)) {
         const text = p.toString('utf8');
         out.sip.push(text);
+        out.sipTimed.push({ timeMs: d.timeMs, source: d.source.address, text });
         const body = text.split(/\r\n\r\n/).slice(1).join('\r\n\r\n');
         if (/^v=0/m.test(body)) out.sdps.push(body);
         continue;
       }
-      if (d.destination.address !== address || p.length < 12 || p[0]! >> 6 !== 2) continue;
+      if (p.length < 12 || p[0]! >> 6 !== 2) continue;
       const payloadType = p[1]! & 0x7f;
       if (payloadType >= 72 && payloadType <= 76) continue; // RTCP (RFC 5761 §4)
+      if (d.source.address === address) out.rtpOut.push({ destination: d.destination.address, timeMs: d.timeMs, payloadType });
+      if (d.destination.address !== address) continue;
       out.rtpIn.push({
         source: d.source.address, sourcePort: d.source.port, destinationPort: d.destination.port,
         ssrc: p.readUInt32BE(8), seq: p.readUInt16BE(2), timestamp: p.readUInt32BE(4), payloadType, timeMs: d.timeMs,

@@ -58,6 +58,12 @@ export interface KamailioOptions {
    * registrar binds anybody.
    */
   registerAuth?: Record<string, string>;
+  /**
+   * Digest authentication of initial INVITEs (RFC 3261 §22.3, proxy authentication: 407 with
+   * `Proxy-Authenticate`, `pv_proxy_authenticate` with plain-text passwords, realm = the From
+   * domain, qop=auth): user name → password. In-dialog requests are not challenged.
+   */
+  inviteAuth?: Record<string, string>;
 }
 
 /**
@@ -130,6 +136,25 @@ ${lookups}    if (!pv_www_authenticate("$td", "$var(password)", "0")) {
 `;
 }
 
+/** Initial-INVITE proxy digest check for `inviteAuth` (request_route, before routing). */
+function inviteAuthBlock(users: Record<string, string>): string {
+  for (const [u, p] of Object.entries(users)) {
+    if (!/^[A-Za-z0-9._-]+$/.test(u) || !/^[A-Za-z0-9._~+/=-]+$/.test(p)) throw new Error(`kamailio inviteAuth: unsupported characters in '${u}'`);
+  }
+  const lookups = Object.entries(users).map(([u, p]) => `    if ($au == "${u}") $var(password) = "${p}";\n`).join('');
+  return `  if (is_method("INVITE")) {
+    $var(password) = "";
+${lookups}    if (!pv_proxy_authenticate("$fd", "$var(password)", "0")) {
+      xlog("L_INFO", "challenging INVITE $ru from $si:$sp (auth user '$au')\\n");
+      proxy_challenge("$fd", "1");
+      exit;
+    }
+    xlog("L_INFO", "INVITE $ru authenticated as $au\\n");
+    consume_credentials();
+  }
+`;
+}
+
 /** The configuration file's text. */
 export function kamailioConfig(o: KamailioOptions, tlsConfigFile = 'tls.cfg'): string {
   const port = o.port ?? 5060;
@@ -171,7 +196,7 @@ loadmodule "siputils.so"
 loadmodule "xlog.so"
 loadmodule "sanity.so"
 loadmodule "nathelper.so"
-${o.registerAuth ? 'loadmodule "auth.so"\n' : ''}${o.advertise ? 'loadmodule "ipops.so"\n' : ''}
+${o.registerAuth || o.inviteAuth ? 'loadmodule "auth.so"\n' : ''}${o.advertise ? 'loadmodule "ipops.so"\n' : ''}
 modparam("usrloc", "db_mode", 0)
 modparam("usrloc", "nat_bflag", 6)
 modparam("registrar", "max_expires", 3600)
@@ -195,7 +220,7 @@ request_route {
   if (is_method("CANCEL")) { if (t_check_trans()) route(RELAY); exit; }
   if (!is_method("ACK")) { if (t_precheck_trans()) { t_check_trans(); exit; } t_check_trans(); }
   remove_hf("Route");
-  if (is_method("INVITE|SUBSCRIBE")) record_route();
+${o.inviteAuth ? inviteAuthBlock(o.inviteAuth) : ''}  if (is_method("INVITE|SUBSCRIBE")) record_route();
   if (is_method("REGISTER")) {
 ${o.registerAuth ? registerAuthBlock(o.registerAuth) : ''}    if (isflagset(5)) { setbflag(6); setbflag(7); }
     if (!save("location")) sl_reply_error();

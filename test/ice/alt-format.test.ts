@@ -23,6 +23,8 @@ describe('candidate format negotiation (lib/sdp/format.ts)', () => {
     ['alt', 'ice', 'alt'], ['alt', 'alt', 'alt'], ['alt', 'both', 'alt'],
     ['both', 'ice', 'ice'], ['both', 'both', 'ice'], ['both', 'alt', 'alt'],
     ['none', 'ice', 'none'], ['none', 'alt', 'none'], ['none', 'both', 'none'],
+    // The gateway's PBX leg (setting none) answers plain whatever the offer carries.
+    ['ice', 'none', 'none'], ['alt', 'none', 'none'], ['both', 'none', 'none'], ['none', 'none', 'none'],
   ];
   for (const [offered, setting, expected] of answers) {
     it(`an offer with ${offered}, our setting ${setting}: the answer uses ${expected}`, () => {
