@@ -30,6 +30,7 @@
 import { errorMessage } from '../base/errors.js';
 import type { Logger } from '../base/log.js';
 import type { IncomingRegister, Phone, RelayedRegisterResponse } from '../sip/user-agent.js';
+import { splitHeaderValues } from '../sip/wire-message.js';
 import type { Binding, RegistrationRelay } from './registration-relay.js';
 
 /** Headers of a PBX's final non-2xx answer passed back to the endpoint. */
@@ -46,27 +47,6 @@ export interface RegisterForwarderOptions {
   /** host:port of the gateway's PBX-side SIP socket (our Contacts). */
   gatewayContactHostPort: () => string;
   log: Logger;
-}
-
-/** Splits a header value at commas outside quotes and angle brackets (RFC 3261 §7.3.1). */
-export function splitHeaderValues(value: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let quoted = false;
-  let start = 0;
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i];
-    if (c === '"' && value[i - 1] !== '\\') quoted = !quoted;
-    else if (!quoted && c === '<') depth++;
-    else if (!quoted && c === '>') depth = Math.max(0, depth - 1);
-    else if (!quoted && depth === 0 && c === ',') {
-      out.push(value.slice(start, i).trim());
-      start = i + 1;
-    }
-  }
-  const last = value.slice(start).trim();
-  if (last) out.push(last);
-  return out.filter((v) => v.length > 0);
 }
 
 /** A Contact value's URI and its `expires` header parameter (RFC 3261 §20.10). */
