@@ -247,9 +247,24 @@ export function addressFamily(text: string): AddressFamily {
  * or, for a host name, the name in lower case.
  */
 export function addressKey(text: string): string {
-  const p = parse(text);
-  return isError(p) ? String(text).toLowerCase() : canonicalOf(p, false);
+  let key = ADDRESS_KEYS.get(text);
+  if (key === undefined) {
+    const p = parse(text);
+    key = isError(p) ? String(text).toLowerCase() : canonicalOf(p, false);
+    // Bounded: a flood of spoofed sources cannot grow it past ADDRESS_KEY_CACHE entries.
+    if (ADDRESS_KEYS.size >= ADDRESS_KEY_CACHE) ADDRESS_KEYS.clear();
+    ADDRESS_KEYS.set(text, key);
+  }
+  return key;
 }
+
+/**
+ * addressKey results by text: every media packet's source is compared with a pair's remote
+ * (sameTransportAddress, transportAddressKey), and parsing the same few addresses each time was a
+ * measurable share of the per-packet cost (issue 14). Emptied when full; a pure function's memo.
+ */
+const ADDRESS_KEYS = new Map<string, string>();
+const ADDRESS_KEY_CACHE = 4096;
 
 /** Same IP address (any spelling, zone ignored) or, for host names, the same name in any case. */
 export function sameIp(a: string, b: string): boolean {

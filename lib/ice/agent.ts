@@ -968,9 +968,12 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       if (!sameAddress(altPath.remote, from) && !this.altTrusted.get(component)?.has(transportAddressKey(from))) return this.stranger(from);
     } else if (this.mediaPath.size === 0) {
       if (this.started || this.restarted) {
-        // A valid pair's remote, or a peer that sent us an authenticated check on this base (its own
-        // check may have succeeded before ours: media it sends then is not a stranger's).
-        const ok = this.checkedBy.has(`${transportAddressKey(base.candidate)}|${transportAddressKey(from)}`)
+        // The selected pair's remote (nearly every packet of a call: tested first, string compares
+        // only), a valid pair's remote, or a peer that sent us an authenticated check on this base
+        // (its own check may have succeeded before ours: media it sends then is not a stranger's).
+        const selected = this.selected.get(component);
+        const ok = (selected !== undefined && sameAddress(selected.remote, from) && sameAddress(selected.base, base.candidate))
+          || this.checkedBy.has(`${transportAddressKey(base.candidate)}|${transportAddressKey(from)}`)
           || this.checklist.validList(component).some((p) => sameAddress(p.remote, from) && sameAddress(p.base, base.candidate))
           || [this.previousSelected.get(component)].some((p) => p !== undefined && sameAddress(p.remote, from) && sameAddress(p.base, base.candidate));
         if (!ok) return this.stranger(from);

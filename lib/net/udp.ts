@@ -1,9 +1,23 @@
+import { lookup as dnsLookup, type LookupOptions } from 'node:dns';
+import { isIP } from 'node:net';
 import DgramAsPromised from 'dgram-as-promised';
 import type { SocketAsPromised } from 'dgram-as-promised';
 import type { Logger } from '../base/log.js';
 import { silentLogger } from '../base/log.js';
 import { canonicalIp, normalizeAddress, socketAddressFor } from '../base/address.js';
 import { familyOf, type PacketHandler, type PacketSocket, type TransportAddress } from './socket.js';
+
+/**
+ * The socket's name lookup: an IP literal (every ICE, RTP and SIP-over-UDP destination icephone
+ * sends to is one) is its own answer, given at once; anything else goes to dns.lookup. Node's
+ * default lookup answers even a literal on the next tick, so each datagram cost a deferred
+ * callback before its send (issue 14, about a tenth of the per-packet cost under load).
+ */
+function lookupLiteral(hostname: string, options: number | LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  const family = isIP(hostname);
+  if (family !== 0) callback(null, hostname, family);
+  else dnsLookup(hostname, typeof options === 'number' ? { family: options } : options, callback as never);
+}
 
 /**
  * A bound UDP socket as a PacketSocket. Binding, closing and the socket itself come from
@@ -51,7 +65,7 @@ export class UdpSocket implements PacketSocket {
     // Canonical first: `::ffff:127.0.0.1` binds an IPv4 socket to 127.0.0.1, `0:0::1` is `::1`.
     const bindTo = normalizeAddress(address);
     const type = familyOf(bindTo) === 'IPv6' ? 'udp6' : 'udp4';
-    const sock = DgramAsPromised.createSocket({ type, reuseAddr: false });
+    const sock = DgramAsPromised.createSocket({ type, reuseAddr: false, lookup: lookupLiteral });
     const info = await sock.bind(port, bindTo);
     const local = canonicalIp(info.address);
     return new UdpSocket(sock, { address: local, port: info.port, family: type === 'udp6' ? 'IPv6' : 'IPv4' }, log);

@@ -77,9 +77,23 @@ const ALAW_DECODE = Int16Array.from({ length: 256 }, (_, i) => alawToLinear(i));
 
 /** G.711 mu-law: one octet per 16-bit sample. */
 export function encodePcmu(samples: Int16Array): Buffer {
+  const table = MULAW_ENCODE ??= encodeTable(linearToMulaw);
   const out = Buffer.allocUnsafe(samples.length);
-  for (let i = 0; i < samples.length; i++) out[i] = linearToMulaw(samples[i]!);
+  for (let i = 0; i < samples.length; i++) out[i] = table[samples[i]! & 0xffff]!;
   return out;
+}
+
+/**
+ * Encoder tables, indexed by the 16-bit sample as unsigned (two's complement): 64 KiB each, built
+ * at the first encode, so a call encodes 8,000 samples/s by lookup instead of by segment search.
+ */
+let MULAW_ENCODE: Uint8Array | undefined;
+let ALAW_ENCODE: Uint8Array | undefined;
+
+function encodeTable(encode: (sample: number) => number): Uint8Array {
+  const table = new Uint8Array(65536);
+  for (let u = 0; u < 65536; u++) table[u] = encode(u >= 32768 ? u - 65536 : u);
+  return table;
 }
 
 /** G.711 mu-law octets to 16-bit linear samples. */
@@ -91,8 +105,9 @@ export function decodePcmu(data: Buffer): Int16Array {
 
 /** G.711 A-law: one octet per 16-bit sample. */
 export function encodePcma(samples: Int16Array): Buffer {
+  const table = ALAW_ENCODE ??= encodeTable(linearToAlaw);
   const out = Buffer.allocUnsafe(samples.length);
-  for (let i = 0; i < samples.length; i++) out[i] = linearToAlaw(samples[i]!);
+  for (let i = 0; i < samples.length; i++) out[i] = table[samples[i]! & 0xffff]!;
   return out;
 }
 

@@ -137,3 +137,15 @@ describe('G.711 (ITU-T G.711)', () => {
     expect(Array.from(decodePcma(a))).to.deep.equal(Array.from(samples, (s) => alawToLinear(linearToAlaw(s))));
   });
 });
+
+describe('G.711 encoder tables (issue 14: encode by lookup)', () => {
+  it('encodes every 16-bit sample exactly as the segment search does (mu-law and A-law)', () => {
+    const all = Int16Array.from({ length: 65536 }, (_, u) => (u >= 32768 ? u - 65536 : u));
+    const mu = encodePcmu(all);
+    const a = encodePcma(all);
+    for (let i = 0; i < all.length; i++) {
+      if (mu[i] !== linearToMulaw(all[i]!)) expect.fail(`mu-law of ${all[i]}: ${mu[i]} vs ${linearToMulaw(all[i]!)}`);
+      if (a[i] !== linearToAlaw(all[i]!)) expect.fail(`A-law of ${all[i]}: ${a[i]} vs ${linearToAlaw(all[i]!)}`);
+    }
+  });
+});
