@@ -1,4 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { hmacSha1Key } from '../base/hmac-sha1.js';
 import { FINGERPRINT_XOR, StunAttr, attributeOffset, crc32, padTo64, type StunMessage } from './message.js';
 
 /**
@@ -88,7 +89,8 @@ export function verifyMessageIntegrity(msg: StunMessage, key: Buffer): boolean {
   const offset = attributeOffset(raw, StunAttr.MESSAGE_INTEGRITY);
   if (offset === undefined) return false;
   const prefix = adjustedPrefix(raw, offset, 24);
-  if (sameBytes(hmacOf('sha1', key, prefix), value)) return true;
+  // Cached inner/outer pad states per key (lib/base/hmac-sha1.ts), pieces hashed without a concatenation.
+  if (sameBytes(hmacSha1Key(key).mac(prefix), value)) return true;
   if (!msg.legacy) return false;
   const asSent = Buffer.from(raw.subarray(0, offset));
   return sameBytes(createHmac('sha1', key).update(padTo64(asSent)).digest(), value)
