@@ -44,18 +44,19 @@ function compress(h: Int32Array, b: Uint8Array, at: number): void {
 function finish(h: Int32Array, done: number, pieces: readonly Uint8Array[]): void {
   let fill = 0;
   let total = done;
-  for (const p of pieces) {
+  // Bytes are copied one by one into BLOCK: a subarray of a Buffer allocates a FastBuffer.
+  for (let n = 0; n < pieces.length; n++) {
+    const p = pieces[n]!;
+    const length = p.length;
     let i = 0;
-    total += p.length;
+    total += length;
     if (fill > 0) {
-      const n = Math.min(64 - fill, p.length);
-      BLOCK.set(p.subarray(0, n), fill);
-      fill += n; i = n;
+      while (fill < 64 && i < length) BLOCK[fill++] = p[i++]!;
       if (fill < 64) continue;
       compress(h, BLOCK, 0); fill = 0;
     }
-    for (; i + 64 <= p.length; i += 64) compress(h, p, i);
-    if (i < p.length) { BLOCK.set(p.subarray(i), 0); fill = p.length - i; }
+    for (; i + 64 <= length; i += 64) compress(h, p, i);
+    while (i < length) BLOCK[fill++] = p[i++]!;
   }
   BLOCK[fill++] = 0x80;
   if (fill > 56) { BLOCK.fill(0, fill); compress(h, BLOCK, 0); fill = 0; }
