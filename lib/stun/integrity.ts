@@ -59,10 +59,13 @@ export function longTermKey(username: string, realm: string, password: string, a
  * the message). Hash them in order.
  */
 function adjustedPrefix(raw: Buffer, offset: number, attributeLength: number): [Buffer, Buffer, Buffer] {
-  const length = Buffer.allocUnsafe(2);
-  length.writeUInt16BE(offset + attributeLength - 20, 0);
-  return [raw.subarray(0, 2), length, raw.subarray(4, offset)];
+  // One shared 2-byte buffer for the length: every caller hashes the pieces before it returns
+  // (synchronously), so no two uses overlap. Buffer.concat of the pieces copies it.
+  ADJUSTED_LENGTH.writeUInt16BE(offset + attributeLength - 20, 0);
+  return [raw.subarray(0, 2), ADJUSTED_LENGTH, raw.subarray(4, offset)];
 }
+
+const ADJUSTED_LENGTH = Buffer.alloc(2);
 
 function hmacOf(algorithm: 'sha1' | 'sha256', key: Buffer, pieces: Buffer[]): Buffer {
   const h = createHmac(algorithm, key);

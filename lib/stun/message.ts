@@ -370,7 +370,7 @@ export class StunMessage {
   /** The 16 bytes after type and length: what XOR-*-ADDRESS values are XOR-ed with (RFC 8489 §14.2). */
   xorPad(): Buffer {
     if (this.legacy) return this.transactionId;
-    const pad = Buffer.alloc(16);
+    const pad = Buffer.allocUnsafe(16); // all 16 bytes are written below
     pad.writeUInt32BE(MAGIC_COOKIE, 0);
     this.transactionId.copy(pad, 4);
     return pad;
