@@ -88,7 +88,8 @@ function wordsToBytes(h: Int32Array, out: Uint8Array, at: number): Uint8Array {
  * An HMAC-SHA1 key (RFC 2104 §2, B = 64, L = 20) with the SHA-1 states after the inner
  * (key XOR ipad) and outer (key XOR opad) blocks precomputed. Keys longer than 64 bytes are
  * hashed first (RFC 2104 §3). Any key length (including 0) is accepted; nothing throws.
- * Immutable after construction; mac() is synchronous and not re-entrant-unsafe (JS is single-threaded).
+ * Immutable after construction. mac() is synchronous and uses module-level scratch buffers, so
+ * it must not be called from two threads sharing memory (it is not; each worker has its own module).
  */
 export class HmacSha1Key {
   private readonly inner = new Int32Array(5);
