@@ -23,7 +23,8 @@
  * offered): key derivation rates other than 0, several master keys selected by MKI, master key
  * lifetimes, unencrypted or unauthenticated SRTP.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { hmacSha1Key } from '../base/hmac-sha1.js';
 import { ByteReader } from '../base/bytes.js';
 import { ParseError, StateError } from '../base/errors.js';
 import { aesCmXor, counterModeIv, SRTP_INDEX_LIMIT } from './aes-cm.js';
@@ -379,11 +380,11 @@ export class SrtpContext {
   /** HMAC-SHA1 over the authenticated portion and the 32-bit ROC (RFC 3711 §4.2), untruncated. */
   private rtpTag(authenticated: Buffer, roc: number): Buffer {
     this.word.writeUInt32BE(roc >>> 0, 0);
-    return createHmac('sha1', this.rtpKeys.authenticationKey).update(authenticated).update(this.word).digest();
+    return hmacSha1Key(this.rtpKeys.authenticationKey).mac([authenticated, this.word]);
   }
 
   private hmac(key: Buffer, data: Buffer): Buffer {
-    return createHmac('sha1', key).update(data).digest();
+    return hmacSha1Key(key).mac([data]);
   }
 
   private dropSsrcLimit(ssrc: number): Failure {

@@ -1,4 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { hmacSha1Key } from '../base/hmac-sha1.js';
 import { FINGERPRINT_XOR, StunAttr, attributeOffset, crc32, padTo64, type StunMessage } from './message.js';
 
 /**
@@ -58,10 +59,13 @@ export function longTermKey(username: string, realm: string, password: string, a
  * the message). Hash them in order.
  */
 function adjustedPrefix(raw: Buffer, offset: number, attributeLength: number): [Buffer, Buffer, Buffer] {
-  const length = Buffer.allocUnsafe(2);
-  length.writeUInt16BE(offset + attributeLength - 20, 0);
-  return [raw.subarray(0, 2), length, raw.subarray(4, offset)];
+  // One shared 2-byte buffer for the length: every caller hashes the pieces before it returns
+  // (synchronously), so no two uses overlap. Buffer.concat of the pieces copies it.
+  ADJUSTED_LENGTH.writeUInt16BE(offset + attributeLength - 20, 0);
+  return [raw.subarray(0, 2), ADJUSTED_LENGTH, raw.subarray(4, offset)];
 }
+
+const ADJUSTED_LENGTH = Buffer.alloc(2);
 
 function hmacOf(algorithm: 'sha1' | 'sha256', key: Buffer, pieces: Buffer[]): Buffer {
   const h = createHmac(algorithm, key);
@@ -88,7 +92,8 @@ export function verifyMessageIntegrity(msg: StunMessage, key: Buffer): boolean {
   const offset = attributeOffset(raw, StunAttr.MESSAGE_INTEGRITY);
   if (offset === undefined) return false;
   const prefix = adjustedPrefix(raw, offset, 24);
-  if (sameBytes(hmacOf('sha1', key, prefix), value)) return true;
+  // Cached inner/outer pad states per key (lib/base/hmac-sha1.ts), pieces hashed without a concatenation.
+  if (sameBytes(hmacSha1Key(key).mac(prefix), value)) return true;
   if (!msg.legacy) return false;
   const asSent = Buffer.from(raw.subarray(0, offset));
   return sameBytes(createHmac('sha1', key).update(padTo64(asSent)).digest(), value)

@@ -1,6 +1,7 @@
 import * as zlib from 'node:zlib';
 import { createHmac, randomBytes } from 'node:crypto';
 import { ByteReader, ByteWriter } from '../base/bytes.js';
+import { hmacSha1Key } from '../base/hmac-sha1.js';
 import { ParseError } from '../base/errors.js';
 import type { TransportAddress } from '../net/socket.js';
 import {
@@ -346,7 +347,7 @@ export class StunMessage {
       // The HMAC reads a view of the bytes so far (computed before the next write), not a copy.
       let input = w.view();
       if (this.legacy && (opts.legacyIntegrityPadding ?? true)) input = padTo64(Buffer.from(input));
-      writeAttribute(StunAttr.MESSAGE_INTEGRITY, createHmac('sha1', opts.integrityKey).update(input).digest());
+      writeAttribute(StunAttr.MESSAGE_INTEGRITY, hmacSha1Key(opts.integrityKey).mac([input]));
     }
     if (opts.integritySha256Key) {
       // RFC 8489 §14.6: same procedure, HMAC-SHA256, covering MESSAGE-INTEGRITY if present.
@@ -369,7 +370,7 @@ export class StunMessage {
   /** The 16 bytes after type and length: what XOR-*-ADDRESS values are XOR-ed with (RFC 8489 §14.2). */
   xorPad(): Buffer {
     if (this.legacy) return this.transactionId;
-    const pad = Buffer.alloc(16);
+    const pad = Buffer.allocUnsafe(16); // all 16 bytes are written below
     pad.writeUInt32BE(MAGIC_COOKIE, 0);
     this.transactionId.copy(pad, 4);
     return pad;
