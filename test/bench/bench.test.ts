@@ -5,9 +5,9 @@
  */
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { testTempDir } from '../helpers/tmp.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -15,7 +15,7 @@ describe('make bench (tiny run)', function () {
   this.timeout(330_000);
 
   it('runs every benchmark (the SRTP path row included), prints the table and writes results JSON', () => {
-    const out = join(mkdtempSync(join(tmpdir(), 'icephone-bench-')), 'results.json');
+    const out = join(testTempDir('icephone-bench-'), 'results.json');
     const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'bench', 'run.ts')], {
       cwd: ROOT, env: { ...process.env, BENCH_TINY: '1', BENCH_OUT: out }, encoding: 'utf8', timeout: 320_000,
     });

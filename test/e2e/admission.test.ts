@@ -4,18 +4,17 @@
  * `--rtp-ports MIN-MAX` keeps every media socket inside the range.
  */
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePortPair, freeUdpPort } from '../helpers/ports.js';
 import { exitWithin, runIcephone } from '../helpers/icephone.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 describe('icephone answer --max-concurrent and --rtp-ports (issue 14)', function () {
   this.timeout(60000);
 
   it('refuses the second concurrent call with 503 Retry-After while the first goes on, with media ports in the range', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-admission-'));
+    const dir = testTempDir('icephone-admission-');
     const port = await freePortPair();
     // A 20-port range starting at a port that was free: the walk skips any taken meanwhile.
     const rtpMin = await freeUdpPort();

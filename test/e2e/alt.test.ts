@@ -7,13 +7,12 @@
  * credentials) is checked, rejected by that process, and never selected.
  */
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { haveCoturn, startCoturn } from '../helpers/coturn.js';
 import { exitWithin, runIcephone, type IcephoneRun } from '../helpers/icephone.js';
 import { freePortPair } from '../helpers/ports.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 type Setting = 'ice' | 'alt' | 'both';
 
@@ -50,7 +49,7 @@ function carries(sdp: string): { ice: boolean; alt: boolean } {
 interface CallResult { caller: IcephoneRun; callee: IcephoneRun; dir: string; sdps: Sdps }
 
 async function call(callerSdp: Setting, calleeSdp: Setting, opts: { callerPrefix?: string[]; calleeArgs?: string[]; callerArgs?: string[]; seconds?: number } = {}): Promise<CallResult> {
-  const dir = mkdtempSync(join(tmpdir(), 'icephone-alt-'));
+  const dir = testTempDir('icephone-alt-');
   const port = await freePortPair();
   const callee = runIcephone([
     'answer', '--listen', `127.0.0.1:${port}`, '--max-calls', '1', '--sdp', calleeSdp,

@@ -5,14 +5,13 @@
  */
 import { expect } from 'chai';
 import { createSocket, type Socket } from 'node:dgram';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StunAttr, StunMessage, StunMethod } from '../../lib/stun/message.js';
 import { shortTermKey } from '../../lib/stun/integrity.js';
 import { freePortPair } from '../helpers/ports.js';
 import { exitWithin, runIcephone } from '../helpers/icephone.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 function udpExchange(sock: Socket, data: Buffer, port: number, timeoutMs = 3000): Promise<Buffer | undefined> {
   return new Promise((resolve) => {
@@ -60,7 +59,7 @@ describe('bad input during a call', function () {
   this.timeout(40000);
 
   it('drops garbage, rejects a malformed SDP and a bad STUN check, and the call still has two-way audio', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-bad-'));
+    const dir = testTempDir('icephone-bad-');
     const port = await freePortPair();
     const answer = runIcephone([
       'answer', '--listen', `127.0.0.1:${port}`, '--max-calls', '1', '--play', 'tone:660', '--record', join(dir, 'callee.wav'), '--json',

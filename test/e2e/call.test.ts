@@ -3,12 +3,11 @@
  * each side's recording contains the other side's frequency. Over UDP and over TCP signalling.
  */
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePortPair } from '../helpers/ports.js';
 import { exitWithin, runIcephone } from '../helpers/icephone.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 function checkSummary(s: any, role: 'controlling' | 'controlled'): void {
   expect(s.call.state).to.equal('ended');
@@ -31,7 +30,7 @@ for (const transport of ['udp', 'tcp'] as const) {
     this.timeout(40000);
 
     it('connects ICE, selects the same host pair on both sides and carries each tone to the other side', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'icephone-e2e-'));
+      const dir = testTempDir('icephone-e2e-');
       const port = await freePortPair();
       const answer = runIcephone([
         'answer', '--listen', `127.0.0.1:${port}`, '--transport', transport, '--max-calls', '1',
@@ -70,7 +69,7 @@ describe('icephone calls icephone without rtcp-mux (two components)', function (
   this.timeout(40000);
 
   it('connects both components, and RTCP reports reach each side over component 2', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-e2e-'));
+    const dir = testTempDir('icephone-e2e-');
     const port = await freePortPair();
     const answer = runIcephone(['answer', '--listen', `127.0.0.1:${port}`, '--max-calls', '1', '--play', 'tone:660', '--record', join(dir, 'callee.wav'), '--json']);
     await answer.waitForStderr(/sip: listening/, 15000);

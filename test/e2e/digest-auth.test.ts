@@ -6,19 +6,18 @@
  */
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exitWithin, runIcephone, type IcephoneRun } from '../helpers/icephone.js';
 import { freePortPair } from '../helpers/ports.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 describe('e2e: digest authentication (icephone answer --auth-user/--auth-pass)', function () {
   this.timeout(90000);
   const password = randomBytes(9).toString('base64url');
   let answerer: IcephoneRun | undefined;
   let port = 0;
-  const dir = mkdtempSync(join(tmpdir(), 'icephone-auth-'));
+  const dir = testTempDir('icephone-auth-');
 
   before(async () => {
     port = await freePortPair();

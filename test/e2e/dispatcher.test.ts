@@ -12,12 +12,12 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exitWithin, runIcephone, type IcephoneRun } from '../helpers/icephone.js';
 import { freePortPair, freeUdpPort } from '../helpers/ports.js';
 import { isRoot, spawnProcess, which, type ManagedProcess } from '../helpers/process.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CONFIG = join(root, 'scripts', 'deploy', 'kamailio-dispatcher.cfg');
@@ -112,7 +112,7 @@ describe('e2e: two icephone instances behind kamailio dispatcher (issue 14)', fu
     requirePeers(this);
   });
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'icephone-dispatcher-'));
+    dir = testTempDir('icephone-dispatcher-');
     const rtp = await freeUdpPort();
     const base = Math.min(rtp, 65535 - 400);
     instances = [await startInstance(base), await startInstance(base + 200)];
@@ -193,7 +193,7 @@ describe('e2e: the balancer UAC scenario and a provisional response after the fi
   it('ignores a 180 that reaches it after the 200, as kamailio delivers 1 call in 1,000 (RFC 3261 §17.1.1.2)', async () => {
     // The lost calls of the scale-out benchmark: SIPp aborted the call on a 180 that kamailio's
     // other worker relayed after the 200. The UAS here sends every call's 180 after its 200.
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-late-180-'));
+    const dir = testTempDir('icephone-late-180-');
     const uasPort = await freeUdpPort();
     const uas = spawnProcess('sipp', [
       '-sf', join(root, 'scenarios', 'sipp-late-provisional-uas.xml'), '-i', '127.0.0.1', '-p', String(uasPort),

@@ -3,13 +3,13 @@
  * sip-tester ships: digits arrive once each, in order, and are listed in `dtmf.received`.
  */
 import { expect } from 'chai';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exitWithin, runIcephone } from '../helpers/icephone.js';
 import { freePortPair, freeUdpPort } from '../helpers/ports.js';
 import { isRoot, spawnProcess, which } from '../helpers/process.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PCAP_DIR = '/usr/share/sip-tester';
@@ -56,7 +56,7 @@ describe('e2e: DTMF (RFC 4733 telephone-event)', function () {
       const sipp = spawnProcess('sipp', [
         `127.0.0.1:${port}`, '-sf', join(root, 'scenarios', 'sipp-dtmf-uac.xml'), '-s', 'bob', '-i', '127.0.0.1', '-p', String(sipPort), '-m', '1',
         '-mp', String(mediaPort), '-mi', '127.0.0.1', '-nostdin', '-timeout', '40s', '-timeout_error',
-      ], { name: 'sipp-dtmf', cwd: mkdtempSync(join(tmpdir(), 'icephone-sipp-')) });
+      ], { name: 'sipp-dtmf', cwd: testTempDir('icephone-sipp-') });
       try {
         expect(await sipp.waitForExit(40000), sipp.tail(3000)).to.equal(0);
         await exitWithin(answer, 15000);

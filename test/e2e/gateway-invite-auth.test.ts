@@ -9,14 +9,14 @@
  * traces and kamailio's log.
  */
 import { expect } from 'chai';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { haveKamailio, startKamailio, type Kamailio } from '../helpers/kamailio.js';
 import { exitWithin, runIcephone, type IcephoneRun } from '../helpers/icephone.js';
 import { freePortPair, freeUdpPort } from '../helpers/ports.js';
 import { isRoot } from '../helpers/process.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 const PASSWORD = 'inv-Secret-7';
 
@@ -54,7 +54,7 @@ describe('e2e: a PBX that challenges INVITEs behind icephone gateway: the 407 go
       process.stderr.write('skipped: kamailio is not installed (scripts/install-deps.sh as root installs it)\n');
       this.skip();
     }
-    dir = mkdtempSync(join(tmpdir(), 'icephone-gw-invauth-'));
+    dir = testTempDir('icephone-gw-invauth-');
     kPort = await freeUdpPort();
     kamailio = await startKamailio({ listen: '127.0.0.1', port: kPort, domain: 'icephone.test', verbose: true, inviteAuth: { alice: PASSWORD } });
   });

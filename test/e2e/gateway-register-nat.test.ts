@@ -13,8 +13,7 @@
  * A tcpdump on the NAT's public side shows the CRLF keep-alives going to that flow.
  */
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exitWithin, runIcephone, type IcephoneRun } from '../helpers/icephone.js';
@@ -23,6 +22,7 @@ import { NetnsLab, netnsSupport } from '../helpers/netns.js';
 import { readPcapFile } from '../helpers/pcap.js';
 import { isRoot, spawnProcess, which, type ManagedProcess } from '../helpers/process.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 const GW_IP = '198.51.100.1';
 const NAT_PUBLIC_IP = '198.51.100.2';
@@ -62,7 +62,7 @@ describe('e2e: a softphone behind a NAT registers through icephone gateway and i
     if (missing) throw new Error(`${missing} is not installed: run scripts/install-deps.sh as root`);
     const ns = netnsSupport();
     if (!ns.ok) throw new Error(`network namespaces unavailable: ${ns.reason}`);
-    dir = mkdtempSync(join(tmpdir(), 'icephone-gwreg-nat-'));
+    dir = testTempDir('icephone-gwreg-nat-');
     lab = new NetnsLab();
     nsSite = lab.createNamespace('site');
     nsNat = lab.createNamespace('nat');

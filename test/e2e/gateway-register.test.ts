@@ -13,8 +13,7 @@
  * binding is gone at the gateway and at kamailio, and a second call gets kamailio's 404.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { haveKamailio, startKamailio, type Kamailio } from '../helpers/kamailio.js';
@@ -22,6 +21,7 @@ import { exitWithin, runIcephone, type IcephoneRun } from '../helpers/icephone.j
 import { freePortPair, freeUdpPort } from '../helpers/ports.js';
 import { isRoot, spawnProcess, which, type ManagedProcess } from '../helpers/process.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 const PASSWORD = 'gw-Secret-42';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -44,7 +44,7 @@ describe('e2e: registration through icephone gateway to kamailio with digest aut
       process.stderr.write(`skipped: ${what} is not installed (scripts/install-deps.sh as root installs it)\n`);
       this.skip();
     }
-    dir = mkdtempSync(join(tmpdir(), 'icephone-gwreg-'));
+    dir = testTempDir('icephone-gwreg-');
     kPort = await freeUdpPort();
     kamailio = await startKamailio({ listen: '127.0.0.1', port: kPort, domain: 'icephone.test', verbose: true, registerAuth: { alice: PASSWORD } });
   });

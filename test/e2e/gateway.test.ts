@@ -9,14 +9,14 @@
  * `icephone answer` through `--endpoint`, which hears its own tone back.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exitWithin, runIcephone } from '../helpers/icephone.js';
 import { freePortPair, freeUdpPort } from '../helpers/ports.js';
 import { isRoot, spawnProcess, which } from '../helpers/process.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -44,7 +44,7 @@ describe('e2e: icephone gateway between icephone (ICE) and a plain SIPp PBX phon
   });
 
   it('ICE caller → gateway → SIPp: plain SDP on the PBX side from its address, the caller hears its own tone back through both legs', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-gw-e2e-'));
+    const dir = testTempDir('icephone-gw-e2e-');
     const sipPort = await freePortPair();
     const mediaPort = await freePortPair();
     const sipp = spawnProcess('sipp', [
@@ -91,7 +91,7 @@ describe('e2e: icephone gateway between icephone (ICE) and a plain SIPp PBX phon
     }
   });
   it('SIPp (plain) → gateway → icephone answer (--endpoint): the callee answers, hears its own tone back through both legs, SIPp\'s BYE ends both', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-gw-e2e-'));
+    const dir = testTempDir('icephone-gw-e2e-');
     const calleePort = await freePortPair();
     const callee = runIcephone([
       'answer', '--listen', `127.0.0.1:${calleePort}`, '--max-calls', '1', '--play', 'tone:660', '--record', join(dir, 'callee.wav'), '--json',

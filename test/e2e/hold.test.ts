@@ -4,18 +4,17 @@
  * sends nothing while holding, and a second re-INVITE with sendrecv brings both streams back.
  */
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePortPair } from '../helpers/ports.js';
 import { exitWithin, runIcephone } from '../helpers/icephone.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 describe('e2e: hold and resume by re-INVITE', function () {
   this.timeout(40000);
 
   it('icephone holds icephone: sendonly/recvonly on the wire, no RTP either way while held, both streams back after resume', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-hold-'));
+    const dir = testTempDir('icephone-hold-');
     const port = await freePortPair();
     const answer = runIcephone(['answer', '--listen', `127.0.0.1:${port}`, '--max-calls', '1', '--play', 'tone:660', '--record', join(dir, 'callee.wav'), '--json', '--trace']);
     await answer.waitForStderr(/sip: listening/, 15000);

@@ -4,15 +4,14 @@
  * on both sides, tones found both ways.
  */
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePortPair } from '../helpers/ports.js';
 import { exitWithin, runIcephone } from '../helpers/icephone.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 async function callPair(answerArgs: string[], callArgs: string[]) {
-  const dir = mkdtempSync(join(tmpdir(), 'icephone-lite-'));
+  const dir = testTempDir('icephone-lite-');
   const port = await freePortPair();
   const answer = runIcephone([
     'answer', '--listen', `127.0.0.1:${port}`, '--max-calls', '1', '--play', 'tone:660', '--record', join(dir, 'callee.wav'), '--json', '--trace', ...answerArgs,

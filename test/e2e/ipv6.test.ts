@@ -5,12 +5,11 @@
  * and in the summaries is the canonical `::1`.
  */
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePortPair } from '../helpers/ports.js';
 import { exitWithin, runIcephone } from '../helpers/icephone.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 function checkSummary(s: any, role: 'controlling' | 'controlled'): void {
   expect(s.call.state).to.equal('ended');
@@ -38,7 +37,7 @@ for (const c of cases) {
     this.timeout(40000);
 
     it('connects ICE on an IPv6 host pair and carries each tone to the other side', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'icephone-e2e-v6-'));
+      const dir = testTempDir('icephone-e2e-v6-');
       const port = await freePortPair('::1');
       const answer = runIcephone([
         'answer', '--listen', `[${c.answerHost}]:${port}`, '--transport', c.transport, '--max-calls', '1',

@@ -8,8 +8,6 @@
 import { expect } from 'chai';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodePcmu } from '../../lib/rtp/g711.js';
 import { serializeRtp } from '../../lib/rtp/packet.js';
@@ -17,6 +15,7 @@ import { readWavMono } from '../../lib/rtp/sources.js';
 import { exitWithin, runIcephone } from '../helpers/icephone.js';
 import { freePortPair } from '../helpers/ports.js';
 import { assertToneInWav, toneLevel } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 const VARIANTS = [
   {
@@ -37,7 +36,7 @@ describe('e2e: RTP from a third party during a call', function () {
 
   for (const variant of VARIANTS) {
     it(`${variant.name}: is counted and dropped; the recording holds the peer's tone only and lasts as long as the call`, async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'icephone-stranger-'));
+      const dir = testTempDir('icephone-stranger-');
       const port = await freePortPair();
       const callee = runIcephone(['answer', '--listen', `127.0.0.1:${port}`, '--max-calls', '1', '--play', 'tone:660', '--record', join(dir, 'callee.wav'), '--json', '--trace', ...variant.sdp]);
       await callee.waitForStderr(/sip: listening/, 15000);

@@ -32,8 +32,7 @@
 import { expect } from 'chai';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodePcmu } from '../../lib/rtp/g711.js';
 import { serializeRtp } from '../../lib/rtp/packet.js';
@@ -45,6 +44,7 @@ import { exitWithin, runIcephone, type IcephoneRun } from '../helpers/icephone.j
 import { PacketMutator, type MutationSeeds, type PacketKind } from '../helpers/mutator.js';
 import { freePortPair } from '../helpers/ports.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 const SEED = Number(process.env.FLOOD_SEED ?? 13);
 const DATAGRAMS = Number(process.env.FLOOD_DATAGRAMS ?? 40_000);
@@ -309,7 +309,7 @@ describe('e2e: a mutation flood during a call', function () {
 
   it(`${DATAGRAMS.toLocaleString('en')} mutated SIP/STUN/RTP/RTCP datagrams from strangers: tones, recording length, selected pairs and memory hold`, async () => {
     process.stderr.write(`  mutation flood: seed ${SEED} (replay with FLOOD_SEED=${SEED}), ${DATAGRAMS} datagrams over ${FLOOD_MS} ms\n`);
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-flood-'));
+    const dir = testTempDir('icephone-flood-');
     const port = await freePortPair();
     const callee = runIcephone(['answer', '--listen', `127.0.0.1:${port}`, '--max-calls', '1', '--play', 'tone:660', '--record', join(dir, 'callee.wav'), '--json']);
     await callee.waitForStderr(/sip: listening/, 15000);

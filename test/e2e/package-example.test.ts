@@ -6,14 +6,14 @@
  */
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exitWithin, runIcephone } from '../helpers/icephone.js';
 import { freePortPair } from '../helpers/ports.js';
 import { spawnProcess } from '../helpers/process.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -22,7 +22,7 @@ describe('e2e: a gateway-style project using only the package exports (npm pack)
   let project = '';
 
   before(function () {
-    project = mkdtempSync(join(tmpdir(), 'icephone-consumer-'));
+    project = testTempDir('icephone-consumer-');
     // `npm pack` runs the package's prepare script (tsc) and writes icephone-VERSION.tgz.
     execFileSync('npm', ['pack', '--pack-destination', project, '--silent'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
     const tarball = readdirSync(project).find((f) => f.endsWith('.tgz'))!;

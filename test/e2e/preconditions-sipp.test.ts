@@ -8,8 +8,6 @@
  *    call with `optional`, and a clear failure (their 420, or our CANCEL/BYE) with `mandatory`.
  */
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { baresipAvailable, missingBaresipModules, startBaresip, type BaresipInstance } from '../helpers/baresip.js';
@@ -18,6 +16,7 @@ import { NetnsLab, netnsSupport } from '../helpers/netns.js';
 import { freePortPair, freeUdpPort } from '../helpers/ports.js';
 import { isRoot, spawnProcess, which } from '../helpers/process.js';
 import { FIGURE_2_AT_A, FIGURE_2_AT_B, parseTrace, sequence } from './preconditions-trace.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const scenario = (name: string) => join(root, 'scenarios', name);
@@ -47,7 +46,7 @@ describe('e2e: connectivity preconditions with SIPp', function () {
   });
 
   it('SIPp (precondition UAC) calls icephone --preconditions mandatory: Figure 2 from B\'s side, alerting only after connectivity', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-sipp-pre-'));
+    const dir = testTempDir('icephone-sipp-pre-');
     const port = await freePortPair();
     const callee = runIcephone(['answer', '--listen', `127.0.0.1:${port}`, '--max-calls', '1', '--preconditions', 'mandatory', '--json', '--trace']);
     await callee.waitForStderr(/sip: listening/, 15000);
@@ -75,7 +74,7 @@ describe('e2e: connectivity preconditions with SIPp', function () {
   });
 
   it('icephone --preconditions mandatory calls SIPp (precondition UAS): exactly Figure 2 from A\'s side', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-sipp-pre-'));
+    const dir = testTempDir('icephone-sipp-pre-');
     const { sipp, sipPort } = await sippUas('sipp-precondition-uas.xml', dir);
     try {
       const caller = runIcephone(['call', `sip:sipp@127.0.0.1:${sipPort}`, '--listen', '127.0.0.1:0', '--preconditions', 'mandatory', '--duration', '2', '--json', '--trace']);
@@ -94,7 +93,7 @@ describe('e2e: connectivity preconditions with SIPp', function () {
   });
 
   it('icephone --preconditions optional calls SIPp\'s plain UAS (no precondition support): a normal call', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-sipp-pre-'));
+    const dir = testTempDir('icephone-sipp-pre-');
     const { sipp, sipPort } = await sippUas('sipp-plain-uas.xml', dir);
     try {
       const caller = runIcephone(['call', `sip:sipp@127.0.0.1:${sipPort}`, '--listen', '127.0.0.1:0', '--preconditions', 'optional', '--duration', '2', '--json', '--trace']);
@@ -111,7 +110,7 @@ describe('e2e: connectivity preconditions with SIPp', function () {
   });
 
   it('icephone --preconditions mandatory calls SIPp\'s plain UAS, which ignores Require: a clear failure, no call left up', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-sipp-pre-'));
+    const dir = testTempDir('icephone-sipp-pre-');
     const { sipp, sipPort } = await sippUas('sipp-plain-uas.xml', dir);
     try {
       const caller = runIcephone(['call', `sip:sipp@127.0.0.1:${sipPort}`, '--listen', '127.0.0.1:0', '--preconditions', 'mandatory', '--duration', '2', '--json', '--trace']);

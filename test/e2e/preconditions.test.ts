@@ -4,20 +4,19 @@
  * against each other (420 and retry, 421), and an ICE restart on a live call (RFC 8445 §9).
  */
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exitWithin, runIcephone } from '../helpers/icephone.js';
 import { freePortPair } from '../helpers/ports.js';
 import { assertToneInWav } from '../helpers/tone.js';
 import { FIGURE_2_AT_A, FIGURE_2_AT_B, checkFigure2Tables, parseTrace, sequence } from './preconditions-trace.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 describe('e2e: connectivity preconditions between two icephones (loopback)', function () {
   this.timeout(60000);
 
   for (const transport of ['udp', 'tcp'] as const) {
     it(`mandatory on both sides over ${transport.toUpperCase()}: exactly Figure 2, the callee alerts only after ICE, two-way media`, async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'icephone-pre-'));
+      const dir = testTempDir('icephone-pre-');
       const port = await freePortPair();
       const callee = runIcephone([
         'answer', '--listen', `127.0.0.1:${port}`, '--transport', transport, '--max-calls', '1', '--preconditions', 'mandatory',
@@ -131,7 +130,7 @@ describe('e2e: connectivity preconditions between two icephones (loopback)', fun
   });
 
   it('ICE restart on a live call (SIGUSR2): re-INVITE with new credentials, checks run again, the tone continues', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-restart-'));
+    const dir = testTempDir('icephone-restart-');
     const port = await freePortPair();
     const callee = runIcephone([
       'answer', '--listen', `127.0.0.1:${port}`, '--max-calls', '1', '--preconditions', 'mandatory',

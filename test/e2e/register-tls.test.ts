@@ -9,8 +9,6 @@
  * `sip.transport` tls and share one Call-ID, the recordings hold the tones.
  */
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testCertificates, type TestCertificates } from '../helpers/certs.js';
 import { haveKamailioTls, startKamailio, type Kamailio } from '../helpers/kamailio.js';
@@ -18,6 +16,7 @@ import { exitWithin, runIcephone } from '../helpers/icephone.js';
 import { freePortPair, freeTcpPort, freeUdpPort } from '../helpers/ports.js';
 import { isRoot } from '../helpers/process.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 describe('REGISTER and a call by AOR through kamailio over TLS', function () {
   this.timeout(60000);
@@ -43,7 +42,7 @@ describe('REGISTER and a call by AOR through kamailio over TLS', function () {
   });
 
   it('bob registers over TLS, alice calls sip:bob@icephone.test via the proxy over TLS, tones heard both ways', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-reg-tls-'));
+    const dir = testTempDir('icephone-reg-tls-');
     const via = `sip:127.0.0.1:${tlsPort};transport=tls`;
     const tls = ['--transport', 'tls', '--tls-cert', certs.client.certFile, '--tls-key', certs.client.keyFile, '--tls-ca', certs.caFile];
     const bobPort = await freePortPair();

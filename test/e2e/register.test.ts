@@ -4,14 +4,13 @@
  * through the outbound proxy, and the call carries audio both ways.
  */
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { haveKamailio, startKamailio, type Kamailio } from '../helpers/kamailio.js';
 import { exitWithin, runIcephone } from '../helpers/icephone.js';
 import { freePortPair, freeUdpPort } from '../helpers/ports.js';
 import { isRoot } from '../helpers/process.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 describe('REGISTER and a call by AOR through kamailio', function () {
   this.timeout(60000);
@@ -32,7 +31,7 @@ describe('REGISTER and a call by AOR through kamailio', function () {
   });
 
   it('both register, alice calls sip:bob@icephone.test via the proxy, tones heard both ways', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-reg-'));
+    const dir = testTempDir('icephone-reg-');
     const via = `sip:127.0.0.1:${proxyPort}`;
     const bobPort = await freePortPair();
     const bob = runIcephone([

@@ -7,14 +7,13 @@
 import { expect } from 'chai';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exitWithin, runIcephone } from '../helpers/icephone.js';
 import { freePortPair, freeUdpPort } from '../helpers/ports.js';
 import { isRoot, spawnProcess, which } from '../helpers/process.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const scenario = (name: string) => join(root, 'scenarios', name);
@@ -46,7 +45,7 @@ describe('e2e: SIPp as a non-ICE peer (plain SDP, RTP echo)', function () {
   });
 
   it('icephone (--sdp both) calls SIPp: plain answer, media to its m/c line, own tone echoed back', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-sipp-'));
+    const dir = testTempDir('icephone-sipp-');
     const sipPort = await freePortPair();
     const mediaPort = await freePortPair();
     const sipp = spawnProcess('sipp', [
@@ -84,7 +83,7 @@ describe('e2e: SIPp as a non-ICE peer (plain SDP, RTP echo)', function () {
   });
 
   it('SIPp calls icephone (answer): plain answer without a=candidate or a=alt, media to the m/c line, own tone echoed back', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-sipp-'));
+    const dir = testTempDir('icephone-sipp-');
     const port = await freePortPair();
     const callee = runIcephone([
       'answer', '--listen', `127.0.0.1:${port}`, '--max-calls', '1',
@@ -136,7 +135,7 @@ describe('e2e: SIPp as a non-ICE peer (plain SDP, RTP echo)', function () {
     const sipp = spawnProcess('sipp', [
       `127.0.0.1:${port}`, '-sf', scenario('sipp-hold-uac.xml'), '-s', 'bob', '-i', '127.0.0.1', '-p', String(sipPort), '-m', '1',
       '-key', 'mport', String(media.address().port), '-nostdin', '-timeout', '40s', '-timeout_error',
-    ], { name: 'sipp-hold', cwd: mkdtempSync(join(tmpdir(), 'icephone-sipp-')) });
+    ], { name: 'sipp-hold', cwd: testTempDir('icephone-sipp-') });
     try {
       // SIPp fails the call unless each 200 carries the direction RFC 3264 §6.1 asks for.
       expect(await sipp.waitForExit(30000), sipp.tail(3000)).to.equal(0);

@@ -14,13 +14,13 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exitWithin, runIcephone, type IcephoneRun } from '../helpers/icephone.js';
 import { freePortPair, freeUdpPort } from '../helpers/ports.js';
 import { isRoot, which } from '../helpers/process.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 interface ToolRun { code: number | null; stdout: string; stderr: string }
 
@@ -37,7 +37,7 @@ function runTool(tool: string, args: string[], timeoutMs = 40000): Promise<ToolR
 describe('e2e: SIPVicious scans of an authenticating answerer', function () {
   this.timeout(120000);
   const password = randomBytes(12).toString('base64url');
-  const dir = mkdtempSync(join(tmpdir(), 'icephone-sipvicious-'));
+  const dir = testTempDir('icephone-sipvicious-');
   let main: IcephoneRun | undefined;
   let md5First: IcephoneRun | undefined;
   let mainPort = 0;

@@ -6,14 +6,13 @@
  * mandatory caller is refused by an SRTP-off callee (488). Keys never appear in `--trace`.
  */
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exitWithin, runIcephone } from '../helpers/icephone.js';
 import { assertToneUnreadableOnWire } from '../helpers/srtp-capture.js';
 import { freePortPair } from '../helpers/ports.js';
 import { isRoot, spawnProcess, which } from '../helpers/process.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 const SRTP = ['--srtp-allow-insecure-keys'];
 
@@ -38,7 +37,7 @@ describe('e2e: SRTP with SDES keys', function () {
       process.stderr.write('skipped: tcpdump not installed\n');
       this.skip();
     }
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-srtp-'));
+    const dir = testTempDir('icephone-srtp-');
     const pcap = join(dir, 'media.pcap');
     const dump = spawnProcess('tcpdump', ['-i', 'lo', '--immediate-mode', '-U', '-w', pcap, 'udp'], { name: 'tcpdump' });
     await dump.waitForOutput(/listening on/, 15000);
@@ -66,7 +65,7 @@ describe('e2e: SRTP with SDES keys', function () {
   });
 
   it('--srtp optional calling a callee with SRTP off: a=crypto offered over RTP/AVP, plain RTP after the answer, tones both ways', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-srtp-'));
+    const dir = testTempDir('icephone-srtp-');
     const { caller, callee, cc, ac } = await callPair([], ['--srtp', 'optional', ...SRTP], dir);
     expect(cc, caller.stderr().slice(-3000)).to.equal(0);
     expect(ac, callee.stderr().slice(-3000)).to.equal(0);
@@ -79,7 +78,7 @@ describe('e2e: SRTP with SDES keys', function () {
   });
 
   it('--srtp mandatory calling a callee with SRTP off: 488, the call fails with one line', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-srtp-'));
+    const dir = testTempDir('icephone-srtp-');
     const { caller, callee, cc } = await callPair([], ['--srtp', 'mandatory', ...SRTP], dir, false);
     expect(callee.stderr()).to.match(/refused INVITE \S+: .*SRTP/);
     expect(cc).to.equal(1);

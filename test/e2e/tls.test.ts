@@ -7,8 +7,7 @@
  * connects with one warning line; unreadable certificate files exit 2.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { testCertificates } from '../helpers/certs.js';
 import { exitWithin, runIcephone } from '../helpers/icephone.js';
@@ -17,6 +16,7 @@ import { assertToneUnreadableOnWire } from '../helpers/srtp-capture.js';
 import { freeTcpPort } from '../helpers/ports.js';
 import { isRoot, spawnProcess, which } from '../helpers/process.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 describe('e2e: SIP over TLS with SRTP', function () {
   this.timeout(90000);
@@ -28,7 +28,7 @@ describe('e2e: SIP over TLS with SRTP', function () {
       this.skip();
     }
     const certs = await testCertificates();
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-tls-'));
+    const dir = testTempDir('icephone-tls-');
     const port = await freeTcpPort();
     // Two captures: the SIP port only (other tests on this machine send SIP over UDP on lo), and UDP for the media.
     const sipPcap = join(dir, 'sip.pcap');
@@ -80,7 +80,7 @@ describe('e2e: SIP over TLS with SRTP', function () {
 
   it('a caller that does not trust the callee\'s CA fails in one line naming the certificate; --tls-insecure connects with one warning', async () => {
     const certs = await testCertificates();
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-tls-'));
+    const dir = testTempDir('icephone-tls-');
     const port = await freeTcpPort();
     const callee = runIcephone(['answer', '--listen', `127.0.0.1:${port}`, '--transport', 'tls', '--tls-cert', certs.certFile, '--tls-key', certs.keyFile,
       '--max-calls', '1', '--srtp', 'mandatory', '--play', 'tone:660', '--record', join(dir, 'callee.wav'), '--json']);

@@ -4,18 +4,17 @@
  * B's call ends, and A's summary shows the transfer.
  */
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePortPair } from '../helpers/ports.js';
 import { exitWithin, runIcephone } from '../helpers/icephone.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 describe('e2e: call transfer by REFER', function () {
   this.timeout(60000);
 
   it('A calls B, B transfers A to C: A and C talk (tones both ways), B\'s call ends, A\'s summary shows the transfer', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-transfer-'));
+    const dir = testTempDir('icephone-transfer-');
     const [portB, portC] = [await freePortPair(), await freePortPair()];
     const c = runIcephone(['answer', '--listen', `127.0.0.1:${portC}`, '--max-calls', '1', '--play', 'tone:880', '--record', join(dir, 'c.wav'), '--json']);
     const b = runIcephone(['answer', '--listen', `127.0.0.1:${portB}`, '--max-calls', '1', '--play', 'tone:660', '--json', '--trace',

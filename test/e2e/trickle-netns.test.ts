@@ -11,14 +11,13 @@
  * go on to the end of the call.
  */
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exitWithin, runIcephone } from '../helpers/icephone.js';
 import { NetnsLab, netnsSupport } from '../helpers/netns.js';
 import { isRoot } from '../helpers/process.js';
 import { analyzeWav, assertToneInWav } from '../helpers/tone.js';
 import { parseTrace } from './preconditions-trace.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 const CALLER_IP = '198.51.100.1';
 const CALLEE_IP = '198.51.100.2';
@@ -52,7 +51,7 @@ describe('trickle ICE: an address added mid-call in a network namespace', functi
   after(() => lab?.destroy());
 
   it('the new, better address is trickled in an INFO, checked and selected on both ends, no ICE restart, tones both ways', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-trickle-netns-'));
+    const dir = testTempDir('icephone-trickle-netns-');
     const callee = runIcephone(
       ['answer', '--listen', `${CALLEE_IP}:5070`, '--max-calls', '1', '--trickle', 'full', '--play', 'tone:660', '--record', join(dir, 'callee.wav'), '--json'],
       { prefix: ['ip', 'netns', 'exec', nsCallee] },
@@ -100,7 +99,7 @@ describe('trickle ICE: an address added mid-call in a network namespace', functi
     // The first test's address stays on the interface unless it was never added: take it off so the
     // call starts on CALLER_IP alone.
     try { lab!.exec(nsCaller, 'ip', ['addr', 'del', `${NEW_IP}/24`, 'dev', callerIf]); } catch { /* not there */ }
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-trickle-netns-gone-'));
+    const dir = testTempDir('icephone-trickle-netns-gone-');
     const callee = runIcephone(
       ['answer', '--listen', `${CALLEE_IP}:5071`, '--max-calls', '1', '--trickle', 'full', '--play', 'tone:660', '--record', join(dir, 'callee.wav'), '--json', '--trace'],
       { prefix: ['ip', 'netns', 'exec', nsCallee] },

@@ -8,8 +8,6 @@
  */
 import { expect } from 'chai';
 import { createSocket, type Socket } from 'node:dgram';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { haveCoturn, startCoturn, type Coturn } from '../helpers/coturn.js';
 import { exitWithin, runIcephone, type IcephoneRun } from '../helpers/icephone.js';
@@ -17,6 +15,7 @@ import { freePortPair, freeUdpPort } from '../helpers/ports.js';
 import { isRoot } from '../helpers/process.js';
 import { assertToneInWav } from '../helpers/tone.js';
 import { parseTrace, type TracedMessage } from './preconditions-trace.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 /**
  * How long the callee rings before its 200 in the early-dialog test: the relayed candidates (a live
@@ -61,7 +60,7 @@ describe('trickle ICE over SIP (RFC 8838, RFC 8840)', function () {
   const liveTurnArgs = () => ['--turn', `turn:127.0.0.1:${coturn!.port}`, '--turn-user', 'alice', '--turn-pass', 'wonderland-42'];
 
   async function call(trickle: 'off' | 'half' | 'full', seconds = 5, extra: string[] = [], turn = turnArgs(), calleeExtra: string[] = []): Promise<Calls> {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-trickle-'));
+    const dir = testTempDir('icephone-trickle-');
     const port = await freePortPair();
     const callee = runIcephone(['answer', '--listen', `127.0.0.1:${port}`, '--max-calls', '1', '--play', 'tone:660', '--record', join(dir, 'callee.wav'), '--json', '--trickle', trickle, '--trace', ...turn, ...extra, ...calleeExtra]);
     try {

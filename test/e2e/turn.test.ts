@@ -5,14 +5,14 @@
  * error naming the server without ever printing a password or secret.
  */
 import { expect } from 'chai';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { haveCoturn, haveTinyproxy, startCoturn, startTinyproxy, type Coturn } from '../helpers/coturn.js';
 import { exitWithin, runIcephone, type IcephoneRun } from '../helpers/icephone.js';
 import { freePortPair, freeUdpPort } from '../helpers/ports.js';
 import { isRoot } from '../helpers/process.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 const SECRET = 'shared-Secret-9f3k';
 
@@ -26,7 +26,7 @@ function requireCoturn(ctx: Mocha.Context): void {
 interface CallPair { caller: IcephoneRun; callee: IcephoneRun; dir: string }
 
 async function relayCall(callerArgs: string[], calleeArgs: string[], seconds = 2): Promise<CallPair> {
-  const dir = mkdtempSync(join(tmpdir(), 'icephone-turn-'));
+  const dir = testTempDir('icephone-turn-');
   const port = await freePortPair();
   const callee = runIcephone(['answer', '--listen', `127.0.0.1:${port}`, '--max-calls', '1', '--play', 'tone:660', '--record', join(dir, 'callee.wav'), '--json', ...calleeArgs]);
   await callee.waitForStderr(/sip: listening/, 15000);
@@ -169,7 +169,7 @@ describe('TURN: ephemeral credentials (use-auth-secret), TLS and an HTTP CONNECT
   });
 
   it('turns: with the server certificate trusted: relayed call over TLS', async () => {
-    const ca = join(mkdtempSync(join(tmpdir(), 'icephone-ca-')), 'ca.pem');
+    const ca = join(testTempDir('icephone-ca-'), 'ca.pem');
     writeFileSync(ca, coturn!.certPem!);
     const args = ['--turn', `turns:127.0.0.1:${coturn!.tlsPort}`, '--turn-secret', SECRET, '--turn-ca', ca, '--ice-transport', 'relay'];
     const { caller, callee } = await relayCall(args, args);
@@ -214,7 +214,7 @@ describe('TURN: an IPv6 relay through real coturn on ::1 (RFC 6156 REQUESTED-ADD
   after(async () => coturn?.stop());
 
   it('a call over ::1 with --relay-family ipv6 and --ice-transport relay: IPv6 relayed pair on both ends, tones both ways', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-turn6-'));
+    const dir = testTempDir('icephone-turn6-');
     const port = await freePortPair();
     const turn = ['--turn', `turn:[::1]:${coturn!.port}`, '--turn-user', 'alice', '--turn-pass', 'wonderland-42', '--relay-family', 'ipv6', '--ice-transport', 'relay', '--media-address', '::1'];
     const callee = runIcephone(['answer', '--listen', `[::1]:${port}`, '--max-calls', '1', '--play', 'tone:660', '--record', join(dir, 'callee.wav'), '--json', ...turn]);

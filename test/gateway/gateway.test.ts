@@ -4,13 +4,13 @@
  * side is on 127.0.0.1, its PBX side on 127.0.0.3, so the PBX's c= line shows which side spoke.
  */
 import { expect } from 'chai';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Gateway } from '../../lib/gateway/gateway.js';
 import type { BridgeSummary } from '../../lib/gateway/bridge.js';
 import { Phone, type Call, type CallSummary, type PhoneOptions } from '../../lib/sip/user-agent.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 const GW_ENDPOINT_IP = '127.0.0.1';
 const GW_PBX_IP = '127.0.0.3';
@@ -48,7 +48,7 @@ describe('PBX gateway, first slice (issue 12): ICE endpoint ↔ gateway ↔ plai
   let endpointHandler: (call: Call) => void = () => undefined;
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'icephone-gw-'));
+    dir = testTempDir('icephone-gw-');
     pbxTrace.length = 0;
     bridges.length = 0;
     // The PBX phone answers PCMA only: the gateway transcodes against the endpoint's PCMU.

@@ -17,10 +17,11 @@
  * 0.0.0.0, so a reply to a peer on 127.0.0.1 leaves from 127.0.0.1, not from the candidate address.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { networkInterfaces, tmpdir } from 'node:os';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { spawnProcess, which, type ManagedProcess } from './process.js';
+import { testTempDir } from './tmp.js';
 
 export const BARESIP_MODULE_PATH = '/usr/lib/baresip/modules';
 
@@ -294,7 +295,7 @@ export function parseBaresipLine(line: string, result: BaresipIceResult): void {
  */
 export async function startBaresip(options: BaresipOptions): Promise<BaresipInstance> {
   const host = options.host ?? '127.0.0.1';
-  const dir = mkdtempSync(join(tmpdir(), `icephone-baresip-${options.user}-`));
+  const dir = testTempDir(`icephone-baresip-${options.user}-`);
   writeFileSync(join(dir, 'config'), baresipConfig(options, dir));
   writeFileSync(join(dir, 'accounts'), baresipAccount(options));
 

@@ -22,10 +22,10 @@
  * Needs `openssl` on PATH; rejects with the openssl error otherwise.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { testTempDir } from './tmp.js';
 
 const run = promisify(execFile);
 
@@ -106,7 +106,7 @@ async function makeLeaf(dir: string, name: string, cn: string, san: string, ca: 
 }
 
 async function make(): Promise<TestCertificates> {
-  const dir = mkdtempSync(join(tmpdir(), 'icephone-certs-'));
+  const dir = testTempDir('icephone-certs-');
   madeDir = dir;
   const ca = await makeCa(dir, 'ca', 'icephone test CA');
   const otherCa = await makeCa(dir, 'other-ca', 'icephone other CA');

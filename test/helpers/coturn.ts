@@ -6,12 +6,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StunMessage, StunMethod } from '../../lib/stun/message.js';
 import { freeTcpPort, freeUdpPort } from './ports.js';
 import { spawnProcess, which, type ManagedProcess } from './process.js';
+import { testTempDir } from './tmp.js';
 
 export interface CoturnOptions {
   /** Static users for `--lt-cred-mech` (default: alice / wonderland-42 and bob / builder-7). */
@@ -103,7 +103,7 @@ async function waitForBinding(port: number, timeoutMs: number, host = '127.0.0.1
 
 /** Starts coturn and waits until it answers STUN. @throws Error with coturn's output when it does not start. */
 export async function startCoturn(opts: CoturnOptions = {}): Promise<Coturn> {
-  const dir = mkdtempSync(join(tmpdir(), 'icephone-coturn-'));
+  const dir = testTempDir('icephone-coturn-');
   const realm = opts.realm ?? 'icephone.test';
   const users = opts.users ?? (opts.authSecret ? [] : [{ name: 'alice', password: 'wonderland-42' }, { name: 'bob', password: 'builder-7' }]);
   let port = await freeUdpPort();
@@ -177,7 +177,7 @@ export function haveTinyproxy(): boolean {
  * `connectPorts` (the TURN server's TCP/TLS ports). Its INFO log shows each CONNECT request.
  */
 export async function startTinyproxy(connectPorts: number[]): Promise<HttpProxyProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'icephone-tinyproxy-'));
+  const dir = testTempDir('icephone-tinyproxy-');
   const port = await freeTcpPort();
   const config = join(dir, 'tinyproxy.conf');
   writeFileSync(config, [

@@ -22,8 +22,7 @@
  * through the gateway (`--register ... --outbound-proxy sip:203.0.113.1:5060`, gateway with
  * `--pbx-domain pbx.example`), which kamailio routes to the gateway's Contact for the binding.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ScenarioSpec } from '../../scripts/lab/scenario.js';
@@ -33,6 +32,7 @@ import { CLI_ENTRY } from './icephone.js';
 import { startKamailio, type Kamailio } from './kamailio.js';
 import { readPcapFile } from './pcap.js';
 import { spawnProcess, which, type ManagedProcess } from './process.js';
+import { testTempDir } from './tmp.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -124,7 +124,7 @@ export class GatewaySite {
   private stopped = false;
 
   private constructor(readonly topology: Topology) {
-    this.dir = mkdtempSync(join(tmpdir(), 'icephone-gw-site-'));
+    this.dir = testTempDir('icephone-gw-site-');
   }
 
   /**

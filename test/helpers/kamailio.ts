@@ -24,10 +24,10 @@
  * No media relay: media is ICE's business (that is what the lab tests).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnProcess, which, type ManagedProcess } from './process.js';
+import { testTempDir } from './tmp.js';
 
 export const KAMAILIO_MODULE_PATH = '/usr/lib/x86_64-linux-gnu/kamailio/modules/';
 
@@ -294,7 +294,7 @@ async function waitForTcpListener(prefix: string[], host: string, port: number, 
  * log to stderr). Resolves once it is listening.
  */
 export async function startKamailio(o: KamailioOptions): Promise<Kamailio> {
-  const dir = mkdtempSync(join(tmpdir(), 'icephone-kamailio-'));
+  const dir = testTempDir('icephone-kamailio-');
   const config = join(dir, 'kamailio.cfg');
   const tlsConfig = join(dir, 'tls.cfg');
   if (o.tls) writeFileSync(tlsConfig, kamailioTlsConfig(o.tls));

@@ -14,8 +14,7 @@
  * scenario says it is reachable (`call.direct`), and report "needs --register" otherwise.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ScenarioSpec } from '../../scripts/lab/scenario.js';
@@ -24,6 +23,7 @@ import { CLI_ENTRY } from './icephone.js';
 import { haveKamailio, startKamailio, type Kamailio } from './kamailio.js';
 import { spawnProcess, which, type ManagedProcess } from './process.js';
 import { analyzeWav } from './tone.js';
+import { testTempDir } from './tmp.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -340,7 +340,7 @@ export async function runScenario(spec: ScenarioSpec, variant: Variant, opts: Ru
     return done({ status: 'needs', needs: '--turn', reason: 'the only path is through the TURN relay and icephone lacks --turn' });
   }
 
-  const dir = opts.outDir ? join(opts.outDir, `${spec.file}-${variant}`) : mkdtempSync(join(tmpdir(), `icephone-lab-${spec.file}-${variant}-`));
+  const dir = opts.outDir ? join(opts.outDir, `${spec.file}-${variant}`) : testTempDir(`icephone-lab-${spec.file}-${variant}-`);
   mkdirSync(dir, { recursive: true });
   let topology: Topology;
   try {

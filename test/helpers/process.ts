@@ -7,11 +7,11 @@
  * handler) sends SIGKILL to whatever is left, so a failed test does not leave peers holding ports.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, createWriteStream, mkdtempSync, type WriteStream } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { accessSync, constants, createWriteStream, type WriteStream } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { TimeoutError } from '../../lib/base/errors.js';
+import { testTempDir } from './tmp.js';
 
 /** Options for {@link spawnProcess}. */
 export interface SpawnProcessOptions {
@@ -103,7 +103,7 @@ export class ManagedProcess {
       this.logPath =
         typeof options.log === 'string'
           ? options.log
-          : join(mkdtempSync(join(tmpdir(), 'icephone-log-')), `${this.name}-${this.child.pid ?? 'nopid'}.log`);
+          : join(testTempDir('icephone-log-'), `${this.name}-${this.child.pid ?? 'nopid'}.log`);
       this.logStream = createWriteStream(this.logPath);
       this.logStream.on('error', () => undefined);
     }

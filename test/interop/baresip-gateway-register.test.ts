@@ -12,8 +12,7 @@
  * kamailio, the gateway's PBX side (127.0.0.3) and SIPp (127.0.0.5) share that namespace's loopback.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { baresipAvailable, missingBaresipModules, startBaresip, type BaresipInstance } from '../helpers/baresip.js';
@@ -22,6 +21,7 @@ import { haveKamailio, startKamailio, type Kamailio } from '../helpers/kamailio.
 import { NetnsLab, netnsSupport } from '../helpers/netns.js';
 import { isRoot, spawnProcess, which, type ManagedProcess } from '../helpers/process.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 const GW_IP = '198.51.100.1';
 const BARESIP_IP = '198.51.100.2';
@@ -49,7 +49,7 @@ describe('interop: baresip (ICE) registers through icephone gateway at kamailio 
     if (missing) throw new Error(`${missing}: run scripts/install-deps.sh as root`);
     const ns = netnsSupport();
     if (!ns.ok) throw new Error(`network namespaces unavailable: ${ns.reason}`);
-    dir = mkdtempSync(join(tmpdir(), 'icephone-bsp-gwreg-'));
+    dir = testTempDir('icephone-bsp-gwreg-');
     lab = new NetnsLab();
     nsSite = lab.createNamespace('site');
     nsBaresip = lab.createNamespace('bsp');

@@ -16,7 +16,6 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { baresipAvailable, missingBaresipModules, startBaresip, type BaresipInstance } from '../helpers/baresip.js';
@@ -25,6 +24,7 @@ import { exitWithin, runIcephone, type IcephoneRun } from '../helpers/icephone.j
 import { NetnsLab, netnsSupport } from '../helpers/netns.js';
 import { isRoot } from '../helpers/process.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 const ICEPHONE_IP = '198.51.100.1';
 const BARESIP_IP = '198.51.100.2';
@@ -122,7 +122,7 @@ describe('interop with baresip over TLS with SRTP', function () {
 
   for (const [mode, policy] of [['srtp-mand', 'mandatory'], ['srtp', 'optional']] as const) {
     it(`icephone --srtp ${policy} calls baresip mediaenc=${mode} over TLS: SRTP both ways, tones heard both ways`, async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'icephone-bsp-tls-'));
+      const dir = testTempDir('icephone-bsp-tls-');
       peer = await startBaresip({
         listenPort: 5060, user: 'bob', host: BARESIP_IP, netns: nsBaresip, toneHz: 440, sipTrace: true,
         accountParams: [`mediaenc=${mode}`], extraModules: ['srtp.so'], tls: { combinedFile: baresipLeaf.combinedFile, caFile: certs.caFile },
@@ -137,7 +137,7 @@ describe('interop with baresip over TLS with SRTP', function () {
     });
 
     it(`baresip mediaenc=${mode} calls icephone --srtp ${policy} over TLS: SRTP both ways, tones heard both ways`, async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'icephone-bsp-tls-'));
+      const dir = testTempDir('icephone-bsp-tls-');
       const answer = runIcephone(
         ['answer', '--listen', `${ICEPHONE_IP}:5070`, ...tlsFlags(), '--max-calls', '1', '--duration', '4', '--srtp', policy,
           '--play', 'tone:660', '--record', join(dir, 'icephone.wav'), '--json', '--trace'],

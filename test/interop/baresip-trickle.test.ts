@@ -6,8 +6,6 @@
  * in baresip.test.ts (baresip gathers no loopback candidates).
  */
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { baresipAvailable, missingBaresipModules, startBaresip, type BaresipInstance } from '../helpers/baresip.js';
 import { exitWithin, runIcephone } from '../helpers/icephone.js';
@@ -15,6 +13,7 @@ import { NetnsLab, netnsSupport } from '../helpers/netns.js';
 import { isRoot } from '../helpers/process.js';
 import { assertToneInWav } from '../helpers/tone.js';
 import { parseTrace } from '../e2e/preconditions-trace.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 const ICEPHONE_IP = '198.51.100.1';
 const BARESIP_IP = '198.51.100.2';
@@ -51,7 +50,7 @@ describe('half trickle toward baresip (no trickle ICE)', function () {
   after(() => lab?.destroy());
 
   it('icephone --trickle half calls baresip: full offer with end-of-candidates, no INFO, ICE completes, tone both ways', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-bsp-trickle-'));
+    const dir = testTempDir('icephone-bsp-trickle-');
     peer = await startBaresip({ listenPort: 5060, user: 'bob', host: BARESIP_IP, netns: nsBaresip, toneHz: 440 });
     const run = runIcephone(
       ['call', `sip:bob@${BARESIP_IP}:5060`, '--listen', `${ICEPHONE_IP}:5070`, '--trickle', 'half', '--trace', '--duration', '4', '--play', 'tone:440', '--record', join(dir, 'icephone.wav'), '--json'],

@@ -8,14 +8,13 @@
  * only inside these namespaces).
  */
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { baresipAvailable, missingBaresipModules, startBaresip, type BaresipInstance } from '../helpers/baresip.js';
 import { exitWithin, runIcephone, type IcephoneRun } from '../helpers/icephone.js';
 import { NetnsLab, netnsSupport } from '../helpers/netns.js';
 import { isRoot } from '../helpers/process.js';
 import { assertToneInWav } from '../helpers/tone.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 const ICEPHONE_IP = '198.51.100.1';
 const BARESIP_IP = '198.51.100.2';
@@ -80,7 +79,7 @@ describe('interop with baresip (ICE, G.711)', function () {
   }
 
   it('icephone calls baresip: ICE completes on both sides and each hears the other\'s 440 Hz tone', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-bsp-'));
+    const dir = testTempDir('icephone-bsp-');
     peer = await startBaresip({ listenPort: 5060, user: 'bob', host: BARESIP_IP, netns: nsBaresip, toneHz: 440 });
     const call = runIcephone(
       ['call', `sip:bob@${BARESIP_IP}:5060`, '--listen', `${ICEPHONE_IP}:5070`, '--duration', '4', '--play', 'tone:440', '--record', join(dir, 'icephone.wav'), '--json'],
@@ -90,7 +89,7 @@ describe('interop with baresip (ICE, G.711)', function () {
   });
 
   it('baresip calls icephone: ICE completes on both sides and each hears the other\'s 440 Hz tone', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-bsp-'));
+    const dir = testTempDir('icephone-bsp-');
     const answer = runIcephone(
       ['answer', '--listen', `${ICEPHONE_IP}:5070`, '--max-calls', '1', '--duration', '4', '--play', 'tone:440', '--record', join(dir, 'icephone.wav'), '--json'],
       { prefix: ['ip', 'netns', 'exec', nsIcephone] },
@@ -101,7 +100,7 @@ describe('interop with baresip (ICE, G.711)', function () {
   });
 
   it('baresip calls `icephone answer --ice-lite`: baresip controls and nominates, icephone completes (RFC 8445 §8.2)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'icephone-bsp-'));
+    const dir = testTempDir('icephone-bsp-');
     const answer = runIcephone(
       ['answer', '--listen', `${ICEPHONE_IP}:5070`, '--ice-lite', '--max-calls', '1', '--duration', '4', '--play', 'tone:440', '--record', join(dir, 'icephone.wav'), '--json', '--trace'],
       { prefix: ['ip', 'netns', 'exec', nsIcephone] },

@@ -6,13 +6,12 @@
  */
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FilteringBehaviour, MappingBehaviour, ScenarioSpec } from '../../scripts/lab/scenario.js';
 import { Topology } from '../../scripts/lab/topology.js';
 import { labPrerequisites } from '../helpers/lab.js';
 import { spawnProcess, type ManagedProcess } from '../helpers/process.js';
+import { testTempDir } from '../helpers/tmp.js';
 
 function probeScenario(mapping: MappingBehaviour, filtering: FilteringBehaviour): ScenarioSpec {
   return {
@@ -55,7 +54,7 @@ describe('NAT lab: NAT recipes behave as RFC 4787 names them (RFC 5780 probe aga
       let coturn: ManagedProcess | undefined;
       try {
         topology.exec('server', 'ip', ['addr', 'add', '203.0.113.11/24', 'dev', 'wan']);
-        const dir = mkdtempSync(join(tmpdir(), 'icephone-probe-'));
+        const dir = testTempDir('icephone-probe-');
         // Two listening addresses turn on coturn's RFC 5780 support (alternate port: 3479).
         coturn = spawnProcess('ip', [...topology.prefixFor('server').slice(1), 'turnserver', '-n', '--listening-ip', '203.0.113.10', '--listening-ip', '203.0.113.11',
           '--listening-port', '3478', '--no-tls', '--no-dtls', '--no-cli', '--stun-only', '--log-file=stdout', '--simple-log',
