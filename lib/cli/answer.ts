@@ -7,6 +7,7 @@
  * (180 at once; with preconditions the flow's own reliable 183/180 come first).
  */
 import { answerAuthFrom, COMMON_USAGE, parseCommon, parseCount, parseSeconds } from './options.js';
+import { startIdleCompaction } from './idle-compaction.js';
 import { handleSignals, startPhone } from './run-phone.js';
 
 export const ANSWER_USAGE = `usage: icephone answer --listen HOST:PORT [--ring-seconds S] [options]\n`
@@ -63,7 +64,9 @@ export async function runAnswer(argv: string[]): Promise<number> {
     });
   });
   handleSignals(ctx, done, { drain: values.drain });
+  const stopCompaction = startIdleCompaction({ busy: () => ctx.phone.activeCalls.length });
   await finished;
+  stopCompaction();
   // Every call has ended here (max-calls reached, drained, or hung up by a signal): print the
   // summaries of the last ones before the process exits.
   await ctx.reportsSettled();

@@ -14,6 +14,7 @@ import { maskCryptoKeys } from '../sdp/crypto-attributes.js';
 import { Gateway, type GatewayOptions } from '../gateway/gateway.js';
 import type { BridgeSummary } from '../gateway/bridge.js';
 import { COMMON_OPTIONS, iceServerTimeoutFrom, iceServersFrom, parseCount, parseHostPort } from './options.js';
+import { startIdleCompaction } from './idle-compaction.js';
 
 export const GATEWAY_USAGE = `usage: icephone gateway --listen HOST:PORT --pbx sip:HOST[:PORT] [options]
   --listen HOST:PORT        where softphones reach the gateway (SIP over UDP)
@@ -189,7 +190,9 @@ export async function runGateway(argv: string[]): Promise<number> {
   const onSignal = () => done();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  const stopCompaction = startIdleCompaction({ busy: () => gateway.activeBridges.length });
   await finished;
+  stopCompaction();
   await gateway.stop();
   return failed > 0 ? 1 : 0;
 }
