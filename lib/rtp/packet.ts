@@ -48,6 +48,30 @@ export type RtpPacketInit = Omit<RtpPacket, 'version' | 'padding' | 'csrcs'> & P
  *   or a padding count of 0 or larger than what follows the header.
  */
 export function parseRtp(buf: Buffer): RtpPacket {
+  // Fast path for the packet a voice call carries (no CSRC, extension or padding): the same
+  // fields read directly, without a reader (per-packet cost, issue 14).
+  if (buf.length >= RTP_HEADER_LENGTH && (buf[0]! & 0xff) === 0x80) {
+    const b1 = buf[1]!;
+    return {
+      version: 2,
+      padding: false,
+      marker: (b1 & 0x80) !== 0,
+      payloadType: b1 & 0x7f,
+      sequenceNumber: buf.readUInt16BE(2),
+      timestamp: buf.readUInt32BE(4),
+      ssrc: buf.readUInt32BE(8),
+      csrcs: [],
+      payload: buf.subarray(RTP_HEADER_LENGTH),
+    };
+  }
+  return parseRtpGeneral(buf);
+}
+
+/**
+ * parseRtp without its fast path (every header form). Internal: exported for the property test
+ * that both paths agree (test/rtp/packet.test.ts).
+ */
+export function parseRtpGeneral(buf: Buffer): RtpPacket {
   const r = new ByteReader(buf);
   const b0 = r.u8('RTP header');
   const version = b0 >> 6;
@@ -93,8 +117,10 @@ export function parseRtp(buf: Buffer): RtpPacket {
   return packet;
 }
 
+const NO_CSRCS: readonly number[] = [];
+
 function checkUint(value: number, bits: number, what: string): void {
-  const max = 2 ** bits - 1;
+  const max = bits === 32 ? 0xffffffff : (1 << bits) - 1;
   if (!Number.isInteger(value) || value < 0 || value > max) {
     throw new RangeError(`RTP ${what} ${value} is not an integer in 0..${max}`);
   }
@@ -107,7 +133,32 @@ function checkUint(value: number, bits: number, what: string): void {
  *   a multiple of 4 octets.
  */
 export function serializeRtp(p: RtpPacketInit, paddingLength?: number): Buffer {
-  const csrcs = p.csrcs ?? [];
+  const csrcs = p.csrcs ?? NO_CSRCS;
+  checkUint(p.payloadType, 7, 'payload type');
+  checkUint(p.sequenceNumber, 16, 'sequence number');
+  checkUint(p.timestamp, 32, 'timestamp');
+  checkUint(p.ssrc, 32, 'SSRC');
+  if (csrcs.length === 0 && !p.extension && p.padding !== true && paddingLength === undefined) {
+    // Fast path for the packet a voice call sends: one allocation, header written in place,
+    // the payload copied once (per-packet cost, issue 14; same bytes as the general path).
+    const out = Buffer.allocUnsafe(RTP_HEADER_LENGTH + p.payload.length);
+    out[0] = 0x80;
+    out[1] = (p.marker ? 0x80 : 0) | p.payloadType;
+    out.writeUInt16BE(p.sequenceNumber, 2);
+    out.writeUInt32BE(p.timestamp, 4);
+    out.writeUInt32BE(p.ssrc, 8);
+    out.set(p.payload, RTP_HEADER_LENGTH);
+    return out;
+  }
+  return serializeRtpGeneral(p, paddingLength);
+}
+
+/**
+ * serializeRtp without its fast path (every header form). Internal: exported for the property
+ * test that both paths agree (test/rtp/packet.test.ts).
+ */
+export function serializeRtpGeneral(p: RtpPacketInit, paddingLength?: number): Buffer {
+  const csrcs = p.csrcs ?? NO_CSRCS;
   checkUint(p.payloadType, 7, 'payload type');
   checkUint(p.sequenceNumber, 16, 'sequence number');
   checkUint(p.timestamp, 32, 'timestamp');

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { ParseError } from '../../lib/base/errors.js';
-import { isRtcpPacket, parseRtp, sequenceDelta, serializeRtp, timestampDelta, type RtpPacket } from '../../lib/rtp/packet.js';
+import fc from 'fast-check';
+import { isRtcpPacket, parseRtp, parseRtpGeneral, sequenceDelta, serializeRtp, serializeRtpGeneral, timestampDelta, type RtpPacket } from '../../lib/rtp/packet.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -115,5 +116,51 @@ describe('RTP packet (RFC 3550 §5.1)', () => {
     expect(sequenceDelta(5, 5)).to.equal(0);
     expect(timestampDelta(100, 0xffffff00)).to.equal(356);
     expect(timestampDelta(0xffffff00, 100)).to.equal(-356);
+  });
+});
+
+describe('rtp/packet fast paths (issue 14): the same results as the general parser and serializer', () => {
+  const fields = fc.record({
+    marker: fc.boolean(),
+    payloadType: fc.integer({ min: 0, max: 127 }),
+    sequenceNumber: fc.integer({ min: 0, max: 0xffff }),
+    timestamp: fc.integer({ min: 0, max: 0xffffffff }),
+    ssrc: fc.integer({ min: 0, max: 0xffffffff }),
+    payload: fc.uint8Array({ maxLength: 320 }).map((a) => Buffer.from(a)),
+  });
+
+  it('serializeRtp of a plain packet is byte-identical to the general serializer', () => {
+    fc.assert(fc.property(fields, (p) => {
+      expect(serializeRtp(p).equals(serializeRtpGeneral(p))).to.equal(true);
+    }), { numRuns: 2000 });
+  });
+
+  it('parseRtp of any datagram gives what the general parser gives (or the same ParseError)', () => {
+    const datagram = fc.oneof(
+      fields.map((p) => serializeRtpGeneral(p)),
+      fc.uint8Array({ minLength: 0, maxLength: 40 }).map((a) => Buffer.from(a)),
+      fc.uint8Array({ minLength: 12, maxLength: 40 }).map((a) => { const b = Buffer.from(a); b[0] = 0x80; return b; }),
+    );
+    const outcome = (f: () => RtpPacket) => {
+      try {
+        const p = f();
+        return { ...p, payload: Buffer.from(p.payload).toString('hex') };
+      } catch (e) {
+        return { error: (e as Error).constructor.name, message: (e as Error).message };
+      }
+    };
+    fc.assert(fc.property(datagram, (d) => {
+      expect(outcome(() => parseRtp(d))).to.deep.equal(outcome(() => parseRtpGeneral(d)));
+    }), { numRuns: 3000 });
+  });
+
+  it('the fast paths round-trip and leave the payload a view of the datagram', () => {
+    fc.assert(fc.property(fields, (p) => {
+      const wire = serializeRtp(p);
+      const back = parseRtp(wire);
+      expect({ ...back, payload: undefined }).to.deep.equal({ version: 2, padding: false, marker: p.marker, payloadType: p.payloadType, sequenceNumber: p.sequenceNumber, timestamp: p.timestamp, ssrc: p.ssrc, csrcs: [], payload: undefined });
+      expect(back.payload.equals(p.payload)).to.equal(true);
+      expect(back.payload.buffer).to.equal(wire.buffer);
+    }), { numRuns: 1000 });
   });
 });
