@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import type { ScenarioSpec } from '../../scripts/lab/scenario.js';
 import { Topology } from '../../scripts/lab/topology.js';
 import { startBaresip, type BaresipInstance } from './baresip.js';
-import { CLI_ENTRY } from './icephone.js';
+import { CLI_NODE_ARGS } from './icephone.js';
 import { startKamailio, type Kamailio } from './kamailio.js';
 import { readPcapFile } from './pcap.js';
 import { spawnProcess, which, type ManagedProcess } from './process.js';
@@ -162,7 +162,7 @@ export class GatewaySite {
 
   /** Runs `icephone ARGS` in a node; output also in DIR/NAME.log. */
   icephone(node: string, name: string, args: string[]): SiteProcess {
-    const proc = spawnProcess('ip', [...this.topology.prefixFor(node).slice(1), process.execPath, '--import', 'tsx', CLI_ENTRY, ...args], {
+    const proc = spawnProcess('ip', [...this.topology.prefixFor(node).slice(1), process.execPath, ...CLI_NODE_ARGS, ...args], {
       name, cwd: root, log: join(this.dir, `${name}.log`), echo: process.env['ICEPHONE_ECHO_PEERS'] === '1',
     });
     this.processes.push(proc);

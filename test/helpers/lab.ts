@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ScenarioSpec } from '../../scripts/lab/scenario.js';
 import { Topology } from '../../scripts/lab/topology.js';
-import { CLI_ENTRY } from './icephone.js';
+import { CLI_NODE_ARGS } from './icephone.js';
 import { haveKamailio, startKamailio, type Kamailio } from './kamailio.js';
 import { spawnProcess, which, type ManagedProcess } from './process.js';
 import { analyzeWav } from './tone.js';
@@ -52,7 +52,7 @@ let featureCache: IcephoneFeatures | undefined;
 export function icephoneFeatures(): IcephoneFeatures {
   if (featureCache) return featureCache;
   const accepts = (flags: string[]): boolean =>
-    spawnSync(process.execPath, ['--import', 'tsx', CLI_ENTRY, 'call', 'sip:x@192.0.2.1', '--listen', '127.0.0.1:0', ...flags, '--help'], {
+    spawnSync(process.execPath, [...CLI_NODE_ARGS, 'call', 'sip:x@192.0.2.1', '--listen', '127.0.0.1:0', ...flags, '--help'], {
       cwd: root, stdio: 'ignore', timeout: 30_000,
     }).status === 0;
   featureCache = {
@@ -217,7 +217,7 @@ function icephoneArgs(spec: ScenarioSpec, name: string, role: 'caller' | 'callee
 
 function startIcephone(topology: Topology, spec: ScenarioSpec, name: string, args: string[], dir: string): PhoneRun {
   const node = spec.phones[name]!.node;
-  const proc = spawnProcess('ip', [...topology.prefixFor(node).slice(1), process.execPath, '--import', 'tsx', CLI_ENTRY, ...args], {
+  const proc = spawnProcess('ip', [...topology.prefixFor(node).slice(1), process.execPath, ...CLI_NODE_ARGS, ...args], {
     name: `icephone-${name}`, cwd: root, log: join(dir, `${name}.log`), echo: process.env['ICEPHONE_ECHO_PEERS'] === '1',
   });
   const lines = timeLines(proc);

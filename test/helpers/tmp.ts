@@ -1,7 +1,8 @@
 /**
  * Temporary directories for tests (configs, logs, captures, WAV files), removed when the test
- * process exits. A run of the suite leaves nothing in the system's temporary directory; set
- * KEEP_TEST_TMP=1 to keep them for a post-mortem (their paths are in the failing tests' messages).
+ * process exits with status 0. A passing run leaves nothing in the system's temporary directory; a
+ * failing one (mocha exits with the number of failures) keeps them for a post-mortem and says where.
+ * KEEP_TEST_TMP=1 keeps them always.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,12 +17,15 @@ export function testTempDir(prefix: string): string {
   made.push(dir);
   if (!hooked) {
     hooked = true;
-    process.once('exit', removeTestTempDirs);
+    process.once('exit', (code) => {
+      if (code === 0) removeTestTempDirs();
+      else if (made.length) process.stderr.write(`test temporary directories kept (exit ${code}): ${made.join(' ')}\n`);
+    });
   }
   return dir;
 }
 
-/** Removes every directory testTempDir made (also run at process exit unless KEEP_TEST_TMP=1). */
+/** Removes every directory testTempDir made (also run at a successful exit unless KEEP_TEST_TMP=1). */
 export function removeTestTempDirs(): void {
   if (process.env.KEEP_TEST_TMP === '1') return;
   for (const dir of made.splice(0)) {
