@@ -85,7 +85,7 @@ async function softphoneCallsPbxPhone(site: GatewaySite, o: SoftCallOptions): Pr
       await o.during(run);
     }
     const code = await run.proc.waitForExit(45_000);
-    expect(code, `${o.softphone} exit:\n${run.proc.tail(4000)}\ngateway:\n${gw.proc.tail(3000)}`).to.equal(0);
+    expect(code, `${o.softphone} exit:\n${run.proc.tail(4000)}\ngateway:\n${gw.proc.tail(3000)}\n${site.diagnostics()}`).to.equal(0);
     await gw.proc.waitForOutput(/^\{"bridge"/m, 15_000);
     if (baresip) await baresip.waitForCallTerminated(15_000);
     if (sipp) expect(await sipp.waitForExit(15_000), sipp.tail(2000)).to.equal(0);

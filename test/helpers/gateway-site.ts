@@ -302,6 +302,21 @@ export class GatewaySite {
     if (!process.env['ICEPHONE_KEEP_LOGS']) rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /**
+   * For a failure message: the last output of kamailio and of every process the site started
+   * (SIPp, tcpdump, icephone), and SIPp's error files (-trace_err: unexpected messages).
+   */
+  diagnostics(chars = 1500): string {
+    const parts: string[] = [];
+    if (this.kamailio) parts.push(`--- kamailio:\n${this.kamailio.process.tail(chars)}`);
+    for (const p of this.processes) parts.push(`--- ${p.name}:\n${p.tail(chars)}`);
+    for (const f of ['sipp-register-errors.log', 'sipp-uas-errors.log']) {
+      const t = this.read(f);
+      if (t) parts.push(`--- ${f}:\n${t.slice(-chars)}`);
+    }
+    return parts.join('\n');
+  }
+
   /** A file of the site's directory (logs), for failure messages. */
   read(name: string): string {
     try {
