@@ -526,11 +526,12 @@ export class StunMessage {
 
 /** RFC 1952 / ISO-HDLC CRC-32 (reflected polynomial 0xEDB88320) table, as FINGERPRINT uses (RFC 8489 §14.7). */
 const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
+  // Int32Array: the entries as int32 keep the table loop in V8's integer operations.
+  const table = new Int32Array(256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
+    table[n] = c | 0;
   }
   return table;
 })();
@@ -541,9 +542,26 @@ const CRC_TABLE = (() => {
  */
 export function crc32(data: Uint8Array, previous = 0): number {
   if (nativeCrc32) return nativeCrc32(data, previous) >>> 0;
-  let c = (previous ^ 0xffffffff) >>> 0;
-  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
+  return (crcUpdate((previous ^ 0xffffffff) >>> 0, data, 0, data.length) ^ 0xffffffff) >>> 0;
+}
+
+/**
+ * CRC-32 (as crc32) of bytes 0..`end` of `data` read with the two bytes at `at` (at + 2 <= end) as
+ * the big-endian 16-bit `value`: a STUN message with its length field adjusted for FINGERPRINT
+ * (RFC 8489 §14.7), without a copy or a view of it. `data` is not modified. By table in JS: for
+ * the ~100-byte messages of ICE this beats three calls into zlib.
+ */
+export function crc32Patched16(data: Uint8Array, end: number, at: number, value: number): number {
+  let c = crcUpdate(0xffffffff, data, 0, at);
+  c = CRC_TABLE[(c ^ (value >>> 8)) & 0xff]! ^ (c >>> 8);
+  c = CRC_TABLE[(c ^ value) & 0xff]! ^ (c >>> 8);
+  return (crcUpdate(c, data, at + 2, end) ^ 0xffffffff) >>> 0;
+}
+
+/** The CRC register `c` (pre-inverted) after bytes `from`..`to` of `data`. */
+function crcUpdate(c: number, data: Uint8Array, from: number, to: number): number {
+  for (let i = from; i < to; i++) c = CRC_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+  return c;
 }
 
 /** zlib's CRC-32 (the same ISO-HDLC polynomial), native in Node >= 20.15; the table loop otherwise. */
