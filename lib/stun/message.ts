@@ -134,6 +134,9 @@ const FIXED_LENGTHS = new Map<number, number>([
   [StunAttr.ICE_CONTROLLING, 8], // RFC 8445 §16.1
 ]);
 
+/** Types without a fixed length whose value checkKnownValue checks (keep in step with it). */
+const SHAPE_CHECKED = new Set<number>([...ADDRESS_ATTRIBUTES, StunAttr.ERROR_CODE, StunAttr.MESSAGE_INTEGRITY_SHA256, StunAttr.UNKNOWN_ATTRIBUTES]);
+
 /** Comprehension-required types (RFC 8489 §14: 0x0000-0x7FFF) that this codec knows. */
 const KNOWN_TYPES = new Set<number>(Object.values(StunAttr));
 
@@ -305,7 +308,9 @@ export class StunMessage {
       const next = valueAt + attrLength + padding;
       if (next > end) throw new ParseError(`attribute ${attributeName(attrType)} padding truncated`, valueAt + attrLength);
       const value = raw.subarray(valueAt, valueAt + attrLength);
-      checkKnownValue(attrType, value, at);
+      // A fixed-length attribute of the right length, or one with nothing to check (USERNAME), needs no call.
+      const fixed = FIXED_LENGTHS.get(attrType);
+      if (fixed === undefined ? SHAPE_CHECKED.has(attrType) : fixed !== attrLength) checkKnownValue(attrType, value, at);
       at = next;
       // RFC 8489 §14.7: FINGERPRINT is last; §14.5: "agents MUST ignore all other attributes that
       // follow MESSAGE-INTEGRITY" except MESSAGE-INTEGRITY-SHA256 and FINGERPRINT; §14.6 likewise
