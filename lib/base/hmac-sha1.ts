@@ -11,6 +11,7 @@ const BLOCK = new Uint8Array(64);
 const STATE = new Int32Array(5);
 const INNER_DIGEST = new Uint8Array(20);
 const INNER_PIECES = [INNER_DIGEST];
+const PATCH = new Uint8Array(2);
 
 /** FIPS 180-4 §6.1.2 step 1-4: one compression of the 64 bytes of `b` at `at` into `h` (5 words). */
 function compress(h: Int32Array, b: Uint8Array, at: number): void {
@@ -40,24 +41,37 @@ function compress(h: Int32Array, b: Uint8Array, at: number): void {
   h[0] = (h[0]! + a) | 0; h[1] = (h[1]! + bb) | 0; h[2] = (h[2]! + c) | 0; h[3] = (h[3]! + d) | 0; h[4] = (h[4]! + e) | 0;
 }
 
-/** SHA-1 from state `h` (already `done` bytes hashed) over `pieces`, padded (FIPS 180-4 §5.1.1); result words in `h`. */
-function finish(h: Int32Array, done: number, pieces: readonly Uint8Array[]): void {
-  let fill = 0;
-  let total = done;
-  // Bytes are copied one by one into BLOCK: a subarray of a Buffer allocates a FastBuffer.
-  for (let n = 0; n < pieces.length; n++) {
-    const p = pieces[n]!;
-    const length = p.length;
-    let i = 0;
-    total += length;
-    if (fill > 0) {
-      while (fill < 64 && i < length) BLOCK[fill++] = p[i++]!;
-      if (fill < 64) continue;
-      compress(h, BLOCK, 0); fill = 0;
-    }
-    for (; i + 64 <= length; i += 64) compress(h, p, i);
-    while (i < length) BLOCK[fill++] = p[i++]!;
+/*
+ * Streaming SHA-1 padding (FIPS 180-4 §5.1.1) over module-level state: begin(), then update()
+ * with byte ranges, then endHash(). Synchronous from begin to endHash (nothing in between can run), so
+ * one set of scratch variables serves every caller.
+ */
+let fill = 0;
+let total = 0;
+let target: Int32Array = STATE;
+
+/** Starts a hash from state `h`, `done` bytes (a multiple of 64) already compressed into it. */
+function begin(h: Int32Array, done: number): void {
+  target = h; fill = 0; total = done;
+}
+
+/** Hashes bytes `from`..`to` of `p`. Bytes are copied one by one into BLOCK: a subarray of a Buffer allocates a FastBuffer. */
+function update(p: Uint8Array, from: number, to: number): void {
+  const h = target;
+  let i = from;
+  total += to - from;
+  if (fill > 0) {
+    while (fill < 64 && i < to) BLOCK[fill++] = p[i++]!;
+    if (fill < 64) return;
+    compress(h, BLOCK, 0); fill = 0;
   }
+  for (; i + 64 <= to; i += 64) compress(h, p, i);
+  while (i < to) BLOCK[fill++] = p[i++]!;
+}
+
+/** Pads and compresses the last block(s); the digest words are in the state given to begin(). */
+function endHash(): void {
+  const h = target;
   BLOCK[fill++] = 0x80;
   if (fill > 56) { BLOCK.fill(0, fill); compress(h, BLOCK, 0); fill = 0; }
   BLOCK.fill(0, fill, 56);
@@ -66,6 +80,13 @@ function finish(h: Int32Array, done: number, pieces: readonly Uint8Array[]): voi
   BLOCK[56] = hi >>> 24; BLOCK[57] = hi >>> 16; BLOCK[58] = hi >>> 8; BLOCK[59] = hi;
   BLOCK[60] = lo >>> 24; BLOCK[61] = lo >>> 16; BLOCK[62] = lo >>> 8; BLOCK[63] = lo;
   compress(h, BLOCK, 0);
+}
+
+/** SHA-1 from state `h` (already `done` bytes hashed) over `pieces`, padded (FIPS 180-4 §5.1.1); result words in `h`. */
+function finish(h: Int32Array, done: number, pieces: readonly Uint8Array[]): void {
+  begin(h, done);
+  for (let n = 0; n < pieces.length; n++) update(pieces[n]!, 0, pieces[n]!.length);
+  endHash();
 }
 
 const SHA1_INIT = [0x67452301, 0xefcdab89 | 0, 0x98badcfe | 0, 0x10325476, 0xc3d2e1f0 | 0];
@@ -113,12 +134,34 @@ export class HmacSha1Key {
   mac(pieces: readonly Uint8Array[], out?: Buffer, offset = 0): Buffer {
     STATE.set(this.inner);
     finish(STATE, 64, pieces);
-    const innerDigest = wordsToBytes(STATE, INNER_DIGEST, 0);
+    return this.outerOf(out, offset);
+  }
+
+  /**
+   * HMAC-SHA1 over bytes 0..`end` of `data` read with the two bytes at `at` (at + 2 <= end) as the
+   * big-endian 16-bit `value` instead of what is there: a STUN message hashed with its length field
+   * adjusted (RFC 8489 §14.5), without a copy of the message or a view of it. `data` is not modified.
+   * @returns the 20-byte MAC, into `out` at `offset` when given, else a new Buffer.
+   */
+  macPatched16(data: Uint8Array, end: number, at: number, value: number, out?: Buffer, offset = 0): Buffer {
+    PATCH[0] = value >>> 8; PATCH[1] = value;
+    STATE.set(this.inner);
+    begin(STATE, 64);
+    update(data, 0, at);
+    update(PATCH, 0, 2);
+    update(data, at + 2, end);
+    endHash();
+    return this.outerOf(out, offset);
+  }
+
+  /** The outer hash over the inner digest in STATE (RFC 2104 §2 step 5-7). */
+  private outerOf(out: Buffer | undefined, offset: number): Buffer {
+    wordsToBytes(STATE, INNER_DIGEST, 0);
     STATE.set(this.outer);
     finish(STATE, 64, INNER_PIECES);
-    const target = out ?? Buffer.allocUnsafe(20);
-    wordsToBytes(STATE, target, out ? offset : 0);
-    return target;
+    const result = out ?? Buffer.allocUnsafe(20);
+    wordsToBytes(STATE, result, out ? offset : 0);
+    return result;
   }
 }
 

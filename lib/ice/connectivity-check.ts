@@ -1,6 +1,8 @@
 import { sameAddress, type TransportAddress } from '../net/socket.js';
 import { shortTermKey, verifyFingerprint, verifyMessageIntegrity } from '../stun/integrity.js';
-import { StunAttr, StunMessage, StunMethod } from '../stun/message.js';
+import { hmacSha1Key } from '../base/hmac-sha1.js';
+import { FAMILY_IPV4, FAMILY_IPV6, ipBytesCached } from '../stun/attributes.js';
+import { FINGERPRINT_XOR, MAGIC_COOKIE, StunAttr, StunMessage, StunMethod, crc32Patched16, encodeMessageType } from '../stun/message.js';
 import type { IceRole } from './candidate-pair.js';
 
 /**
@@ -125,8 +127,56 @@ export function resolveRoleConflict(role: IceRole, tieBreaker: bigint, remote: {
 /**
  * RFC 8445 §7.3.1.2 success response: XOR-MAPPED-ADDRESS = the request's source. Encoded with
  * MESSAGE-INTEGRITY (our password, §7.3.1.2 "the same password as the request") and FINGERPRINT.
+ *
+ * The bytes are those of the general encoder (StunMessage.encode with `integrityKey` and
+ * `fingerprint`; tested byte for byte), written straight into one Buffer of the final size:
+ * 20-byte header (RFC 8489 §5), XOR-MAPPED-ADDRESS (§14.2: 12 bytes for IPv4, 24 for IPv6),
+ * MESSAGE-INTEGRITY (§14.5: 24 bytes, HMAC-SHA1 over the header and XOR-MAPPED-ADDRESS with the
+ * length field adjusted to end after it), FINGERPRINT (§14.7: 8 bytes, CRC-32 of all before it XOR
+ * 0x5354554e). 64 bytes for an IPv4 source, 76 for IPv6.
+ * @throws RangeError when `source` is not an IP literal and port 0..65535, or the request's
+ *   transaction ID is not 12 bytes (an RFC 3489 request: answer those with stun/legacy.ts).
  */
 export function encodeSuccessResponse(request: StunMessage, source: { address: string; port: number }, localPwd: string): Buffer {
+  const tid = request.transactionId;
+  if (tid.length !== 12) {
+    // The general encoder says what is wrong (an RFC 3489 transaction ID).
+    return encodeSuccessResponseGeneral(request, source, localPwd);
+  }
+  const port = source.port;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`port ${port} not in 0..65535`);
+  const ip = ipBytesCached(source.address);
+  const ipLength = ip.length;
+  const integrityAt = 28 + ipLength; // header, XOR-MAPPED-ADDRESS type/length, reserved/family/port, address
+  const fingerprintAt = integrityAt + 24;
+  const total = fingerprintAt + 8;
+  const out = Buffer.allocUnsafe(total); // every byte is written below
+  out.writeUInt16BE(encodeMessageType(request.method, 'success'), 0);
+  out.writeUInt16BE(total - 20, 2);
+  out.writeUInt32BE(MAGIC_COOKIE, 4);
+  for (let i = 0; i < 12; i++) out[8 + i] = tid[i]!;
+  // RFC 8489 §14.2: X-Port = port XOR the cookie's top 16 bits; X-Address = address XOR the cookie
+  // (IPv4) or the cookie and transaction ID (IPv6), which are bytes 4..19 of this very header.
+  out.writeUInt16BE(StunAttr.XOR_MAPPED_ADDRESS, 20);
+  out.writeUInt16BE(4 + ipLength, 22);
+  out[24] = 0;
+  out[25] = ipLength === 4 ? FAMILY_IPV4 : FAMILY_IPV6;
+  out.writeUInt16BE(port ^ (MAGIC_COOKIE >>> 16), 26);
+  for (let i = 0; i < ipLength; i++) out[28 + i] = ip[i]! ^ out[4 + i]!;
+  // RFC 8489 §14.5: the HMAC input has the length "adjusted to point to the end of the MESSAGE-INTEGRITY attribute".
+  out.writeUInt16BE(StunAttr.MESSAGE_INTEGRITY, integrityAt);
+  out.writeUInt16BE(20, integrityAt + 2);
+  hmacSha1Key(shortTermKey(localPwd)).macPatched16(out, integrityAt, 2, integrityAt + 24 - 20, out, integrityAt + 4);
+  // RFC 8489 §14.7: FINGERPRINT is last, so its adjusted length is the final one, already in place.
+  const crc = (crc32Patched16(out, fingerprintAt, 2, total - 20) ^ FINGERPRINT_XOR) >>> 0;
+  out.writeUInt16BE(StunAttr.FINGERPRINT, fingerprintAt);
+  out.writeUInt16BE(4, fingerprintAt + 2);
+  out.writeUInt32BE(crc, fingerprintAt + 4);
+  return out;
+}
+
+/** encodeSuccessResponse by way of the general encoder (StunMessage.encode), for what the direct one does not write. */
+function encodeSuccessResponseGeneral(request: StunMessage, source: { address: string; port: number }, localPwd: string): Buffer {
   const res = new StunMessage({ method: request.method, messageClass: 'success', transactionId: request.transactionId });
   res.addXorAddress(StunAttr.XOR_MAPPED_ADDRESS, source);
   return res.encode({ integrityKey: shortTermKey(localPwd), fingerprint: true });

@@ -1,6 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { hmacSha1Key } from '../base/hmac-sha1.js';
-import { FINGERPRINT_XOR, StunAttr, attributeOffset, crc32, padTo64, type StunMessage } from './message.js';
+import { FINGERPRINT_XOR, StunAttr, attributeOffset, crc32Patched16, padTo64, type StunMessage } from './message.js';
 
 /**
  * STUN message authentication and FINGERPRINT: keys (RFC 8489 §9.1.1, §9.2.2) and
@@ -16,6 +16,8 @@ import { FINGERPRINT_XOR, StunAttr, attributeOffset, crc32, padTo64, type StunMe
  * ASCII, for which the two are identical.
  */
 export function shortTermKey(password: string): Buffer {
+  // The most recently used key is already last in the LRU order: nothing to move.
+  if (password === lastPassword) return lastKey!;
   let key = SHORT_TERM_KEYS.get(password);
   if (key) {
     // Most recently used last, so the oldest entry is the first one evicted.
@@ -25,8 +27,14 @@ export function shortTermKey(password: string): Buffer {
     if (SHORT_TERM_KEYS.size >= SHORT_TERM_KEY_CACHE) SHORT_TERM_KEYS.delete(SHORT_TERM_KEYS.keys().next().value!);
   }
   SHORT_TERM_KEYS.set(password, key);
+  lastPassword = password;
+  lastKey = key;
   return key;
 }
+
+/** The last password asked for and its key (an ICE agent asks for the same one per check, twice). */
+let lastPassword: string | undefined;
+let lastKey: Buffer | undefined;
 
 /**
  * Keys of the passwords in use (RFC 8489 §9.1.1: the key is derived from the password alone, so
@@ -91,13 +99,26 @@ export function verifyMessageIntegrity(msg: StunMessage, key: Buffer): boolean {
   if (!raw || !value || value.length !== 20) return false;
   const offset = attributeOffset(raw, StunAttr.MESSAGE_INTEGRITY);
   if (offset === undefined) return false;
-  const prefix = adjustedPrefix(raw, offset, 24);
-  // Cached inner/outer pad states per key (lib/base/hmac-sha1.ts), pieces hashed without a concatenation.
-  if (sameBytes(hmacSha1Key(key).mac(prefix), value)) return true;
+  // Cached inner/outer pad states per key (lib/base/hmac-sha1.ts), over the received bytes with the
+  // length field read as adjusted: no copy and no view of the message. The MAC goes to a scratch
+  // buffer, compared at once.
+  hmacSha1Key(key).macPatched16(raw, offset, 2, offset + 24 - 20, MAC_SCRATCH, 0);
+  if (equal20(MAC_SCRATCH, value)) return true;
   if (!msg.legacy) return false;
+  const prefix = adjustedPrefix(raw, offset, 24);
   const asSent = Buffer.from(raw.subarray(0, offset));
   return sameBytes(createHmac('sha1', key).update(padTo64(asSent)).digest(), value)
     || sameBytes(createHmac('sha1', key).update(padTo64(Buffer.concat(prefix))).digest(), value);
+}
+
+/** Where verifyMessageIntegrity puts the MAC it computes (read before it returns). */
+const MAC_SCRATCH = Buffer.alloc(20);
+
+/** Constant-time equality of two 20-byte MACs (no early exit: every byte is compared). */
+function equal20(a: Uint8Array, b: Uint8Array): boolean {
+  let diff = 0;
+  for (let i = 0; i < 20; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
 }
 
 /**
@@ -127,7 +148,6 @@ export function verifyFingerprint(msg: StunMessage): boolean {
   if (!raw || !value || value.length !== 4) return false;
   const offset = attributeOffset(raw, StunAttr.FINGERPRINT);
   if (offset === undefined) return false;
-  const [head, length, rest] = adjustedPrefix(raw, offset, 8);
-  const expected = (crc32(rest, crc32(length, crc32(head))) ^ FINGERPRINT_XOR) >>> 0;
+  const expected = (crc32Patched16(raw, offset, 2, offset + 8 - 20) ^ FINGERPRINT_XOR) >>> 0;
   return value.readUInt32BE(0) === expected;
 }
