@@ -198,9 +198,15 @@ async function oneProcessRate(log: (s: string) => void): Promise<number> {
 }
 
 /** The one-process sustained rate from the sipp-load row of this run, if it ran. */
+/**
+ * The one-process sustained rate: from the sipp-load row of this run, else BENCH_ONE_PROCESS_RATE
+ * (calls/s, for a BENCH_ONLY subset without sipp-load), else undefined (the caller probes).
+ */
 function priorOneProcessRate(prior: BenchRow[]): number | undefined {
   const row = prior.find((r) => r.benchmark === 'sipp-load' && r.metric.startsWith('highest rate sustained'));
-  return row && typeof row.value === 'number' ? row.value : undefined;
+  if (row && typeof row.value === 'number') return row.value;
+  const env = Number(process.env.BENCH_ONE_PROCESS_RATE);
+  return Number.isFinite(env) && env > 0 ? env : undefined;
 }
 
 export async function benchScaleOut(log: (s: string) => void, prior: BenchRow[]): Promise<BenchRow[]> {
