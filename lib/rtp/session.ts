@@ -10,6 +10,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { systemClock, type Clock, type TimerHandle } from '../base/clock.js';
+import { sendPacerFor, type PacedTimer } from './send-pacer.js';
 import { DtmfSender, type DtmfPacket, type DtmfSendResult } from './dtmf-sender.js';
 import { DtmfReceiver, type ReceivedDtmf } from './dtmf-receiver.js';
 import { errorMessage, StateError } from '../base/errors.js';
@@ -210,7 +211,8 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
   private readonly wallclockMs: () => number;
 
   private state: SessionState = 'idle';
-  private sendTimer: TimerHandle | undefined;
+  /** The packet clock: one timer of the clock's shared SendPacer, re-armed for each packet time. */
+  private readonly sendTimer: PacedTimer;
   private rtcpTimer: TimerHandle | undefined;
   private sequence: number;
   private readonly timestampBase: number;
@@ -251,6 +253,7 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
   constructor(private readonly opts: RtpSessionOptions) {
     super();
     this.clock = opts.clock ?? systemClock;
+    this.sendTimer = sendPacerFor(this.clock).timer(() => this.onSendTimer());
     this.log = opts.log ?? silentLogger;
     this.clockRate = opts.clockRate ?? 8000;
     this.ptimeMs = opts.ptimeMs ?? 20;
@@ -389,9 +392,9 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
     if (this.state === 'stopped') return;
     const wasRunning = this.state === 'running';
     this.transition('stopped');
-    this.clock.clearTimer(this.sendTimer);
+    this.sendTimer.cancel();
     this.clock.clearTimer(this.rtcpTimer);
-    this.sendTimer = this.rtcpTimer = undefined;
+    this.rtcpTimer = undefined;
     this.dtmfSender?.close();
     this.dtmfReceiver?.close();
     if (wasRunning && (this.packetsSent > 0 || this.rtcpSent > 0)) this.sendReport(reason ?? '');
@@ -429,7 +432,6 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
   // Sending
 
   private onSendTimer(): void {
-    this.sendTimer = undefined;
     if (this.state !== 'running') return;
     const now = this.clock.now();
     // Packets 0..lastDue are due by now.
@@ -452,7 +454,7 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
       this.packetIndex++;
     }
     const nextDue = this.sendStartMs + this.packetIndex * this.ptimeMs;
-    this.sendTimer = this.clock.setTimer(nextDue - now, () => this.onSendTimer());
+    this.sendTimer.at(nextDue);
   }
 
   /**
