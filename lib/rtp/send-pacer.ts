@@ -25,7 +25,6 @@ export interface PacedTimer {
 
 interface Entry extends PacedTimer {
   readonly fn: () => void;
-  slotMs: number;
   slot: Set<Entry> | undefined;
   own: TimerHandle | undefined;
   /** Taken out of its slot by a firing that has not called it yet (cancel clears it). */
@@ -36,6 +35,8 @@ export class SendPacer {
   private readonly slots: Array<Set<Entry> | undefined> = new Array(WHEEL_MS);
   /** Entries in the wheel. */
   private count = 0;
+  /** Entries on a clock timer of their own (due beyond the wheel). */
+  private ownCount = 0;
   /** The next slot (ms) to run; every entry in the wheel has slotMs in [cursor, cursor + WHEEL_MS). */
   private cursor = 0;
   private clockTimer: TimerHandle | undefined;
@@ -50,7 +51,6 @@ export class SendPacer {
   timer(fn: () => void): PacedTimer {
     const entry: Entry = {
       fn,
-      slotMs: 0,
       slot: undefined,
       own: undefined,
       due: false,
@@ -64,8 +64,6 @@ export class SendPacer {
   get armed(): number {
     return this.count + this.ownCount;
   }
-
-  private ownCount = 0;
 
   private arm(e: Entry, dueMs: number): void {
     this.disarm(e);
@@ -81,7 +79,6 @@ export class SendPacer {
       });
       return;
     }
-    e.slotMs = slotMs;
     const index = slotMs % WHEEL_MS;
     let set = this.slots[index];
     if (!set) set = this.slots[index] = new Set();
