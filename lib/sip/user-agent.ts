@@ -39,6 +39,7 @@ import { allowHeaderLine, installAllowRewrite } from './sipjs/allow-header.js';
 import { installRecvInfo, recvInfoHeaderLine } from './sipjs/recv-info-header.js';
 import { TRICKLE_INFO_PACKAGE, TRICKLE_SDPFRAG_CONTENT_TYPE } from '../sdp/trickle-fragment.js';
 import { releaseEndedInvitation } from './sipjs/release-ended-invite.js';
+import { indexMergedRequests } from './sipjs/merged-request-index.js';
 import { ICEPHONE_VERSION } from '../version.js';
 import { checkSrtpOffer } from '../media/srtp-negotiation.js';
 import { notifyIsFinal, sipfragStatus, TRANSFER_FINAL_TIMEOUT_MS, type TransferOutcome } from './refer.js';
@@ -1074,6 +1075,8 @@ export class Phone extends TypedEmitter<PhoneEvents> {
     // Installed last, so it runs first: a draining instance answers the balancer's OPTIONS 503
     // whether or not digest authentication is on.
     refuseOutOfDialogOptions(this.ua.userAgentCore, () => this.admission.checkOptions());
+    // Before DialogExtensions, so its wrapper of receiveRequest is the one next to sip.js's.
+    indexMergedRequests(this.ua.userAgentCore);
     this.dialogExtensions = DialogExtensions.install(this.ua.userAgentCore, {
       clock: this.clock,
       log: this.log.child('sip'),

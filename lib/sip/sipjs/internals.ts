@@ -3,7 +3,7 @@
  * icephone reads or replaces, with where it is used. test/sip/sipjs-internals.test.ts checks each
  * against the installed sip.js and fails naming the one that moved, so a version bump is caught
  * before a call breaks. Instance fields (`Invitation#incomingInviteRequest`, `Invitation#_dialog`,
- * `UserAgentCore#userAgentClients`, `UserAgentCore#userAgentServers` (request-gate.ts), `Dialog#dialogState`, `UserAgentClient#credentials` (register-relay.ts)) have no prototype to check: the
+ * `UserAgentCore#userAgentClients`, `UserAgentCore#userAgentServers` (request-gate.ts, merged-request-index.ts), `Dialog#dialogState`, `UserAgentClient#credentials` (register-relay.ts)) have no prototype to check: the
  * interop and e2e calls exercise them.
  */
 import { Core, Grammar, Invitation, Inviter, Session } from 'sip.js';
@@ -31,6 +31,7 @@ export const SIPJS_INTERNALS: readonly SipJsInternal[] = [
   { name: 'Core.UserAgentCore#receiveIncomingRequestFromTransport', usedBy: 'sipjs/core-request-hooks.ts', present: () => isFunction((Core.UserAgentCore.prototype as unknown as Record<string, unknown>).receiveIncomingRequestFromTransport) },
   { name: 'Core.UserAgentCore#receiveIncomingRequestFromTransport (auth gate)', usedBy: 'sipjs/request-gate.ts', present: () => isFunction((Core.UserAgentCore.prototype as unknown as Record<string, unknown>).receiveIncomingRequestFromTransport) },
   { name: 'Core.UserAgentCore#replyStateless', usedBy: 'sipjs/request-gate.ts', present: () => isFunction((Core.UserAgentCore.prototype as unknown as Record<string, unknown>).replyStateless) },
+  { name: 'Core.UserAgentCore#receiveRequest', usedBy: 'sipjs/update.ts, sipjs/merged-request-index.ts', present: () => isFunction((Core.UserAgentCore.prototype as unknown as Record<string, unknown>).receiveRequest) },
   { name: 'Core.InviteClientTransaction', usedBy: 'sipjs/update.ts', present: () => isFunction(Core.InviteClientTransaction) },
   { name: 'Core.NameAddrHeader', usedBy: 'sipjs/update.ts', present: () => isFunction(Core.NameAddrHeader) },
   { name: 'Session.prototype.onInviteRequest', usedBy: 'sipjs/reinvite-refusal.ts', present: () => isFunction((Session.prototype as unknown as Record<string, unknown>).onInviteRequest) },
