@@ -20,6 +20,8 @@ export interface BenchRow {
   /** true/false when a target exists; null when not measurable here. */
   met?: boolean | null;
   note?: string;
+  /** Share of the machine's CPU time stolen by the hypervisor while this row's benchmark ran, in % (run.ts; /proc/stat). */
+  stealPct?: number;
 }
 
 /** How to start the icephone CLI: the built dist/ when present (`make bench` builds), else tsx on the sources. */
