@@ -13,7 +13,7 @@ import { StderrLogger, escapeControls, scrub } from '../base/log.js';
 import { maskCryptoKeys } from '../sdp/crypto-attributes.js';
 import { Gateway, type GatewayOptions } from '../gateway/gateway.js';
 import type { BridgeSummary } from '../gateway/bridge.js';
-import { COMMON_OPTIONS, iceServerTimeoutFrom, iceServersFrom, parseCount, parseHostPort } from './options.js';
+import { COMMON_OPTIONS, iceServerTimeoutFrom, iceServersFrom, parseCount, parseHostPort, parseSeconds } from './options.js';
 import { startIdleCompaction } from './idle-compaction.js';
 
 export const GATEWAY_USAGE = `usage: icephone gateway --listen HOST:PORT --pbx sip:HOST[:PORT] [options]
@@ -38,6 +38,8 @@ endpoint-side ICE servers (as for icephone call):
                             leg's INVITE waits until they are met (default none)
   --early-media             pass a 183 with SDP from the far leg on as a 183 with SDP (RFC 3960);
                             only for a PBX that does not fork INVITEs
+  --rtp-timeout SECONDS     end a bridged call when either leg's peer sent no RTP or RTCP for this
+                            long (hold excepted): BYE with Reason on both legs (default off)
   --max-calls N             exit after N bridged calls have ended
   --json                    one summary per bridged call on stdout
   --trace                   SIP messages of both sides on stderr (prefixed endpoint:/pbx:)
@@ -79,6 +81,7 @@ function parse(argv: string[]) {
         'max-calls': { type: 'string' },
         preconditions: { type: 'string' },
         'early-media': { type: 'boolean' },
+        'rtp-timeout': { type: 'string' },
         json: { type: 'boolean' },
         trace: { type: 'boolean' },
         verbose: { type: 'boolean' },
@@ -120,6 +123,7 @@ export async function gatewayOptionsFrom(argv: string[]): Promise<{ help: true }
   if (preconditions !== undefined && preconditions !== 'none' && preconditions !== 'optional' && preconditions !== 'mandatory') {
     throw new UsageError(`--preconditions: expected none, optional or mandatory, got '${preconditions}'`);
   }
+  const rtpTimeout = parseSeconds(v['rtp-timeout'], '--rtp-timeout');
   const pbxDomain = v['pbx-domain'];
   if (pbxDomain !== undefined && !/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)$/.test(pbxDomain)) throw new UsageError(`--pbx-domain: expected a host name or IP, got '${pbxDomain}'`);
   let keepaliveMs: number | undefined;
@@ -142,6 +146,7 @@ export async function gatewayOptionsFrom(argv: string[]): Promise<{ help: true }
       },
       ...(preconditions && preconditions !== 'none' ? { endpointPreconditions: preconditions } : {}),
       ...(v['early-media'] ? { earlyMedia: true } : {}),
+      ...(rtpTimeout !== undefined ? { rtpTimeoutMs: rtpTimeout * 1000 } : {}),
       ...(pbxDomain ? { pbxDomain } : {}),
       ...(keepaliveMs !== undefined ? { keepaliveMs } : {}),
     },

@@ -78,6 +78,8 @@ export const COMMON_USAGE = `common options:
   --transfer-to SIP-URI [--transfer-at SECONDS]   blind-transfer the peer there after the answer (default 1 s)
   --hold-at SECONDS [--resume-at SECONDS]   hold the peer after the answer (re-INVITE sendonly), resume later
   --rtp-ports MIN-MAX            bind media (RTP/RTCP) sockets on ports of this range only
+  --rtp-timeout SECONDS          end a call (BYE with Reason) when no RTP or RTCP has come for this long, hold
+                                 excepted (as baresip's rtp_timeout, rtpengine's --timeout; default off)
   --max-concurrent N (answer)    calls in progress at once; a new INVITE beyond it gets 503 with Retry-After
   --drain (answer)               SIGTERM drains: new INVITEs and OPTIONS get 503, calls in progress finish,
                                  then exit; a second SIGTERM (or SIGINT) hangs up at once
@@ -107,6 +109,7 @@ export const COMMON_OPTIONS = {
   trickle: { type: 'string', default: 'half' },
   nomination: { type: 'string', default: 'regular' },
   'watch-interfaces': { type: 'string' },
+  'rtp-timeout': { type: 'string' },
   preconditions: { type: 'string', default: 'none' },
   'media-address': { type: 'string', multiple: true },
   'no-rtcp-mux': { type: 'boolean', default: false },
@@ -320,6 +323,7 @@ export async function phoneOptionsFrom(values: ParsedValues, context: { target?:
   const nomination = values.nomination;
   if (nomination !== 'regular' && nomination !== 'aggressive') throw new UsageError(`--nomination: expected regular or aggressive, got '${nomination}'`);
   const watchInterfaces = parseSeconds(values['watch-interfaces'], '--watch-interfaces');
+  const rtpTimeout = parseSeconds(values['rtp-timeout'], '--rtp-timeout');
   const preconditions = values.preconditions;
   if (preconditions !== 'none' && preconditions !== 'optional' && preconditions !== 'mandatory') {
     throw new UsageError(`--preconditions: expected none, optional or mandatory, got '${preconditions}'`);
@@ -370,6 +374,7 @@ export async function phoneOptionsFrom(values: ParsedValues, context: { target?:
       trickle,
       nomination,
       watchInterfacesMs: watchInterfaces !== undefined ? watchInterfaces * 1000 : undefined,
+      rtpTimeoutMs: rtpTimeout !== undefined ? rtpTimeout * 1000 : undefined,
       testExtraAlternates,
       bindSocket: rtpPorts ? portRangeBinder(rtpPorts) : undefined,
     },

@@ -46,6 +46,13 @@ export interface GatewayOptions {
   /** Media options of the endpoint side (addresses to gather on, STUN/TURN, `sdpFormat` of its offers). */
   endpointMedia?: MediaOptions;
   /**
+   * RTP timeout on both legs, ms (`MediaOptions.rtpTimeoutMs`): a leg whose peer sent no RTP or RTCP
+   * for this long (hold excepted) ends with a BYE carrying `Reason: Q.850;cause=41`, and the bridge
+   * ends the other leg with the same Reason. On the PBX leg (plain RTP, no consent) it is the only
+   * way a dead phone's media ends the call. Default: off.
+   */
+  rtpTimeoutMs?: number;
+  /**
    * Connectivity preconditions on the endpoint leg (RFC 3312/5898, `PhoneOptions.preconditions`;
    * default `none`: behaviour as without them). With `optional` or `mandatory` the gateway is the
    * answerer of an endpoint INVITE that offers them (reliable 183 with the answer, the endpoint's
@@ -199,7 +206,7 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
         const flow = registrations.flowForContact(target.address, target.port);
         return flow ? { address: flow.address, port: flow.port } : undefined;
       },
-      media: { includeLoopback: endpointAddresses.some(loopback), ...opts.endpointMedia, addresses: endpointAddresses },
+      media: { includeLoopback: endpointAddresses.some(loopback), ...(opts.rtpTimeoutMs ? { rtpTimeoutMs: opts.rtpTimeoutMs } : {}), ...opts.endpointMedia, addresses: endpointAddresses },
     });
     let pbxPhone: Phone;
     try {
@@ -209,7 +216,7 @@ export class Gateway extends TypedEmitter<GatewayEvents> {
         // The gateway holds no credentials: a PBX challenge goes back to the endpoint (./bridge.ts).
         answerChallenges: false,
         // Plain RTP/AVP on the PBX leg: only the PBX-side address, no ICE or a=alt attributes.
-        media: { addresses: [pbxListen.address], includeLoopback: loopback(pbxListen.address), sdpFormat: 'none', consent: false },
+        media: { addresses: [pbxListen.address], includeLoopback: loopback(pbxListen.address), sdpFormat: 'none', consent: false, ...(opts.rtpTimeoutMs ? { rtpTimeoutMs: opts.rtpTimeoutMs } : {}) },
       });
     } catch (e) {
       registrations.stop();

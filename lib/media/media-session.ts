@@ -31,7 +31,8 @@ import { negotiateTelephoneEvent, telephoneEventCodec, telephoneEventFmtp, type 
 import { answerCrypto, applyAnswerCrypto, offerCrypto, type SrtpPolicy } from './srtp-negotiation.js';
 import type { CryptoAttribute } from '../sdp/crypto-attributes.js';
 import type { SrtpSession } from '../srtp/srtp-session.js';
-import { answerDirection, effectiveDirection, mediaFlows, offerDirection, receives, type MediaDirection } from '../sdp/direction.js';
+import { answerDirection, effectiveDirection, mediaFlows, offerDirection, receives, sends, type MediaDirection } from '../sdp/direction.js';
+import { RtpTimeout } from './rtp-timeout.js';
 import { OfferAnswerState, type OfferAnswerStateName } from './offer-answer-state.js';
 import type { Connectivity, ConnectivityHost } from './connectivity.js';
 import { IceConnectivity } from './ice-connectivity.js';
@@ -137,6 +138,8 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   private readonly stream: MediaStream;
   /** The direction in the last SDP we wrote. */
   private ourDirection: MediaDirection = 'sendrecv';
+  /** `MediaOptions.rtpTimeoutMs`'s watcher, from media start. */
+  private rtpTimeout?: RtpTimeout;
   /** RFC 4733 telephone-event as negotiated (undefined: the peer has none). */
   private telephoneEvent?: TelephoneEventNegotiation;
   /** Digits received (RTP events and INFO), in order. */
@@ -1034,7 +1037,28 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
     if (this.rtpStarted) return;
     this.rtpStarted = true;
     this.stream.start();
+    this.watchIncomingMedia();
     this.safeEmit('media-ready');
+  }
+
+  /** `MediaOptions.rtpTimeoutMs`: the call ends when the peer's media stops (./rtp-timeout.ts). */
+  private watchIncomingMedia(): void {
+    const timeoutMs = this.options.rtpTimeoutMs;
+    if (!timeoutMs || this.rtpTimeout) return;
+    this.rtpTimeout = new RtpTimeout({
+      clock: this.clock,
+      timeoutMs,
+      received: () => {
+        const st = this.stream.stats;
+        return st ? st.packetsReceived + st.rtcpReceived : 0;
+      },
+      expecting: () => this.remote !== undefined && sends(effectiveDirection(this.remote)) && receives(this.ourDirection),
+      onTimeout: (reason) => {
+        this.log.warn(reason);
+        if (!this.closed) this.safeEmit('media-failed', reason);
+      },
+    });
+    this.rtpTimeout.start();
   }
 
   private onData(component: number, raw: Buffer, _from: TransportAddress): void {
@@ -1097,6 +1121,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
   }
 
   close(): void {
+    this.rtpTimeout?.stop();
     this.clock.clearTimer(this.watchTimer);
     if (this.closed) return;
     this.closed = true;
@@ -1108,6 +1133,7 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
 
   /** Resolves once the session is fully closed (sockets released, recording written). */
   async closeAndWait(): Promise<void> {
+    this.rtpTimeout?.stop();
     this.clock.clearTimer(this.watchTimer);
     this.closed = true;
     this.connectivity?.close();

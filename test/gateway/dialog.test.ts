@@ -71,6 +71,8 @@ describe('PBX gateway: signalling across legs and media death (issue 12)', funct
       endpoint: `sip:127.0.0.4:${endpoint.port}`,
       // RFC 7675 consent on the endpoint leg, checked every 0.4 s and lost after 2 s without answers.
       endpointMedia: { consentIntervalMs: 400, consentExpiryMs: 2000 },
+      // RTP timeout on both legs, longer than consent's 2 s so that a dead endpoint is consent's to report.
+      rtpTimeoutMs: 4000,
     });
     gateway.on('bridge-ended', (s) => bridges.push(s));
     pbx.on('incoming', (c) => void pbx.answer(c, { media: { onRtp: (p) => pbxTap.push(p) } }));
@@ -284,6 +286,26 @@ describe('PBX gateway: signalling across legs and media death (issue 12)', funct
     expect(s.bridge.endedBy?.side).to.equal('endpoint');
     expect(s.bridge.endedBy?.reason).to.match(/consent expired/);
     expect(s.endpoint.reason).to.match(/consent expired/);
+  });
+
+  it("the PBX phone's media stopping (no ICE, no consent on that leg) ends both legs after the RTP timeout, with the same Reason", async () => {
+    const { call, pbxCall } = await connect();
+    // The PBX phone's media sockets close; its SIP stays reachable.
+    const stoppedAt = Date.now();
+    await pbxCall.media!.iceAgent!.close();
+    const [endpointEnd, pbxEnd] = await Promise.all([call.finished, pbxCall.finished]);
+    expect(Date.now() - stoppedAt, 'ended after the 4-s timeout, checked each second').to.be.within(3900, 7000);
+    expect(endpointEnd.call.state).to.equal('ended');
+    expect(pbxEnd.call.state).to.equal('ended');
+    await until(() => bridges.length === 1, 10000, 'the bridge summary');
+    const pbxReason = parseReason(header(received(pbxTrace, /^BYE /)[0] ?? '', 'Reason') ?? '');
+    const endpointReason = parseReason(header(received(endpointTrace, /^BYE /)[0] ?? '', 'Reason') ?? '');
+    expect(pbxReason).to.deep.include({ protocol: 'Q.850', cause: 41 });
+    expect(pbxReason!.text).to.match(/^no RTP or RTCP from the peer for \d+(\.\d)? s \(RTP timeout\)$/);
+    expect(endpointReason, 'the same Reason on both legs').to.deep.equal(pbxReason);
+    const s = bridges[0]!;
+    expect(s.bridge.endedBy?.side).to.equal('pbx');
+    expect(s.bridge.endedBy?.reason).to.match(/RTP timeout/);
   });
 });
 
