@@ -1,4 +1,5 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
+import { randomUint64 } from '../base/random.js';
 import { afterPendingInput, systemClock, type Clock, type TimerHandle } from '../base/clock.js';
 import { StateError, errorMessage } from '../base/errors.js';
 import { TypedEmitter } from '../base/events.js';
@@ -264,7 +265,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     this.localUfrag = opts.ufrag ?? randomIceString(8);
     this.localPwd = opts.pwd ?? randomIceString(24);
     this.redactions.push(redact(this.localPwd));
-    this.tieBreaker = opts.tieBreaker ?? randomBytes(8).readBigUInt64BE(0);
+    this.tieBreaker = opts.tieBreaker ?? randomUint64();
     this.transactions = new StunTransactionManager(this.clock);
     this.checklist = this.newCheckList(this.components);
     this.nomination = new RegularNomination(opts.nominationWaitMs ?? 1000);

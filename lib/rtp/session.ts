@@ -8,7 +8,8 @@
  * session runs unchanged over a UDP socket, a TURN channel, or back to back in tests.
  * All timing comes from the injected Clock; times are milliseconds unless stated otherwise.
  */
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
+import { randomBytesPooled, randomUint32 } from '../base/random.js';
 import { systemClock, type Clock, type TimerHandle } from '../base/clock.js';
 import { sendPacerFor, type PacedTimer } from './send-pacer.js';
 import { DtmfSender, type DtmfPacket, type DtmfSendResult } from './dtmf-sender.js';
@@ -292,11 +293,11 @@ export class RtpSession extends TypedEmitter<RtpSessionEvents> {
       this.dtmfReceiver = new DtmfReceiver({ clock: this.clock, log: this.log, clockRate: this.clockRate });
       this.dtmfReceiver.on('dtmf', (d) => this.safeEmit('dtmf', d));
     }
-    this.ssrc = opts.ssrc ?? randomBytes(4).readUInt32BE(0);
-    this.cname = opts.cname ?? randomBytes(12).toString('base64');
+    this.ssrc = opts.ssrc ?? randomUint32();
+    this.cname = opts.cname ?? randomBytesPooled(12).toString('base64');
     // RFC 3550 §5.1: "The initial value of the sequence number SHOULD be random", likewise the timestamp.
     this.sequence = randomInt(0, SEQ_MOD);
-    this.timestampBase = randomBytes(4).readUInt32BE(0);
+    this.timestampBase = randomUint32();
   }
 
   /**
