@@ -210,7 +210,8 @@ export class GatewaySite {
   /**
    * SIPp on deskB as a plain PBX phone: one SIPp registers sip:USER@pbx.example with kamailio
    * (scenarios/sipp-register.xml, Contact deskB:5060), then a second SIPp on 5060 answers one call
-   * (scenarios/sipp-plain-uas.xml) and echoes the RTP it gets (`-rtp_echo`, media on 6000).
+   * (scenarios/sipp-plain-uas.xml), and kamailio's OPTIONS keepalives, and echoes the RTP it gets
+   * (`-rtp_echo`, media on 6000).
    */
   async startSippPhone(user: string): Promise<ManagedProcess> {
     const prefix = this.topology.prefixFor(SITE.deskB.node).slice(1);
@@ -222,9 +223,15 @@ export class GatewaySite {
     this.processes.push(reg);
     const code = await reg.waitForExit(20_000);
     if (code !== 0) throw new Error(`SIPp REGISTER of ${user} failed (exit ${code}): ${reg.tail(1500)}`);
-    // -aa: kamailio's nathelper OPTIONS keepalives (every 10 s to private Contacts) get a 200.
+    // No -m: kamailio pings this binding (private Contact) with OPTIONS every 10 s (nathelper), at
+    // a phase after kamailio's start fixed by the AOR's hash slot, and SIPp as a UAS makes each one a call of the scenario
+    // that counts towards -m (-aa does not stop that). With -m 1, a ping that landed between this
+    // start and the INVITE was the one call: SIPp then discarded the INVITE and kamailio answered
+    // the softphone 408 after fr_timer (8 s), a window that load moves onto a ping. The scenario
+    // answers pings as calls of their own and stops SIPp with its one INVITE call instead.
+    // -aa: in-dialog INFO/NOTIFY/OPTIONS/UPDATE get a 200.
     const uas = spawnProcess('ip', [...prefix, 'sipp', '-sf', join(root, 'scenarios', 'sipp-plain-uas.xml'), '-i', SITE.deskB.address, '-p', '5060',
-      '-mi', SITE.deskB.address, '-mp', '6000', '-rtp_echo', '-m', '1', '-aa', '-nostdin', '-timeout', '60s', '-timeout_error',
+      '-mi', SITE.deskB.address, '-mp', '6000', '-rtp_echo', '-aa', '-nostdin', '-timeout', '60s', '-timeout_error',
       '-trace_err', '-error_file', join(this.dir, 'sipp-uas-errors.log')], { name: 'sipp-uas', cwd: this.dir, log: join(this.dir, 'sipp-uas.log') });
     this.processes.push(uas);
     await this.waitForUdpListen(SITE.deskB.node, SITE.deskB.address, 5060, 10_000);
