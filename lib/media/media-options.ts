@@ -115,7 +115,7 @@ export interface MediaOptions {
    * RTP timeout, ms: once media has started, no RTP or RTCP from the peer for this long while it is
    * expected to send (not on hold) ends the call: 'media-failed' with the reason, then the Phone's
    * BYE with `Reason: Q.850;cause=41` (lib/media/rtp-timeout.ts; baresip `rtp_timeout`, rtpengine
-   * `--timeout`). Checked once a second. Default: off.
+   * `--timeout`). Checked once a second. Default (absent, 0 or less): off.
    */
   rtpTimeoutMs?: number;
   /** Interface table reader for the watcher (tests); default lib/net/interfaces.ts listLocalAddresses. */

@@ -1043,8 +1043,8 @@ export class MediaSession extends TypedEmitter<MediaEvents> implements SessionDe
 
   /** `MediaOptions.rtpTimeoutMs`: the call ends when the peer's media stops (./rtp-timeout.ts). */
   private watchIncomingMedia(): void {
-    const timeoutMs = this.options.rtpTimeoutMs;
-    if (!timeoutMs || this.rtpTimeout) return;
+    const timeoutMs = this.options.rtpTimeoutMs ?? 0;
+    if (!(timeoutMs > 0) || this.rtpTimeout) return;
     this.rtpTimeout = new RtpTimeout({
       clock: this.clock,
       timeoutMs,
