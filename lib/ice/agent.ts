@@ -242,6 +242,14 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   readonly trickle: boolean;
   /** Host candidates of addresses added after gathering (addHostAddress): their pairs may replace a nominated one. */
   private readonly lateHosts = new Set<Candidate>();
+  /**
+   * Per component, the pairs of higher priority than the selected one whose checks were still in
+   * progress when it was selected (RFC 8445 §8.1.2 lets them run on). Under loss the better pair's
+   * first transmissions can be lost until after the nomination wait (lab 9.1.1 with 5% loss picked a
+   * relayed path over server-reflexive for that): when one of them then succeeds, the controlling
+   * agent nominates it and both ends move to it (the latest nomination is selected, CheckList.selected).
+   */
+  private readonly outrankingAtSelection = new Map<number, Set<CandidatePair>>();
   private readonly mediaPath = new Map<number, { base: Candidate; remote: { address: string; port: number } }>();
   /** Per component, the peer addresses the a=alt engine verified (`SharedBases.trustMediaFrom`), by transportAddressKey. */
   private readonly altTrusted = new Map<number, Set<string>>();
@@ -623,6 +631,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     this.remoteEnded = false;
     this.checklist = this.newCheckList(this.components);
     this.nomination.reset();
+    this.outrankingAtSelection.clear();
     this.started = false;
     this.restarted = true;
     this.log.info(`ICE restart: new ufrag ${this.localUfrag}`);
@@ -874,6 +883,9 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       this.safeEmit('selected-pair', c, chosen.info());
       // RFC 8445 §8.1.2: stop lower-priority checks of this component.
       for (const p of this.checklist.concludeComponent(c)) this.sender.cancelRetransmissions(p, 0);
+      if (!this.outrankingAtSelection.has(c)) {
+        this.outrankingAtSelection.set(c, new Set(this.checklist.pairs.filter((p) => p.component === c && p.state === 'in-progress' && p.priority > chosen.priority)));
+      }
     }
     if (!this.started) return;
     const allSelected = this.selected.size === this.components;
@@ -892,8 +904,13 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   private runNomination(): void {
     this.clock.clearTimer(this.nominationTimer);
     this.nominationTimer = undefined;
+    const outranking = (p: CandidatePair) => {
+      const pending = this.outrankingAtSelection.get(p.component);
+      return pending !== undefined && [...pending].some((q) => q === p || q.validPair === p);
+    };
+    const lateHost = (p: CandidatePair) => [...this.lateHosts].some((h) => h.component === p.component && sameAddress(h, p.base));
     const decision = this.nomination.decide(this.checklist, this.clock.now(),
-      this.lateHosts.size > 0 ? (p) => [...this.lateHosts].some((h) => h.component === p.component && sameAddress(h, p.base)) : undefined);
+      this.outrankingAtSelection.size > 0 || this.lateHosts.size > 0 ? (p) => outranking(p) || lateHost(p) : undefined);
     for (const p of decision.nominate) {
       this.log.debug(`nominating ${p.describe()}`);
       this.checklist.queueNomination(p);

@@ -355,4 +355,37 @@ describe('IceAgent under a ManualClock (in-memory network)', () => {
     expect(agent.selectedPair(1)!.remote.address).to.equal('10.0.0.2');
     await low.close();
   });
+
+  it('regular nomination under loss: a better pair whose first checks were lost succeeds after the nomination and is nominated then; media moves to it', async () => {
+    // 10.0.0.2 (higher priority) loses its first two check requests (as on a lossy WAN), 10.0.0.3
+    // answers at once: the 100-ms wait ends with 10.0.0.3 nominated. 10.0.0.2's third transmission
+    // (RTO 500 ms, then 1000 ms) is answered; the agent then nominates it (lab 9.1.1 with 5% loss).
+    await setup({ taMs: 50, nominationWaitMs: 100 }, [hostCandidate('10.0.0.2', 5000, 1, 'R1'), { ...hostCandidate('10.0.0.3', 5000, 1, 'R2'), priority: computePriority('host', 100, 1) }]);
+    const low = net.bindSync('10.0.0.3', 5000);
+    const nominatedTo: string[] = [];
+    let dropped = 0;
+    onPeerRequest((msg, from) => {
+      if (msg.has(StunAttr.USE_CANDIDATE)) nominatedTo.push('10.0.0.2');
+      else if (dropped < 2) { dropped++; return; }
+      respond(msg, peer, from);
+    });
+    low.onPacket((data, from) => {
+      const msg = StunMessage.decode(data);
+      if (msg.messageClass !== 'request') return;
+      if (msg.has(StunAttr.USE_CANDIDATE)) nominatedTo.push('10.0.0.3');
+      respond(msg, low, from);
+    });
+    const selections: string[] = [];
+    agent.on('selected-pair', (_c, pair) => selections.push(pair.remote.address));
+    agent.start();
+    await run(clock, 400, 5);
+    expect(nominatedTo).to.deep.equal(['10.0.0.3']);
+    expect(agent.selectedPair(1)!.remote.address).to.equal('10.0.0.3');
+    await run(clock, 3000, 5);
+    expect(dropped).to.equal(2);
+    expect(nominatedTo).to.deep.equal(['10.0.0.3', '10.0.0.2']);
+    expect(agent.selectedPair(1)!.remote.address).to.equal('10.0.0.2');
+    expect(selections).to.deep.equal(['10.0.0.3', '10.0.0.2']);
+    await low.close();
+  });
 });
