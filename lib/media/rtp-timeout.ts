@@ -9,7 +9,7 @@
  * How: once a second (as baresip checks), the count of RTP and RTCP packets received is compared
  * with the last one; when it has not moved for `timeoutMs` while the peer is expected to send (its
  * SDP direction sends and ours receives: no hold, RFC 3264 §5.1), `onTimeout` runs once with a
- * reason such as `no RTP or RTCP from the peer for 30 s`. Time on hold does not count: the clock
+ * reason that names the timeout, such as `no RTP or RTCP from the peer for 30 s`. Time on hold does not count: the clock
  * restarts when the peer is expected to send again. Counting starts when media starts, so a peer gets
  * the whole timeout for its first packet. No per-packet work: only the tick reads the counters.
  */
@@ -70,7 +70,10 @@ export class RtpTimeout {
       this.lastChangeMs = now;
     } else if (now - this.lastChangeMs >= this.o.timeoutMs) {
       this.stopped = true;
-      const seconds = Math.round((now - this.lastChangeMs) / 100) / 10;
+      // The reason names the configured timeout, not the silence measured: a tick that fires late
+      // (a loaded event loop) measures 2.06 s for a 2-s timeout, and the Reason a peer or a log
+      // parser sees should not depend on that. The silence lasted at least this long.
+      const seconds = Math.round(this.o.timeoutMs / 100) / 10;
       this.o.onTimeout(`no RTP or RTCP from the peer for ${seconds} s (RTP timeout)`);
       return;
     }

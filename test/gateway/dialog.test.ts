@@ -301,7 +301,7 @@ describe('PBX gateway: signalling across legs and media death (issue 12)', funct
     const pbxReason = parseReason(header(received(pbxTrace, /^BYE /)[0] ?? '', 'Reason') ?? '');
     const endpointReason = parseReason(header(received(endpointTrace, /^BYE /)[0] ?? '', 'Reason') ?? '');
     expect(pbxReason).to.deep.include({ protocol: 'Q.850', cause: 41 });
-    expect(pbxReason!.text).to.match(/^no RTP or RTCP from the peer for \d+(\.\d)? s \(RTP timeout\)$/);
+    expect(pbxReason!.text).to.equal('no RTP or RTCP from the peer for 4 s (RTP timeout)');
     expect(endpointReason, 'the same Reason on both legs').to.deep.equal(pbxReason);
     const s = bridges[0]!;
     expect(s.bridge.endedBy?.side).to.equal('pbx');
