@@ -58,6 +58,11 @@ describe('e2e: connectivity preconditions across network namespaces (loss, block
       // nth, 0.36^5 ≈ 0.6% per PRACK/UPDATE, 0.2^3 for the 183's 7 copies, several of them per
       // call (more after crossed UPDATEs): ~3% of runs of a correct implementation (seen: a 408 to
       // the callee's UPDATE, dialog ended, 480). With only the first copy lost: ~0.36^10 each.
+      // What is left is the protocol's own bound: the reliable 183 goes out 7 times within 64·T1
+      // (0, 0.5, 1.5 ... 31.5 s) and the first copy is dropped here, so when the copies up to 15.5 s
+      // are all lost (0.2^5 ≈ 3e-4 per run) the caller's PRACK (its first copy dropped too) comes
+      // after the 32-s deadline and the callee answers 504. Seen once on CI (2026-12-03); the late
+      // PRACK then got 200 from sip.js, which hid the order: it now gets 481 (RFC 3262 §3).
       for (const text of ['SIP/2.0 183 Session Progress', 'PRACK sip:', 'UPDATE sip:']) {
         lab!.exec(ns, 'iptables', ['-A', 'INPUT', '-p', 'udp', '-m', 'string', '--string', text, '--algo', 'bm', '-m', 'statistic', '--mode', 'nth', '--every', '1000000', '--packet', '0', '-j', 'DROP']);
       }

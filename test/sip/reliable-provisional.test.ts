@@ -158,4 +158,52 @@ describe('sip/reliable-provisional: reliable 183 with 100rel/RSeq, PRACK, RFC 32
       expect(e).to.be.instanceOf(TimeoutError);
     }
   });
+
+  it('a PRACK read only after a blocked event loop passed the 64·T1 deadline still acknowledges the 183 (no 504)', async () => {
+    invite();
+    await waitFor(() => invitation !== undefined);
+    const clock = new ManualClock();
+    const sender = new ReliableProvisionalSender(incomingInviteRequestOf(invitation!), ext, {
+      clock, T1: 500, initialRSeq: 21, reject: (statusCode) => void invitation!.reject({ statusCode }),
+    });
+    const acked = sender.send({ statusCode: 183, body: { contentType: 'application/sdp', content: FIXED_SDP } });
+    await waitFor(() => responses(183).length === 1);
+    const toTag = /;tag=([^;\s]+)/.exec(header(responses(183)[0]!, 'To'))![1]!;
+    clock.advance(31_500);
+    await sleep(5);
+    // The loop is busy across the deadline; the PRACK had arrived in time and is read after the timers ran.
+    const prackText = [
+      `PRACK sip:bob@127.0.0.1:${port} SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:${sockPort};branch=z9hG4bK-late1;rport`, 'Max-Forwards: 70',
+      'From: <sip:alice@127.0.0.1>;tag=a1', `To: <sip:bob@127.0.0.1>;tag=${toTag}`, 'Call-ID: rel1xx-test', 'CSeq: 8 PRACK', 'RAck: 21 7 INVITE', 'Content-Length: 0', '', '',
+    ].join('\r\n');
+    const transport = (ua as unknown as { transport: { onMessage?: (m: string) => void } }).transport;
+    clock.stall(1000, () => transport.onMessage!(prackText));
+    const ack = await acked;
+    expect(ack.rseq).to.equal(21);
+    await waitFor(() => received.some((t) => t.startsWith('SIP/2.0 200') && /PRACK/.test(header(t, 'CSeq'))));
+    await sleep(30);
+    expect(responses(504)).to.have.length(0);
+    sender.dispose();
+  });
+
+  it('a PRACK after the 504, once the call dropped its handler, gets 481 (RFC 3262 §3), not the 200 sip.js would send', async () => {
+    invite();
+    await waitFor(() => invitation !== undefined);
+    const clock = new ManualClock();
+    const sender = new ReliableProvisionalSender(incomingInviteRequestOf(invitation!), ext, {
+      clock, T1: 500, initialRSeq: 31, reject: (statusCode) => void invitation!.reject({ statusCode }),
+    });
+    const p = sender.send({ statusCode: 183, body: { contentType: 'application/sdp', content: FIXED_SDP } }).catch((e: unknown) => e);
+    await waitFor(() => responses(183).length === 1);
+    const toTag = /;tag=([^;\s]+)/.exec(header(responses(183)[0]!, 'To'))![1]!;
+    clock.advance(32_000);
+    await waitFor(() => responses(504).length === 1);
+    expect(await p).to.be.instanceOf(TimeoutError);
+    // As IncomingPreconditions.dispose() does when the call ends.
+    sender.dispose();
+    ext.setPrackHandler(sender.session!, undefined);
+    prack('31 7 INVITE', 'z9hG4bK-after504', 8, toTag);
+    await waitFor(() => responses(481).length === 1);
+    expect(received.filter((t) => t.startsWith('SIP/2.0 200') && /PRACK/.test(header(t, 'CSeq')))).to.have.length(0);
+  });
 });

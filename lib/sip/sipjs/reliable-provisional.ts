@@ -15,12 +15,15 @@
  *  - Retransmission (§3): "passed to the transaction layer periodically with an interval that starts
  *    at T1 seconds and doubles for each retransmission", until the PRACK; after 64·T1 without it
  *    "the UAS SHOULD reject the original request with a 5xx response" (we send 504, like sip.js).
+ *    That deadline is decided after the input already received is read (Clock.afterPendingInput):
+ *    a PRACK that arrived in time while the event loop was busy still counts.
  *    Each retransmission is `request.progress()` again with the same status, headers and body; the
  *    INVITE server transaction (Proceeding) puts it on the wire. Our UDP retransmission layer does
  *    not touch 1xx, so this is the only retransmission of reliable provisionals.
  *  - PRACK (§3): matched by RAck (RSeq, CSeq number, method) to the outstanding response → 200
  *    PRACK; "If the PRACK does not match any unacknowledged reliable provisional response, the UAS
- *    MUST respond to the PRACK with a 481". A PRACK carrying an offer is answered through
+ *    MUST respond to the PRACK with a 481", also once the call dropped the handler (update.ts answers
+ *    481 where sip.js would answer 200). A PRACK carrying an offer is answered through
  *    `onPrackOffer` (488 without one). PRACKs reach us through `DialogExtensions.setPrackHandler`
  *    (update.ts), which stays registered when the early dialog becomes the confirmed one, so a late
  *    PRACK never reaches sip.js's `Session.onPrackRequest` (which throws "Unimplemented").
@@ -35,7 +38,7 @@
  */
 import type { Core, Invitation } from 'sip.js';
 import type { Clock, TimerHandle } from '../../base/clock.js';
-import { systemClock } from '../../base/clock.js';
+import { afterPendingInput, systemClock } from '../../base/clock.js';
 import { StateError, TimeoutError, errorMessage } from '../../base/errors.js';
 import type { Logger } from '../../base/log.js';
 import { silentLogger } from '../../base/log.js';
@@ -193,17 +196,9 @@ export class ReliableProvisionalSender {
     o.timer = undefined;
     if (this.outstanding !== o) return;
     if (this.clock.now() - o.startedAt + 1e-6 >= 64 * this.T1) {
-      this.outstanding = undefined;
-      this.log.warn(`no PRACK for reliable ${o.options.statusCode} (RSeq ${o.rseq}) after 64*T1`);
-      if (this.options.rejectOnTimeout !== false) {
-        try {
-          if (this.options.reject) this.options.reject(504);
-          else this.request.reject({ statusCode: 504 });
-        } catch (e) {
-          this.log.debug(`could not reject the INVITE: ${errorMessage(e)}`);
-        }
-      }
-      o.reject(new TimeoutError(`no PRACK for reliable ${o.options.statusCode} (RSeq ${o.rseq})`, 64 * this.T1));
+      // Decided from the absence of a PRACK: after a busy event loop, a PRACK already received but
+      // not yet read would lose to this timer (Clock.afterPendingInput), so read it first.
+      afterPendingInput(this.clock, () => this.giveUp(o));
       return;
     }
     try {
@@ -217,6 +212,22 @@ export class ReliableProvisionalSender {
     o.interval *= 2;
     const remaining = 64 * this.T1 - (this.clock.now() - o.startedAt);
     o.timer = this.clock.setTimer(Math.min(o.interval, Math.max(0, remaining)), () => this.retransmit(o));
+  }
+
+  /** 64·T1 without PRACK (RFC 3262 §3): the 5xx, unless the PRACK came meanwhile or the sender was disposed. */
+  private giveUp(o: Outstanding): void {
+    if (this.outstanding !== o) return;
+    this.outstanding = undefined;
+    this.log.warn(`no PRACK for reliable ${o.options.statusCode} (RSeq ${o.rseq}) after 64*T1`);
+    if (this.options.rejectOnTimeout !== false) {
+      try {
+        if (this.options.reject) this.options.reject(504);
+        else this.request.reject({ statusCode: 504 });
+      } catch (e) {
+        this.log.debug(`could not reject the INVITE: ${errorMessage(e)}`);
+      }
+    }
+    o.reject(new TimeoutError(`no PRACK for reliable ${o.options.statusCode} (RSeq ${o.rseq})`, 64 * this.T1));
   }
 
   private onPrack(uas: Core.IncomingPrackRequest, message: Core.IncomingRequestMessage): void {
