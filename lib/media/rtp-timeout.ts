@@ -9,9 +9,10 @@
  * How: once a second (as baresip checks), the count of RTP and RTCP packets received is compared
  * with the last one; when it has not moved for `timeoutMs` while the peer is expected to send (its
  * SDP direction sends and ours receives: no hold, RFC 3264 §5.1), `onTimeout` runs once with a
- * reason that names the timeout, such as `no RTP or RTCP from the peer for 30 s`. Time on hold does not count: the clock
- * restarts when the peer is expected to send again. Counting starts when media starts, so a peer gets
- * the whole timeout for its first packet. No per-packet work: only the tick reads the counters.
+ * reason that names the timeout, such as `no RTP or RTCP from the peer for 30 s`. Time on hold does
+ * not count: the clock restarts when the peer is expected to send again. Counting starts when media
+ * starts, so a peer gets the whole timeout for its first packet. No per-packet work: only the tick
+ * reads the counters.
  */
 import type { Clock, TimerHandle } from '../base/clock.js';
 

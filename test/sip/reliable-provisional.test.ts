@@ -72,7 +72,7 @@ describe('sip/reliable-provisional: reliable 183 with 100rel/RSeq, PRACK, RFC 32
     'Supported: 100rel, precondition',
     'Content-Type: application/sdp',
   ], FIXED_SDP);
-  const prack = (rack: string, branch: string, cseq: number, toTag: string) => send([
+  const prackLines = (rack: string, branch: string, cseq: number, toTag: string) => [
     `PRACK sip:bob@127.0.0.1:${port} SIP/2.0`,
     `Via: SIP/2.0/UDP 127.0.0.1:${sockPort};branch=${branch};rport`,
     'Max-Forwards: 70',
@@ -81,8 +81,22 @@ describe('sip/reliable-provisional: reliable 183 with 100rel/RSeq, PRACK, RFC 32
     'Call-ID: rel1xx-test',
     `CSeq: ${cseq} PRACK`,
     `RAck: ${rack}`,
-  ]);
+  ];
+  const prack = (rack: string, branch: string, cseq: number, toTag: string) => send(prackLines(rack, branch, cseq, toTag));
   const responses = (code: number) => received.filter((t) => t.startsWith(`SIP/2.0 ${code}`));
+  const toTagOf = (response: string) => /;tag=([^;\s]+)/.exec(header(response, 'To'))![1]!;
+  /** INVITE in, then a sender on a ManualClock (T1 500 ms, 504 through the Invitation) with its reliable 183 out. */
+  const startTimedSender = async (initialRSeq: number) => {
+    invite();
+    await waitFor(() => invitation !== undefined);
+    const clock = new ManualClock();
+    const sender = new ReliableProvisionalSender(incomingInviteRequestOf(invitation!), ext, {
+      clock, T1: 500, initialRSeq, reject: (statusCode) => void invitation!.reject({ statusCode }),
+    });
+    const acked = sender.send({ statusCode: 183, body: { contentType: 'application/sdp', content: FIXED_SDP } });
+    await waitFor(() => responses(183).length === 1);
+    return { clock, sender, acked, toTag: toTagOf(responses(183)[0]!) };
+  };
 
   it('parses RAck (RFC 3262 §7.2)', () => {
     expect(parseRAck('776656 1 INVITE')).to.deep.equal({ rseq: 776656, cseq: 1, method: 'INVITE' });
@@ -116,7 +130,7 @@ describe('sip/reliable-provisional: reliable 183 with 100rel/RSeq, PRACK, RFC 32
     await waitFor(() => responses(183).length === 4);
     expect(responses(183).every((r) => r === first)).to.equal(true);
 
-    const toTag = /;tag=([^;\s]+)/.exec(header(first, 'To'))![1]!;
+    const toTag = toTagOf(first);
     prack('4710 7 INVITE', 'z9hG4bK-pr1', 8, toTag);
     await waitFor(() => responses(481).length === 1);
     expect(sender.pending).to.equal(true);
@@ -136,14 +150,7 @@ describe('sip/reliable-provisional: reliable 183 with 100rel/RSeq, PRACK, RFC 32
   });
 
   it('without PRACK for 64·T1 the INVITE is rejected with 504 and send() rejects with TimeoutError', async () => {
-    invite();
-    await waitFor(() => invitation !== undefined);
-    const clock = new ManualClock();
-    const sender = new ReliableProvisionalSender(incomingInviteRequestOf(invitation!), ext, {
-      clock, T1: 500, initialRSeq: 1, reject: (statusCode) => void invitation!.reject({ statusCode }),
-    });
-    const p = sender.send({ statusCode: 183, body: { contentType: 'application/sdp', content: FIXED_SDP } });
-    await waitFor(() => responses(183).length === 1);
+    const { clock, acked: p } = await startTimedSender(1);
     for (let i = 0; i < 8; i++) {
       clock.advance(500 * 2 ** i);
       await sleep(5);
@@ -160,22 +167,11 @@ describe('sip/reliable-provisional: reliable 183 with 100rel/RSeq, PRACK, RFC 32
   });
 
   it('a PRACK read only after a blocked event loop passed the 64·T1 deadline still acknowledges the 183 (no 504)', async () => {
-    invite();
-    await waitFor(() => invitation !== undefined);
-    const clock = new ManualClock();
-    const sender = new ReliableProvisionalSender(incomingInviteRequestOf(invitation!), ext, {
-      clock, T1: 500, initialRSeq: 21, reject: (statusCode) => void invitation!.reject({ statusCode }),
-    });
-    const acked = sender.send({ statusCode: 183, body: { contentType: 'application/sdp', content: FIXED_SDP } });
-    await waitFor(() => responses(183).length === 1);
-    const toTag = /;tag=([^;\s]+)/.exec(header(responses(183)[0]!, 'To'))![1]!;
+    const { clock, sender, acked, toTag } = await startTimedSender(21);
     clock.advance(31_500);
     await sleep(5);
     // The loop is busy across the deadline; the PRACK had arrived in time and is read after the timers ran.
-    const prackText = [
-      `PRACK sip:bob@127.0.0.1:${port} SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:${sockPort};branch=z9hG4bK-late1;rport`, 'Max-Forwards: 70',
-      'From: <sip:alice@127.0.0.1>;tag=a1', `To: <sip:bob@127.0.0.1>;tag=${toTag}`, 'Call-ID: rel1xx-test', 'CSeq: 8 PRACK', 'RAck: 21 7 INVITE', 'Content-Length: 0', '', '',
-    ].join('\r\n');
+    const prackText = [...prackLines('21 7 INVITE', 'z9hG4bK-late1', 8, toTag), 'Content-Length: 0', '', ''].join('\r\n');
     const transport = (ua as unknown as { transport: { onMessage?: (m: string) => void } }).transport;
     clock.stall(1000, () => transport.onMessage!(prackText));
     const ack = await acked;
@@ -187,15 +183,8 @@ describe('sip/reliable-provisional: reliable 183 with 100rel/RSeq, PRACK, RFC 32
   });
 
   it('a PRACK after the 504, once the call dropped its handler, gets 481 (RFC 3262 §3), not the 200 sip.js would send', async () => {
-    invite();
-    await waitFor(() => invitation !== undefined);
-    const clock = new ManualClock();
-    const sender = new ReliableProvisionalSender(incomingInviteRequestOf(invitation!), ext, {
-      clock, T1: 500, initialRSeq: 31, reject: (statusCode) => void invitation!.reject({ statusCode }),
-    });
-    const p = sender.send({ statusCode: 183, body: { contentType: 'application/sdp', content: FIXED_SDP } }).catch((e: unknown) => e);
-    await waitFor(() => responses(183).length === 1);
-    const toTag = /;tag=([^;\s]+)/.exec(header(responses(183)[0]!, 'To'))![1]!;
+    const { clock, sender, acked, toTag } = await startTimedSender(31);
+    const p = acked.catch((e: unknown) => e);
     clock.advance(32_000);
     await waitFor(() => responses(504).length === 1);
     expect(await p).to.be.instanceOf(TimeoutError);

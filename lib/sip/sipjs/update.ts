@@ -341,20 +341,19 @@ export class DialogExtensions {
     if (!(dialog instanceof Core.SessionDialog)) return false;
     if (method === 'PRACK') {
       const handler = this.prackHandlers.get(dialog.id);
-      if (!handler) {
-        // sip.js answers a PRACK with 200 when the dialog has no delegate for it
-        // (SessionDialog#receiveRequest), so a PRACK arriving after our reliable provisional was
-        // given up (504 after 64·T1, the call ended, its handler removed) looked acknowledged to
-        // the peer. RFC 3262 §3: a PRACK that "does not match any unacknowledged reliable
-        // provisional response" gets 481. A dialog whose delegate takes PRACKs stays sip.js's.
-        if ((dialog as unknown as { delegate?: { onPrack?: unknown } }).delegate?.onPrack) return false;
-        if (!this.acceptInDialog(dialog, message)) return true;
-        this.log.debug(`481 to PRACK in dialog ${dialog.id}: no reliable provisional awaits it`);
-        new Core.PrackUserAgentServer(dialog, message).reject({ statusCode: 481 });
-        return true;
-      }
+      // Without our handler, sip.js answers a PRACK with 200 when the dialog has no delegate for it
+      // (SessionDialog#receiveRequest), so a PRACK arriving after our reliable provisional was given
+      // up (504 after 64·T1, the call ended, its handler removed) looked acknowledged to the peer.
+      // RFC 3262 §3: a PRACK that "does not match any unacknowledged reliable provisional response"
+      // gets 481. A dialog whose delegate takes PRACKs stays sip.js's.
+      if (!handler && (dialog as unknown as { delegate?: { onPrack?: unknown } }).delegate?.onPrack) return false;
       if (!this.acceptInDialog(dialog, message)) return true;
       const uas = new Core.PrackUserAgentServer(dialog, message);
+      if (!handler) {
+        this.log.debug(`481 to PRACK in dialog ${dialog.id}: no reliable provisional awaits it`);
+        uas.reject({ statusCode: 481 });
+        return true;
+      }
       try {
         handler(uas, message);
       } catch (e) {
