@@ -6,7 +6,11 @@
  *    sipp-load row when it ran, else measured here the same way); target >= 1.5x.
  *  - `per-call-cpu`: one answerer at 60% of the one-process sustained rate for BENCH_DRIFT_S
  *    seconds (default 300): its CPU per call in the last minute against the first (target within
- *    10%). The minute is a fifth of the run when BENCH_DRIFT_S is below 300.
+ *    10%). The minute is a fifth of the run when BENCH_DRIFT_S is below 300. The run follows a
+ *    warm-up of one such window at the same rate on the same process, so that its first minute
+ *    compares a warm process with a warm process (a cold process's first minute holds V8's
+ *    compilation and heap growth, once per process, and was 13-15% dearer than the fifth); a second
+ *    row gives the cold figure: the warm-up's window against the run's last.
  *  - `rss-after-load`: the same process's RSS before the run and after it, once every call has
  *    ended and the transaction timers have run out (Timer J/D, 32 s) (target within 20%); and the
  *    same after a full garbage collection (the process runs with `--expose-gc` and the bench-only
@@ -287,24 +291,33 @@ export async function benchDrift(log: (s: string) => void, prior: BenchRow[]): P
     if (u) samples.push({ t: Date.now() / 1000, cpuSec: u.cpuSec });
   }, 1000);
   const calls = rate * seconds;
+  const warmCalls = Math.round(rate * windowS);
+  const settleS = TINY ? 3 : 40;
+  let rssWarmGc = 0;
   let r;
+  let warm;
   try {
+    warm = await sipp({ target: `127.0.0.1:${port}`, rate, calls: warmCalls, holdMs: HOLD_MS, sippPort: await freePortPair(), timeoutS: windowS + 60 });
+    log(`per-call-cpu: warm-up ${rate}/s for ${round(windowS, 0)} s: ${warm.successful}/${warmCalls} successful, ${warm.failed} failed; waiting ${settleS} s for timers`);
+    // What the process holds once the warm-up's calls and transactions are gone: the baseline for
+    // what the run itself leaves behind (JIT code and caches filled to their bounds come once).
+    await sleep(settleS * 1000);
+    rssWarmGc = await rssAfterFullGc(answerer.pid);
     r = await sipp({ target: `127.0.0.1:${port}`, rate, calls, holdMs: HOLD_MS, sippPort: await freePortPair(), timeoutS: seconds + 60 });
   } finally {
     clearInterval(timer);
   }
   // Every call has ended; wait out the transaction timers (Timer J 64*T1 = 32 s, Timer D 32 s) and sample RSS.
-  const settleS = TINY ? 3 : 40;
   log(`per-call-cpu: ${rate}/s for ${seconds} s: ${r.successful}/${calls} successful, ${r.failed} failed; waiting ${settleS} s for timers`);
   await sleep(settleS * 1000);
   const rssAfter = procUsage(answerer.pid)?.rssBytes ?? 0;
   const rssAfterGc = await rssAfterFullGc(answerer.pid);
   await answerer.stop();
 
-  // Calls completed (successful + failed) and CPU seconds between two wall-clock instants.
-  const callsAt = (t: number) => {
+  // Calls completed (successful + failed) in one SIPp run's timeline, and CPU seconds, by wall-clock instant.
+  const callsAt = (timeline: typeof r.timeline, t: number) => {
     let last = { successful: 0, failed: 0 };
-    for (const row of r.timeline) { if (row.t > t) break; last = row; }
+    for (const row of timeline) { if (row.t > t) break; last = row; }
     return last.successful + last.failed;
   };
   const cpuAt = (t: number) => {
@@ -314,26 +327,39 @@ export async function benchDrift(log: (s: string) => void, prior: BenchRow[]): P
   };
   const t0 = r.timeline[0]?.t ?? 0;
   const tEnd = t0 + seconds;
-  const perCall = (from: number, to: number) => {
-    const n = callsAt(to) - callsAt(from);
+  const perCall = (timeline: typeof r.timeline, from: number, to: number) => {
+    const n = callsAt(timeline, to) - callsAt(timeline, from);
     return n > 0 ? ((cpuAt(to) - cpuAt(from)) * 1000) / n : null; // CPU ms per call
   };
-  const first = perCall(t0, t0 + windowS);
-  const last = perCall(tEnd - windowS, tEnd);
+  const first = perCall(r.timeline, t0, t0 + windowS);
+  const last = perCall(r.timeline, tEnd - windowS, tEnd);
   const drift = first && last !== null ? last / first : null;
+  const w0 = warm.timeline[0]?.t ?? 0;
+  const cold = perCall(warm.timeline, w0, w0 + windowS);
+  const coldDrift = cold && last !== null ? last / cold : null;
+  const warmClean = warm.code === 0 && warm.failed === 0 && warm.successful === warmCalls;
+  // Every window of the run, so that a trend (growth with the calls handled) shows from noise.
+  const windows: string[] = [];
+  for (let from = t0; from + windowS <= tEnd + 0.5; from += windowS) windows.push(String(round(perCall(r.timeline, from, from + windowS), 2)));
   const rssRatio = rssBefore ? rssAfter / rssBefore : null;
   const rssGcRatio = rssBeforeGc ? rssAfterGc / rssBeforeGc : null;
+  const rssRunRatio = rssWarmGc ? rssAfterGc / rssWarmGc : null;
   const clean = r.code === 0 && r.failed === 0 && r.successful === calls;
   const windowName = windowS === 60 ? 'minute' : `${round(windowS, 0)} s`;
   return [
     {
-      benchmark: 'per-call-cpu', metric: `answerer CPU per call, last ${windowName} of a ${seconds}-s run at ${rate} calls/s (60% of ${one}/s) vs its first ${windowName}`,
+      benchmark: 'per-call-cpu', metric: `answerer CPU per call, last ${windowName} of a ${seconds}-s run at ${rate} calls/s (60% of ${one}/s) vs its first ${windowName} (after a ${windowName} warm-up at that rate)`,
       value: round(last, 2), unit: 'ms/call', baseline: { name: `first ${windowName}`, value: round(first, 2), ratio: drift === null ? null : round(drift, 2) },
       target: 'within 10%', met: TINY || drift === null ? null : Math.abs(drift - 1) <= 0.1,
-      note: clean ? undefined : `sipp exit ${r.code}, ${r.successful}/${calls} successful, ${r.failed} failed`,
+      note: [`each ${windowName} of the run: ${windows.join(' / ')} ms/call`, clean ? '' : `sipp exit ${r.code}, ${r.successful}/${calls} successful, ${r.failed} failed`].filter(Boolean).join('; '),
     },
     {
-      benchmark: 'rss-after-load', metric: `answerer RSS ${settleS} s after that run (${r.successful + r.failed} calls) vs before it`,
+      benchmark: 'per-call-cpu', metric: `the same last ${windowName} vs the warm-up's ${windowName}, the process's first calls (cold: V8 still compiling, the heap growing)`,
+      value: round(last, 2), unit: 'ms/call', baseline: { name: `warm-up ${windowName}`, value: round(cold, 2), ratio: coldDrift === null ? null : round(coldDrift, 2) },
+      note: warmClean ? undefined : `warm-up: sipp exit ${warm.code}, ${warm.successful}/${warmCalls} successful, ${warm.failed} failed`,
+    },
+    {
+      benchmark: 'rss-after-load', metric: `answerer RSS ${settleS} s after that run (${warm.successful + warm.failed + r.successful + r.failed} calls with the warm-up) vs before the warm-up`,
       value: round(rssAfter / 1048576, 0), unit: 'MB', baseline: { name: 'before', value: round(rssBefore / 1048576, 0), ratio: rssRatio === null ? null : round(rssRatio, 2) },
       target: 'within 20%', met: TINY || rssRatio === null ? null : rssRatio <= 1.2,
     },
@@ -341,6 +367,10 @@ export async function benchDrift(log: (s: string) => void, prior: BenchRow[]): P
       benchmark: 'rss-after-load', metric: 'the same, each read after a full garbage collection (SIGWINCH to a bench-only gc() preload)',
       value: round(rssAfterGc / 1048576, 0), unit: 'MB', baseline: { name: 'before', value: round(rssBeforeGc / 1048576, 0), ratio: rssGcRatio === null ? null : round(rssGcRatio, 2) },
       target: 'within 20%', met: TINY || rssGcRatio === null ? null : rssGcRatio <= 1.2,
+    },
+    {
+      benchmark: 'rss-after-load', metric: `the same after the ${seconds}-s run (${r.successful + r.failed} calls) vs after the warm-up (${warm.successful + warm.failed}), both after a full collection: what the calls handled leave behind`,
+      value: round(rssAfterGc / 1048576, 0), unit: 'MB', baseline: { name: 'after the warm-up', value: round(rssWarmGc / 1048576, 0), ratio: rssRunRatio === null ? null : round(rssRunRatio, 2) },
     },
   ];
 }
