@@ -15,7 +15,7 @@ import { oversizeDatagramReason } from '../net/sip-size-limits.js';
 import { RetransmissionLayer, type Peer, type RetransmissionTimers } from './retransmission.js';
 import {
   bareHost, cseqMethod, getHeader, hostPort, parseUriTarget, parseWireMessage, replaceTopVia,
-  serializeWireMessage, splitHeaderValues, topVia, canonicalName, type WireMessage,
+  serializeWireMessage, serializeWireMessageText, splitHeaderValues, topVia, canonicalName, type WireMessage,
 } from './wire-message.js';
 
 /**
@@ -503,7 +503,7 @@ export class SipTransport implements Transport {
 
   private deliver(msg: WireMessage): void {
     try {
-      this.onMessage?.(serializeWireMessage(msg).toString('utf8'));
+      this.onMessage?.(serializeWireMessageText(msg));
     } catch (e) {
       this.log.warn(`sip.js threw handling ${msg.kind === 'request' ? msg.method : msg.status}: ${errorMessage(e)}`);
     }

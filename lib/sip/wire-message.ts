@@ -103,48 +103,54 @@ export function parseWireMessage(data: Buffer, stream = false): WireMessage {
     msg.requestUri = parts[1]!;
   }
 
-  const seenSingle = new Set<string>();
+  // The first header of each name the checks below read (what getHeader would return), found
+  // in this one pass instead of a search of every header per name.
+  const first = new Map<string, SipHeader>();
   for (let i = 1; i < rawLines.length; i++) {
     const line = rawLines[i]!;
-    if (/^[ \t]/.test(line)) {
+    const c0 = line.charCodeAt(0);
+    if (c0 === 0x20 || c0 === 0x09) {
       const last = msg.headers[msg.headers.length - 1];
       if (!last) throw new ParseError('continuation line before any header', `line ${i + 1}`);
-      last.value = `${last.value} ${line.trim()}`;
+      // RFC 3261 §7.3.1: the folding is one SP; the value stays trimmed (a value may start on the next line).
+      const more = line.trim();
+      last.value = last.value === '' ? more : more === '' ? last.value : `${last.value} ${more}`;
       continue;
     }
     const colon = line.indexOf(':');
     if (colon <= 0) throw new ParseError(`header line without a colon '${clip(line)}'`, `line ${i + 1}`);
     const name = line.slice(0, colon).trim();
     if (!TOKEN.test(name)) throw new ParseError(`bad header name '${clip(name)}'`, `line ${i + 1}`);
-    msg.headers.push({ name, value: line.slice(colon + 1).trim() });
+    const header: SipHeader = { name, value: line.slice(colon + 1).trim() };
+    msg.headers.push(header);
     // RFC 3261 §7.3.1: only a header whose value is a comma-separated list may appear more than
     // once. sip.js keeps the last of these while we read the first, and throws a TypeError on a
     // response whose last CSeq its grammar refuses (make fuzz; RFC 4475 §3.3.8 multi01, §3.3.9 mcl01).
     const canonical = canonicalName(name);
-    if (SINGLE_VALUED.has(canonical)) {
-      if (seenSingle.has(canonical)) throw new ParseError(`repeated ${canonical} header`, `line ${i + 1}`);
-      seenSingle.add(canonical);
-    }
+    if (!first.has(canonical)) first.set(canonical, header);
+    else if (SINGLE_VALUED.has(canonical)) throw new ParseError(`repeated ${canonical} header`, `line ${i + 1}`);
   }
+  // Read after the loop: a continuation line may still have extended a value.
+  const valueOf = (name: string): string | undefined => first.get(name)?.value;
 
   for (const required of ['via', 'call-id', 'cseq', 'from', 'to']) {
-    if (!getHeader(msg, required)) throw new ParseError(`missing mandatory header ${required}`, required);
+    if (!valueOf(required)) throw new ParseError(`missing mandatory header ${required}`, required);
   }
   // RFC 3261 §20.16/§25.1: CSeq = 1*DIGIT LWS Method, Method = token. Checked here for responses
   // too: sip.js's parser reads `method` of a CSeq its grammar refused and throws a TypeError
   // (core/messages/parser.js, found by make fuzz: test/fixtures/fuzz/regressions.json).
-  const cseq = /^(\d{1,10})[ \t]+([A-Za-z0-9\-.!%*_+`'~]+)$/.exec(getHeader(msg, 'cseq')!);
+  const cseq = /^(\d{1,10})[ \t]+([A-Za-z0-9\-.!%*_+`'~]+)$/.exec(valueOf('cseq')!);
   if (!cseq) throw new ParseError('bad CSeq', 'cseq');
   if (SIPJS_METHOD_LITERALS.some((l) => cseq[2]!.length > l.length && cseq[2]!.startsWith(l))) {
     throw new ParseError(`CSeq method ${cseq[2]} is a token sip.js's grammar refuses`, 'cseq');
   }
   if (msg.kind === 'request' && cseq[2] !== msg.method) throw new ParseError(`CSeq method ${cseq[2]} differs from ${msg.method}`, 'cseq');
-  const via = parseVia(splitHeaderValues(getHeader(msg, 'via')!)[0] ?? '');
+  const via = parseVia(splitHeaderValues(valueOf('via')!)[0] ?? '');
   if (!via.params.has('branch')) throw new ParseError('top Via has no branch parameter', 'via');
 
   const bodyStart = headerEnd + 4;
   const available = data.length - bodyStart;
-  const lengthHeader = getHeader(msg, 'content-length');
+  const lengthHeader = valueOf('content-length');
   if (lengthHeader === undefined) {
     if (stream) throw new ParseError('Content-Length missing on a stream transport', 'content-length');
     msg.body = Buffer.from(data.subarray(bodyStart));
@@ -267,11 +273,25 @@ export function hostPort(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
+/** The start line and header section with the empty line that ends it (header order kept). */
+function serializeHead(msg: WireMessage): string {
+  let head = msg.kind === 'request' ? `${msg.method} ${msg.requestUri} SIP/2.0\r\n` : `SIP/2.0 ${msg.status} ${msg.reason}\r\n`;
+  for (const h of msg.headers) head += `${h.name}: ${h.value}\r\n`;
+  return `${head}\r\n`;
+}
+
 /** Serializes with the header order kept and the body appended as is. */
 export function serializeWireMessage(msg: WireMessage): Buffer {
-  const start = msg.kind === 'request' ? `${msg.method} ${msg.requestUri} SIP/2.0` : `SIP/2.0 ${msg.status} ${msg.reason}`;
-  const lines = [start, ...msg.headers.map((h) => `${h.name}: ${h.value}`)];
-  return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'utf8'), msg.body]);
+  return Buffer.concat([Buffer.from(serializeHead(msg), 'utf8'), msg.body]);
+}
+
+/**
+ * The same message as text, for sip.js's transport interface (`Transport.onMessage(string)`):
+ * what `serializeWireMessage(msg).toString('utf8')` gives, without the Buffer in between (the
+ * header section is ASCII-delimited, so decoding the body alone gives the same characters).
+ */
+export function serializeWireMessageText(msg: WireMessage): string {
+  return serializeHead(msg) + msg.body.toString('utf8');
 }
 
 /** Index of the first header with this name, or -1. */
