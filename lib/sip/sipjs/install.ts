@@ -10,7 +10,9 @@
  * - `Session.prototype.onReferRequest` (./refer-request-guard.ts): a REFER without exactly one
  *   Refer-To gets 400 with a Warning (sip.js answered 480);
  * - `DigestAuthentication.prototype.authenticate` (./digest-sha256.ts): SHA-256 challenges
- *   (RFC 8760) answered as well as MD5 ones.
+ *   (RFC 8760) answered as well as MD5 ones;
+ * - the header accessors of `IncomingMessage` and `OutgoingRequestMessage` (./header-names.ts):
+ *   the same methods with sip.js's header-name normalisation memoised (issue 14).
  * sip.js's module-level `AllowedMethods` is left alone (a host application's UserAgents share it):
  * each Phone rewrites the Allow header of what it sends instead (./allow-header.ts).
  * Per-user-agent hooks (UPDATE dispatch, Allow, reliable provisionals, any-user Request-URI) are
@@ -22,6 +24,7 @@
 import { installFastSipParser } from './fast-parser.js';
 import { installAckTimeoutGuard } from './ack-timeout-guard.js';
 import { installDigestSha256 } from './digest-sha256.js';
+import { installHeaderNameMemo } from './header-names.js';
 import { installReferNotifyFix } from './refer-notify.js';
 import { installReferRequestGuard } from './refer-request-guard.js';
 
@@ -35,6 +38,7 @@ export function installSipJsAdapter(): void {
   installReferNotifyFix();
   installReferRequestGuard();
   installDigestSha256();
+  installHeaderNameMemo();
   if (process.env.ICEPHONE_STOCK_SIP_PARSER !== '1') installFastSipParser();
 }
 

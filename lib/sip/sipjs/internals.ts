@@ -26,6 +26,12 @@ export const SIPJS_INTERNALS: readonly SipJsInternal[] = [
   { name: 'Session.prototype.onReferRequest', usedBy: 'sipjs/refer-request-guard.ts', present: () => isFunction((Session.prototype as unknown as Record<string, unknown>).onReferRequest) },
   { name: 'DigestAuthentication.prototype.authenticate', usedBy: 'sipjs/digest-sha256.ts', present: () => isFunction((DigestAuthentication.prototype as unknown as Record<string, unknown>).authenticate) },
   { name: 'Grammar.parse', usedBy: 'sipjs/fast-parser.ts', present: () => isFunction((Grammar as unknown as Record<string, unknown>).parse) },
+  ...['addHeader', 'getHeader', 'getHeaders', 'hasHeader', 'parseHeader', 'setHeader'].map((m) => ({
+    name: `Core.IncomingMessage.prototype.${m}`, usedBy: 'sipjs/header-names.ts', present: () => isFunction((Core.IncomingMessage.prototype as unknown as Record<string, unknown>)[m]),
+  })),
+  ...['getHeader', 'getHeaders', 'hasHeader', 'setHeader'].map((m) => ({
+    name: `Core.OutgoingRequestMessage.prototype.${m}`, usedBy: 'sipjs/header-names.ts', present: () => isFunction((Core.OutgoingRequestMessage.prototype as unknown as Record<string, unknown>)[m]),
+  })),
   { name: 'Core.Dialog.prototype.receiveRequest', usedBy: 'sipjs/update.ts', present: () => isFunction(Core.Dialog.prototype.receiveRequest) },
   { name: 'Core.Dialog#sequenceGuard', usedBy: 'sipjs/update.ts', present: () => isFunction((Core.Dialog.prototype as unknown as Record<string, unknown>).sequenceGuard) },
   { name: 'Core.UserAgentCore#receiveIncomingRequestFromTransport', usedBy: 'sipjs/core-request-hooks.ts', present: () => isFunction((Core.UserAgentCore.prototype as unknown as Record<string, unknown>).receiveIncomingRequestFromTransport) },
