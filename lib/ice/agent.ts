@@ -189,6 +189,8 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   components: number;
   /** Host, server-reflexive and relayed candidates (the ones to signal). */
   localCandidates: Candidate[] = [];
+  /** defaultCandidate()'s answer per component, with the list (and its length) it was read from. */
+  private readonly defaultCandidates = new Map<number, { list: Candidate[]; length: number; candidate: Candidate }>();
   /** Peer-reflexive local candidates learned from XOR-MAPPED-ADDRESS (§7.2.5.3.1); not signalled. */
   readonly peerReflexiveLocal: Candidate[] = [];
   /** Signalled remote candidates and peer-reflexive ones learned from checks (§7.3.1.3). */
@@ -479,10 +481,15 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
    * @throws StateError when the component has no candidate (not gathered yet).
    */
   defaultCandidate(component: number): Candidate {
+    // send() asks for it on every packet to a peer without ICE: kept until the local candidates
+    // change (they are only appended to, or the list replaced).
+    const hit = this.defaultCandidates.get(component);
+    if (hit && hit.list === this.localCandidates && hit.length === this.localCandidates.length) return hit.candidate;
     const own = this.localCandidates.filter((c) => c.component === component && c.type !== 'prflx');
     own.sort((a, b) => TYPE_RANK[b.type] - TYPE_RANK[a.type] || b.priority - a.priority);
     if (own.length === 0) throw new StateError(`no local candidate for component ${component} (gather() first)`);
-    return own[0];
+    this.defaultCandidates.set(component, { list: this.localCandidates, length: this.localCandidates.length, candidate: own[0]! });
+    return own[0]!;
   }
 
   private baseOf(c: Candidate): LocalBase | undefined {

@@ -51,10 +51,15 @@ describe('gathering (RFC 8445 §5.1.1)', () => {
     agent.on('candidate', (c) => emitted.push(c));
     let complete = false;
     agent.on('gathering-complete', () => { complete = true; });
+    // The default candidate read once the hosts are up (and kept by the agent) must follow the
+    // server-reflexive candidates found after.
+    let defaultAtHosts: string | undefined;
+    agent.once('hosts-gathered', () => { defaultAtHosts = agent.defaultCandidate(1).type; });
     let done: Candidate[] | undefined;
     void agent.gather().then((c) => { done = c; });
     await run(clock, 2400);
     expect(done).to.equal(undefined); // still waiting for the dead server
+    expect(defaultAtHosts).to.equal('host');
     await run(clock, 200);
     expect(complete).to.equal(true);
     expect(done).to.have.length(8);
