@@ -249,6 +249,17 @@ export class OutgoingPreconditions extends PreconditionController {
     super(o, 'offerer');
   }
 
+  /**
+   * Whether `dialog` is an early dialog of this call's current INVITE (its Call-ID and our From
+   * tag). sip.js tells the INVITE's request delegate of a provisional response only once it has
+   * applied the SDP answer in it, an asynchronous step, so a request in that dialog (a trickle
+   * INFO, RFC 8840 §4.3) can arrive before `registerDialog` has named the dialog.
+   */
+  ownsDialog(dialog: Core.SessionDialog): boolean {
+    const request = this.inviter?.request;
+    return request !== undefined && dialog.callId === request.callId && dialog.localTag === request.fromTag;
+  }
+
   /** Runs the flow's start: returns the Inviter of the INVITE (1), not yet sent. */
   createInviter(): Inviter {
     this.flow.start();

@@ -1091,7 +1091,13 @@ export class Phone extends TypedEmitter<PhoneEvents> {
    * controllers): RFC 8840 §4.3 allows trickle INFOs in no other early dialog; those get 403.
    */
   private onEarlyInfo(info: IncomingEarlyInfo): void {
-    const call = this.callByDialog.get(info.dialog.id);
+    let call = this.callByDialog.get(info.dialog.id);
+    if (!call) {
+      // Our INVITE's early dialog, before sip.js has told the call of the provisional that made it
+      // (it does once the answer in it is applied): seen under load, the callee's first INFO got 403.
+      call = [...this.calls].find((c) => c.preconditions instanceof OutgoingPreconditions && c.preconditions.ownsDialog(info.dialog));
+      if (call) this.callByDialog.set(info.dialog.id, call);
+    }
     if (!call) {
       this.log.info(`INFO in early dialog ${info.dialog.id} without a reliable provisional: 403`);
       void info.reject({ statusCode: 403, extraHeaders: [warningHeader('INFO in an early dialog needs a reliable provisional response (RFC 8840 4.3)')] }).catch(() => undefined);

@@ -8,6 +8,7 @@
 import { expect } from 'chai';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
+import { MediaSession } from '../../lib/media/media-session.js';
 import { Phone, type CallSummary } from '../../lib/sip/user-agent.js';
 
 interface Response { status: number; text: string; header(name: string): string | undefined }
@@ -166,6 +167,65 @@ describe('trickle-ice INFO requests (RFC 8840 §4.3, RFC 6086)', function () {
     } finally {
       await phone.stop();
       client.socket.close();
+      media.close();
+    }
+  });
+});
+
+describe('trickle-ice INFO in the early dialog of our own INVITE (RFC 8840 §4.3)', function () {
+  this.timeout(20000);
+
+  it('the caller answers 200 to an INFO that comes right behind the reliable 183 with the answer, before sip.js has told the call of the 183 (it got 403)', async () => {
+    const phone = await Phone.start({ listen: { address: '127.0.0.1', port: 0 }, preconditions: 'optional', media: { addresses: ['127.0.0.1'], play: 'silence', trickle: 'full' } });
+    const uas = createSocket('udp4');
+    uas.bind(0, '127.0.0.1');
+    await once(uas, 'listening');
+    const uasPort = (uas.address() as { port: number }).port;
+    const media = createSocket('udp4');
+    media.bind(0, '127.0.0.1');
+    await once(media, 'listening');
+    const mediaPort = (media.address() as { port: number }).port;
+    const infoStatus = new Promise<number>((resolve) => uas.on('message', (data, from) => {
+      const text = data.toString('utf8');
+      const header = (name: string) => new RegExp(`^${name}:[ \\t]*(.*)$`, 'im').exec(text)?.[1]?.trim() ?? '';
+      if (/^INVITE /.test(text)) {
+        const contact = /<([^>]+)>/.exec(header('Contact'))?.[1] ?? `sip:alice@127.0.0.1:${from.port}`;
+        const answer = ['v=0', 'o=uas 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', `m=audio ${mediaPort} RTP/AVP 0`, 'a=rtpmap:0 PCMU/8000', 'a=rtcp-mux',
+          `a=ice-ufrag:${UFRAG}`, `a=ice-pwd:${PWD}`, 'a=ice-options:trickle', `a=candidate:1 1 UDP 2130706431 127.0.0.1 ${mediaPort} typ host`, ''].join('\r\n');
+        const ringing = [
+          'SIP/2.0 183 Session Progress', `Via: ${header('Via')}`, `From: ${header('From')}`, `To: ${header('To')};tag=uas1`, `Call-ID: ${header('Call-ID')}`,
+          `CSeq: ${header('CSeq')}`, `Contact: <sip:bob@127.0.0.1:${uasPort}>`, 'Require: 100rel', 'RSeq: 1', 'Recv-Info: trickle-ice',
+          'Content-Type: application/sdp', `Content-Length: ${Buffer.byteLength(answer)}`, '', answer,
+        ].join('\r\n');
+        const body = fragment(UFRAG, PWD, mediaPort + 2);
+        const info = [
+          `INFO ${contact} SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:${uasPort};branch=z9hG4bKinfo1;rport`, 'Max-Forwards: 70',
+          `From: <sip:bob@127.0.0.1:${uasPort}>;tag=uas1`, `To: ${header('From')}`, `Call-ID: ${header('Call-ID')}`, 'CSeq: 1 INFO',
+          `Contact: <sip:bob@127.0.0.1:${uasPort}>`, ...PKG, `Content-Type: ${SDPFRAG}`, `Content-Length: ${Buffer.byteLength(body)}`, '', body,
+        ].join('\r\n');
+        // Back to back: the INFO is read while sip.js is still applying the answer of the 183.
+        uas.send(ringing, from.port, from.address);
+        uas.send(info, from.port, from.address);
+        return;
+      }
+      const status = /^SIP\/2\.0 (\d{3}) /.exec(text);
+      if (status && /^CSeq:[ \t]*1 INFO/im.test(text)) resolve(Number(status[1]));
+    }));
+    // Under load, applying the answer took longer than the INFO's trip (seen in test/e2e/trickle.test.ts):
+    // here it is made to take 100 ms, so the INFO is read first whatever the machine's speed.
+    const proto = MediaSession.prototype as unknown as { setDescription(this: MediaSession, sdp: string): Promise<void> };
+    const setDescription = proto.setDescription;
+    proto.setDescription = async function (this: MediaSession, sdp: string) {
+      await new Promise((r) => setTimeout(r, 100));
+      return setDescription.call(this, sdp);
+    };
+    try {
+      phone.call(`sip:bob@127.0.0.1:${uasPort}`);
+      expect(await infoStatus).to.equal(200);
+    } finally {
+      proto.setDescription = setDescription;
+      await phone.stop();
+      uas.close();
       media.close();
     }
   });
