@@ -10,19 +10,10 @@
  */
 import { Core, Grammar } from 'sip.js';
 import { headerize } from 'sip.js/lib/core/messages/utils.js';
+import { boundedMemo } from '../../base/memo.js';
 
-const HEADERIZED = new Map<string, string>();
-const HEADERIZED_MAX = 512;
-
-/** `headerize(name)` of sip.js, memoised. */
-export function headerName(name: string): string {
-  let h = HEADERIZED.get(name);
-  if (h === undefined) {
-    h = headerize(name) as string;
-    if (HEADERIZED.size < HEADERIZED_MAX) HEADERIZED.set(name, h);
-  }
-  return h;
-}
+/** `headerize(name)` of sip.js, memoised (lib/base/memo.ts). */
+export const headerName: (name: string) => string = boundedMemo((name) => headerize(name) as string, 512);
 
 type Headers = Record<string, unknown[] | undefined>;
 interface IncomingHeader { raw: string; parsed?: unknown }
